@@ -1,0 +1,1 @@
+"""Road networks for courier rounds: OpenStreetMap graphs, vehicle profiles, travel-time matrices, zones."""
