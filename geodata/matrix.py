@@ -1,0 +1,326 @@
+"""Many-to-many travel-time and distance matrices over a compact graph.
+
+The engine is a customizable contraction hierarchy (RoutingKit's CCH through the
+``routingkit-cch`` bindings): the graph is contracted once along a nested-dissection
+order, each day's weights (closures included) are applied by a customization that
+takes a fraction of a second, and each row of the matrix is one upward sweep to
+all pinned targets. Rows run on several threads (the C++ core releases the GIL).
+
+Points lie *on* edges (see :mod:`geodata.snap`): a trip from point p starts at its
+position along its edge, reaches the edge's ends at a partial cost, and a trip to
+point q ends part-way along q's edge. Pairs with no path get :data:`UNREACHABLE`
+and are listed in :attr:`TravelMatrix.unreachable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from .compact import LENGTH_SCALE, TIME_SCALE, CompactGraph, with_contraction_order
+from .snap import Snapped
+
+logger = logging.getLogger(__name__)
+
+#: Sentinel for "no path" in int64 matrices (about 35,000 years in seconds): large enough
+#: never to be a real value, small enough that adding a few thousand never overflows.
+UNREACHABLE: Final = 1 << 40
+#: RoutingKit's infinite arc weight: an arc with it behaves as absent (closed road).
+CCH_INF: Final = 2**31 - 1
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TravelMatrix:
+    """Travel times (s) and distances (m) between points, row = from, column = to.
+
+    ``distance_m`` is the length of the shortest path by distance (the length actually
+    ridden along the fastest path comes with the leg geometry). ``unreachable`` lists the
+    (from, to) index pairs without a path; ``far_points`` the points that were too
+    far from any road to be routed (their rows and columns are unreachable).
+    """
+
+    time_s: npt.NDArray[np.int64]
+    distance_m: npt.NDArray[np.int64]
+    unreachable: npt.NDArray[np.int64]
+    far_points: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return int(self.time_s.shape[0])
+
+    def report(self) -> dict[str, Any]:
+        """Return counts for logs and summaries."""
+        return {
+            "points": self.n,
+            "unreachable_pairs": int(self.unreachable.shape[0]),
+            "far_points": list(self.far_points),
+        }
+
+
+class Router:
+    """Shortest paths on one compact graph for one day (its closed edges removed).
+
+    Parameters
+    ----------
+    graph
+        The compact graph.
+    closed
+        Boolean mask of closed edges (landslides, works) or None.
+    threads
+        Threads computing matrix rows in parallel.
+    """
+
+    def __init__(
+        self,
+        graph: CompactGraph,
+        *,
+        closed: npt.NDArray[np.bool_] | None = None,
+        threads: int = 2,
+    ) -> None:
+        if graph.meta.get("order") == "none":
+            graph = with_contraction_order(graph)
+        self.graph = graph
+        self.threads = max(1, int(threads))
+        if closed is None:
+            closed = np.zeros(graph.n_edges, dtype=bool)
+        if closed.shape != (graph.n_edges,):
+            msg = f"closed mask must have one entry per edge ({graph.n_edges}), got {closed.shape}"
+            raise ValueError(msg)
+        self.closed = closed
+        self.time_w = np.where(closed, CCH_INF, graph.time_ds).astype(np.int64)
+        self.length_w = np.where(closed, CCH_INF, graph.length_dm).astype(np.int64)
+
+    @cached_property
+    def _cch(self) -> Any:
+        import routingkit_cch as rk
+
+        t0 = time.perf_counter()
+        g = self.graph
+        cch = rk.CCH(g.order.tolist(), g.tail.tolist(), g.head.tolist(), False)
+        logger.debug("CCH built in %.2f s", time.perf_counter() - t0)
+        return cch
+
+    @cached_property
+    def time_metric(self) -> Any:
+        """CCH metric customized with travel times (deciseconds)."""
+        import routingkit_cch as rk
+
+        return rk.CCHMetric(self._cch, self.time_w.tolist())
+
+    @cached_property
+    def length_metric(self) -> Any:
+        """CCH metric customized with lengths (decimetres)."""
+        import routingkit_cch as rk
+
+        return rk.CCHMetric(self._cch, self.length_w.tolist())
+
+    # -- endpoints of snapped points -------------------------------------------------
+
+    def _sources(self, snaps: Snapped, weights: npt.NDArray[np.int64]) -> list[list[tuple[int, int]]]:
+        """Per point, the (node, initial cost) pairs a trip starting there can reach first."""
+        g = self.graph
+        out: list[list[tuple[int, int]]] = []
+        for e, f in zip(snaps.edge.tolist(), snaps.fraction.tolist(), strict=True):
+            tail, head, tw = int(g.tail[e]), int(g.head[e]), int(g.twin[e])
+            if f == 0.0:
+                out.append([(tail, 0)])
+            elif f == 1.0:
+                out.append([(head, 0)])
+            else:
+                starts = []
+                if weights[e] < CCH_INF:
+                    starts.append((head, round((1 - f) * weights[e])))
+                if tw >= 0 and weights[tw] < CCH_INF:
+                    starts.append((tail, round(f * weights[tw])))
+                out.append(starts)
+        return out
+
+    def _targets(
+        self, snaps: Snapped, weights: npt.NDArray[np.int64]
+    ) -> tuple[list[int], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Pinned target nodes and, per point, two (slot, extra cost) ways to arrive."""
+        g = self.graph
+        n = len(snaps)
+        slot_a = np.zeros(n, dtype=np.int64)
+        cost_a = np.full(n, np.inf)
+        slot_b = np.zeros(n, dtype=np.int64)
+        cost_b = np.full(n, np.inf)
+        nodes: dict[int, int] = {}
+        for i, (e, f) in enumerate(zip(snaps.edge.tolist(), snaps.fraction.tolist(), strict=True)):
+            tail, head, tw = int(g.tail[e]), int(g.head[e]), int(g.twin[e])
+            if f == 0.0:
+                slot_a[i], cost_a[i] = nodes.setdefault(tail, len(nodes)), 0.0
+            elif f == 1.0:
+                slot_a[i], cost_a[i] = nodes.setdefault(head, len(nodes)), 0.0
+            else:
+                if weights[e] < CCH_INF:
+                    slot_a[i], cost_a[i] = nodes.setdefault(tail, len(nodes)), round(f * weights[e])
+                if tw >= 0 and weights[tw] < CCH_INF:
+                    slot_b[i], cost_b[i] = nodes.setdefault(head, len(nodes)), round((1 - f) * weights[tw])
+        return list(nodes), slot_a, cost_a, slot_b, cost_b
+
+    def _same_edge(self, snaps: Snapped, weights: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Costs of trips that stay on one edge (both points on it), inf elsewhere."""
+        n = len(snaps)
+        direct = np.full((n, n), np.inf)
+        edge, frac = snaps.edge, snaps.fraction
+        order = np.argsort(edge, kind="stable")
+        bounds = np.flatnonzero(np.diff(edge[order])) + 1
+        g = self.graph
+        for group in np.split(order, bounds):
+            if group.shape[0] < 2:
+                continue
+            e = int(edge[group[0]])
+            f = frac[group]
+            delta = f[None, :] - f[:, None]  # from row to column along the edge
+            forward = np.where(delta >= 0, delta * weights[e], np.inf) if weights[e] < CCH_INF else np.inf
+            tw = int(g.twin[e])
+            backward = (
+                np.where(delta <= 0, -delta * weights[tw], np.inf) if tw >= 0 and weights[tw] < CCH_INF else np.inf
+            )
+            direct[np.ix_(group, group)] = np.rint(np.minimum(forward, backward))
+        return direct
+
+    # -- matrices ------------------------------------------------------------------
+
+    def _one_metric(
+        self, metric: Any, weights: npt.NDArray[np.int64], snaps: Snapped, progress: ProgressFn | None
+    ) -> npt.NDArray[np.float64]:
+        import routingkit_cch as rk
+
+        n = len(snaps)
+        sources = self._sources(snaps, weights)
+        targets, slot_a, cost_a, slot_b, cost_b = self._targets(snaps, weights)
+        out = np.full((n, n), np.inf)
+        if not targets:
+            return out
+        rows = [i for i in range(n) if sources[i]]
+        chunks = [rows[k :: self.threads] for k in range(self.threads)]
+        done = [0]
+
+        def work(chunk: list[int]) -> None:
+            query = rk.CCHOneToMany(metric, targets)
+            for i in chunk:
+                raw = query.distances_from_multi(sources[i])
+                d = np.array(raw, dtype=np.float64)  # None (unreachable) becomes nan
+                d[np.isnan(d)] = np.inf
+                out[i] = np.minimum(d[slot_a] + cost_a, d[slot_b] + cost_b)
+                done[0] += 1
+                if progress is not None and done[0] % 64 == 0:
+                    progress(done[0], n)
+
+        if self.threads == 1 or n < 64:
+            work(rows)
+        else:
+            with ThreadPoolExecutor(self.threads) as pool:
+                list(pool.map(work, chunks))
+        if progress is not None:
+            progress(n, n)
+        return np.minimum(out, self._same_edge(snaps, weights))
+
+    def matrix(
+        self,
+        snaps: Snapped,
+        *,
+        distances: bool = True,
+        progress: ProgressFn | None = None,
+    ) -> TravelMatrix:
+        """Compute the travel-time (and distance) matrix between snapped points.
+
+        Parameters
+        ----------
+        snaps
+            Points on this graph's roads; far points are not routed.
+        distances
+            Also compute ``distance_m`` (doubles the cost); else it is zero-filled.
+        progress
+            Called with (rows done, rows total) now and then.
+
+        Returns
+        -------
+        matrix
+        """
+        t0 = time.perf_counter()
+        n = len(snaps)
+        t = self._one_metric(self.time_metric, self.time_w, snaps, progress)
+        if distances:
+            d = self._one_metric(self.length_metric, self.length_w, snaps, None)
+        else:
+            d = np.zeros((n, n))
+        far = snaps.far
+        t[far, :] = np.inf
+        t[:, far] = np.inf
+        np.fill_diagonal(t, 0.0)
+        bad = ~np.isfinite(t)
+        time_s = np.where(bad, UNREACHABLE, np.rint(np.where(bad, 0, t) / TIME_SCALE)).astype(np.int64)
+        d = np.where(np.isfinite(d), d, 0.0)
+        distance_m = np.where(bad, UNREACHABLE, np.rint(d / LENGTH_SCALE)).astype(np.int64)
+        np.fill_diagonal(distance_m, 0)
+        unreachable = np.argwhere(bad).astype(np.int64)
+        logger.info(
+            "matrix %dx%d in %.2f s (%d unreachable pairs, %d far points)",
+            n,
+            n,
+            time.perf_counter() - t0,
+            unreachable.shape[0],
+            int(far.sum()),
+        )
+        return TravelMatrix(time_s, distance_m, unreachable, tuple(np.flatnonzero(far).tolist()))
+
+    def node_path(self, snaps: Snapped, i: int, j: int) -> tuple[list[int], float] | None:
+        """Return the edges of the fastest path from point i to point j and its time (s), or None.
+
+        The first and last edges are the points' own edges (travelled partly);
+        an empty edge list means both points lie on one edge.
+        """
+        import routingkit_cch as rk
+
+        pair = snaps.subset([i, j])
+        direct = self._same_edge(pair, self.time_w)[0, 1]
+        sources = self._sources(pair, self.time_w)[0]
+        targets, slot_a, cost_a, slot_b, cost_b = self._targets(pair, self.time_w)
+        tgt = []
+        if math.isfinite(cost_a[1]):
+            tgt.append((targets[slot_a[1]], int(cost_a[1])))
+        if math.isfinite(cost_b[1]):
+            tgt.append((targets[slot_b[1]], int(cost_b[1])))
+        best: tuple[list[int], float] | None = None
+        if sources and tgt:
+            res = rk.CCHQuery(self.time_metric).run_multi(sources, tgt)
+            if res.distance is not None and res.distance < CCH_INF:
+                best = (list(res.arc_path), float(res.distance))
+        if math.isfinite(direct) and (best is None or direct <= best[1]):
+            best = ([], float(direct))
+        if best is None:
+            return None
+        return best[0], best[1] / TIME_SCALE
+
+
+def build_matrix(
+    graph: CompactGraph,
+    snaps: Snapped,
+    *,
+    closed: npt.NDArray[np.bool_] | None = None,
+    distances: bool = True,
+    threads: int = 2,
+    progress: ProgressFn | None = None,
+) -> TravelMatrix:
+    """Compute travel times (s) and distances (m) between snapped points.
+
+    A convenience over :class:`Router` for one matrix; keep a Router to compute
+    several matrices on the same day's graph.
+    """
+    router = Router(graph, closed=closed, threads=threads)
+    return router.matrix(snaps, distances=distances, progress=progress)
