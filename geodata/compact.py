@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,10 +187,10 @@ def load_compact(path: Path | str) -> CompactGraph:
         msg = f"graph cache not found: {src}"
         raise GraphCacheError(msg)
     try:
-        with np.load(src, allow_pickle=False) as data:
+        with src.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
             header = json.loads(bytes(data["header"]).decode())
             arrays = {name: data[name] for name in _ARRAYS}
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         msg = f"{src.name} is not a courier-routing graph cache: {e}"
         raise GraphCacheError(msg) from e
     if header.get("version") != CACHE_VERSION:

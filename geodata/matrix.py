@@ -279,11 +279,13 @@ class Router:
         )
         return TravelMatrix(time_s, distance_m, unreachable, tuple(np.flatnonzero(far).tolist()))
 
-    def node_path(self, snaps: Snapped, i: int, j: int) -> tuple[list[int], float] | None:
-        """Return the edges of the fastest path from point i to point j and its time (s), or None.
+    def path(self, snaps: Snapped, i: int, j: int) -> tuple[list[int], list[int], float] | None:
+        """Return the fastest path from point i to point j: (edges, nodes, seconds), or None.
 
-        The first and last edges are the points' own edges (travelled partly);
-        an empty edge list means both points lie on one edge.
+        ``edges`` are the whole edges ridden between the points' own edges, which
+        are ridden in part; ``nodes`` start at the node where the trip leaves point
+        i's edge and end where it enters point j's. Both lists are empty when the
+        trip stays on one edge.
         """
         import routingkit_cch as rk
 
@@ -296,16 +298,16 @@ class Router:
             tgt.append((targets[slot_a[1]], int(cost_a[1])))
         if math.isfinite(cost_b[1]):
             tgt.append((targets[slot_b[1]], int(cost_b[1])))
-        best: tuple[list[int], float] | None = None
+        best: tuple[list[int], list[int], float] | None = None
         if sources and tgt:
             res = rk.CCHQuery(self.time_metric).run_multi(sources, tgt)
             if res.distance is not None and res.distance < CCH_INF:
-                best = (list(res.arc_path), float(res.distance))
-        if math.isfinite(direct) and (best is None or direct <= best[1]):
-            best = ([], float(direct))
+                best = (list(res.arc_path), list(res.node_path), float(res.distance))
+        if math.isfinite(direct) and (best is None or direct <= best[2]):
+            best = ([], [], float(direct))
         if best is None:
             return None
-        return best[0], best[1] / TIME_SCALE
+        return best[0], best[1], best[2] / TIME_SCALE
 
 
 def build_matrix(

@@ -287,7 +287,7 @@ def _finish(G: nx.MultiDiGraph, profile: Profile) -> nx.MultiDiGraph:
     if len(G) == 0:
         G.graph["profile"] = profile.name
         return G
-    G = ox.simplify_graph(G, edge_attr_aggs={"length": sum, "travel_time": sum})
+    G = ox.simplify_graph(G, remove_rings=False, edge_attr_aggs={"length": sum, "travel_time": sum})
     G.graph["profile"] = profile.name
     return G
 

@@ -186,3 +186,19 @@ def snap_points(
 ) -> Snapped:
     """Snap points to a graph's roads (builds a :class:`Snapper`; reuse one to snap often)."""
     return Snapper(graph).snap(lon, lat, max_distance_m=max_distance_m)
+
+
+def edges_intersecting(snapper: Snapper, geometry: shapely.Geometry, *, buffer_m: float = 0.0) -> npt.NDArray[np.int64]:
+    """Return every edge (both directions of two-way roads) whose line meets a lon/lat geometry.
+
+    Used for closures drawn on a map: a line across a road with ``buffer_m`` of
+    tolerance, or a polygon over the closed area.
+    """
+    canonical, lines, tree = snapper._index
+    projected = shapely.transform(geometry, lambda xy: np.column_stack(snapper._to_utm.transform(xy[:, 0], xy[:, 1])))
+    if buffer_m > 0:
+        projected = projected.buffer(buffer_m)
+    hits = tree.query(projected, predicate="intersects")
+    edges = canonical[hits]
+    twins = snapper.graph.twin[edges]
+    return np.unique(np.concatenate((edges, twins[twins >= 0]))).astype(np.int64)
