@@ -28,7 +28,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-geodata_app = typer.Typer(help="Road networks: import OpenStreetMap, generate the synthetic province, inspect.")
+geodata_app = typer.Typer(
+    help="Road networks: import OpenStreetMap, generate the synthetic province, inspect."
+)
 app.add_typer(geodata_app, name="geodata")
 
 console = Console()
@@ -95,7 +97,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table.add_row("nodes", f"{summary['nodes']:,}")
     table.add_row("edges", f"{summary['edges']:,}")
     table.add_row("strongly connected share", f"{summary['strongly_connected_share']:.1%}")
-    table.add_row("components (strong / weak)", f"{summary['strong_components']} / {summary['weak_components']}")
+    table.add_row(
+        "components (strong / weak)",
+        f"{summary['strong_components']} / {summary['weak_components']}",
+    )
     w, s, e, n = summary["bbox"]
     table.add_row("bounding box (W S E N)", f"{w:.5f} {s:.5f} {e:.5f} {n:.5f}")
     console.print(table)
@@ -110,12 +115,22 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 @geodata_app.command("import")
 def geodata_import(
-    source: Annotated[Path | None, typer.Argument(help="Local .osm / .osm.bz2 / .osm.pbf file.")] = None,
-    out: Annotated[Path, typer.Option(help="Graph cache file to write (.npz).")] = Path("network.npz"),
-    place: Annotated[str | None, typer.Option(help='Download a place, e.g. "Kon Tum, Vietnam".')] = None,
-    bbox: Annotated[str | None, typer.Option(help="Download a box: WEST,SOUTH,EAST,NORTH in degrees.")] = None,
+    source: Annotated[
+        Path | None, typer.Argument(help="Local .osm / .osm.bz2 / .osm.pbf file.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Graph cache file to write (.npz).")] = Path(
+        "network.npz"
+    ),
+    place: Annotated[
+        str | None, typer.Option(help='Download a place, e.g. "Kon Tum, Vietnam".')
+    ] = None,
+    bbox: Annotated[
+        str | None, typer.Option(help="Download a box: WEST,SOUTH,EAST,NORTH in degrees.")
+    ] = None,
     profile: Annotated[str, typer.Option(help="Vehicle profile: motorbike or car.")] = "motorbike",
-    cache_dir: Annotated[Path | None, typer.Option(help="osmnx HTTP cache folder for downloads.")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="osmnx HTTP cache folder for downloads.")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Download timeout per request (s).")] = 30.0,
 ) -> None:
     """Build a routing graph from OpenStreetMap and save it as a compact cache."""
@@ -130,18 +145,26 @@ def geodata_import(
         prof = get_profile(profile)
         network.configure_osmnx(cache_dir, timeout_s=timeout)
         if source is not None:
-            G = run_stage(bar, f"reading {source.name}", lambda: network.graph_from_file(source, profile=prof))
+            G = run_stage(
+                bar, f"reading {source.name}", lambda: network.graph_from_file(source, profile=prof)
+            )
         elif place is not None:
-            G = run_stage(bar, f"downloading {place}", lambda: network.graph_from_place(place, profile=prof))
+            G = run_stage(
+                bar, f"downloading {place}", lambda: network.graph_from_place(place, profile=prof)
+            )
         else:
             assert bbox is not None
             try:
                 box = tuple(float(x) for x in bbox.split(","))
             except ValueError:
-                raise _fail(f"--bbox must be four numbers WEST,SOUTH,EAST,NORTH, got {bbox!r}") from None
+                raise _fail(
+                    f"--bbox must be four numbers WEST,SOUTH,EAST,NORTH, got {bbox!r}"
+                ) from None
             if len(box) != 4:
                 raise _fail(f"--bbox must be four numbers WEST,SOUTH,EAST,NORTH, got {bbox!r}")
-            G = run_stage(bar, "downloading bbox", lambda: network.graph_from_bbox(box, profile=prof))  # type: ignore[arg-type]
+            G = run_stage(
+                bar, "downloading bbox", lambda: network.graph_from_bbox(box, profile=prof)
+            )  # type: ignore[arg-type]
         graph = run_stage(bar, "building compact graph", lambda: compact_graph(G))
         path = graph.save(out)
     report = G.graph.get("import_report")
@@ -156,12 +179,18 @@ def geodata_import(
 
 @geodata_app.command("synth")
 def geodata_synth(
-    nodes: Annotated[int, typer.Option(help="Approximate number of road nodes (1,000 to 150,000).")] = 20_000,
+    nodes: Annotated[
+        int, typer.Option(help="Approximate number of road nodes (1,000 to 150,000).")
+    ] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    out: Annotated[Path, typer.Option(help="Graph cache file to write (.npz).")] = Path("province.npz"),
+    out: Annotated[Path, typer.Option(help="Graph cache file to write (.npz).")] = Path(
+        "province.npz"
+    ),
     profile: Annotated[str, typer.Option(help="Vehicle profile: motorbike or car.")] = "motorbike",
     zones: Annotated[Path | None, typer.Option(help="Also write the zones GeoJSON here.")] = None,
-    depots: Annotated[Path | None, typer.Option(help="Also write the post offices CSV here.")] = None,
+    depots: Annotated[
+        Path | None, typer.Option(help="Also write the post offices CSV here.")
+    ] = None,
 ) -> None:
     """Generate the synthetic Kon Tum province and save its road graph."""
     from geodata.compact import compact_graph
@@ -169,7 +198,11 @@ def geodata_synth(
 
     with user_errors(), progress_bar() as bar:
         try:
-            province = run_stage(bar, f"generating {nodes:,}-node province", lambda: make_province(nodes, seed=seed, profile=profile))
+            province = run_stage(
+                bar,
+                f"generating {nodes:,}-node province",
+                lambda: make_province(nodes, seed=seed, profile=profile),
+            )
         except ValueError as e:
             raise _fail(str(e)) from None
         graph = run_stage(bar, "building compact graph", lambda: compact_graph(province.graph))
@@ -181,7 +214,9 @@ def geodata_synth(
         import csv
 
         with depots.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["depot_id", "name", "lon", "lat"], extrasaction="ignore")
+            writer = csv.DictWriter(
+                f, fieldnames=["depot_id", "name", "lon", "lat"], extrasaction="ignore"
+            )
             writer.writeheader()
             writer.writerows(province.depots)
         console.print(f"post offices written to {depots}")

@@ -151,7 +151,11 @@ def write_closures(closures: list[Closure], path: Path | str) -> Path:
         for c in closures
     ]
     out = Path(path)
-    out.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1))
+    out.write_text(
+        json.dumps(
+            {"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1
+        )
+    )
     return out
 
 
@@ -188,7 +192,11 @@ def closed_edges(
             hit |= graph.edges_of_ways(list(c.way_ids))
         if c.geometry is not None:
             snapper = snapper or Snapper(graph)
-            tolerance = LINE_TOLERANCE_M if c.geometry.geom_type in {"LineString", "MultiLineString", "Point"} else 0.0
+            tolerance = (
+                LINE_TOLERANCE_M
+                if c.geometry.geom_type in {"LineString", "MultiLineString", "Point"}
+                else 0.0
+            )
             hit[edges_intersecting(snapper, c.geometry, buffer_m=tolerance)] = True
         if not hit.any():
             logger.warning("closure %s matches no road of the graph", c.closure_id)

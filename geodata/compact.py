@@ -159,7 +159,9 @@ class CompactGraph:
             "strong_components": int(n_scc),
             "weak_components": int(n_wcc),
             "bbox": self.bbox(),
-            "road_classes": {k: {"edges": v, "km": round(km[k], 1)} for k, v in classes.most_common()},
+            "road_classes": {
+                k: {"edges": v, "km": round(km[k], 1)} for k, v in classes.most_common()
+            },
         }
 
     def save(self, path: Path | str) -> Path:
@@ -311,7 +313,10 @@ def compact_graph(G: nx.MultiDiGraph, *, compute_order: bool = True) -> CompactG
     if compute_order and len(G) > 0:
         graph = with_contraction_order(graph)
     logger.info(
-        "compact graph: %d nodes, %d edges in %.1f s", graph.n_nodes, graph.n_edges, time.perf_counter() - t0
+        "compact graph: %d nodes, %d edges in %.1f s",
+        graph.n_nodes,
+        graph.n_edges,
+        time.perf_counter() - t0,
     )
     return graph
 
@@ -341,10 +346,14 @@ def _twins(
     way_ptr: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
     """Pair each edge with the opposite edge over the same road (same ends, length, first way)."""
-    first_way = np.where(np.diff(way_ptr) > 0, way_ids[np.minimum(way_ptr[:-1], max(len(way_ids) - 1, 0))], -1)
+    first_way = np.where(
+        np.diff(way_ptr) > 0, way_ids[np.minimum(way_ptr[:-1], max(len(way_ids) - 1, 0))], -1
+    )
     twin = np.full(tail.shape[0], -1, dtype=np.int64)
     seen: dict[tuple[int, int, int, int], int] = {}
-    for e, (t, h, ln, w) in enumerate(zip(tail.tolist(), head.tolist(), length_dm.tolist(), first_way.tolist(), strict=True)):
+    for e, (t, h, ln, w) in enumerate(
+        zip(tail.tolist(), head.tolist(), length_dm.tolist(), first_way.tolist(), strict=True)
+    ):
         back = seen.pop((h, t, ln, w), None)
         if back is not None and twin[back] == -1:
             twin[e] = back

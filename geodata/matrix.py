@@ -4,7 +4,10 @@ The engine is a customizable contraction hierarchy (RoutingKit's CCH through the
 ``routingkit-cch`` bindings): the graph is contracted once along a nested-dissection
 order, each day's weights (closures included) are applied by a customization that
 takes a fraction of a second, and each row of the matrix is one upward sweep to
-all pinned targets. Rows run on several threads (the C++ core releases the GIL).
+all pinned targets. Blocks of rows run in forked worker processes that share the
+customized hierarchy. On small graphs (up to :data:`DIJKSTRA_MAX_NODES` nodes) full-graph
+Dijkstra from every point (scipy) is faster and is chosen instead; both give identical
+matrices because both sum the same integer edge weights.
 
 Points lie *on* edges (see :mod:`geodata.snap`): a trip from point p starts at its
 position along its edge, reaches the edge's ends at a partial cost, and a trip to
@@ -18,10 +21,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +40,34 @@ UNREACHABLE: Final = 1 << 40
 CCH_INF: Final = 2**31 - 1
 
 ProgressFn = Callable[[int, int], None]
+MatrixMethod = Literal["cch", "dijkstra"]
+
+#: Graphs up to this many nodes get full-graph Dijkstra (faster there than the hierarchy).
+DIJKSTRA_MAX_NODES: Final = 20_000
+_BLOCK_ROWS: Final = 64
+# (metric, pinned targets, per-point sources) for forked workers; set only during a computation.
+_FORKED: tuple[Any, list[int], list[list[tuple[int, int]]]] | None = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _cch_block(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Compute raw target distances for some rows (runs in a forked worker or in-process)."""
+    import routingkit_cch as rk
+
+    assert _FORKED is not None
+    metric, targets, sources = _FORKED
+    query = rk.CCHOneToMany(metric, targets)
+    out = np.empty((rows.shape[0], len(targets)))
+    for k, i in enumerate(rows.tolist()):
+        d = np.array(query.distances_from_multi(sources[i]), dtype=np.float64)  # None -> nan
+        d[np.isnan(d)] = np.inf
+        out[k] = d
+    return out
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -78,8 +108,8 @@ class Router:
         The compact graph.
     closed
         Boolean mask of closed edges (landslides, works) or None.
-    threads
-        Threads computing matrix rows in parallel.
+    workers
+        Processes computing matrix rows in parallel (forked, sharing the hierarchy).
     """
 
     def __init__(
@@ -87,12 +117,12 @@ class Router:
         graph: CompactGraph,
         *,
         closed: npt.NDArray[np.bool_] | None = None,
-        threads: int = 2,
+        workers: int = 2,
     ) -> None:
         if graph.meta.get("order") == "none":
             graph = with_contraction_order(graph)
         self.graph = graph
-        self.threads = max(1, int(threads))
+        self.workers = max(1, int(workers))
         if closed is None:
             closed = np.zeros(graph.n_edges, dtype=bool)
         if closed.shape != (graph.n_edges,):
@@ -128,7 +158,9 @@ class Router:
 
     # -- endpoints of snapped points -------------------------------------------------
 
-    def _sources(self, snaps: Snapped, weights: npt.NDArray[np.int64]) -> list[list[tuple[int, int]]]:
+    def _sources(
+        self, snaps: Snapped, weights: npt.NDArray[np.int64]
+    ) -> list[list[tuple[int, int]]]:
         """Per point, the (node, initial cost) pairs a trip starting there can reach first."""
         g = self.graph
         out: list[list[tuple[int, int]]] = []
@@ -149,7 +181,13 @@ class Router:
 
     def _targets(
         self, snaps: Snapped, weights: npt.NDArray[np.int64]
-    ) -> tuple[list[int], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    ) -> tuple[
+        list[int],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+    ]:
         """Pinned target nodes and, per point, two (slot, extra cost) ways to arrive."""
         g = self.graph
         n = len(snaps)
@@ -168,7 +206,10 @@ class Router:
                 if weights[e] < CCH_INF:
                     slot_a[i], cost_a[i] = nodes.setdefault(tail, len(nodes)), round(f * weights[e])
                 if tw >= 0 and weights[tw] < CCH_INF:
-                    slot_b[i], cost_b[i] = nodes.setdefault(head, len(nodes)), round((1 - f) * weights[tw])
+                    slot_b[i], cost_b[i] = (
+                        nodes.setdefault(head, len(nodes)),
+                        round((1 - f) * weights[tw]),
+                    )
         return list(nodes), slot_a, cost_a, slot_b, cost_b
 
     def _same_edge(self, snaps: Snapped, weights: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -185,56 +226,125 @@ class Router:
             e = int(edge[group[0]])
             f = frac[group]
             delta = f[None, :] - f[:, None]  # from row to column along the edge
-            forward = np.where(delta >= 0, delta * weights[e], np.inf) if weights[e] < CCH_INF else np.inf
+            forward = (
+                np.where(delta >= 0, delta * weights[e], np.inf) if weights[e] < CCH_INF else np.inf
+            )
             tw = int(g.twin[e])
             backward = (
-                np.where(delta <= 0, -delta * weights[tw], np.inf) if tw >= 0 and weights[tw] < CCH_INF else np.inf
+                np.where(delta <= 0, -delta * weights[tw], np.inf)
+                if tw >= 0 and weights[tw] < CCH_INF
+                else np.inf
             )
             direct[np.ix_(group, group)] = np.rint(np.minimum(forward, backward))
         return direct
 
     # -- matrices ------------------------------------------------------------------
 
-    def _one_metric(
-        self, metric: Any, weights: npt.NDArray[np.int64], snaps: Snapped, progress: ProgressFn | None
-    ) -> npt.NDArray[np.float64]:
-        import routingkit_cch as rk
+    def _csr(self, weights: npt.NDArray[np.int64]) -> Any:
+        """Adjacency for scipy's Dijkstra: the cheapest of parallel edges, closed edges left out."""
+        from scipy.sparse import csr_matrix
 
+        g = self.graph
+        ok = weights < CCH_INF
+        tail, head, w = g.tail[ok], g.head[ok], weights[ok]
+        key = np.lexsort((w, head, tail))
+        tail, head, w = tail[key], head[key], w[key]
+        first = np.ones(tail.shape[0], dtype=bool)
+        first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
+        return csr_matrix(
+            (w[first].astype(np.float64), (tail[first], head[first])), shape=(g.n_nodes, g.n_nodes)
+        )
+
+    def _rows_dijkstra(
+        self, weights: npt.NDArray[np.int64], targets: list[int], sources: list[list[tuple[int, int]]]
+    ) -> npt.NDArray[np.float64]:
+        """Distances from every point to every target node by full-graph Dijkstra (small graphs)."""
+        from scipy.sparse.csgraph import dijkstra
+
+        adjacency = self._csr(weights)
+        starts = sorted({node for s in sources for node, _ in s})
+        where = {node: k for k, node in enumerate(starts)}
+        tgt = np.asarray(targets, dtype=np.int64)
+        from_start = np.empty((len(starts), tgt.shape[0]))
+        chunk = max(1, int(2e7 // max(self.graph.n_nodes, 1)))  # about 160 MB of distances at a time
+        for k in range(0, len(starts), chunk):
+            block = dijkstra(adjacency, indices=starts[k : k + chunk])
+            from_start[k : k + chunk] = block[:, tgt]
+        raw = np.full((len(sources), tgt.shape[0]), np.inf)
+        for i, s in enumerate(sources):
+            for node, offset in s:
+                np.minimum(raw[i], from_start[where[node]] + offset, out=raw[i])
+        return raw
+
+    def _rows_cch(
+        self,
+        metric_name: str,
+        targets: list[int],
+        sources: list[list[tuple[int, int]]],
+        progress: ProgressFn | None,
+    ) -> npt.NDArray[np.float64]:
+        """Distances from every point to every target node by CCH sweeps, on worker processes."""
+        n = len(sources)
+        metric = self.time_metric if metric_name == "time" else self.length_metric
+        rows = np.array([i for i in range(n) if sources[i]], dtype=np.int64)
+        raw = np.full((n, len(targets)), np.inf)
+        blocks = [rows[k : k + _BLOCK_ROWS] for k in range(0, rows.shape[0], _BLOCK_ROWS)]
+        global _FORKED
+        _FORKED = (metric, targets, sources)
+        try:
+            if self.workers > 1 and rows.shape[0] >= 2 * _BLOCK_ROWS and _can_fork():
+                import multiprocessing
+
+                ctx = multiprocessing.get_context("fork")
+                with ctx.Pool(min(self.workers, len(blocks))) as pool:
+                    results = pool.imap(_cch_block, blocks)
+                    for done, (block, part) in enumerate(zip(blocks, results, strict=True), start=1):
+                        raw[block] = part
+                        if progress is not None:
+                            progress(min(done * _BLOCK_ROWS, n), n)
+            else:
+                for done, block in enumerate(blocks, start=1):
+                    raw[block] = _cch_block(block)
+                    if progress is not None:
+                        progress(min(done * _BLOCK_ROWS, n), n)
+        finally:
+            _FORKED = None
+        return raw
+
+    def _one_metric(
+        self,
+        metric_name: str,
+        weights: npt.NDArray[np.int64],
+        snaps: Snapped,
+        method: str,
+        progress: ProgressFn | None,
+    ) -> npt.NDArray[np.float64]:
         n = len(snaps)
         sources = self._sources(snaps, weights)
         targets, slot_a, cost_a, slot_b, cost_b = self._targets(snaps, weights)
-        out = np.full((n, n), np.inf)
-        if not targets:
-            return out
-        rows = [i for i in range(n) if sources[i]]
-        chunks = [rows[k :: self.threads] for k in range(self.threads)]
-        done = [0]
-
-        def work(chunk: list[int]) -> None:
-            query = rk.CCHOneToMany(metric, targets)
-            for i in chunk:
-                raw = query.distances_from_multi(sources[i])
-                d = np.array(raw, dtype=np.float64)  # None (unreachable) becomes nan
-                d[np.isnan(d)] = np.inf
-                out[i] = np.minimum(d[slot_a] + cost_a, d[slot_b] + cost_b)
-                done[0] += 1
-                if progress is not None and done[0] % 64 == 0:
-                    progress(done[0], n)
-
-        if self.threads == 1 or n < 64:
-            work(rows)
+        if not targets or n == 0:
+            return np.full((n, n), np.inf)
+        if method == "dijkstra":
+            raw = self._rows_dijkstra(weights, targets, sources)
         else:
-            with ThreadPoolExecutor(self.threads) as pool:
-                list(pool.map(work, chunks))
+            raw = self._rows_cch(metric_name, targets, sources, progress)
+        out = np.minimum(raw[:, slot_a] + cost_a, raw[:, slot_b] + cost_b)
         if progress is not None:
             progress(n, n)
-        return np.minimum(out, self._same_edge(snaps, weights))
+        best: npt.NDArray[np.float64] = np.minimum(out, self._same_edge(snaps, weights))
+        return best
+
+    def choose_method(self, n_points: int) -> MatrixMethod:
+        """Pick the faster engine: Dijkstra on small graphs, the hierarchy on large ones."""
+        del n_points  # the crossover depends mostly on the graph size (see bench_matrix.py)
+        return "dijkstra" if self.graph.n_nodes <= DIJKSTRA_MAX_NODES else "cch"
 
     def matrix(
         self,
         snaps: Snapped,
         *,
         distances: bool = True,
+        method: MatrixMethod | Literal["auto"] = "auto",
         progress: ProgressFn | None = None,
     ) -> TravelMatrix:
         """Compute the travel-time (and distance) matrix between snapped points.
@@ -245,6 +355,10 @@ class Router:
             Points on this graph's roads; far points are not routed.
         distances
             Also compute ``distance_m`` (doubles the cost); else it is zero-filled.
+        method
+            ``"cch"`` (contraction hierarchy), ``"dijkstra"`` (scipy, full graph
+            from every point) or ``"auto"`` (:meth:`choose_method`). Both give
+            identical matrices.
         progress
             Called with (rows done, rows total) now and then.
 
@@ -254,9 +368,13 @@ class Router:
         """
         t0 = time.perf_counter()
         n = len(snaps)
-        t = self._one_metric(self.time_metric, self.time_w, snaps, progress)
+        chosen = self.choose_method(n) if method == "auto" else method
+        if chosen not in ("cch", "dijkstra"):
+            msg = f"unknown matrix method {method!r}; use 'auto', 'cch' or 'dijkstra'"
+            raise ValueError(msg)
+        t = self._one_metric("time", self.time_w, snaps, chosen, progress)
         if distances:
-            d = self._one_metric(self.length_metric, self.length_w, snaps, None)
+            d = self._one_metric("length", self.length_w, snaps, chosen, None)
         else:
             d = np.zeros((n, n))
         far = snaps.far
@@ -264,15 +382,18 @@ class Router:
         t[:, far] = np.inf
         np.fill_diagonal(t, 0.0)
         bad = ~np.isfinite(t)
-        time_s = np.where(bad, UNREACHABLE, np.rint(np.where(bad, 0, t) / TIME_SCALE)).astype(np.int64)
+        time_s = np.where(bad, UNREACHABLE, np.rint(np.where(bad, 0, t) / TIME_SCALE)).astype(
+            np.int64
+        )
         d = np.where(np.isfinite(d), d, 0.0)
         distance_m = np.where(bad, UNREACHABLE, np.rint(d / LENGTH_SCALE)).astype(np.int64)
         np.fill_diagonal(distance_m, 0)
         unreachable = np.argwhere(bad).astype(np.int64)
         logger.info(
-            "matrix %dx%d in %.2f s (%d unreachable pairs, %d far points)",
+            "matrix %dx%d by %s in %.2f s (%d unreachable pairs, %d far points)",
             n,
             n,
+            chosen,
             time.perf_counter() - t0,
             unreachable.shape[0],
             int(far.sum()),
@@ -316,7 +437,8 @@ def build_matrix(
     *,
     closed: npt.NDArray[np.bool_] | None = None,
     distances: bool = True,
-    threads: int = 2,
+    workers: int = 2,
+    method: MatrixMethod | Literal["auto"] = "auto",
     progress: ProgressFn | None = None,
 ) -> TravelMatrix:
     """Compute travel times (s) and distances (m) between snapped points.
@@ -324,5 +446,5 @@ def build_matrix(
     A convenience over :class:`Router` for one matrix; keep a Router to compute
     several matrices on the same day's graph.
     """
-    router = Router(graph, closed=closed, threads=threads)
-    return router.matrix(snaps, distances=distances, progress=progress)
+    router = Router(graph, closed=closed, workers=workers)
+    return router.matrix(snaps, distances=distances, method=method, progress=progress)

@@ -255,7 +255,9 @@ def graph_from_polygon(
     NetworkUnavailableError
         If Overpass cannot be reached or answers with an error.
     """
-    return _download(lambda: ox.graph_from_polygon(polygon, **_download_kwargs()), profile, "polygon")
+    return _download(
+        lambda: ox.graph_from_polygon(polygon, **_download_kwargs()), profile, "polygon"
+    )
 
 
 def _download_kwargs() -> dict[str, Any]:

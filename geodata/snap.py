@@ -99,7 +99,9 @@ class Snapper:
         canonical = np.flatnonzero((g.twin < 0) | (np.arange(g.n_edges) < g.twin))
         starts, ends = g.geom_ptr[canonical], g.geom_ptr[canonical + 1]
         counts = ends - starts
-        pts = np.concatenate([np.arange(s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)])
+        pts = np.concatenate(
+            [np.arange(s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+        )
         x, y = self._to_utm.transform(g.geom_lon[pts], g.geom_lat[pts])
         line_of_point = np.repeat(np.arange(canonical.shape[0]), counts)
         lines = shapely.linestrings(np.column_stack((x, y)), indices=line_of_point)
@@ -135,7 +137,9 @@ class Snapper:
         if lon_a.shape != lat_a.shape:
             msg = f"lon and lat differ in length ({lon_a.shape[0]} vs {lat_a.shape[0]})"
             raise SnapError(msg)
-        bad = ~(np.isfinite(lon_a) & np.isfinite(lat_a) & (np.abs(lon_a) <= 180) & (np.abs(lat_a) <= 90))
+        bad = ~(
+            np.isfinite(lon_a) & np.isfinite(lat_a) & (np.abs(lon_a) <= 180) & (np.abs(lat_a) <= 90)
+        )
         if bad.any():
             idx = np.flatnonzero(bad)[:10].tolist()
             msg = f"invalid coordinates at point indices {idx} (need finite lon in [-180, 180], lat in [-90, 90])"
@@ -145,7 +149,15 @@ class Snapper:
         points = shapely.points(x, y)
         if points.shape[0] == 0:
             empty_f = np.empty(0)
-            return Snapped(np.empty(0, np.int64), empty_f, empty_f, empty_f, empty_f, np.empty(0, bool), max_distance_m)
+            return Snapped(
+                np.empty(0, np.int64),
+                empty_f,
+                empty_f,
+                empty_f,
+                empty_f,
+                np.empty(0, bool),
+                max_distance_m,
+            )
         pairs, dist = tree.query_nearest(points, return_distance=True, all_matches=False)
         order = np.argsort(pairs[0], kind="stable")
         which = pairs[1][order]
@@ -154,7 +166,9 @@ class Snapper:
         along = shapely.line_locate_point(chosen, points, normalized=True)
         total = shapely.length(chosen)
         fraction = np.where(total > 0, along, 0.0)
-        fraction = np.where(fraction < _AT_NODE, 0.0, np.where(fraction > 1 - _AT_NODE, 1.0, fraction))
+        fraction = np.where(
+            fraction < _AT_NODE, 0.0, np.where(fraction > 1 - _AT_NODE, 1.0, fraction)
+        )
         on_road = shapely.line_interpolate_point(chosen, fraction, normalized=True)
         sx, sy = self._to_lonlat.transform(shapely.get_x(on_road), shapely.get_y(on_road))
         far = dist > max_distance_m
@@ -188,14 +202,18 @@ def snap_points(
     return Snapper(graph).snap(lon, lat, max_distance_m=max_distance_m)
 
 
-def edges_intersecting(snapper: Snapper, geometry: shapely.Geometry, *, buffer_m: float = 0.0) -> npt.NDArray[np.int64]:
+def edges_intersecting(
+    snapper: Snapper, geometry: shapely.Geometry, *, buffer_m: float = 0.0
+) -> npt.NDArray[np.int64]:
     """Return every edge (both directions of two-way roads) whose line meets a lon/lat geometry.
 
     Used for closures drawn on a map: a line across a road with ``buffer_m`` of
     tolerance, or a polygon over the closed area.
     """
-    canonical, lines, tree = snapper._index
-    projected = shapely.transform(geometry, lambda xy: np.column_stack(snapper._to_utm.transform(xy[:, 0], xy[:, 1])))
+    canonical, _lines, tree = snapper._index
+    projected = shapely.transform(
+        geometry, lambda xy: np.column_stack(snapper._to_utm.transform(xy[:, 0], xy[:, 1]))
+    )
     if buffer_m > 0:
         projected = projected.buffer(buffer_m)
     hits = tree.query(projected, predicate="intersects")

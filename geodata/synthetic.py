@@ -18,6 +18,7 @@ province outline.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -124,7 +125,9 @@ class _Builder:
         self.rng = rng
         self.lon: list[float] = []
         self.lat: list[float] = []
-        self.edges: list[tuple[int, int, int, dict[str, object], list[tuple[float, float]] | None]] = []
+        self.edges: list[
+            tuple[int, int, int, dict[str, object], list[tuple[float, float]] | None]
+        ] = []
         self.next_way = 1_000_001
 
     def node(self, lon: float, lat: float) -> int:
@@ -153,7 +156,7 @@ class _Builder:
             tags["surface"] = surface
         if smoothness:
             tags["smoothness"] = smoothness
-        for u, v in zip(nodes[:-1], nodes[1:], strict=True):
+        for u, v in itertools.pairwise(nodes):
             shape = self._bend(u, v, wiggle_deg) if wiggle_deg > 0 else None
             self.edges.append((u, v, int(oneway), tags, shape))
         return way_id
@@ -207,7 +210,14 @@ def _km_to_deg(lat: float) -> tuple[float, float]:
 
 
 def _grid(
-    b: _Builder, lon0: float, lat0: float, side: int, spacing_km: float, *, name_prefix: str, oneways: bool
+    b: _Builder,
+    lon0: float,
+    lat0: float,
+    side: int,
+    spacing_km: float,
+    *,
+    name_prefix: str,
+    oneways: bool,
 ) -> tuple[np.ndarray, int]:
     """Add a jittered street grid; return its node ids (side x side) and the centre node."""
     dlon, dlat = _km_to_deg(lat0)
@@ -216,7 +226,10 @@ def _grid(
     for i in range(side):
         for j in range(side):
             jx, jy = b.rng.normal(0, 0.12 * spacing_km, 2)
-            ids[i, j] = b.node(lon0 + ((j - half) * spacing_km + jx) * dlon, lat0 + ((i - half) * spacing_km + jy) * dlat)
+            ids[i, j] = b.node(
+                lon0 + ((j - half) * spacing_km + jx) * dlon,
+                lat0 + ((i - half) * spacing_km + jy) * dlat,
+            )
     for i in range(side):
         name = f"{name_prefix} {_STREET_NAMES[i % len(_STREET_NAMES)]}"
         row = ids[i, :].tolist()
@@ -226,7 +239,11 @@ def _grid(
         b.way(row, highway="tertiary" if i == side // 2 else "residential", name=name, oneway=one)
     for j in range(side):
         col = ids[:, j].tolist()
-        b.way(col, highway="tertiary" if j == side // 2 else "residential", name=f"{name_prefix} đường {j + 1}")
+        b.way(
+            col,
+            highway="tertiary" if j == side // 2 else "residential",
+            name=f"{name_prefix} đường {j + 1}",
+        )
     centre = int(ids[side // 2, side // 2])
     return ids, centre
 
@@ -267,7 +284,13 @@ def make_province(
         extent_km = 9.0 if town.key == "KONTUM" else 3.0
         spacing = min(0.5, max(0.07, extent_km / side))
         grids[town.key], centres[town.key] = _grid(
-            b, town.lon, town.lat, side, spacing, name_prefix="" if town.key == "KONTUM" else town.name, oneways=town.key == "KONTUM"
+            b,
+            town.lon,
+            town.lat,
+            side,
+            spacing,
+            name_prefix="" if town.key == "KONTUM" else town.name,
+            oneways=town.key == "KONTUM",
         )
     one_stop = int(grids["KONTUM"][len(grids["KONTUM"]) // 2 + 1, len(grids["KONTUM"]) // 2 + 1])
 
@@ -276,11 +299,18 @@ def make_province(
     centres["BORDER"] = border
     chain_nodes: list[tuple[int, str, bool]] = []  # (node, nearest town, mountain road)
     for name, highway, keys, wiggle, smoothness, surface in _ROADS:
-        for a, c in zip(keys[:-1], keys[1:], strict=True):
+        for a, c in itertools.pairwise(keys):
             start = _edge_of_grid(b, grids[a], c, centres) if a in grids else centres[a]
             end = _edge_of_grid(b, grids[c], a, centres) if c in grids else centres[c]
             chain = _chain(b, start, end, step_km=1.0)
-            b.way(chain, highway=highway, name=name, wiggle_deg=wiggle, smoothness=smoothness, surface=surface)
+            b.way(
+                chain,
+                highway=highway,
+                name=name,
+                wiggle_deg=wiggle,
+                smoothness=smoothness,
+                surface=surface,
+            )
             mountain = smoothness is not None
             chain_nodes += [(n, a, mountain) for n in chain[1:-1]]
 
@@ -292,11 +322,13 @@ def make_province(
     landslide_way_ids: list[int] = []
     landslide_village: Village | None = None
     while remaining > 6:
-        size = int(min(remaining, rng.integers(6, 40)))
+        size = min(remaining, int(rng.integers(6, 40)))
         k = int(rng.integers(len(chain_arr)))
         anchor, town_key, mountain = chain_nodes[k]
         village_no += 1
-        isolated = village_no in (5, 13) or village_no % 97 == 13  # a few villages have no road link
+        isolated = (
+            village_no in (5, 13) or village_no % 97 == 13
+        )  # a few villages have no road link
         landslide = landslide_village is None and mountain and village_no > 3
         dist_km = rng.uniform(1.0, 7.0) * (1.6 if mountain else 1.0)
         angle = rng.uniform(0, 2 * math.pi)
@@ -346,7 +378,12 @@ def make_province(
     ]
     outline = MultiPoint(list(zip(b.lon, b.lat, strict=True))).convex_hull.buffer(0.03)
     zones = _zones(depots, outline)
-    logger.info("synthetic province: %d nodes, %d edges, %d villages", len(G), G.number_of_edges(), len(villages))
+    logger.info(
+        "synthetic province: %d nodes, %d edges, %d villages",
+        len(G),
+        G.number_of_edges(),
+        len(villages),
+    )
     return SyntheticProvince(
         graph=G,
         depots=depots,
@@ -379,7 +416,12 @@ def _chain(b: _Builder, start: int, end: int, *, step_km: float) -> list[int]:
     nodes = [start]
     for i in range(1, k):
         t = i / k
-        nodes.append(b.node(b.lon[start] + t * (b.lon[end] - b.lon[start]), b.lat[start] + t * (b.lat[end] - b.lat[start])))
+        nodes.append(
+            b.node(
+                b.lon[start] + t * (b.lon[end] - b.lon[start]),
+                b.lat[start] + t * (b.lat[end] - b.lat[start]),
+            )
+        )
     nodes.append(end)
     return nodes
 
@@ -398,12 +440,16 @@ def _village(b: _Builder, lon: float, lat: float, size: int, number: int) -> lis
     left = size - main_len
     while left > 0:
         base = main[int(b.rng.integers(len(main)))]
-        n = int(min(left, b.rng.integers(1, 4)))
+        n = min(left, int(b.rng.integers(1, 4)))
         side_angle = angle + math.pi / 2 * (1 if b.rng.random() < 0.5 else -1)
         lane = [base] + [
             b.node(
-                b.lon[base] + (k + 1) * 0.08 * math.cos(side_angle) * dlon + b.rng.normal(0, 0.01) * dlon,
-                b.lat[base] + (k + 1) * 0.08 * math.sin(side_angle) * dlat + b.rng.normal(0, 0.01) * dlat,
+                b.lon[base]
+                + (k + 1) * 0.08 * math.cos(side_angle) * dlon
+                + b.rng.normal(0, 0.01) * dlon,
+                b.lat[base]
+                + (k + 1) * 0.08 * math.sin(side_angle) * dlat
+                + b.rng.normal(0, 0.01) * dlat,
             )
             for k in range(n)
         ]

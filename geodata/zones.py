@@ -88,7 +88,9 @@ def assign_zones(zones: gpd.GeoDataFrame, lon: npt.ArrayLike, lat: npt.ArrayLike
     lon_a = np.asarray(lon, dtype=np.float64)
     lat_a = np.asarray(lat, dtype=np.float64)
     points = gpd.GeoDataFrame(
-        {"point": np.arange(lon_a.shape[0])}, geometry=gpd.points_from_xy(lon_a, lat_a), crs="EPSG:4326"
+        {"point": np.arange(lon_a.shape[0])},
+        geometry=gpd.points_from_xy(lon_a, lat_a),
+        crs="EPSG:4326",
     )
     ranked = zones[["zone_id", "geometry"]].assign(rank=np.arange(len(zones)))
     joined = gpd.sjoin(points, ranked, how="left", predicate="intersects")

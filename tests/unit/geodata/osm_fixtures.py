@@ -20,7 +20,10 @@ NODES = {
 # way id -> (node refs, tags)
 WAYS: dict[int, tuple[list[int], dict[str, str]]] = {
     # Lê Lợi: one-way for cars, both ways for motorbikes
-    101: ([1, 2, 3], {"highway": "residential", "name": "Lê Lợi", "oneway": "yes", "oneway:motorcycle": "no"}),
+    101: (
+        [1, 2, 3],
+        {"highway": "residential", "name": "Lê Lợi", "oneway": "yes", "oneway:motorcycle": "no"},
+    ),
     # an alley closed to cars
     102: ([3, 4], {"highway": "service", "service": "alley", "motorcar": "no"}),
     # a path open to motorbikes
@@ -38,9 +41,15 @@ WAYS: dict[int, tuple[list[int], dict[str, str]]] = {
 }
 
 
-def osm_xml(nodes: dict[int, tuple[float, float]] = NODES, ways: dict[int, tuple[list[int], dict[str, str]]] = WAYS) -> str:
+def osm_xml(
+    nodes: dict[int, tuple[float, float]] = NODES,
+    ways: dict[int, tuple[list[int], dict[str, str]]] = WAYS,
+) -> str:
     """Return an OSM XML document with these nodes and ways."""
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="courier-routing tests">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<osm version="0.6" generator="courier-routing tests">',
+    ]
     for nid, (lon, lat) in nodes.items():
         lines.append(f'  <node id="{nid}" version="1" lat="{lat}" lon="{lon}"/>')
     for wid, (refs, tags) in ways.items():

@@ -12,7 +12,9 @@ from geodata.errors import GraphCacheError
 from geodata.synthetic import SyntheticProvince
 
 
-def test_arrays_match_the_osmnx_graph(province: SyntheticProvince, province_graph: CompactGraph) -> None:
+def test_arrays_match_the_osmnx_graph(
+    province: SyntheticProvince, province_graph: CompactGraph
+) -> None:
     """Every networkx edge is one compact edge, with its travel time rounded to 0.1 s."""
     G = province.graph
     g = province_graph

@@ -15,7 +15,9 @@ from geodata.synthetic import SyntheticProvince
 from .graphs import at, graph
 
 
-def reference(g: CompactGraph, snaps: Snapped, *, weights: np.ndarray, closed: np.ndarray | None = None) -> np.ndarray:
+def reference(
+    g: CompactGraph, snaps: Snapped, *, weights: np.ndarray, closed: np.ndarray | None = None
+) -> np.ndarray:
     """Shortest paths by networkx on the graph with each point spliced in as its own source and sink.
 
     Uses the same integer weights (and the same rounding of partial edges) as the engine,
@@ -62,7 +64,16 @@ def to_seconds(ref: np.ndarray, scale: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def town() -> CompactGraph:
     """A block with a one-way street, a parallel slow/fast pair of edges and an island."""
-    pos = {1: (0, 0), 2: (100, 0), 3: (200, 0), 4: (200, 100), 5: (100, 100), 6: (0, 100), 7: (900, 900), 8: (1000, 900)}
+    pos = {
+        1: (0, 0),
+        2: (100, 0),
+        3: (200, 0),
+        4: (200, 100),
+        5: (100, 100),
+        6: (0, 100),
+        7: (900, 900),
+        8: (1000, 900),
+    }
     edges = [
         (1, 2, 20, True),
         (2, 3, 20, False),  # one-way east
@@ -77,14 +88,22 @@ def town() -> CompactGraph:
     return graph(pos, edges)
 
 
-def test_nodes_match_networkx_with_one_ways_parallel_edges_and_islands(town: CompactGraph) -> None:
+METHODS = pytest.mark.parametrize("method", ["cch", "dijkstra"])
+
+
+@METHODS
+def test_nodes_match_networkx_with_one_ways_parallel_edges_and_islands(
+    town: CompactGraph, method: str
+) -> None:
     """At the nodes themselves the matrix equals networkx's shortest paths, exactly."""
     lon, lat = town.node_lon, town.node_lat
     snaps = snap_points(town, lon, lat)
-    m = build_matrix(town, snaps, threads=1)
+    m = build_matrix(town, snaps, workers=1, method=method)
     ref = reference(town, snaps, weights=town.time_ds)
     assert np.array_equal(m.time_s, to_seconds(ref, TIME_SCALE))
-    assert np.array_equal(m.distance_m, to_seconds(reference(town, snaps, weights=town.length_dm), LENGTH_SCALE))
+    assert np.array_equal(
+        m.distance_m, to_seconds(reference(town, snaps, weights=town.length_dm), LENGTH_SCALE)
+    )
     # the one-way street: 2 -> 3 direct (20 s), 3 -> 2 around the block
     i2, i3 = 1, 2
     assert m.time_s[i2, i3] == 20
@@ -96,27 +115,41 @@ def test_nodes_match_networkx_with_one_ways_parallel_edges_and_islands(town: Com
     assert all(m.time_s[i, j] == UNREACHABLE for i, j in pairs)
 
 
-def test_mid_edge_points_match_networkx(town: CompactGraph) -> None:
+@METHODS
+def test_mid_edge_points_match_networkx(town: CompactGraph, method: str) -> None:
     """Houses part-way along streets (one per street) give networkx's answer on the spliced graph."""
-    houses = [at(30, 5), at(150, -8), at(205, 40), at(130, 103), at(90, 60), at(-4, 70), at(950, 905)]
+    houses = [
+        at(30, 5),
+        at(150, -8),
+        at(205, 40),
+        at(130, 103),
+        at(90, 60),
+        at(-4, 70),
+        at(950, 905),
+    ]
     lon, lat = zip(*houses, strict=True)
     snaps = snap_points(town, lon, lat)
     assert len(set(snaps.edge.tolist())) == len(houses), "one house per street for this test"
-    m = build_matrix(town, snaps, threads=2)
-    assert np.array_equal(m.time_s, to_seconds(reference(town, snaps, weights=town.time_ds), TIME_SCALE))
+    m = build_matrix(town, snaps, workers=2)
+    assert np.array_equal(
+        m.time_s, to_seconds(reference(town, snaps, weights=town.time_ds), TIME_SCALE)
+    )
 
 
-def test_two_points_on_one_edge(town: CompactGraph) -> None:
+@METHODS
+def test_two_points_on_one_edge(town: CompactGraph, method: str) -> None:
     """Two houses on the same one-way street: forward is a short ride, backward goes around."""
     a, b = at(120, 0), at(180, 0)  # on the one-way 2 -> 3
     snaps = snap_points(town, [a[0], b[0]], [a[1], b[1]])
     assert snaps.edge[0] == snaps.edge[1]
-    m = build_matrix(town, snaps, threads=1)
+    m = build_matrix(town, snaps, workers=1, method=method)
     assert m.time_s[0, 1] == round((0.8 - 0.2) * 20)  # from 20 % to 80 % of a 20 s street
     assert m.time_s[1, 0] > 20
 
 
-def test_province_matches_networkx(province: SyntheticProvince, province_graph: CompactGraph) -> None:
+def test_province_matches_networkx(
+    province: SyntheticProvince, province_graph: CompactGraph
+) -> None:
     """On the synthetic province, random addresses give networkx's shortest travel times."""
     rng = np.random.default_rng(3)
     nodes = rng.choice(province_graph.n_nodes, 40, replace=False)
@@ -126,12 +159,31 @@ def test_province_matches_networkx(province: SyntheticProvince, province_graph: 
     # keep one address per edge so that paths cannot pass through another spliced point
     _, first = np.unique(snaps.edge, return_index=True)
     snaps = snaps.subset(np.sort(first))
-    m = build_matrix(province_graph, snaps, threads=2)
+    m = build_matrix(province_graph, snaps, workers=2, method="cch")
     ref = to_seconds(reference(province_graph, snaps, weights=province_graph.time_ds), TIME_SCALE)
     assert np.array_equal(m.time_s, ref)
 
 
-def test_landslide_cuts_off_the_commune(province: SyntheticProvince, province_graph: CompactGraph) -> None:
+def test_parallel_hierarchy_equals_dijkstra(province_graph: CompactGraph) -> None:
+    """Many addresses: the hierarchy on two worker processes gives Dijkstra's matrices exactly."""
+    rng = np.random.default_rng(5)
+    nodes = rng.choice(province_graph.n_nodes, 300, replace=False)
+    lon = province_graph.node_lon[nodes] + rng.normal(0, 2e-4, 300)
+    lat = province_graph.node_lat[nodes] + rng.normal(0, 2e-4, 300)
+    snaps = snap_points(province_graph, lon, lat)
+    done: list[tuple[int, int]] = []
+    router = Router(province_graph, workers=2)
+    fast = router.matrix(snaps, method="cch", progress=lambda a, b: done.append((a, b)))
+    slow = router.matrix(snaps, method="dijkstra")
+    assert np.array_equal(fast.time_s, slow.time_s)
+    assert np.array_equal(fast.distance_m, slow.distance_m)
+    assert np.array_equal(fast.unreachable, slow.unreachable)
+    assert done[-1] == (300, 300)
+
+
+def test_landslide_cuts_off_the_commune(
+    province: SyntheticProvince, province_graph: CompactGraph
+) -> None:
     """Closing the commune's only road makes it unreachable, not just farther."""
     v = province.landslide_village
     depot = province.depots[0]
@@ -141,12 +193,14 @@ def test_landslide_cuts_off_the_commune(province: SyntheticProvince, province_gr
     closure = Closure("landslide", way_ids=tuple(province.landslide_way_ids), reason="sạt lở")
     closed = closed_edges(province_graph, [closure])
     assert closed.any()
-    cut = build_matrix(province_graph, snaps, closed=closed)
+    cut = build_matrix(province_graph, snaps, closed=closed, method="cch")
     assert cut.time_s[0, 1] == UNREACHABLE
     assert cut.time_s[1, 0] == UNREACHABLE
     assert {(0, 1), (1, 0)} <= {tuple(p) for p in cut.unreachable.tolist()}
     ref = reference(province_graph, snaps, weights=province_graph.time_ds, closed=closed)
     assert np.array_equal(cut.time_s, to_seconds(ref, TIME_SCALE))
+    slow = build_matrix(province_graph, snaps, closed=closed, method="dijkstra")
+    assert np.array_equal(slow.time_s, cut.time_s)
 
 
 def test_closure_drawn_as_a_line(town: CompactGraph) -> None:
@@ -157,7 +211,7 @@ def test_closure_drawn_as_a_line(town: CompactGraph) -> None:
     mask = closed_edges(town, [Closure("cut", geometry=line)], snapper=Snapper(town))
     assert mask.sum() == 2
     snaps = snap_points(town, town.node_lon, town.node_lat)
-    m = Router(town, closed=mask, threads=1).matrix(snaps)
+    m = Router(town, closed=mask, workers=1).matrix(snaps, method="cch")
     ref = reference(town, snaps, weights=town.time_ds, closed=mask)
     assert np.array_equal(m.time_s, to_seconds(ref, TIME_SCALE))
 

@@ -64,7 +64,9 @@ def test_clipped_way_is_split_and_reported(corner: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["bz2", "pbf"])
-def test_compressed_and_pbf_files_give_the_same_graph(corner: Path, tmp_path: Path, kind: str) -> None:
+def test_compressed_and_pbf_files_give_the_same_graph(
+    corner: Path, tmp_path: Path, kind: str
+) -> None:
     """.osm.bz2 and .osm.pbf files load into the same graph as the plain XML."""
     plain = network.graph_from_file(corner)
     other = network.graph_from_file(write_osm(tmp_path, kind))
@@ -109,7 +111,9 @@ def test_corrupt_pbf_is_a_clear_error(tmp_path: Path) -> None:
 def test_file_without_roads_is_a_clear_error(tmp_path: Path) -> None:
     """A valid OSM file with no highway is rejected."""
     path = tmp_path / "noroads.osm"
-    path.write_text('<?xml version="1.0"?><osm version="0.6"><node id="1" lat="14.3" lon="108.0"/></osm>')
+    path.write_text(
+        '<?xml version="1.0"?><osm version="0.6"><node id="1" lat="14.3" lon="108.0"/></osm>'
+    )
     with pytest.raises(OSMFileError, match="no road"):
         network.graph_from_file(path)
 

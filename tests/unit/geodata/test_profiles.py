@@ -79,8 +79,11 @@ def test_unknown_profile() -> None:
         get_profile("tractor")
 
 
-@pytest.mark.parametrize(("raw", "kph"), [("50", 50.0), ("30 mph", 48.28032), (["40", "60"], 40.0), ("walk", None), (None, None)])
+@pytest.mark.parametrize(
+    ("raw", "kph"),
+    [("50", 50.0), ("30 mph", 48.28032), (["40", "60"], 40.0), ("walk", None), (None, None)],
+)
 def test_parse_maxspeed(raw: object, kph: float | None) -> None:
-    """maxspeed parses numbers, mph and lists; anything else is ignored."""
+    """Maxspeed parses numbers, mph and lists; anything else is ignored."""
     got = parse_maxspeed_kph(raw)
     assert got == (pytest.approx(kph) if kph is not None else None)

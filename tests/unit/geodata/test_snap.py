@@ -15,7 +15,9 @@ from .graphs import at, graph
 @pytest.fixture(scope="module")
 def street() -> CompactGraph:
     """An east-west street of 1 km and a north-south one of 1 km meeting at its east end."""
-    return graph({1: (0, 0), 2: (1000, 0), 3: (1000, 1000)}, [(1, 2, 100, True), (2, 3, 100, False)])
+    return graph(
+        {1: (0, 0), 2: (1000, 0), 3: (1000, 1000)}, [(1, 2, 100, True), (2, 3, 100, False)]
+    )
 
 
 def test_projection_onto_the_segment(street: CompactGraph) -> None:
@@ -53,7 +55,9 @@ def test_far_points_are_flagged_not_hidden(street: CompactGraph) -> None:
     s = Snapper(street).snap([near[0], far[0]], [near[1], far[1]], max_distance_m=500)
     assert s.far.tolist() == [False, True]
     assert s.far_indices() == [1]
-    assert s.distance_m[1] == pytest.approx(np.hypot(500, 1000), abs=2)  # nearest road point: node (1000, 1000)
+    assert s.distance_m[1] == pytest.approx(
+        np.hypot(500, 1000), abs=2
+    )  # nearest road point: node (1000, 1000)
 
 
 def test_points_outside_the_graph_area_are_far(province_graph: CompactGraph) -> None:
@@ -71,6 +75,6 @@ def test_invalid_coordinates(street: CompactGraph, lon: float, lat: float) -> No
 
 
 def test_length_mismatch(street: CompactGraph) -> None:
-    """lon and lat must have the same length."""
+    """Lon and lat must have the same length."""
     with pytest.raises(SnapError, match="differ"):
         snap_points(street, [108.0, 108.1], [14.35])
