@@ -409,8 +409,7 @@ def _pyvrp_supported(problem: Problem) -> bool:
     return all(
         not c.has_break and not c.skills for c in problem.couriers
     ) and all(
-        j.pair_id is None and len(j.windows) == 1 and not j.skills and j.depot_id is None
-        for j in problem.jobs
+        len(j.windows) == 1 and not j.skills and j.depot_id is None for j in problem.jobs
     )
 
 
@@ -464,12 +463,36 @@ def _pyvrp_routes(
         )
         type_vehicles.append(vehicles)
     client_node: list[int] = []
+    shipment_nodes: list[tuple[int, int]] = []
+    partner = problem.pair_partner()
+    pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
     for node in range(num_depots, n):
         p = model.node_job[node]
         assert p is not None
         job = problem.jobs[p]
         amounts = [job.demand.as_tuple()[d] for d in dims]
         zero = [0] * len(dims)
+        if job.pair_id is not None:
+            if job.kind != "pickup":
+                continue
+            q = pos_by_id[partner[job.job_id]]
+            other = problem.jobs[q]
+            d_node = model.job_node[q]
+            m.add_shipment(
+                locs[node],
+                locs[d_node],
+                pickup_tw_early=job.first_start_s,
+                pickup_tw_late=job.last_end_s,
+                pickup_service_duration=job.service_s,
+                delivery_tw_early=other.first_start_s,
+                delivery_tw_late=other.last_end_s,
+                delivery_service_duration=other.service_s,
+                amount=amounts,
+                prize=model.penalties[p] + model.penalties[q],
+                required=False,
+            )
+            shipment_nodes.append((node, d_node))
+            continue
         m.add_client(
             locs[node],
             delivery=amounts if job.kind == "delivery" else zero,
@@ -495,7 +518,14 @@ def _pyvrp_routes(
         t = route.vehicle_type()
         vehicle = type_vehicles[t][used[t]]
         used[t] += 1
-        routes[vehicle] = [client_node[a.idx] for a in route if a.is_client()]
+        seq: list[int] = []
+        for activity in route:
+            if activity.is_client():
+                seq.append(client_node[activity.idx])
+            elif activity.is_shipment():
+                pickup_node, delivery_node = shipment_nodes[activity.idx]
+                seq.append(pickup_node if activity.is_pickup() else delivery_node)
+        routes[vehicle] = seq
     logger.info("PyVRP: cost %s, %d routes", result.cost(), best.num_routes())
     return routes
 
