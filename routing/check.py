@@ -144,9 +144,7 @@ def check_plan(
         if p is None and d is None:
             continue
         if p is None or d is None:
-            out.append(
-                Violation("pair", None, job.pair_id, "only one half of the pair is routed")
-            )
+            out.append(Violation("pair", None, job.pair_id, "only one half of the pair is routed"))
         elif p[0] != d[0]:
             out.append(
                 Violation("pair", p[0], job.pair_id, f"halves on couriers {p[0]} and {d[0]}")
@@ -183,9 +181,13 @@ def _check_route(
     jobs = problem.job_by_id()
     depots = problem.depot_by_id()
     if route.depot_id != courier.depot_id:
-        out.append(Violation("depot", cid, None, f"starts at {route.depot_id}, home is {courier.depot_id}"))
+        out.append(
+            Violation("depot", cid, None, f"starts at {route.depot_id}, home is {courier.depot_id}")
+        )
     if route.end_depot_id is not None and route.end_depot_id != courier.end_depot:
-        out.append(Violation("depot", cid, None, f"ends at {route.end_depot_id}, not {courier.end_depot}"))
+        out.append(
+            Violation("depot", cid, None, f"ends at {route.end_depot_id}, not {courier.end_depot}")
+        )
     start_loc = problem.depot_index(courier.depot_id)
     end_loc = problem.depot_index(courier.end_depot)
     earliest = max(courier.shift.start_s, depots[courier.depot_id].opening.start_s)
@@ -253,7 +255,8 @@ def _check_route(
                     "window",
                     cid,
                     stop.job_id,
-                    f"service starts {stop.start_s} outside {[(w.start_s, w.end_s) for w in job.windows]}",
+                    f"service starts {stop.start_s} outside "
+                    f"{[(w.start_s, w.end_s) for w in job.windows]}",
                 )
             )
         if not (
@@ -295,7 +298,9 @@ def _check_route(
         brk_used = True
     if route.end_s - prev_dep < needed:
         out.append(
-            Violation("travel_time", cid, None, f"back at {route.end_s}, not before {prev_dep + needed}")
+            Violation(
+                "travel_time", cid, None, f"back at {route.end_s}, not before {prev_dep + needed}"
+            )
         )
     distance_m += int(distances[prev_loc, end_loc])
     driving_s += travel

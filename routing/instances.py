@@ -15,6 +15,7 @@ scaling by :attr:`BenchmarkInstance.scale`:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -244,7 +245,9 @@ def euclidean_matrices(
     )
 
 
-def build_instance(parsed: ParsedInstance, *, rounding: Rounding | None = None) -> BenchmarkInstance:
+def build_instance(
+    parsed: ParsedInstance, *, rounding: Rounding | None = None
+) -> BenchmarkInstance:
     """Build a :class:`Problem` and matrices from parsed numbers.
 
     Coordinates become ``lon = x / 1000``, ``lat = y / 1000`` (valid degrees; only the
@@ -343,7 +346,7 @@ def plan_distances(instance: BenchmarkInstance, plan: Plan) -> tuple[float, floa
     truncated = exact = 0.0
     trunc_int = 0
     for rows in _route_rows(instance, plan):
-        for a, b in zip(rows, rows[1:], strict=False):
+        for a, b in itertools.pairwise(rows):
             d = float(np.hypot(*(coords[a] - coords[b])))
             exact += d
             trunc_int += math.floor(d * 10 + 1e-9)
@@ -379,7 +382,7 @@ def solve_instance(
     seed: int = 0,
     params: SolverParams | None = None,
 ) -> dict[str, Any]:
-    """Solve one benchmark file and return a JSON-ready summary (used by ``courier solve-instance``).
+    """Solve one benchmark file; return a JSON-ready summary (for ``courier solve-instance``).
 
     Parameters
     ----------

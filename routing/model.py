@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
 UNREACHABLE: int = 1 << 40
-"""Sentinel travel time (s) / distance (m) of a pair with no path; shared with ``geodata.matrix``."""
+"""Sentinel travel time (s) / distance (m) of a pair with no path (as ``geodata.matrix``)."""
 
 SECONDS_PER_DAY: int = 24 * 3600
 
@@ -35,9 +35,14 @@ def _require(ok: bool, column: str, value: object, reason: str) -> None:
 
 def _check_lonlat(lon: float, lat: float) -> None:
     _require(
-        math.isfinite(lon) and -180.0 <= lon <= 180.0, "lon", lon, "longitude must be in [-180, 180]"
+        math.isfinite(lon) and -180.0 <= lon <= 180.0,
+        "lon",
+        lon,
+        "longitude must be in [-180, 180]",
     )
-    _require(math.isfinite(lat) and -90.0 <= lat <= 90.0, "lat", lat, "latitude must be in [-90, 90]")
+    _require(
+        math.isfinite(lat) and -90.0 <= lat <= 90.0, "lat", lat, "latitude must be in [-90, 90]"
+    )
 
 
 @dataclass(frozen=True, slots=True)

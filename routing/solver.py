@@ -7,6 +7,7 @@ callback is ``AddAtSolutionCallback``, once per solution, for progress).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import weakref
@@ -73,7 +74,7 @@ def _direct_trip(
     """
     locs = [start_loc] + [loc for _, loc in legs] + [end_loc]
     travel = 0
-    for a, b in zip(locs, locs[1:], strict=False):
+    for a, b in itertools.pairwise(locs):
         if durations[a, b] >= UNREACHABLE:
             return "unreachable"
         travel += int(durations[a, b])
@@ -406,9 +407,7 @@ def _add_load_dimension(
 
 
 def _pyvrp_supported(problem: Problem) -> bool:
-    return all(
-        not c.has_break and not c.skills for c in problem.couriers
-    ) and all(
+    return all(not c.has_break and not c.skills for c in problem.couriers) and all(
         len(j.windows) == 1 and not j.skills and j.depot_id is None for j in problem.jobs
     )
 
@@ -542,7 +541,7 @@ def _extract(
     durations: NDArray[np.int64],
     distances: NDArray[np.int64],
 ) -> tuple[list[Route], set[int]]:
-    """Turn the assignment into routes (plain values); return the routes and routed job positions."""
+    """Turn the assignment into plain routes; return them and the routed job positions."""
     manager, routing, time_dim = model.manager, model.routing, model.time_dim
     break_start: dict[int, int] = {}
     intervals = assignment.IntervalVarContainer()
@@ -646,7 +645,12 @@ def build_route(
         if job.kind == "pickup":
             load = load + job.demand
         else:
-            load = Load(*(max(0, a - b) for a, b in zip(load.as_tuple(), job.demand.as_tuple(), strict=True)))
+            load = Load(
+                *(
+                    max(0, a - b)
+                    for a, b in zip(load.as_tuple(), job.demand.as_tuple(), strict=True)
+                )
+            )
         stops.append(
             Stop(job.job_id, loc, arrival, start, start + job.service_s, start - arrival, load)
         )
@@ -737,7 +741,7 @@ def plan_objective(
             *[s.location_idx for s in route.stops],
             problem.depot_index(courier.end_depot),
         ]
-        total += sum(int(cost_matrix[a, b]) for a, b in zip(locs, locs[1:], strict=False))
+        total += sum(int(cost_matrix[a, b]) for a, b in itertools.pairwise(locs))
         total += params.vehicle_fixed_cost
     total += sum(penalties.get(p, 0) for p in unassigned_pos)
     return total

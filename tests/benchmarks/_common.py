@@ -61,9 +61,14 @@ def plan_from_sequences(
                 load = load + job.demand
             else:
                 load = Load(
-                    *(max(0, a - b) for a, b in zip(load.as_tuple(), job.demand.as_tuple(), strict=True))
+                    *(
+                        max(0, a - b)
+                        for a, b in zip(load.as_tuple(), job.demand.as_tuple(), strict=True)
+                    )
                 )
-            stops.append(Stop(job.job_id, loc, arrival, begin, begin + job.service_s, begin - arrival, load))
+            stops.append(
+                Stop(job.job_id, loc, arrival, begin, begin + job.service_s, begin - arrival, load)
+            )
             dist += int(distances[prev, loc])
             drive += int(durations[prev, loc])
             wait += begin - arrival
@@ -74,7 +79,17 @@ def plan_from_sequences(
         drive += int(durations[prev, depot])
         end = t + int(durations[prev, depot])
         routes.append(
-            Route(courier.courier_id, courier.depot_id, start, end, tuple(stops), dist, drive, end - start, wait)
+            Route(
+                courier.courier_id,
+                courier.depot_id,
+                start,
+                end,
+                tuple(stops),
+                dist,
+                drive,
+                end - start,
+                wait,
+            )
         )
     unassigned = [
         Unassigned(j.job_id, "dropped_low_priority")
@@ -87,8 +102,14 @@ def plan_from_sequences(
 def evaluate(inst: BenchmarkInstance, plan: Plan | None, seconds: float) -> dict[str, Any]:
     """Return vehicles, distances, feasibility (by the checker) and time of a plan."""
     if plan is None:
-        return {"vehicles": None, "distance_truncated": None, "distance_exact": None,
-                "feasible": False, "seconds": round(seconds, 2), "violations": ["no solution"]}
+        return {
+            "vehicles": None,
+            "distance_truncated": None,
+            "distance_exact": None,
+            "feasible": False,
+            "seconds": round(seconds, 2),
+            "violations": ["no solution"],
+        }
     violations = check_plan(inst.problem, plan, inst.durations, inst.distances)
     trunc, exact = plan_distances(inst, plan)
     return {
@@ -122,7 +143,9 @@ def run_ortools_plain(inst: BenchmarkInstance, time_limit_s: float, seed: int) -
     dist = inst.distances
     dur = inst.durations
     service = [0] + [j.service_s for j in problem.jobs]
-    demand = [0] + [(j.demand.items if j.kind == "pickup" else -j.demand.items) for j in problem.jobs]
+    demand = [0] + [
+        (j.demand.items if j.kind == "pickup" else -j.demand.items) for j in problem.jobs
+    ]
     pdptw = inst.parsed.kind == "pdptw"
     if not pdptw:
         demand = [abs(d) for d in demand]
@@ -167,7 +190,9 @@ def run_ortools_plain(inst: BenchmarkInstance, time_limit_s: float, seed: int) -
                 solver.Add(time_dim.CumulVar(pi) <= time_dim.CumulVar(di))
     search = pywrapcp.DefaultRoutingSearchParameters()
     search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    search.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
     search.time_limit.FromMilliseconds(int(time_limit_s * 1000))
     sol = routing.SolveWithParameters(search)
     if sol is None:
@@ -193,8 +218,9 @@ def run_pyvrp(inst: BenchmarkInstance, time_limit_s: float, seed: int) -> Plan |
     m = Model()
     x, y = inst.parsed.coords[:, 0], inst.parsed.coords[:, 1]
     locs = [m.add_location(float(x[i]), float(y[i])) for i in range(problem.num_locations)]
-    depot = m.add_depot(locs[0], tw_early=problem.depots[0].opening.start_s,
-                        tw_late=problem.depots[0].opening.end_s)
+    depot = m.add_depot(
+        locs[0], tw_early=problem.depots[0].opening.start_s, tw_late=problem.depots[0].opening.end_s
+    )
     m.add_vehicle_type(
         len(problem.couriers),
         capacity=[problem.couriers[0].capacity.items],
@@ -207,8 +233,13 @@ def run_pyvrp(inst: BenchmarkInstance, time_limit_s: float, seed: int) -> Plan |
     order: list[int] = []  # client number -> location
     if inst.parsed.kind == "vrptw":
         for k, job in enumerate(problem.jobs, start=1):
-            m.add_client(locs[k], delivery=[job.demand.items], service_duration=job.service_s,
-                         tw_early=job.first_start_s, tw_late=job.last_end_s)
+            m.add_client(
+                locs[k],
+                delivery=[job.demand.items],
+                service_duration=job.service_s,
+                tw_early=job.first_start_s,
+                tw_late=job.last_end_s,
+            )
             order.append(k)
     else:
         pos = {j.job_id: k for k, j in enumerate(problem.jobs, start=1)}
@@ -219,10 +250,13 @@ def run_pyvrp(inst: BenchmarkInstance, time_limit_s: float, seed: int) -> Plan |
             dk = pos[partner[job.job_id]]
             djob = problem.jobs[dk - 1]
             m.add_shipment(
-                locs[pos[job.job_id]], locs[dk],
-                pickup_tw_early=job.first_start_s, pickup_tw_late=job.last_end_s,
+                locs[pos[job.job_id]],
+                locs[dk],
+                pickup_tw_early=job.first_start_s,
+                pickup_tw_late=job.last_end_s,
                 pickup_service_duration=job.service_s,
-                delivery_tw_early=djob.first_start_s, delivery_tw_late=djob.last_end_s,
+                delivery_tw_early=djob.first_start_s,
+                delivery_tw_late=djob.last_end_s,
                 delivery_service_duration=djob.service_s,
                 amount=[job.demand.items],
             )
@@ -259,32 +293,52 @@ def run_vroom(inst: BenchmarkInstance, time_limit_s: float, seed: int) -> Plan |
     params = instance_params(inst, time_limit_s=time_limit_s)
     horizon = problem.depots[0].opening
     for k, c in enumerate(problem.couriers, start=1):
-        v.add_vehicle(vroom.Vehicle(
-            k, start=0, end=0, capacity=[c.capacity.items],
-            time_window=vroom.TimeWindow(horizon.start_s, horizon.end_s),
-            costs=vroom.VehicleCosts(fixed=params.vehicle_fixed_cost, per_hour=3600),
-        ))
+        v.add_vehicle(
+            vroom.Vehicle(
+                k,
+                start=0,
+                end=0,
+                capacity=[c.capacity.items],
+                time_window=vroom.TimeWindow(horizon.start_s, horizon.end_s),
+                costs=vroom.VehicleCosts(fixed=params.vehicle_fixed_cost, per_hour=3600),
+            )
+        )
     pos = {j.job_id: k for k, j in enumerate(problem.jobs, start=1)}
     partner = problem.pair_partner()
     for k, job in enumerate(problem.jobs, start=1):
         tws = [vroom.TimeWindow(job.first_start_s, job.last_end_s)]
         if job.pair_id is None:
-            v.add_job(vroom.Job(k, location=k, default_service=job.service_s,
-                                delivery=[job.demand.items], time_windows=tws))
+            v.add_job(
+                vroom.Job(
+                    k,
+                    location=k,
+                    default_service=job.service_s,
+                    delivery=[job.demand.items],
+                    time_windows=tws,
+                )
+            )
         elif job.kind == "pickup":
             dk = pos[partner[job.job_id]]
             dj = problem.jobs[dk - 1]
             v.add_shipment(
                 vroom.ShipmentStep(k, location=k, default_service=job.service_s, time_windows=tws),
-                vroom.ShipmentStep(dk, location=dk, default_service=dj.service_s,
-                                   time_windows=[vroom.TimeWindow(dj.first_start_s, dj.last_end_s)]),
+                vroom.ShipmentStep(
+                    dk,
+                    location=dk,
+                    default_service=dj.service_s,
+                    time_windows=[vroom.TimeWindow(dj.first_start_s, dj.last_end_s)],
+                ),
                 amount=vroom.Amount([job.demand.items]),
             )
     sol = v.solve(exploration_level=5, nb_threads=1, timeout=timedelta(seconds=time_limit_s))
     df = sol.routes
     seqs = []
     for _, group in df.groupby("vehicle_id", sort=True):
-        seq = [int(r.location_index) for r in group.itertuples() if r.type in ("job", "pickup", "delivery")]
+        seq = [
+            int(r.location_index)
+            for r in group.itertuples()
+            if r.type in ("job", "pickup", "delivery")
+        ]
         seqs.append(seq)
     return plan_from_sequences(problem, seqs, inst.durations, inst.distances)
 
@@ -319,15 +373,21 @@ def available_methods() -> list[str]:
 
 def read_bks(path: Path) -> dict[str, tuple[int, float]]:
     with path.open() as fh:
-        return {r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in csv.DictReader(fh)}
+        return {
+            r["instance"]: (int(r["vehicles"]), float(r["distance"])) for r in csv.DictReader(fh)
+        }
 
 
 def parse_args(default_data: str, description: str) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--data", default=default_data, help="folder with <name>.txt and bks.csv")
     p.add_argument("--time-limit", type=float, default=10.0, help="seconds per instance and method")
-    p.add_argument("--instances", default="", help="comma-separated names or prefixes (e.g. R1,C101)")
-    p.add_argument("--methods", default="", help="comma-separated subset of ours,ortools_plain,pyvrp,vroom")
+    p.add_argument(
+        "--instances", default="", help="comma-separated names or prefixes (e.g. R1,C101)"
+    )
+    p.add_argument(
+        "--methods", default="", help="comma-separated subset of ours,ortools_plain,pyvrp,vroom"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default="", help="write results to this JSON file")
     return p.parse_args()
@@ -365,7 +425,8 @@ def run(
             dist = row.get(metric)
             row["gap_pct"] = (
                 round(100 * (dist - bk_dist) / bk_dist, 3)
-                if dist is not None and bk_dist and row["feasible"] else None
+                if dist is not None and bk_dist and row["feasible"]
+                else None
             )
             row["bks_vehicles_reached"] = (
                 row["feasible"] and bk_veh is not None and row["vehicles"] <= bk_veh
