@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
+from routing.plan import Plan, Route, Stop, Unassigned
 
 H = 3600
 SPEED_M_PER_S = 30_000 / 3600  # 30 km/h
@@ -146,3 +147,62 @@ def random_problem(
             job(f"d{k}", float(ex), float(ey), kind="delivery", demand=load, pair_id=f"pair{k}")
         )
     return Problem(depots, tuple(couriers), tuple(jobs), name=f"random-{seed}")
+
+
+def plan_from_sequences(
+    problem: Problem,
+    sequences: dict[str, list[str]],
+    durations: np.ndarray,
+    distances: np.ndarray,
+    *,
+    break_start_s: dict[str, int] | None = None,
+) -> Plan:
+    """Schedule job-id sequences per courier at the earliest times (no break) into a Plan.
+
+    Jobs not in any sequence are unassigned with ``dropped_low_priority``.
+    """
+    routes = []
+    routed: set[str] = set()
+    positions = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    couriers = problem.courier_by_id()
+    for cid, seq in sequences.items():
+        c = couriers[cid]
+        start_loc = problem.depot_index(c.depot_id)
+        end_loc = problem.depot_index(c.end_depot)
+        t = start = c.shift.start_s
+        prev = start_loc
+        jobs = [problem.jobs[positions[j]] for j in seq]
+        load = problem.start_load(list(seq))
+        stops = []
+        dist = drive = wait = 0
+        for j in jobs:
+            loc = problem.job_location(positions[j.job_id])
+            arrival = t + int(durations[prev, loc])
+            begin = j.earliest_start_from(arrival)
+            begin = arrival if begin is None else begin
+            if j.kind == "pickup":
+                load = load + j.demand
+            else:
+                load = Load(
+                    *(max(0, a - b) for a, b in zip(load.as_tuple(), j.demand.as_tuple(), strict=True))
+                )
+            stops.append(Stop(j.job_id, loc, arrival, begin, begin + j.service_s, begin - arrival, load))
+            dist += int(distances[prev, loc])
+            drive += int(durations[prev, loc])
+            wait += begin - arrival
+            t = begin + j.service_s
+            prev = loc
+            routed.add(j.job_id)
+        dist += int(distances[prev, end_loc])
+        drive += int(durations[prev, end_loc])
+        end = t + int(durations[prev, end_loc])
+        routes.append(
+            Route(
+                cid, c.depot_id, start, end, tuple(stops), dist, drive, end - start, wait,
+                (break_start_s or {}).get(cid), c.end_depot, c.break_duration_s,
+            )
+        )
+    unassigned = [
+        Unassigned(j.job_id, "dropped_low_priority") for j in problem.jobs if j.job_id not in routed
+    ]
+    return Plan(tuple(routes), tuple(unassigned), 0)
