@@ -125,19 +125,7 @@ def _screen_jobs(problem: Problem, durations: NDArray[np.int64]) -> _Screen:
         if not fitting:
             screen.rejected[pos] = ("over_capacity", f"demand {job.demand} exceeds every capacity")
             continue
-        # The whole trip: a pair's halves are checked together, pickup first.
         legs: list[tuple[Job, int]] = [(job, problem.job_location(pos))]
-        if job.pair_id is not None:
-            other_pos = pos_by_id[partner[job.job_id]]
-            other = problem.jobs[other_pos]
-            other_leg = (other, problem.job_location(other_pos))
-            legs = [legs[0], other_leg] if job.kind == "pickup" else [other_leg, legs[0]]
-            fitting = [
-                v
-                for v in fitting
-                if other.skills <= problem.couriers[v].skills
-                and (other.depot_id is None or other.depot_id == problem.couriers[v].depot_id)
-            ]
         failures: set[str] = set()
         ok: list[int] = []
         for v in fitting:
@@ -150,9 +138,6 @@ def _screen_jobs(problem: Problem, durations: NDArray[np.int64]) -> _Screen:
         if ok:
             screen.eligible[pos] = ok
             continue
-        if not fitting:
-            screen.rejected[pos] = ("pair_incomplete", "no courier can serve both halves")
-            continue
         reason = next(r for r in _FAILURE_ORDER if r in failures)
         detail = {
             "unreachable": "no road between the address and any eligible courier's post office",
@@ -160,6 +145,34 @@ def _screen_jobs(problem: Problem, durations: NDArray[np.int64]) -> _Screen:
             "no_feasible_window": "no eligible courier can arrive within a window and return",
         }[reason]
         screen.rejected[pos] = (reason, detail)
+
+    # Pairs whose halves are each feasible: the whole trip, pickup first, by one courier.
+    for pos, job in enumerate(problem.jobs):
+        if job.pair_id is None or job.kind != "pickup" or pos not in screen.eligible:
+            continue
+        other_pos = pos_by_id[partner[job.job_id]]
+        if other_pos not in screen.eligible:
+            continue
+        legs = [
+            (job, problem.job_location(pos)),
+            (problem.jobs[other_pos], problem.job_location(other_pos)),
+        ]
+        both = [v for v in screen.eligible[pos] if v in set(screen.eligible[other_pos])]
+        failures = set()
+        ok = []
+        for v in both:
+            failure = _direct_trip(legs, *bounds[v], durations)
+            if failure is None:
+                ok.append(v)
+            else:
+                failures.add(failure)
+        if ok:
+            screen.eligible[pos] = screen.eligible[other_pos] = ok
+            continue
+        reason = next((r for r in _FAILURE_ORDER if r in failures), "pair_incomplete")
+        for p in (pos, other_pos):
+            screen.eligible.pop(p)
+            screen.rejected[p] = (reason, "no courier can do the pickup and then the delivery")
 
     # The partner of a rejected job is rejected too.
     for pos in list(screen.rejected):
