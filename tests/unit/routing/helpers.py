@@ -184,9 +184,14 @@ def plan_from_sequences(
                 load = load + j.demand
             else:
                 load = Load(
-                    *(max(0, a - b) for a, b in zip(load.as_tuple(), j.demand.as_tuple(), strict=True))
+                    *(
+                        max(0, a - b)
+                        for a, b in zip(load.as_tuple(), j.demand.as_tuple(), strict=True)
+                    )
                 )
-            stops.append(Stop(j.job_id, loc, arrival, begin, begin + j.service_s, begin - arrival, load))
+            stops.append(
+                Stop(j.job_id, loc, arrival, begin, begin + j.service_s, begin - arrival, load)
+            )
             dist += int(distances[prev, loc])
             drive += int(durations[prev, loc])
             wait += begin - arrival
@@ -198,8 +203,18 @@ def plan_from_sequences(
         end = t + int(durations[prev, end_loc])
         routes.append(
             Route(
-                cid, c.depot_id, start, end, tuple(stops), dist, drive, end - start, wait,
-                (break_start_s or {}).get(cid), c.end_depot, c.break_duration_s,
+                cid,
+                c.depot_id,
+                start,
+                end,
+                tuple(stops),
+                dist,
+                drive,
+                end - start,
+                wait,
+                (break_start_s or {}).get(cid),
+                c.end_depot,
+                c.break_duration_s,
             )
         )
     unassigned = [

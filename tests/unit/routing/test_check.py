@@ -45,7 +45,9 @@ def test_valid_hand_made_plan_passes(setup: tuple[Problem, np.ndarray, np.ndarra
     assert check_plan(problem, plan, dur, dist) == []
 
 
-def test_coverage_missing_and_duplicate(setup: tuple[Problem, np.ndarray, np.ndarray, Plan]) -> None:
+def test_coverage_missing_and_duplicate(
+    setup: tuple[Problem, np.ndarray, np.ndarray, Plan],
+) -> None:
     """A job neither routed nor unassigned, or routed and unassigned, is a coverage violation."""
     problem, dur, dist, plan = setup
     r0 = plan.routes[0]
@@ -64,9 +66,15 @@ def test_window_and_travel_time(setup: tuple[Problem, np.ndarray, np.ndarray, Pl
     assert any(v.job_id == "w" for v in found)
     r0 = plan.routes[0]
     stop = r0.stops[1]
-    early = replace(stop, arrival_s=stop.arrival_s - 60, start_s=stop.start_s - 60,
-                    departure_s=stop.departure_s - 60)
-    tampered = replace(plan, routes=(replace(r0, stops=(r0.stops[0], early, r0.stops[2])), plan.routes[1]))
+    early = replace(
+        stop,
+        arrival_s=stop.arrival_s - 60,
+        start_s=stop.start_s - 60,
+        departure_s=stop.departure_s - 60,
+    )
+    tampered = replace(
+        plan, routes=(replace(r0, stops=(r0.stops[0], early, r0.stops[2])), plan.routes[1])
+    )
     assert "travel_time" in _kinds(check_plan(problem, tampered, dur, dist))
 
 
@@ -126,8 +134,12 @@ def test_break_missing_outside_and_overlapping() -> None:
         start_s=r0.start_s + shift,
         end_s=r0.end_s + shift,
         stops=tuple(
-            replace(s, arrival_s=s.arrival_s + shift, start_s=s.start_s + shift,
-                    departure_s=s.departure_s + shift)
+            replace(
+                s,
+                arrival_s=s.arrival_s + shift,
+                start_s=s.start_s + shift,
+                departure_s=s.departure_s + shift,
+            )
             for s in r0.stops
         ),
         break_start_s=11 * H + 60,
@@ -146,7 +158,9 @@ def test_unreachable_arc(setup: tuple[Problem, np.ndarray, np.ndarray, Plan]) ->
     assert "unreachable_arc" in _kinds(check_plan(problem, plan, dur2, dist))
 
 
-def test_totals_load_report_courier_errors(setup: tuple[Problem, np.ndarray, np.ndarray, Plan]) -> None:
+def test_totals_load_report_courier_errors(
+    setup: tuple[Problem, np.ndarray, np.ndarray, Plan],
+) -> None:
     """Wrong totals, wrong reported loads, unknown or repeated couriers are reported."""
     problem, dur, dist, plan = setup
     r0, r1 = plan.routes

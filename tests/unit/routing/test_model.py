@@ -35,7 +35,7 @@ def test_load_is_non_negative_and_adds() -> None:
 
 
 def test_input_error_names_row_column_value_reason() -> None:
-    """InputError carries its fields, names them all in the message, pickles, and is a ValueError."""
+    """InputError carries its fields, names them all in its message, pickles, is a ValueError."""
     err = InputError(7, "weight_g", -3, "must be non-negative")
     text = str(err)
     for part in ("7", "weight_g", "-3", "must be non-negative"):
@@ -84,7 +84,10 @@ def test_problem_validation() -> None:
         Problem(
             (d,),
             (courier("c"),),
-            (job("a", 0, 0, kind="pickup", pair_id="p"), job("b", 1, 0, kind="pickup", pair_id="p")),
+            (
+                job("a", 0, 0, kind="pickup", pair_id="p"),
+                job("b", 1, 0, kind="pickup", pair_id="p"),
+            ),
         )
     with pytest.raises(InputError, match="unknown depot"):
         Problem((d,), (courier("c"),), (job("a", 0, 0, depot_id="Y"),))

@@ -8,7 +8,15 @@ import pytest
 from routing.errors import InputError
 from routing.model import Load
 from routing.params import SolverParams
-from routing.plan import REASON_CODES, REASON_MESSAGES, Plan, Route, Stop, Unassigned, reason_message
+from routing.plan import (
+    REASON_CODES,
+    REASON_MESSAGES,
+    Plan,
+    Route,
+    Stop,
+    Unassigned,
+    reason_message,
+)
 
 
 def test_every_reason_has_english_and_vietnamese_message() -> None:
@@ -17,7 +25,10 @@ def test_every_reason_has_english_and_vietnamese_message() -> None:
     for code in REASON_CODES:
         assert reason_message(code, lang="en")
         assert reason_message(code, lang="vi")
-    assert reason_message("unreachable", lang="vi") == "Không có đường tới địa chỉ (đường bị chia cắt?)"
+    assert (
+        reason_message("unreachable", lang="vi")
+        == "Không có đường tới địa chỉ (đường bị chia cắt?)"
+    )
 
 
 def test_unassigned_rejects_unknown_reason() -> None:

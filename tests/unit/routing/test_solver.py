@@ -108,7 +108,14 @@ def test_infeasible_by_construction_get_the_right_reason() -> None:
 def test_over_full_day_drops_low_priority_first() -> None:
     """With room for only some jobs, the urgent ones are served and the rest are dropped."""
     jobs = tuple(
-        job(f"j{i}", 5, 0, windows=((8 * H, 8 * H + 600),), service_s=500, priority=5 if i < 2 else 1)
+        job(
+            f"j{i}",
+            5,
+            0,
+            windows=((8 * H, 8 * H + 600),),
+            service_s=500,
+            priority=5 if i < 2 else 1,
+        )
         for i in range(6)
     )
     problem = Problem((depot(),), (courier("c0"),), jobs)
@@ -193,10 +200,7 @@ def _brute_force(problem: Problem, dur: np.ndarray, penalty: int) -> int:
                     if start is None:
                         ok = False
                         break
-                    if j.kind == "pickup":
-                        load = load + j.demand
-                    else:
-                        load = load - j.demand
+                    load = load + j.demand if j.kind == "pickup" else load - j.demand
                     if not load.fits_in(c.capacity):
                         ok = False
                         break
