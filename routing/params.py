@@ -62,6 +62,11 @@ class SolverParams:
         jobs) and hand its routes to OR-Tools as the initial solution.
     pyvrp_share
         Fraction of ``time_limit_s`` given to PyVRP when it runs (0 < share < 1).
+    first_solution_portfolio
+        Further first-solution strategies tried (each stops at its first solution) when
+        PyVRP does not run; the cheapest start is improved by ``local_search``.
+    portfolio_share
+        Fraction of ``time_limit_s`` the portfolio may use at most (0 <= share < 1).
     num_workers
         Worker processes for callers that solve pieces in parallel (the planner); the
         solver itself is single-threaded.
@@ -78,10 +83,15 @@ class SolverParams:
 
     time_limit_s: float = 10.0
     seed: int = 0
-    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    first_solution: str = "SAVINGS"
     local_search: str = "GUIDED_LOCAL_SEARCH"
     use_pyvrp: bool = True
     pyvrp_share: float = 0.8
+    first_solution_portfolio: tuple[str, ...] = (
+        "PARALLEL_CHEAPEST_INSERTION",
+        "LOCAL_CHEAPEST_INSERTION",
+    )
+    portfolio_share: float = 0.3
     num_workers: int = 1
     objective: Objective = "duration"
     vehicle_fixed_cost: int = 0
@@ -99,6 +109,13 @@ class SolverParams:
             raise InputError(None, "local_search", self.local_search, "unknown metaheuristic")
         if not 0 < self.pyvrp_share < 1:
             raise InputError(None, "pyvrp_share", self.pyvrp_share, "must be in (0, 1)")
+        for name in self.first_solution_portfolio:
+            if name not in FIRST_SOLUTION_STRATEGIES:
+                raise InputError(
+                    None, "first_solution_portfolio", name, "unknown first-solution strategy"
+                )
+        if not 0 <= self.portfolio_share < 1:
+            raise InputError(None, "portfolio_share", self.portfolio_share, "must be in [0, 1)")
         if self.num_workers < 1:
             raise InputError(None, "num_workers", self.num_workers, "must be at least 1")
         if self.objective not in ("duration", "distance"):
@@ -142,4 +159,6 @@ class SolverParams:
         for key in data:
             if key not in known:
                 raise InputError(None, key, data[key], f"unknown solver parameter in {path}")
+        if "first_solution_portfolio" in data:
+            data["first_solution_portfolio"] = tuple(data["first_solution_portfolio"])
         return cls(**data)

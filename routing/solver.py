@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -736,6 +736,37 @@ def _search_parameters(params: SolverParams, time_limit_s: float) -> Any:
     return search
 
 
+def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) -> tuple[Any, str]:
+    """Build a first solution with each strategy of the portfolio; return the cheapest.
+
+    Insertion heuristics suit tight windows, savings suits loose ones; trying a few costs a
+    fraction of the budget (at most ``portfolio_share`` of it) and avoids a poor start.
+    Returns ``(assignment or None, strategy name)``.
+    """
+    routing = model.routing
+    strategies = list(dict.fromkeys([params.first_solution, *params.first_solution_portfolio]))
+    budget = params.time_limit_s * params.portfolio_share
+    best: Any = None
+    best_cost: int | None = None
+    best_name = params.first_solution
+    for k, name in enumerate(strategies):
+        spent = time.monotonic() - t0
+        left = budget - spent
+        if left <= 0.01 or (k > 0 and left < 0.05):
+            break
+        search = _search_parameters(replace(params, first_solution=name), left)
+        search.solution_limit = 1
+        solution = routing.SolveWithParameters(search)
+        if solution is None:
+            continue
+        cost = int(solution.ObjectiveValue())
+        logger.debug("first solution %s: cost %d", name, cost)
+        if best_cost is None or cost < best_cost:
+            best_cost, best_name = cost, name
+            best = routing.solver().Assignment(solution)
+    return best, best_name
+
+
 def plan_objective(
     problem: Problem,
     plan_routes: list[Route],
@@ -851,8 +882,17 @@ def solve(
                 if assignment is None:
                     assignment = initial
     if assignment is None:
-        remaining = params.time_limit_s - (time.monotonic() - t0)
-        assignment = routing.SolveWithParameters(_search_parameters(params, max(0.05, remaining)))
+        initial, strategy = _first_solution_portfolio(model, params, t0)
+        remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
+        if initial is not None:
+            engine = f"ortools({strategy})"
+            assignment = routing.SolveFromAssignmentWithParameters(
+                initial, _search_parameters(params, remaining)
+            )
+            if assignment is None:
+                assignment = initial
+        else:
+            assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
     if assignment is None:
         msg = f"OR-Tools returned no solution (status {routing.status()})"
         raise SolverError(msg)
