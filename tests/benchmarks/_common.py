@@ -448,7 +448,7 @@ def summarise(rows: list[dict[str, Any]], classes: list[str]) -> str:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = [
         f"{'method':14s} {'class':6s} {'n':>3s} {'solved':>6s} {'feas':>5s} {'veh':>6s} "
-        f"{'bksveh%':>7s} {'gap%':>7s} {'sec':>5s}"
+        f"{'bksveh%':>7s} {'gap%':>7s} {'gap%@bksveh':>11s} {'sec':>5s}"
     ]
     for method in methods:
         for cls in [*classes, "all"]:
@@ -459,11 +459,16 @@ def summarise(rows: list[dict[str, Any]], classes: list[str]) -> str:
             gaps = [r["gap_pct"] for r in feas if r["gap_pct"] is not None]
             veh = [r["vehicles"] for r in feas]
             bv = [r for r in sel if r["bks_vehicles_reached"]]
+            same = [
+                r["gap_pct"] for r in feas
+                if r["gap_pct"] is not None and r["vehicles"] == r["bks_vehicles"]
+            ]
             lines.append(
                 f"{method:14s} {cls:6s} {len(sel):3d} {sum(r['vehicles'] is not None for r in sel):6d} "
                 f"{len(feas):5d} {statistics.mean(veh) if veh else math.nan:6.2f} "
                 f"{100 * len(bv) / len(sel):7.1f} "
                 f"{statistics.mean(gaps) if gaps else math.nan:7.2f} "
+                f"{statistics.mean(same) if same else math.nan:11.2f} "
                 f"{statistics.mean(r['seconds'] for r in sel):5.1f}"
             )
     return "\n".join(lines)
