@@ -1,0 +1,941 @@
+"""Plan routes with OR-Tools (the only module importing ortools), optionally warm-started by PyVRP.
+
+The model is built from integer matrices registered with ``RegisterTransitMatrix`` /
+``RegisterUnaryTransitVector``: no Python callback runs inside the search (the only Python
+callback is ``AddAtSolutionCallback``, once per solution, for progress).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import weakref
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from routing.errors import InputError, SolverError
+from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Load, Problem
+from routing.params import SolverParams
+from routing.plan import Plan, ReasonCode, Route, Stop, Unassigned
+from routing.progress import NullCallbacks, SolveCallbacks
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["UNREACHABLE", "solve"]
+
+
+# --------------------------------------------------------------------------------------------
+# Pre-checks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Screen:
+    """Outcome of the pre-checks: eligible couriers per kept job, reasons for the others."""
+
+    eligible: dict[int, list[int]] = field(default_factory=dict)
+    rejected: dict[int, tuple[ReasonCode, str]] = field(default_factory=dict)
+
+
+def _shift_bounds(problem: Problem, courier: Courier) -> tuple[int, int, int, int]:
+    """Return (start depot loc, end depot loc, earliest leave, latest return)."""
+    depots = problem.depot_by_id()
+    start_depot = depots[courier.depot_id]
+    end_depot = depots[courier.end_depot]
+    earliest = max(courier.shift.start_s, start_depot.opening.start_s)
+    latest = min(courier.shift.end_s, end_depot.opening.end_s)
+    return (
+        problem.depot_index(courier.depot_id),
+        problem.depot_index(courier.end_depot),
+        earliest,
+        latest,
+    )
+
+
+def _direct_trip(
+    legs: list[tuple[Job, int]],
+    start_loc: int,
+    end_loc: int,
+    earliest: int,
+    latest: int,
+    durations: NDArray[np.int64],
+) -> str | None:
+    """Try depot -> legs... -> depot directly; return ``None`` if it fits, else a failure kind.
+
+    Failure kinds: ``"unreachable"``, ``"shift_too_short"`` (does not fit in the shift even
+    ignoring windows), ``"no_feasible_window"``.
+    """
+    locs = [start_loc] + [loc for _, loc in legs] + [end_loc]
+    travel = 0
+    for a, b in itertools.pairwise(locs):
+        if durations[a, b] >= UNREACHABLE:
+            return "unreachable"
+        travel += int(durations[a, b])
+    if travel + sum(job.service_s for job, _ in legs) > latest - earliest:
+        return "shift_too_short"
+    t = earliest
+    prev = start_loc
+    for job, loc in legs:
+        start = job.earliest_start_from(t + int(durations[prev, loc]))
+        if start is None:
+            return "no_feasible_window"
+        t = start + job.service_s
+        prev = loc
+    if t + int(durations[prev, end_loc]) > latest:
+        return "no_feasible_window"
+    return None
+
+
+_FAILURE_ORDER: tuple[ReasonCode, ...] = ("no_feasible_window", "shift_too_short", "unreachable")
+
+
+def _screen_jobs(problem: Problem, durations: NDArray[np.int64]) -> _Screen:
+    """Decide which jobs can possibly be served, and by whom; give reasons for the others."""
+    screen = _Screen()
+    partner = problem.pair_partner()
+    pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    all_skills: set[str] = set().union(*(c.skills for c in problem.couriers))
+    bounds = [_shift_bounds(problem, c) for c in problem.couriers]
+
+    for pos, job in enumerate(problem.jobs):
+        if not problem.couriers:
+            screen.rejected[pos] = ("no_courier", "the problem has no couriers")
+            continue
+        missing = job.skills - all_skills
+        if missing:
+            screen.rejected[pos] = ("missing_skill", f"no courier has {sorted(missing)}")
+            continue
+        skilled = [v for v, c in enumerate(problem.couriers) if job.skills <= c.skills]
+        if job.depot_id is not None:
+            skilled = [v for v in skilled if problem.couriers[v].depot_id == job.depot_id]
+            if not skilled:
+                screen.rejected[pos] = (
+                    "no_eligible_courier",
+                    f"no courier with the skills works at post office {job.depot_id}",
+                )
+                continue
+        fitting = [v for v in skilled if job.demand.fits_in(problem.couriers[v].capacity)]
+        if not fitting:
+            screen.rejected[pos] = ("over_capacity", f"demand {job.demand} exceeds every capacity")
+            continue
+        legs: list[tuple[Job, int]] = [(job, problem.job_location(pos))]
+        failures: set[str] = set()
+        ok: list[int] = []
+        for v in fitting:
+            start_loc, end_loc, earliest, latest = bounds[v]
+            failure = _direct_trip(legs, start_loc, end_loc, earliest, latest, durations)
+            if failure is None:
+                ok.append(v)
+            else:
+                failures.add(failure)
+        if ok:
+            screen.eligible[pos] = ok
+            continue
+        reason = next(r for r in _FAILURE_ORDER if r in failures)
+        detail = {
+            "unreachable": "no road between the address and any eligible courier's post office",
+            "shift_too_short": "the direct round trip is longer than every eligible shift",
+            "no_feasible_window": "no eligible courier can arrive within a window and return",
+        }[reason]
+        screen.rejected[pos] = (reason, detail)
+
+    # Pairs whose halves are each feasible: the whole trip, pickup first, by one courier.
+    for pos, job in enumerate(problem.jobs):
+        if job.pair_id is None or job.kind != "pickup" or pos not in screen.eligible:
+            continue
+        other_pos = pos_by_id[partner[job.job_id]]
+        if other_pos not in screen.eligible:
+            continue
+        legs = [
+            (job, problem.job_location(pos)),
+            (problem.jobs[other_pos], problem.job_location(other_pos)),
+        ]
+        both = [v for v in screen.eligible[pos] if v in set(screen.eligible[other_pos])]
+        failures = set()
+        ok = []
+        for v in both:
+            failure = _direct_trip(legs, *bounds[v], durations)
+            if failure is None:
+                ok.append(v)
+            else:
+                failures.add(failure)
+        if ok:
+            screen.eligible[pos] = screen.eligible[other_pos] = ok
+            continue
+        reason = next((r for r in _FAILURE_ORDER if r in failures), "pair_incomplete")
+        for p in (pos, other_pos):
+            screen.eligible.pop(p)
+            screen.rejected[p] = (reason, "no courier can do the pickup and then the delivery")
+
+    # The partner of a rejected job is rejected too.
+    for pos in list(screen.rejected):
+        job = problem.jobs[pos]
+        if job.pair_id is None:
+            continue
+        other_pos = pos_by_id[partner[job.job_id]]
+        if other_pos not in screen.rejected:
+            screen.rejected[other_pos] = (
+                "pair_incomplete",
+                f"partner {job.job_id} cannot be served ({screen.rejected[pos][0]})",
+            )
+            screen.eligible.pop(other_pos, None)
+    return screen
+
+
+# --------------------------------------------------------------------------------------------
+# Matrices
+# --------------------------------------------------------------------------------------------
+
+
+def _validate_matrices(
+    problem: Problem, durations: NDArray[np.int64], distances: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    n = problem.num_locations
+    out = []
+    for name, matrix in (("durations", durations), ("distances", distances)):
+        arr = np.asarray(matrix)
+        if arr.shape != (n, n):
+            msg = f"must be {n}x{n} (depots then jobs), got {arr.shape}"
+            raise InputError(None, name, arr.shape, msg)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(None, name, str(arr.dtype), "must hold integers")
+        arr = arr.astype(np.int64, copy=False)
+        if (arr < 0).any():
+            raise InputError(None, name, int(arr.min()), "must be non-negative")
+        out.append(arr)
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------------------------
+# The OR-Tools model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Model:
+    manager: Any
+    routing: Any
+    time_dim: Any
+    node_loc: list[int]  # OR-Tools node -> problem location
+    node_job: list[int | None]  # OR-Tools node -> job position (None for depots)
+    job_node: dict[int, int]  # job position -> OR-Tools node
+    breaks: dict[int, Any]  # vehicle -> interval var
+    penalties: dict[int, int]  # job position -> drop penalty
+    cost: NDArray[np.int64]  # arc cost matrix on OR-Tools nodes
+
+
+def _drop_penalty(problem: Problem, cost: NDArray[np.int64], params: SolverParams) -> int:
+    if params.drop_penalty is not None:
+        return params.drop_penalty
+    finite = cost[cost < UNREACHABLE]
+    max_arc = int(finite.max()) if finite.size else 0
+    return 10 * (2 * max_arc + params.vehicle_fixed_cost + 1)
+
+
+def _build_model(
+    problem: Problem,
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    screen: _Screen,
+    params: SolverParams,
+) -> _Model:
+    couriers = problem.couriers
+    kept = sorted(screen.eligible)
+    depot_locs = sorted(
+        {problem.depot_index(c.depot_id) for c in couriers}
+        | {problem.depot_index(c.end_depot) for c in couriers}
+    )
+    node_loc = depot_locs + [problem.job_location(p) for p in kept]
+    node_job: list[int | None] = [None] * len(depot_locs) + list(kept)
+    job_node = {p: len(depot_locs) + k for k, p in enumerate(kept)}
+    depot_node = {loc: k for k, loc in enumerate(depot_locs)}
+    starts = [depot_node[problem.depot_index(c.depot_id)] for c in couriers]
+    ends = [depot_node[problem.depot_index(c.end_depot)] for c in couriers]
+
+    manager = pywrapcp.RoutingIndexManager(len(node_loc), len(couriers), starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    solver = routing.solver()
+
+    idx = np.asarray(node_loc, dtype=np.int64)
+    sub_dur = durations[np.ix_(idx, idx)]
+    sub_cost = (durations if params.objective == "duration" else distances)[np.ix_(idx, idx)]
+    forbidden = (sub_dur >= UNREACHABLE) | (sub_cost >= UNREACHABLE)
+
+    horizon = max(_shift_bounds(problem, c)[3] for c in couriers)
+    service = np.zeros(len(node_loc), dtype=np.int64)
+    for p, node in job_node.items():
+        service[node] = problem.jobs[p].service_s
+
+    # Arc cost: forbidden arcs get a large but safe cost (they are infeasible in time anyway).
+    finite_cost = sub_cost[~forbidden]
+    big_cost = 4 * (int(finite_cost.max()) if finite_cost.size else 1) + 1
+    cost = np.where(forbidden, big_cost, sub_cost).astype(np.int64)
+    cost_cb = routing.RegisterTransitMatrix(cost.tolist())
+    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+    if params.vehicle_fixed_cost:
+        routing.SetFixedCostOfAllVehicles(params.vehicle_fixed_cost)
+
+    # Time: travel + service at the origin; a forbidden arc exceeds the horizon.
+    time_matrix = np.where(forbidden, horizon + 1, sub_dur + service[:, None]).astype(np.int64)
+    time_cb = routing.RegisterTransitMatrix(time_matrix.tolist())
+    routing.AddDimension(time_cb, horizon, horizon, False, "time")
+    time_dim = routing.GetDimensionOrDie("time")
+    for p, node in job_node.items():
+        job = problem.jobs[p]
+        cumul = time_dim.CumulVar(manager.NodeToIndex(node))
+        cumul.SetRange(job.first_start_s, min(job.last_end_s, horizon))
+        for before, after in zip(job.windows, job.windows[1:], strict=False):
+            cumul.RemoveInterval(before.end_s + 1, after.start_s - 1)
+    for v, courier in enumerate(couriers):
+        _, _, earliest, latest = _shift_bounds(problem, courier)
+        start = time_dim.CumulVar(routing.Start(v))
+        end = time_dim.CumulVar(routing.End(v))
+        start.SetRange(earliest, max(earliest, latest))
+        end.SetRange(earliest, max(earliest, latest))
+        routing.AddVariableMaximizedByFinalizer(start)
+        routing.AddVariableMinimizedByFinalizer(end)
+
+    # Breaks: one fixed-length interval inside the break window, outside service times.
+    breaks: dict[int, Any] = {}
+    if any(c.has_break for c in couriers):
+        visit = [0] * routing.Size()
+        for index in range(routing.Size()):
+            visit[index] = int(service[manager.IndexToNode(index)])
+        for v, courier in enumerate(couriers):
+            if not courier.has_break or courier.break_window is None:
+                continue
+            window = courier.break_window
+            interval = solver.FixedDurationIntervalVar(
+                window.start_s,
+                window.end_s - courier.break_duration_s,
+                courier.break_duration_s,
+                False,
+                f"break {courier.courier_id}",
+            )
+            time_dim.SetBreakIntervalsOfVehicle([interval], v, visit)
+            breaks[v] = interval
+
+    # Loads, one group of dimensions per load component that is used.
+    for d, dim_name in enumerate(LOAD_DIMENSIONS):
+        _add_load_dimension(problem, routing, manager, job_node, d, dim_name)
+
+    # Pickup-and-delivery pairs.
+    partner = problem.pair_partner()
+    pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    for p, node in job_node.items():
+        job = problem.jobs[p]
+        if job.pair_id is None or job.kind != "pickup":
+            continue
+        d_node = job_node[pos_by_id[partner[job.job_id]]]
+        p_index, d_index = manager.NodeToIndex(node), manager.NodeToIndex(d_node)
+        routing.AddPickupAndDelivery(p_index, d_index)
+        solver.Add(routing.VehicleVar(p_index) == routing.VehicleVar(d_index))
+        solver.Add(routing.ActiveVar(p_index) == routing.ActiveVar(d_index))
+        solver.Add(time_dim.CumulVar(p_index) <= time_dim.CumulVar(d_index))
+
+    # Eligible couriers (skills, capacity, pre-assigned post office, direct-trip check).
+    all_vehicles = list(range(len(couriers)))
+    for p, node in job_node.items():
+        allowed = screen.eligible[p]
+        if allowed != all_vehicles:
+            routing.VehicleVar(manager.NodeToIndex(node)).SetValues([-1, *allowed])
+
+    # Optional jobs, priority-weighted.
+    base = _drop_penalty(problem, cost, params)
+    penalties: dict[int, int] = {}
+    for p, node in job_node.items():
+        penalties[p] = base * problem.jobs[p].priority
+        routing.AddDisjunction([manager.NodeToIndex(node)], penalties[p])
+
+    return _Model(manager, routing, time_dim, node_loc, node_job, job_node, breaks, penalties, cost)
+
+
+def _add_load_dimension(
+    problem: Problem,
+    routing: Any,
+    manager: Any,
+    job_node: dict[int, int],
+    d: int,
+    dim_name: str,
+) -> None:
+    """Add the dimension(s) tracking one load component.
+
+    The load on board is ``start_load - delivered_so_far + picked_so_far`` where the start load
+    is the sum of the route's unpaired deliveries. Three cases, cheapest model first: only
+    unpaired deliveries (count what has been delivered), no unpaired deliveries (start empty),
+    or a mix (free start load linked to the route's total deliveries).
+    """
+    couriers = problem.couriers
+    n_nodes = manager.GetNumberOfNodes()
+    net = [0] * n_nodes
+    delivered = [0] * n_nodes
+    any_pickup_like = False
+    any_unpaired_delivery = False
+    for p, node in job_node.items():
+        job = problem.jobs[p]
+        amount = job.demand.as_tuple()[d]
+        if amount == 0:
+            continue
+        if job.kind == "pickup":
+            net[node] = amount
+            any_pickup_like = True
+        elif job.pair_id is not None:
+            net[node] = -amount
+            any_pickup_like = True
+        else:
+            net[node] = -amount
+            delivered[node] = amount
+            any_unpaired_delivery = True
+    if not any_pickup_like and not any_unpaired_delivery:
+        return
+    caps = [c.capacity.as_tuple()[d] for c in couriers]
+    if not any_pickup_like:
+        cb = routing.RegisterUnaryTransitVector(delivered)
+        routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, dim_name)
+        return
+    cb = routing.RegisterUnaryTransitVector(net)
+    if not any_unpaired_delivery:
+        routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, dim_name)
+        return
+    routing.AddDimensionWithVehicleCapacity(cb, 0, caps, False, dim_name)
+    cb_del = routing.RegisterUnaryTransitVector(delivered)
+    routing.AddDimensionWithVehicleCapacity(cb_del, 0, caps, True, f"{dim_name}_delivered")
+    load = routing.GetDimensionOrDie(dim_name)
+    done = routing.GetDimensionOrDie(f"{dim_name}_delivered")
+    solver = routing.solver()
+    for v in range(len(couriers)):
+        solver.Add(load.CumulVar(routing.Start(v)) == done.CumulVar(routing.End(v)))
+
+
+# --------------------------------------------------------------------------------------------
+# PyVRP warm start
+# --------------------------------------------------------------------------------------------
+
+
+def _pyvrp_supported(problem: Problem) -> bool:
+    return all(not c.has_break and not c.skills for c in problem.couriers) and all(
+        len(j.windows) == 1 and not j.skills and j.depot_id is None for j in problem.jobs
+    )
+
+
+def _pyvrp_routes(
+    problem: Problem,
+    model: _Model,
+    durations: NDArray[np.int64],
+    params: SolverParams,
+    time_limit_s: float,
+) -> list[list[int]] | None:
+    """Solve with PyVRP; return OR-Tools node sequences per vehicle, or ``None``."""
+    try:
+        from pyvrp import Model as PyVRPModel
+        from pyvrp.stop import MaxRuntime
+    except ImportError:  # pragma: no cover - pyvrp is a dependency
+        return None
+    node_loc = model.node_loc
+    n = len(node_loc)
+    idx = np.asarray(node_loc, dtype=np.int64)
+    sub_dur = durations[np.ix_(idx, idx)]
+    horizon = max(_shift_bounds(problem, c)[3] for c in problem.couriers)
+    dur = np.where(sub_dur >= UNREACHABLE, horizon + 1, sub_dur)
+    cost = model.cost
+    num_depots = sum(1 for j in model.node_job if j is None)
+
+    m = PyVRPModel()
+    locs = [m.add_location(0.0, 0.0) for _ in range(n)]
+    depots = [m.add_depot(locs[k]) for k in range(num_depots)]
+    dims = [
+        d
+        for d in range(len(LOAD_DIMENSIONS))
+        if any(j.demand.as_tuple()[d] for j in problem.jobs)
+        or any(c.capacity.as_tuple()[d] for c in problem.couriers)
+    ]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for v, courier in enumerate(problem.couriers):
+        s, e, earliest, latest = _shift_bounds(problem, courier)
+        key = (s, e, earliest, latest, tuple(courier.capacity.as_tuple()[d] for d in dims))
+        groups.setdefault(key, []).append(v)
+    depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
+    type_vehicles: list[list[int]] = []
+    for (s, e, earliest, latest, caps), vehicles in groups.items():
+        m.add_vehicle_type(
+            len(vehicles),
+            capacity=list(caps),
+            start_depot=depots[depot_node[s]],
+            end_depot=depots[depot_node[e]],
+            fixed_cost=params.vehicle_fixed_cost,
+            tw_early=earliest,
+            tw_late=max(earliest, latest),
+        )
+        type_vehicles.append(vehicles)
+    client_node: list[int] = []
+    shipment_nodes: list[tuple[int, int]] = []
+    partner = problem.pair_partner()
+    pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    for node in range(num_depots, n):
+        p = model.node_job[node]
+        assert p is not None
+        job = problem.jobs[p]
+        amounts = [job.demand.as_tuple()[d] for d in dims]
+        zero = [0] * len(dims)
+        if job.pair_id is not None:
+            if job.kind != "pickup":
+                continue
+            q = pos_by_id[partner[job.job_id]]
+            other = problem.jobs[q]
+            d_node = model.job_node[q]
+            m.add_shipment(
+                locs[node],
+                locs[d_node],
+                pickup_tw_early=job.first_start_s,
+                pickup_tw_late=job.last_end_s,
+                pickup_service_duration=job.service_s,
+                delivery_tw_early=other.first_start_s,
+                delivery_tw_late=other.last_end_s,
+                delivery_service_duration=other.service_s,
+                amount=amounts,
+                prize=model.penalties[p] + model.penalties[q],
+                required=False,
+            )
+            shipment_nodes.append((node, d_node))
+            continue
+        m.add_client(
+            locs[node],
+            delivery=amounts if job.kind == "delivery" else zero,
+            pickup=amounts if job.kind == "pickup" else zero,
+            service_duration=job.service_s,
+            tw_early=job.first_start_s,
+            tw_late=job.last_end_s,
+            prize=model.penalties[p],
+            required=False,
+        )
+        client_node.append(node)
+    for i in range(n):
+        for j in range(n):
+            m.add_edge(locs[i], locs[j], int(cost[i, j]), int(dur[i, j]))
+    result = m.solve(MaxRuntime(time_limit_s), seed=params.seed, display=False)
+    best = result.best
+    if not best.is_feasible():
+        logger.info("PyVRP found no feasible solution in %.1f s", time_limit_s)
+        return None
+    routes: list[list[int]] = [[] for _ in problem.couriers]
+    used = [0] * len(type_vehicles)
+    for route in best.routes():
+        t = route.vehicle_type()
+        vehicle = type_vehicles[t][used[t]]
+        used[t] += 1
+        seq: list[int] = []
+        for activity in route:
+            if activity.is_client():
+                seq.append(client_node[activity.idx])
+            elif activity.is_shipment():
+                pickup_node, delivery_node = shipment_nodes[activity.idx]
+                seq.append(pickup_node if activity.is_pickup() else delivery_node)
+        routes[vehicle] = seq
+    logger.info("PyVRP: cost %s, %d routes", result.cost(), best.num_routes())
+    return routes
+
+
+# --------------------------------------------------------------------------------------------
+# Extraction
+# --------------------------------------------------------------------------------------------
+
+
+def _extract(
+    problem: Problem,
+    model: _Model,
+    assignment: Any,
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+) -> tuple[list[Route], set[int]]:
+    """Turn the assignment into plain routes; return them and the routed job positions."""
+    manager, routing, time_dim = model.manager, model.routing, model.time_dim
+    break_start: dict[int, int] = {}
+    intervals = assignment.IntervalVarContainer()
+    by_name = {iv.Name(): v for v, iv in model.breaks.items()}
+    for k in range(intervals.Size()):
+        element = intervals.Element(k)
+        var = element.Var()
+        v = by_name.get(var.Name())
+        if v is not None and element.PerformedValue():
+            break_start[v] = int(element.StartValue())
+
+    routes: list[Route] = []
+    routed: set[int] = set()
+    for v, courier in enumerate(problem.couriers):
+        index = routing.Start(v)
+        start_s = int(assignment.Value(time_dim.CumulVar(index)))
+        nodes: list[int] = []
+        service_starts: list[int] = []
+        index = assignment.Value(routing.NextVar(index))
+        while not routing.IsEnd(index):
+            nodes.append(manager.IndexToNode(index))
+            service_starts.append(int(assignment.Value(time_dim.CumulVar(index))))
+            index = assignment.Value(routing.NextVar(index))
+        end_cumul = int(assignment.Value(time_dim.CumulVar(index)))
+        if not nodes:
+            continue
+        positions = [model.node_job[node] for node in nodes]
+        job_pos = [p for p in positions if p is not None]
+        routed.update(job_pos)
+        routes.append(
+            build_route(
+                problem,
+                courier,
+                job_pos,
+                service_starts,
+                start_s=start_s,
+                end_s=end_cumul,
+                break_start_s=break_start.get(v) if courier.has_break else None,
+                durations=durations,
+                distances=distances,
+            )
+        )
+    return routes, routed
+
+
+def build_route(
+    problem: Problem,
+    courier: Courier,
+    job_positions: list[int],
+    service_starts: list[int],
+    *,
+    start_s: int,
+    end_s: int,
+    break_start_s: int | None,
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+) -> Route:
+    """Build a :class:`Route` from a stop sequence and service start times.
+
+    Arrival at a stop is the departure from the previous one plus the travel time, plus the
+    break when the break is taken on that leg; waiting is what remains until service start.
+    Loads follow the model's convention (start load = unpaired deliveries of the route).
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    courier
+        The courier driving the route.
+    job_positions
+        Positions in ``problem.jobs`` in visiting order.
+    service_starts
+        Service start per stop, seconds.
+    start_s, end_s
+        Departure from and arrival at the depots.
+    break_start_s
+        Start of the break, or ``None``.
+    durations, distances
+        Full location matrices.
+
+    Returns
+    -------
+    Route
+        The route with per-stop times and loads.
+    """
+    start_loc = problem.depot_index(courier.depot_id)
+    end_loc = problem.depot_index(courier.end_depot)
+    jobs = [problem.jobs[p] for p in job_positions]
+    load = problem.start_load([j.job_id for j in jobs])
+    stops: list[Stop] = []
+    prev_loc, prev_dep = start_loc, start_s
+    distance_m = driving_s = waiting_s = 0
+    brk = courier.break_duration_s if break_start_s is not None else 0
+    for p, job, start in zip(job_positions, jobs, service_starts, strict=True):
+        loc = problem.job_location(p)
+        travel = int(durations[prev_loc, loc])
+        arrival = prev_dep + travel
+        if break_start_s is not None and prev_dep <= break_start_s and break_start_s + brk <= start:
+            arrival += brk
+        arrival = min(arrival, start)
+        if job.kind == "pickup":
+            load = load + job.demand
+        else:
+            load = Load(
+                *(
+                    max(0, a - b)
+                    for a, b in zip(load.as_tuple(), job.demand.as_tuple(), strict=True)
+                )
+            )
+        stops.append(
+            Stop(job.job_id, loc, arrival, start, start + job.service_s, start - arrival, load)
+        )
+        distance_m += int(distances[prev_loc, loc])
+        driving_s += travel
+        waiting_s += start - arrival
+        prev_loc, prev_dep = loc, start + job.service_s
+    distance_m += int(distances[prev_loc, end_loc])
+    driving_s += int(durations[prev_loc, end_loc])
+    # Depart as late as the first stop allows (the finalizer already tries to).
+    return Route(
+        courier_id=courier.courier_id,
+        depot_id=courier.depot_id,
+        start_s=start_s,
+        end_s=end_s,
+        stops=tuple(stops),
+        distance_m=distance_m,
+        driving_s=driving_s,
+        working_s=end_s - start_s,
+        waiting_s=waiting_s,
+        break_start_s=break_start_s,
+        end_depot_id=courier.end_depot,
+        break_duration_s=brk,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+class _ProgressRelay:
+    """Forward OR-Tools solutions to ``SolveCallbacks`` (holds the model by weak reference)."""
+
+    def __init__(
+        self, model: _Model, callbacks: SolveCallbacks, t0: float, offset_s: float = 0.0
+    ) -> None:
+        self._routing = weakref.ref(model.routing)
+        self._job_indices = [model.manager.NodeToIndex(n) for n in model.job_node.values()]
+        self._callbacks = callbacks
+        self._t0 = t0
+        self.best: int | None = None
+        self.count = 0
+
+    def __call__(self) -> None:
+        routing = self._routing()
+        if routing is None:  # pragma: no cover
+            return
+        objective = int(routing.CostVar().Value())
+        self.count += 1
+        if self.best is not None and objective >= self.best:
+            return
+        self.best = objective
+        assigned = sum(1 for i in self._job_indices if routing.NextVar(i).Value() != i)
+        self._callbacks.on_improvement(time.monotonic() - self._t0, objective, assigned)
+
+
+def _search_parameters(params: SolverParams, time_limit_s: float) -> Any:
+    search = pywrapcp.DefaultRoutingSearchParameters()
+    search.first_solution_strategy = getattr(
+        routing_enums_pb2.FirstSolutionStrategy, params.first_solution
+    )
+    search.local_search_metaheuristic = getattr(
+        routing_enums_pb2.LocalSearchMetaheuristic, params.local_search
+    )
+    whole = max(0.01, time_limit_s)
+    search.time_limit.seconds = int(whole)
+    search.time_limit.nanos = int((whole - int(whole)) * 1e9)
+    search.log_search = params.log_search
+    return search
+
+
+def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) -> tuple[Any, str]:
+    """Build a first solution with each strategy of the portfolio; return the cheapest.
+
+    Insertion heuristics suit tight windows, savings suits loose ones; trying a few costs a
+    fraction of the budget (at most ``portfolio_share`` of it) and avoids a poor start.
+    Returns ``(assignment or None, strategy name)``.
+    """
+    routing = model.routing
+    strategies = list(dict.fromkeys([params.first_solution, *params.first_solution_portfolio]))
+    budget = params.time_limit_s * params.portfolio_share
+    best: Any = None
+    best_cost: int | None = None
+    best_name = params.first_solution
+    for k, name in enumerate(strategies):
+        spent = time.monotonic() - t0
+        left = budget - spent
+        if left <= 0.01 or (k > 0 and left < 0.05):
+            break
+        search = _search_parameters(replace(params, first_solution=name), left)
+        search.solution_limit = 1
+        solution = routing.SolveWithParameters(search)
+        if solution is None:
+            continue
+        cost = int(solution.ObjectiveValue())
+        logger.debug("first solution %s: cost %d", name, cost)
+        if best_cost is None or cost < best_cost:
+            best_cost, best_name = cost, name
+            best = routing.solver().Assignment(solution)
+    return best, best_name
+
+
+def plan_objective(
+    problem: Problem,
+    plan_routes: list[Route],
+    unassigned_pos: list[int],
+    *,
+    cost_matrix: NDArray[np.int64],
+    penalties: dict[int, int],
+    params: SolverParams,
+) -> int:
+    """Return arc costs + fixed costs + drop penalties of the searched jobs."""
+    total = 0
+    for route in plan_routes:
+        courier = problem.courier_by_id()[route.courier_id]
+        locs = [
+            problem.depot_index(courier.depot_id),
+            *[s.location_idx for s in route.stops],
+            problem.depot_index(courier.end_depot),
+        ]
+        total += sum(int(cost_matrix[a, b]) for a, b in itertools.pairwise(locs))
+        total += params.vehicle_fixed_cost
+    total += sum(penalties.get(p, 0) for p in unassigned_pos)
+    return total
+
+
+def solve(
+    problem: Problem,
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    *,
+    params: SolverParams | None = None,
+    callbacks: SolveCallbacks | None = None,
+) -> Plan:
+    """Plan the couriers' rounds of ``problem``.
+
+    Jobs that cannot possibly be served (no road, no reachable window, too big, missing skill,
+    a rejected pair partner) are screened out first with their reason. The remaining jobs are
+    optional with a priority-weighted drop penalty, so an over-full day still yields the best
+    partial plan; jobs the search leaves out get ``dropped_low_priority``.
+
+    Parameters
+    ----------
+    problem
+        Depots, couriers and jobs.
+    durations
+        L x L travel times in seconds, locations ordered depots first then jobs;
+        :data:`UNREACHABLE` marks a pair with no path (treated as forbidden).
+    distances
+        L x L distances in metres, same order and sentinel.
+    params
+        Solver options (defaults: 10 s, insertion + guided local search, travel-time cost).
+    callbacks
+        Progress observer.
+
+    Returns
+    -------
+    Plan
+        Routes and unassigned jobs; every job appears exactly once.
+
+    Raises
+    ------
+    InputError
+        If the matrices do not match the problem.
+    SolverError
+        If OR-Tools fails to return any solution (not expected: every job is optional).
+    """
+    params = params or SolverParams()
+    callbacks = callbacks or NullCallbacks()
+    t0 = time.monotonic()
+    durations, distances = _validate_matrices(problem, durations, distances)
+    screen = _screen_jobs(problem, durations)
+    callbacks.on_start(
+        {
+            "problem": problem.name,
+            "jobs": len(problem.jobs),
+            "couriers": len(problem.couriers),
+            "screened_out": len(screen.rejected),
+            "time_limit_s": params.time_limit_s,
+        }
+    )
+    unassigned = [
+        Unassigned(problem.jobs[p].job_id, reason, detail)
+        for p, (reason, detail) in sorted(screen.rejected.items())
+    ]
+    stats: dict[str, Any] = {"screened_out": len(screen.rejected), "engine": "none"}
+    if not screen.eligible or not problem.couriers:
+        plan = Plan((), tuple(unassigned), 0, stats | {"seconds": time.monotonic() - t0})
+        callbacks.on_end(plan)
+        return plan
+
+    model = _build_model(problem, durations, distances, screen, params)
+    routing = model.routing
+    relay = _ProgressRelay(model, callbacks, t0)
+    routing.AddAtSolutionCallback(relay)
+
+    assignment = None
+    engine = "ortools"
+    if params.use_pyvrp and _pyvrp_supported(problem):
+        budget = params.time_limit_s * params.pyvrp_share
+        seq = _pyvrp_routes(problem, model, durations, params, budget)
+        if seq is not None:
+            routing.CloseModelWithParameters(_search_parameters(params, 1.0))
+            initial = routing.ReadAssignmentFromRoutes(
+                [[model.manager.NodeToIndex(n) for n in r] for r in seq], True
+            )
+            if initial is None:
+                logger.warning("PyVRP routes rejected by the OR-Tools model; searching alone")
+            else:
+                engine = "pyvrp+ortools"
+                remaining = params.time_limit_s - (time.monotonic() - t0)
+                assignment = routing.SolveFromAssignmentWithParameters(
+                    initial, _search_parameters(params, max(0.05, remaining))
+                )
+                if assignment is None:
+                    assignment = initial
+    if assignment is None:
+        initial, strategy = _first_solution_portfolio(model, params, t0)
+        remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
+        if initial is not None:
+            engine = f"ortools({strategy})"
+            assignment = routing.SolveFromAssignmentWithParameters(
+                initial, _search_parameters(params, remaining)
+            )
+            if assignment is None:
+                assignment = initial
+        else:
+            assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
+    if assignment is None:
+        msg = f"OR-Tools returned no solution (status {routing.status()})"
+        raise SolverError(msg)
+
+    routes, routed = _extract(problem, model, assignment, durations, distances)
+    dropped = sorted(set(screen.eligible) - routed)
+    unassigned += [
+        Unassigned(
+            problem.jobs[p].job_id,
+            "dropped_low_priority",
+            "the search left it out: not enough courier time or capacity for every job",
+        )
+        for p in dropped
+    ]
+    order = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    unassigned.sort(key=lambda u: order[u.job_id])
+    cost_matrix = durations if params.objective == "duration" else distances
+    objective = plan_objective(
+        problem,
+        routes,
+        dropped,
+        cost_matrix=cost_matrix,
+        penalties=model.penalties,
+        params=params,
+    )
+    stats |= {
+        "engine": engine,
+        "seconds": round(time.monotonic() - t0, 3),
+        "solutions": relay.count,
+        "ortools_objective": int(assignment.ObjectiveValue()),
+        "status": int(routing.status()),
+        "drop_penalty_base": min(model.penalties.values()) if model.penalties else 0,
+    }
+    plan = Plan(tuple(routes), tuple(unassigned), objective, stats)
+    logger.info(
+        "%s: %d jobs, %d couriers -> %d routes, %d unassigned, %.1f s (%s)",
+        problem.name or "problem",
+        len(problem.jobs),
+        len(problem.couriers),
+        plan.num_routes,
+        len(plan.unassigned),
+        stats["seconds"],
+        engine,
+    )
+    callbacks.on_end(plan)
+    return plan

@@ -1,0 +1,318 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from routing.check import check_plan
+from routing.model import UNREACHABLE, Load, Problem
+from routing.params import SolverParams
+from routing.plan import Plan
+from routing.progress import RecordingCallbacks
+from routing.solver import solve
+from tests.unit.routing.helpers import H, courier, depot, job, matrices, random_problem
+
+FAST = SolverParams(time_limit_s=0.5)
+
+
+def _assert_complete(problem: Problem, plan: Plan) -> None:
+    routed = [s.job_id for r in plan.routes for s in r.stops]
+    unassigned = [u.job_id for u in plan.unassigned]
+    assert sorted(routed + unassigned) == sorted(j.job_id for j in problem.jobs)
+    assert all(u.reason for u in plan.unassigned)
+
+
+FEATURES = {
+    "plain": {},
+    "breaks": {"breaks": True},
+    "pairs": {"pairs": 3},
+    "cash_ceiling": {"cash": True, "cash_cap_vnd": 6_000_000},
+    "skills": {"skills": True, "cash": True},
+    "multi_windows": {"multi_windows": True},
+    "tight_capacity": {"capacity_items": 6},
+    "everything": {
+        "breaks": True,
+        "pairs": 2,
+        "cash": True,
+        "skills": True,
+        "multi_windows": True,
+        "capacity_items": 8,
+        "cash_cap_vnd": 8_000_000,
+    },
+}
+
+
+@pytest.mark.parametrize("feature", list(FEATURES))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_generated_plans_pass_the_checker(feature: str, seed: int) -> None:
+    """On generated problems with each feature, the plan has no violation and covers every job."""
+    problem = random_problem(seed, n_jobs=14, **FEATURES[feature])  # type: ignore[arg-type]
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=FAST)
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+
+
+def test_pyvrp_off_also_passes_the_checker() -> None:
+    """The OR-Tools-only path (no PyVRP warm start) also yields checked plans."""
+    problem = random_problem(3, n_jobs=14, pairs=2)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=0.5, use_pyvrp=False))
+    assert plan.stats["engine"].startswith("ortools")
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+
+
+def test_infeasible_by_construction_get_the_right_reason() -> None:
+    """Each impossible job is unassigned with its reason, and the feasible ones are served."""
+    big = Load(items=500)
+    jobs = (
+        job("ok", 1, 0),
+        job("cut_off", 2, 2),  # matrix says no road
+        job("too_early", 1, 1, windows=((6 * H, 6 * H + 60),)),  # before any shift
+        job("far", 400, 0, windows=((7 * H, 17 * H),)),  # 800 km round trip
+        job("heavy", 0, 1, demand=big),
+        job("skill", 1, 2, skills=frozenset({"explosives"})),
+        job("pp", 2, 0, kind="pickup", pair_id="x", demand=big),
+        job("pd", 3, 0, kind="delivery", pair_id="x", demand=big),
+        job("qp", 2, 1, kind="pickup", pair_id="y"),
+        job("qd", 2, 3, kind="delivery", pair_id="y", windows=((6 * H, 6 * H + 60),)),
+        job("cash", 0, 2, demand=Load(items=1, cash_vnd=500_000_000)),
+    )
+    problem = Problem((depot(),), (courier("c0"), courier("c1")), jobs)
+    dur, dist = matrices(problem)
+    cut = problem.location_index()["cut_off"]
+    dur[cut, :] = dur[:, cut] = UNREACHABLE
+    dist[cut, :] = dist[:, cut] = UNREACHABLE
+    dur[cut, cut] = dist[cut, cut] = 0
+    plan = solve(problem, dur, dist, params=FAST)
+    reasons = {u.job_id: u.reason for u in plan.unassigned}
+    assert reasons == {
+        "cut_off": "unreachable",
+        "too_early": "no_feasible_window",
+        "far": "shift_too_short",
+        "heavy": "over_capacity",
+        "skill": "missing_skill",
+        "pp": "over_capacity",
+        "pd": "over_capacity",
+        "qp": "pair_incomplete",
+        "qd": "no_feasible_window",
+        "cash": "over_capacity",
+    }
+    assert plan.assigned_job_ids() == ["ok"]
+    assert check_plan(problem, plan, dur, dist) == []
+
+
+def test_over_full_day_drops_low_priority_first() -> None:
+    """With room for only some jobs, the urgent ones are served and the rest are dropped."""
+    jobs = tuple(
+        job(
+            f"j{i}",
+            5,
+            0,
+            windows=((8 * H, 8 * H + 600),),
+            service_s=500,
+            priority=5 if i < 2 else 1,
+        )
+        for i in range(6)
+    )
+    problem = Problem((depot(),), (courier("c0"),), jobs)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=FAST)
+    assert check_plan(problem, plan, dur, dist) == []
+    served = set(plan.assigned_job_ids())
+    assert {"j0", "j1"} <= served
+    assert all(u.reason == "dropped_low_priority" for u in plan.unassigned)
+    _assert_complete(problem, plan)
+
+
+def test_unreachable_arcs_are_avoided_without_overflow() -> None:
+    """Sentinel arcs between reachable jobs are never used and the objective stays small."""
+    problem = random_problem(5, n_jobs=10, tight_windows=False)
+    dur, dist = matrices(problem)
+    rng = np.random.default_rng(0)
+    n = problem.num_locations
+    for _ in range(25):
+        a, b = (int(x) for x in rng.integers(1, n, size=2))
+        if a != b:
+            dur[a, b] = dist[a, b] = UNREACHABLE
+    plan = solve(problem, dur, dist, params=FAST)
+    assert check_plan(problem, plan, dur, dist) == []
+    assert not plan.unassigned
+    assert 0 < plan.objective < 10**7
+
+
+def test_callbacks_receive_start_improvements_and_end() -> None:
+    """on_start, on_improvement (decreasing objectives) and on_end are called."""
+    problem = random_problem(2, n_jobs=12, breaks=True)
+    dur, dist = matrices(problem)
+    cb = RecordingCallbacks()
+    plan = solve(problem, dur, dist, params=FAST, callbacks=cb)
+    assert len(cb.started) == 1
+    assert cb.started[0]["jobs"] == 12
+    assert cb.improvements
+    objectives = [o for _, o, _ in cb.improvements]
+    assert objectives == sorted(objectives, reverse=True)
+    assert cb.plans == [plan]
+
+
+def test_matrix_shape_is_validated() -> None:
+    """Matrices of the wrong size are rejected with an InputError."""
+    problem = random_problem(0, n_jobs=3)
+    dur, dist = matrices(problem)
+    with pytest.raises(ValueError, match="depots then jobs"):
+        solve(problem, dur[:-1, :-1], dist, params=FAST)
+
+
+def test_no_couriers_means_all_unassigned() -> None:
+    """Without couriers every job is unassigned with a reason."""
+    problem = Problem((depot(),), (), (job("a", 1, 1),))
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=FAST)
+    assert [(u.job_id, u.reason) for u in plan.unassigned] == [("a", "no_courier")]
+
+
+# ------------------------------------------------------------------------ exact references
+
+
+def _brute_force(problem: Problem, dur: np.ndarray, penalty: int) -> int:
+    """Minimum travel time + drop penalties over all subsets and orders (one courier)."""
+    c = problem.couriers[0]
+    n_dep = len(problem.depots)
+    best = sum(penalty * j.priority for j in problem.jobs)
+    positions = range(len(problem.jobs))
+    for k in range(1, len(problem.jobs) + 1):
+        for subset in itertools.combinations(positions, k):
+            dropped = sum(penalty * problem.jobs[p].priority for p in positions if p not in subset)
+            if dropped >= best:
+                continue
+            for order in itertools.permutations(subset):
+                load = problem.start_load([problem.jobs[p].job_id for p in order])
+                if not load.fits_in(c.capacity):
+                    continue
+                t, prev, cost, ok = c.shift.start_s, 0, 0, True
+                for p in order:
+                    j = problem.jobs[p]
+                    loc = n_dep + p
+                    start = j.earliest_start_from(t + int(dur[prev, loc]))
+                    if start is None:
+                        ok = False
+                        break
+                    load = load + j.demand if j.kind == "pickup" else load - j.demand
+                    if not load.fits_in(c.capacity):
+                        ok = False
+                        break
+                    cost += int(dur[prev, loc])
+                    t, prev = start + j.service_s, loc
+                if not ok or t + int(dur[prev, 0]) > c.shift.end_s:
+                    continue
+                best = min(best, cost + int(dur[prev, 0]) + dropped)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_brute_force_optimum_on_tiny_instances(seed: int) -> None:
+    """With one courier and <= 6 jobs, the objective equals the enumerated optimum."""
+    rng = np.random.default_rng(100 + seed)
+    jobs = []
+    for i in range(6):
+        a = int(rng.integers(7 * H, 11 * H))
+        kind = "pickup" if rng.random() < 0.4 else "delivery"
+        jobs.append(
+            job(
+                f"j{i}",
+                float(rng.uniform(-6, 6)),
+                float(rng.uniform(-6, 6)),
+                kind=kind,
+                windows=((a, a + 3600),),
+                service_s=int(rng.integers(300, 900)),
+                demand=Load(items=int(rng.integers(1, 4))),
+                priority=int(rng.integers(1, 4)),
+            )
+        )
+    problem = Problem(
+        (depot(),),
+        (courier("c0", shift=(7 * H, 12 * H), capacity=Load(items=6)),),
+        tuple(jobs),
+    )
+    dur, dist = matrices(problem)
+    penalty = 1500
+    params = SolverParams(time_limit_s=1.0, drop_penalty=penalty)
+    plan = solve(problem, dur, dist, params=params)
+    assert check_plan(problem, plan, dur, dist) == []
+    screened = {u.job_id for u in plan.unassigned if u.reason != "dropped_low_priority"}
+    extra = sum(penalty * j.priority for j in problem.jobs if j.job_id in screened)
+    assert plan.objective + extra == _brute_force(problem, dur, penalty)
+
+
+def _reference_objective(problem: Problem, dur: np.ndarray) -> int:
+    """Solve with a plain Python-callback OR-Tools model (as the OR-Tools samples)."""
+    n = problem.num_locations
+    nv = len(problem.couriers)
+    manager = pywrapcp.RoutingIndexManager(n, nv, 0)
+    routing = pywrapcp.RoutingModel(manager)
+    service = [0] + [j.service_s for j in problem.jobs]
+    demand = [0] + [j.demand.items for j in problem.jobs]
+
+    def travel(i: int, j: int) -> int:
+        return int(dur[manager.IndexToNode(i), manager.IndexToNode(j)])
+
+    def time_cb(i: int, j: int) -> int:
+        return travel(i, j) + service[manager.IndexToNode(i)]
+
+    def demand_cb(i: int) -> int:
+        return demand[manager.IndexToNode(i)]
+
+    routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitCallback(travel))
+    routing.AddDimension(routing.RegisterTransitCallback(time_cb), 24 * H, 24 * H, False, "t")
+    t = routing.GetDimensionOrDie("t")
+    for k, j in enumerate(problem.jobs, start=1):
+        t.CumulVar(manager.NodeToIndex(k)).SetRange(j.first_start_s, j.last_end_s)
+    for v, c in enumerate(problem.couriers):
+        t.CumulVar(routing.Start(v)).SetRange(c.shift.start_s, c.shift.end_s)
+        t.CumulVar(routing.End(v)).SetRange(c.shift.start_s, c.shift.end_s)
+    caps = [c.capacity.items for c in problem.couriers]
+    routing.AddDimensionWithVehicleCapacity(
+        routing.RegisterUnaryTransitCallback(demand_cb), 0, caps, True, "load"
+    )
+    search = pywrapcp.DefaultRoutingSearchParameters()
+    search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    search.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    search.time_limit.FromMilliseconds(1000)
+    solution = routing.SolveWithParameters(search)
+    assert solution is not None
+    return int(solution.ObjectiveValue())
+
+
+def test_agrees_with_plain_callback_reference_model() -> None:
+    """On a 5-node instance (4 jobs, 2 couriers) the objective equals a callback-based model's."""
+    jobs = (
+        job("a", 2, 0, windows=((8 * H, 9 * H),), demand=Load(items=2)),
+        job("b", 2, 2, windows=((8 * H, 10 * H),), demand=Load(items=2)),
+        job("c", -3, 1, windows=((9 * H, 10 * H),), demand=Load(items=2)),
+        job("d", -1, -4, windows=((7 * H, 12 * H),), demand=Load(items=2)),
+    )
+    problem = Problem(
+        (depot(),),
+        (courier("c0", capacity=Load(items=4)), courier("c1", capacity=Load(items=4))),
+        jobs,
+    )
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=1.0))
+    assert not plan.unassigned
+    assert check_plan(problem, plan, dur, dist) == []
+    assert plan.objective == _reference_objective(problem, dur)
+
+
+def test_objective_distance_and_fixed_cost() -> None:
+    """With objective='distance' and a fixed cost, the objective is distance + cost per route."""
+    problem = random_problem(7, n_jobs=8, tight_windows=False)
+    dur, dist = matrices(problem)
+    params = SolverParams(time_limit_s=0.5, objective="distance", vehicle_fixed_cost=10_000)
+    plan = solve(problem, dur, dist, params=params)
+    assert not plan.unassigned
+    assert plan.objective == plan.distance_m + 10_000 * plan.num_routes
