@@ -17,7 +17,8 @@ class InputError(RoutingError, ValueError):
     Parameters
     ----------
     row
-        Row number in the source file (1-based, header excluded) or ``None``.
+        Row number as a spreadsheet shows it (the header is row 1; for GeoJSON, the
+        feature number), or ``None`` when the error is not about one row.
     column
         Column or field name, or ``None``.
     value
@@ -49,6 +50,41 @@ class InputError(RoutingError, ValueError):
     def __reduce__(self) -> tuple[object, ...]:
         """Pickle by keyword fields (needed when errors cross process pools)."""
         return (InputError, (self.row, self.column, self.value, self.reason))
+
+
+class InputFileError(InputError):
+    """Reject a whole file, listing every bad row.
+
+    ``errors`` holds one :class:`InputError` per problem; the message names the file, how
+    many rows are bad and the first few problems. The row, column, value and reason of the
+    exception itself are those of the first problem.
+    """
+
+    def __init__(self, source: str, errors: list[InputError]) -> None:
+        if not errors:
+            msg = "InputFileError needs at least one error"
+            raise ValueError(msg)
+        self.source = source
+        self.errors = list(errors)
+        first = errors[0]
+        super().__init__(first.row, first.column, first.value, first.reason)
+        shown = "; ".join(_describe(e) for e in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        self.args = (f"{source}: {len(errors)} problem(s): {shown}{more}",)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (InputFileError, (self.source, self.errors))
+
+
+def _describe(e: InputError) -> str:
+    where = []
+    if e.row is not None:
+        where.append(f"row {e.row}")
+    if e.column:
+        where.append(f"column {e.column!r}")
+    place = ", ".join(where)
+    value = f" value {e.value!r}" if e.value not in (None, "") else ""
+    return f"{place}{':' if place else ''}{value} {e.reason}".strip()
 
 
 class SolverError(RoutingError, RuntimeError):

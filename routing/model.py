@@ -277,6 +277,10 @@ class Job:
         Post office the job is pre-assigned to, if any.
     zone_id, address, recipient, note
         Descriptive fields carried through to the plan.
+    category
+        What the job is, for couriers and reports: ``dossier_pickup``, ``result_return``,
+        ``licence_return``, ``pension_payout``, ``ems_delivery``, ``parcel_pickup``,
+        ``dossier_transfer`` (free text; these are the demo's).
     """
 
     job_id: str
@@ -292,6 +296,7 @@ class Job:
     pair_id: str | None = None
     depot_id: str | None = None
     zone_id: str | None = None
+    category: str = ""
     address: str = ""
     recipient: str = ""
     note: str = ""
