@@ -245,5 +245,168 @@ def geodata_info(
         console.print(f"loaded in {load_s:.3f} s")
 
 
+# -- the service: serve, worker, users, db -------------------------------------------------------
+
+users_app = typer.Typer(help="Users and their API tokens (bootstrap the service).")
+app.add_typer(users_app, name="users")
+db_app = typer.Typer(help="The service's database.")
+app.add_typer(db_app, name="db")
+
+
+def _service_settings() -> Any:
+    from api.config import get_settings
+    from api.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    solve_workers: Annotated[
+        int, typer.Option(help="Embedded solve workers started when REDIS_URL is unset.")
+    ] = 1,
+) -> None:
+    """Start the API; without REDIS_URL also a private redis-server and a solve worker."""
+    import os
+    import subprocess
+
+    import uvicorn
+
+    from api.config import get_settings
+    from api.db import upgrade_database
+    from api.embedded import EmbeddedRedis, EmbeddedRedisError
+    from api.main import create_app
+
+    settings = _service_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded: EmbeddedRedis | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if not settings.redis_url:
+            try:
+                embedded = EmbeddedRedis(settings.data_dir / "redis").start()
+            except EmbeddedRedisError as e:
+                raise _fail(str(e)) from e
+            os.environ["REDIS_URL"] = embedded.url
+            get_settings.cache_clear()
+            settings = get_settings()
+            err_console.print(
+                f"embedded Redis at {embedded.url} (append-only file in {embedded.directory})"
+            )
+        upgrade_database(settings.sqlalchemy_url)
+        if embedded is not None:
+            for _ in range(max(0, solve_workers)):
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", "from api.cli import app; app()", "worker"],
+                        env={**os.environ, "COURIER_MIGRATE_ON_START": "false"},
+                    )
+                )
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded is not None:
+            embedded.stop()
+
+
+@app.command("worker")
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+) -> None:
+    """Start an RQ worker that solves queued plans (needs REDIS_URL)."""
+    import redis
+    from rq import Worker
+
+    from api.network import get_network
+
+    settings = _service_settings()
+    if not settings.redis_url:
+        raise _fail("REDIS_URL is not set (`courier serve` starts workers itself when it is unset)")
+    get_network(settings)  # load (or generate) the road network once, before forking jobs
+    conn = redis.Redis.from_url(settings.redis_url)
+    Worker([settings.queue_name], connection=conn).work(burst=burst, with_scheduler=False)
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[
+        str, typer.Option(help="dispatcher, courier, manager or admin.")
+    ] = "dispatcher",
+    courier_id: Annotated[
+        str | None, typer.Option(help="The courier a courier user is (required for couriers).")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Optional password for /auth/token (hashed with argon2).")
+    ] = None,
+) -> None:
+    """Create a user."""
+    from api.auth.service import Role, create_user
+    from api.db import make_engine, make_session_factory, session_scope, upgrade_database
+    from api.errors import ServiceError
+
+    settings = _service_settings()
+    try:
+        role_value = Role(role)
+    except ValueError as e:
+        raise _fail(f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}") from e
+    upgrade_database(settings.sqlalchemy_url)
+    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+    try:
+        with session_scope(factory) as session:
+            user = create_user(
+                session,
+                username=username,
+                role=role_value,
+                courier_id=courier_id,
+                password=password,
+            )
+            console.print(f"created user {user.username} ({user.role}) id {user.id}")
+    except ServiceError as e:
+        raise _fail(e.detail) from e
+
+
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    hours: Annotated[float | None, typer.Option(help="Lifetime (default from settings).")] = None,
+) -> None:
+    """Print a new bearer token for a user (shown once; stored hashed)."""
+    from api.auth.service import get_user, issue_token
+    from api.db import make_engine, make_session_factory, session_scope, upgrade_database
+    from api.errors import ServiceError
+
+    settings = _service_settings()
+    upgrade_database(settings.sqlalchemy_url)
+    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+    try:
+        with session_scope(factory) as session:
+            user = get_user(session, username=username)
+            token = issue_token(session, user=user, ttl_hours=hours or settings.token_ttl_hours)
+    except ServiceError as e:
+        raise _fail(e.detail) from e
+    print(token)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (also done by `courier serve` at start)."""
+    from api.db import upgrade_database
+
+    settings = _service_settings()
+    upgrade_database(settings.sqlalchemy_url)
+    console.print("database at the latest schema")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,187 @@
+"""Users and tokens: create users, hash passwords (argon2), issue and verify opaque tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.auth.models import ApiToken, User
+from api.db import utcnow
+from api.errors import AuthenticationError, ConflictError, NotFoundError
+from api.jobs.models import CourierRecord
+
+TOKEN_PREFIX = "ct_"
+_hasher = PasswordHasher()
+
+
+class Role(StrEnum):
+    """What a user may do."""
+
+    dispatcher = "dispatcher"
+    courier = "courier"
+    manager = "manager"
+    admin = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    user_id: int
+    username: str
+    role: Role
+    courier_id: str | None
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest under which a token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: Role,
+    courier_id: str | None = None,
+    password: str | None = None,
+) -> User:
+    """Create a user; a ``courier`` must be linked to an existing courier.
+
+    Raises
+    ------
+    ConflictError
+        If the username is taken or the role/courier link is inconsistent.
+    NotFoundError
+        If ``courier_id`` is unknown.
+    """
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        msg = f"user {username!r} already exists"
+        raise ConflictError(msg)
+    if role == Role.courier and not courier_id:
+        msg = "a courier user needs a courier_id"
+        raise ConflictError(msg)
+    if courier_id and session.get(CourierRecord, courier_id) is None:
+        msg = f"courier {courier_id!r} not found (upload couriers first)"
+        raise NotFoundError(msg)
+    user = User(
+        username=username,
+        role=str(role),
+        courier_id=courier_id if role == Role.courier else None,
+        password_hash=_hasher.hash(password) if password else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def issue_token(session: Session, *, user: User, ttl_hours: float) -> str:
+    """Create a new opaque token for ``user``; only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            expires_at=utcnow() + timedelta(hours=ttl_hours),
+        )
+    )
+    session.flush()
+    return token
+
+
+def login(session: Session, *, username: str, password: str, ttl_hours: float) -> str:
+    """Check a username and password and return a new token.
+
+    Raises
+    ------
+    AuthenticationError
+        On an unknown user, a user without a password or a wrong password.
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not user.password_hash:
+        msg = "wrong username or password"
+        raise AuthenticationError(msg)
+    try:
+        _hasher.verify(user.password_hash, password)
+    except VerificationError as e:
+        msg = "wrong username or password"
+        raise AuthenticationError(msg) from e
+    return issue_token(session, user=user, ttl_hours=ttl_hours)
+
+
+def get_user(session: Session, *, username: str) -> User:
+    """Return a user by name.
+
+    Raises
+    ------
+    NotFoundError
+        If no such user exists.
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        msg = f"user {username!r} not found"
+        raise NotFoundError(msg)
+    return user
+
+
+class TokenCache:
+    """Remember verified tokens for a few seconds, so a busy courier does not cost a query each."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        """Return the cached principal of a token hash, if still fresh."""
+        with self._lock:
+            hit = self._data.get(digest)
+            if hit is None or hit[0] < time.monotonic():
+                return None
+            return hit[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        """Cache a principal."""
+        with self._lock:
+            if len(self._data) > 10_000:
+                self._data.clear()
+            self._data[digest] = (time.monotonic() + self.ttl_s, principal)
+
+
+def authenticate(session: Session, token: str, *, cache: TokenCache | None = None) -> Principal:
+    """Return the principal of a bearer token.
+
+    Raises
+    ------
+    AuthenticationError
+        If the token is unknown, revoked or expired, or its user is inactive.
+    """
+    digest = hash_token(token)
+    if cache is not None and (hit := cache.get(digest)) is not None:
+        return hit
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest)
+    ).first()
+    if row is None:
+        msg = "invalid token"
+        raise AuthenticationError(msg)
+    tok, user = row.tuple()
+    if tok.revoked or tok.expires_at < utcnow() or not user.active:
+        msg = "token expired or revoked"
+        raise AuthenticationError(msg)
+    principal = Principal(user.id, user.username, Role(user.role), user.courier_id)
+    if cache is not None:
+        cache.put(digest, principal)
+    return principal

@@ -1,0 +1,79 @@
+"""Service settings: the only module that reads the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-only-insecure-secret"
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the worker and the embedded services.
+
+    Every field is read from an environment variable of the same name in capitals (``REDIS_URL``,
+    ``DATABASE_URL``) or with the ``COURIER_`` prefix (``COURIER_DATA_DIR``, ``COURIER_SECRET_KEY``,
+    ``COURIER_NETWORK``, ...). Unset ``REDIS_URL`` / ``DATABASE_URL`` mean "embedded": the
+    ``courier serve`` command starts its own ``redis-server`` and uses a SQLite file in the
+    data directory.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COURIER_", env_ignore_empty=True, extra="ignore")
+
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Path("courier-data")
+    secret_key: str = DEFAULT_SECRET
+    environment: str = "development"
+    network: Path | None = None
+    network_nodes: int = 3000
+    network_seed: int = 0
+    token_ttl_hours: float = 24.0 * 30
+    solve_time_limit_s: float = 10.0
+    solve_workers: int = 1
+    queue_name: str = "courier-solve"
+    log_level: str = "INFO"
+    log_json: bool = False
+    max_upload_bytes: int = 20 * 1024 * 1024
+    auth_cache_s: float = 30.0
+    migrate_on_start: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
+            msg = "COURIER_SECRET_KEY must be set in production"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """Return the database URL, defaulting to ``<data_dir>/courier.sqlite3``."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            elif url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+            return url
+        return f"sqlite:///{(self.data_dir / 'courier.sqlite3').resolve()}"
+
+    @property
+    def network_path(self) -> Path:
+        """Return the compact-graph cache of the region (default: synthetic province in data_dir)."""
+        if self.network is not None:
+            return self.network
+        return self.data_dir / f"province-{self.network_nodes}-{self.network_seed}.npz"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Return the directory where proof photos are stored."""
+        return self.data_dir / "uploads"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,89 @@
+"""FastAPI dependencies as ``Annotated`` aliases: settings, DB session, Redis, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import redis
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.auth.service import Principal, Role, authenticate
+from api.config import Settings
+from api.errors import AuthenticationError, PermissionDeniedError
+
+bearer = HTTPBearer(
+    auto_error=False, description="A token from `courier users token` or /auth/token"
+)
+
+
+def get_app_settings(request: Request) -> Settings:
+    """Return the settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield a database session for one request (closed afterwards; commit is explicit)."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_redis(request: Request) -> redis.Redis:
+    """Return the app's Redis client."""
+    client: redis.Redis = request.app.state.redis
+    return client
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """Return the caller identified by the bearer token.
+
+    Raises
+    ------
+    AuthenticationError
+        Without a valid token.
+    """
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        msg = "missing bearer token"
+        raise AuthenticationError(msg)
+    return authenticate(session, credentials.credentials, cache=request.app.state.token_cache)
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """Return a dependency admitting only callers with one of ``roles`` (admins always pass)."""
+    allowed = {*roles, Role.admin}
+
+    def check(principal: CurrentUser) -> Principal:
+        if principal.role not in allowed:
+            msg = f"role {principal.role} may not do this (needs {', '.join(sorted(allowed))})"
+            raise PermissionDeniedError(msg)
+        return principal
+
+    return check
+
+
+Dispatcher = Annotated[Principal, Depends(require(Role.dispatcher))]
+Reader = Annotated[Principal, Depends(require(Role.dispatcher, Role.manager))]
+Manager = Annotated[Principal, Depends(require(Role.manager, Role.dispatcher))]
+CourierUser = Annotated[Principal, Depends(require(Role.courier))]
+Admin = Annotated[Principal, Depends(require())]

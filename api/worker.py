@@ -1,0 +1,191 @@
+"""RQ job functions: solve a queued plan with ``routing.planner.plan_day``, reporting via Redis.
+
+The worker process loads the road network once and keeps it; each job opens its own database
+session, publishes progress (stage, elapsed, best objective, jobs assigned) to the plan's live
+channel and stores the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+import redis
+from rq import Queue
+
+from api import live
+from api.config import Settings, get_settings
+from api.db import make_engine, make_session_factory, session_scope, utcnow
+from api.jobs.service import problem_from_json
+from api.network import get_network
+from api.plans.models import PlanRecord
+from api.plans.service import save_result
+from routing.model import Problem
+
+logger = logging.getLogger(__name__)
+
+_engines: dict[str, Any] = {}
+
+
+class RedisPlanCallbacks:
+    """Publish a solve's progress to Redis (throttled to a few messages per second)."""
+
+    def __init__(self, r: redis.Redis, plan_id: int, t0: float) -> None:
+        self.r = r
+        self.plan_id = plan_id
+        self.t0 = t0
+        self.best: dict[str, tuple[int, int]] = {}
+        self._last = 0.0
+
+    def _elapsed(self) -> float:
+        return round(time.perf_counter() - self.t0, 2)
+
+    def on_stage(self, stage: str, done: int, total: int) -> None:
+        """Publish the current stage and its progress."""
+        now = time.perf_counter()
+        if done not in (0, total) and now - self._last < 0.25:
+            return
+        self._last = now
+        live.set_progress(
+            self.r,
+            self.plan_id,
+            {
+                "status": "solving",
+                "stage": stage,
+                "done": done,
+                "total": total,
+                "elapsed_s": self._elapsed(),
+            },
+        )
+
+    def on_improvement(
+        self, piece: str, elapsed_s: float, objective: int, assigned_jobs: int
+    ) -> None:
+        """Publish the best objective and routed jobs so far (summed over pieces)."""
+        self.best[piece] = (int(objective), int(assigned_jobs))
+        now = time.perf_counter()
+        if now - self._last < 0.25:
+            return
+        self._last = now
+        live.set_progress(
+            self.r,
+            self.plan_id,
+            {
+                "status": "solving",
+                "stage": "solving",
+                "elapsed_s": self._elapsed(),
+                "best_objective": sum(o for o, _ in self.best.values()),
+                "jobs_assigned": sum(a for _, a in self.best.values()),
+                "pieces_improved": len(self.best),
+            },
+        )
+
+
+def _session_factory(settings: Settings) -> Any:
+    url = settings.sqlalchemy_url
+    if url not in _engines:
+        _engines[url] = make_session_factory(make_engine(url))
+    return _engines[url]
+
+
+def _plan_day(
+    problem: Problem, settings: Settings, options: dict[str, Any], cb: RedisPlanCallbacks
+) -> tuple[Any, dict[str, list[Any]], list[Any], dict[str, Any]]:
+    """Run the planner; return (Plan, legs, violations, timings)."""
+    network = get_network(settings)
+    from routing.planner import PlanOptions, plan_day
+
+    opts = PlanOptions(
+        time_limit_s=float(options.get("time_limit_s", settings.solve_time_limit_s)),
+        seed=int(options.get("seed", 0)),
+        workers=int(options.get("workers", settings.solve_workers)),
+    )
+    day_plan = plan_day(problem, network.graph, options=opts, callbacks=cb)
+    legs = {c: [[list(p) for p in leg] for leg in ls] for c, ls in day_plan.legs.items()}
+    return day_plan.plan, legs, list(day_plan.violations), dict(day_plan.timings)
+
+
+def solve_plan(plan_id: int) -> dict[str, Any]:
+    """Solve a queued plan and store it (the RQ job).
+
+    Parameters
+    ----------
+    plan_id
+        The plan row to solve.
+
+    Returns
+    -------
+    summary
+        Status, objective and counts (kept as the RQ job result).
+    """
+    settings = get_settings()
+    factory = _session_factory(settings)
+    r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    t0 = time.perf_counter()
+    with session_scope(factory) as session:
+        plan = session.get(PlanRecord, plan_id)
+        if plan is None:
+            logger.warning("plan %d vanished before solving", plan_id)
+            return {"status": "missing"}
+        if plan.status != "queued":
+            logger.info("plan %d is %s; not solving it again", plan_id, plan.status)
+            return {"status": plan.status}
+        plan.status = "solving"
+        problem_json, options = plan.problem, dict(plan.options)
+    live.set_progress(r, plan_id, {"status": "solving", "stage": "loading", "elapsed_s": 0.0})
+    cb = RedisPlanCallbacks(r, plan_id, t0)
+    try:
+        problem = problem_from_json(problem_json)
+        result, legs, violations, timings = _plan_day(problem, settings, options, cb)
+    except Exception as e:
+        logger.exception("plan %d failed", plan_id)
+        with session_scope(factory) as session:
+            plan = session.get(PlanRecord, plan_id)
+            assert plan is not None
+            plan.status = "failed"
+            plan.error = f"{type(e).__name__}: {e}"[:2000]
+            plan.finished_at = utcnow()
+        live.set_progress(
+            r,
+            plan_id,
+            {
+                "status": "failed",
+                "error": str(e)[:500],
+                "elapsed_s": round(time.perf_counter() - t0, 2),
+            },
+        )
+        logger.debug("%s", traceback.format_exc())
+        return {"status": "failed"}
+    with session_scope(factory) as session:
+        plan = session.get(PlanRecord, plan_id)
+        assert plan is not None
+        save_result(
+            session,
+            plan,
+            problem=problem,
+            result=result,
+            legs=legs,
+            violations=violations,
+            stats={"timings": timings, "solve_s": round(time.perf_counter() - t0, 2)},
+        )
+    summary = {
+        "status": "ready",
+        "elapsed_s": round(time.perf_counter() - t0, 2),
+        "best_objective": int(result.objective),
+        "jobs_assigned": len(result.assigned_job_ids()),
+        "jobs_unassigned": len(result.unassigned),
+        "routes": result.num_routes,
+        "violations": len(violations),
+    }
+    live.set_progress(r, plan_id, summary)
+    logger.info("plan %d solved: %s", plan_id, summary)
+    return summary
+
+
+def enqueue_solve(r: redis.Redis, queue_name: str, plan_id: int, *, timeout_s: int = 3600) -> str:
+    """Queue the solve of a plan; return the RQ job id."""
+    q = Queue(queue_name, connection=r)
+    job = q.enqueue(solve_plan, plan_id, job_timeout=timeout_s, result_ttl=86400, failure_ttl=86400)
+    return str(job.id)
