@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from geodata.errors import GeodataError
+from routing.errors import RoutingError
 
 app = typer.Typer(
     name="courier",
@@ -38,7 +39,7 @@ err_console = Console(stderr=True)
 T = TypeVar("T")
 
 #: Errors whose message is meant for the user; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (GeodataError, FileNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (GeodataError, RoutingError, FileNotFoundError)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -243,6 +244,265 @@ def geodata_info(
     else:
         _print_summary(summary)
         console.print(f"loaded in {load_s:.3f} s")
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+class _BarCallbacks:
+    """Planner progress shown as rich progress bars (one per stage) and the best objective."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+        self.best: dict[str, int] = {}
+
+    def on_stage(self, stage: str, done: int, total: int) -> None:
+        labels = {
+            "snapping": "snapping addresses",
+            "matrices": "travel-time matrices",
+            "solving": "solving pieces",
+            "checking": "checking the plan",
+            "geometry": "drawing routes",
+        }
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(
+                labels.get(stage, stage), total=max(total, 1)
+            )
+        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
+
+    def on_improvement(
+        self, piece: str, elapsed_s: float, objective: int, assigned_jobs: int
+    ) -> None:
+        self.best[piece] = objective
+        if "solving" in self.tasks:
+            self.progress.update(
+                self.tasks["solving"],
+                description=f"solving pieces (best total {sum(self.best.values()):,})",
+            )
+
+
+def _load_network(path: Path, profile: str) -> Any:
+    """Load a compact-graph cache (.npz) or build one from a local OSM file."""
+    from geodata.compact import compact_graph, load_compact
+    from geodata.network import graph_from_file
+
+    if path.suffix == ".npz":
+        return load_compact(path)
+    return compact_graph(graph_from_file(path, profile=profile))
+
+
+def _print_plan_summary(day: Any, out: Path) -> None:
+    from routing.export import summary_dict
+    from routing.io import format_clock
+    from routing.plan import reason_message
+
+    summary = summary_dict(day)
+    table = Table(title=f"{day.problem.name}: tuyến / rounds")
+    for col, justify in (
+        ("bưu tá / courier", "left"),
+        ("bưu cục", "left"),
+        ("điểm dừng", "right"),
+        ("đi – về", "left"),
+        ("km", "right"),
+        ("lái xe (phút)", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in day.plan.routes:
+        if not r.stops:
+            continue
+        table.add_row(
+            r.courier_id,
+            r.depot_id,
+            str(len(r.stops)),
+            f"{format_clock(r.start_s)}–{format_clock(r.end_s)}",
+            f"{r.distance_m / 1000:.1f}",
+            f"{r.driving_s / 60:.0f}",
+        )
+    console.print(table)
+    kpi = summary["kpi"]
+    console.print(
+        f"[bold]{kpi['jobs_served']}[/] of {kpi['jobs_total']} jobs served by "
+        f"{kpi['couriers_used']} of {kpi['couriers_available']} couriers; "
+        f"{kpi['distance_m'] / 1000:,.0f} km; on time {kpi['on_time_share']:.0%}; "
+        f"checker: {'OK' if not day.violations else f'{len(day.violations)} violations'}"
+    )
+    if day.plan.unassigned:
+        reasons = Table(title="chưa phân công / unassigned")
+        reasons.add_column("lý do / reason")
+        reasons.add_column("số việc", justify="right")
+        for code, row in summary["unassigned_by_reason"].items():
+            reasons.add_row(f"{reason_message(code, lang='vi')} ({code})", str(row["count"]))
+        console.print(reasons)
+    timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in summary["timings_s"].items())
+    console.print(f"timings: {timings}")
+    console.print(
+        f"outputs in [bold]{out}[/]: plan.geojson, itineraries/, unassigned.csv, summary.json, map.png"
+    )
+
+
+def _run_plan(
+    problem: Any, graph: Any, zones: Any, closures: list[Any], options: Any, out: Path
+) -> Any:
+    from routing.export import write_outputs
+    from routing.planner import plan_day
+
+    with progress_bar() as bar:
+        day = plan_day(
+            problem,
+            graph,
+            zones=zones,
+            closures=closures,
+            options=options,
+            callbacks=_BarCallbacks(bar),
+        )
+        run_stage(bar, "writing outputs", lambda: write_outputs(day, out, graph=graph))
+    _print_plan_summary(day, out)
+    if day.violations:
+        for v in day.violations[:20]:
+            err_console.print(f"[red]violation:[/] {v}")
+        raise typer.Exit(code=1)
+    return day
+
+
+@app.command("plan")
+def plan_command(
+    jobs: Annotated[Path, typer.Option(help="Jobs file (CSV, XLSX or GeoJSON).")],
+    couriers: Annotated[Path, typer.Option(help="Couriers file (CSV, XLSX or GeoJSON).")],
+    depots: Annotated[Path, typer.Option(help="Post offices file (CSV, XLSX or GeoJSON).")],
+    network: Annotated[
+        Path, typer.Option(help="Graph cache (.npz) or local OSM file (.osm, .osm.bz2, .osm.pbf).")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("plan-out"),
+    zones: Annotated[
+        Path | None, typer.Option(help="Zones GeoJSON/GeoPackage with zone_id and depot_id.")
+    ] = None,
+    closures: Annotated[Path | None, typer.Option(help="Road closures GeoJSON.")] = None,
+    day: Annotated[
+        str | None, typer.Option(help="Plan day YYYY-MM-DD (closures are applied by date).")
+    ] = None,
+    time_limit: Annotated[float, typer.Option(help="Search seconds per piece.")] = 20.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    keep_good: Annotated[
+        bool, typer.Option(help="Plan the good rows and report the bad ones.")
+    ] = False,
+    profile: Annotated[
+        str, typer.Option(help="Vehicle profile when reading an OSM file.")
+    ] = "motorbike",
+) -> None:
+    """Plan a day from the dispatcher's files and write maps, itineraries and reasons."""
+    from datetime import date as date_type
+
+    from geodata.closures import read_closures
+    from geodata.zones import read_zones
+    from routing.io import read_couriers, read_depots, read_jobs
+    from routing.model import Problem
+    from routing.planner import PlanOptions
+
+    with user_errors():
+        try:
+            plan_day_date = date_type.fromisoformat(day) if day else None
+        except ValueError:
+            raise _fail(f"--day must be YYYY-MM-DD, got {day!r}") from None
+        results = [
+            read_depots(depots, keep_good=keep_good),
+            read_couriers(couriers, keep_good=keep_good),
+        ]
+        job_result = read_jobs(jobs, keep_good=keep_good)
+        for r in [*results, job_result]:
+            for e in r.errors:
+                err_console.print(
+                    f"[yellow]skipped[/] {r.source} row {e.row}, column {e.column!r}: {e.reason}"
+                )
+        problem = Problem(
+            depots=tuple(results[0].records),  # type: ignore[arg-type]
+            couriers=tuple(results[1].records),  # type: ignore[arg-type]
+            jobs=tuple(job_result.records),
+            day=plan_day_date,
+            name=f"Kon Tum {plan_day_date.isoformat()}" if plan_day_date else jobs.stem,
+        )
+        graph = _load_network(network, profile)
+        zone_frame = read_zones(zones) if zones else None
+        closure_list = read_closures(closures) if closures else []
+        options = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
+        _run_plan(problem, graph, zone_frame, closure_list, options, out)
+
+
+@app.command("demo")
+def demo_command(
+    jobs: Annotated[int, typer.Option(help="Jobs in the day.")] = 300,
+    couriers: Annotated[
+        int | None, typer.Option(help="Couriers over all post offices (default: jobs / 10).")
+    ] = None,
+    nodes: Annotated[int, typer.Option(help="Road nodes of the synthetic province.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    time_limit: Annotated[float, typer.Option(help="Search seconds per piece.")] = 10.0,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
+) -> None:
+    """Generate the synthetic Kon Tum province and a realistic day, plan it, write the outputs."""
+    from geodata.compact import compact_graph
+    from geodata.synthetic import make_province
+    from routing.planner import PlanOptions
+    from routing.scenario import make_day, write_scenario
+
+    with user_errors():
+        with progress_bar() as bar:
+            province = run_stage(
+                bar,
+                f"generating the {nodes:,}-node province",
+                lambda: make_province(nodes, seed=seed),
+            )
+            graph = run_stage(bar, "building the road graph", lambda: compact_graph(province.graph))
+            scenario = run_stage(
+                bar,
+                f"generating {jobs} jobs",
+                lambda: make_day(province, n_jobs=jobs, n_couriers=couriers, seed=seed),
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        graph.save(out / "province.npz")
+        write_scenario(scenario, province, out / "input")
+        console.print(f"input files (as a dispatcher receives them) in [bold]{out / 'input'}[/]")
+        options = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
+        _run_plan(scenario.problem, graph, province.zones, scenario.closures, options, out)
+
+
+@app.command("solve-instance")
+def solve_instance_command(
+    file: Annotated[
+        Path, typer.Argument(help="Solomon / Gehring-Homberger VRPTW or Li & Lim PDPTW .txt file.")
+    ],
+    time_limit: Annotated[float, typer.Option(help="Search seconds.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Solve a classic benchmark instance on Euclidean distances and report it."""
+    from routing.instances import solve_instance
+
+    with user_errors():
+        if not file.is_file():
+            raise _fail(f"instance file not found: {file}")
+        result = solve_instance(file, time_limit_s=time_limit, seed=seed)
+    if as_json:
+        result = {k: v for k, v in result.items() if k != "routes"}
+        console.print_json(json.dumps(result))
+        return
+    table = Table(title=f"{result['instance']} ({result['kind']})", show_header=False)
+    for key in (
+        "vehicles",
+        "distance_truncated",
+        "distance_exact",
+        "feasible",
+        "unassigned",
+        "seconds",
+        "engine",
+    ):
+        if key in result:
+            table.add_row(key, str(result[key]))
+    console.print(table)
+    if not result["feasible"]:
+        raise typer.Exit(code=1)
 
 
 # -- the service: serve, worker, users, db -------------------------------------------------------

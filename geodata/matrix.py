@@ -5,8 +5,8 @@ The engine is a customizable contraction hierarchy (RoutingKit's CCH through the
 order, each day's weights (closures included) are applied by a customization that
 takes a fraction of a second, and each row of the matrix is one upward sweep to
 all pinned targets. Blocks of rows run in forked worker processes that share the
-customized hierarchy. On small graphs (up to :data:`DIJKSTRA_MAX_NODES` nodes) full-graph
-Dijkstra from every point (scipy) is faster and is chosen instead; both give identical
+customized hierarchy. With many points on a small graph, full-graph Dijkstra from every point (scipy) is
+faster and is chosen instead (:meth:`Router.choose_method`); both give identical
 matrices because both sum the same integer edge weights.
 
 Points lie *on* edges (see :mod:`geodata.snap`): a trip from point p starts at its
@@ -42,8 +42,8 @@ CCH_INF: Final = 2**31 - 1
 ProgressFn = Callable[[int, int], None]
 MatrixMethod = Literal["cch", "dijkstra"]
 
-#: Graphs up to this many nodes get full-graph Dijkstra (faster there than the hierarchy).
-DIJKSTRA_MAX_NODES: Final = 20_000
+#: Dijkstra is chosen when points x this exceeds the graph's nodes (see Router.choose_method).
+DIJKSTRA_POINTS_PER_NODE: Final = 3
 _BLOCK_ROWS: Final = 64
 # (metric, pinned targets, per-point sources) for forked workers; set only during a computation.
 _FORKED: tuple[Any, list[int], list[list[tuple[int, int]]]] | None = None
@@ -256,7 +256,10 @@ class Router:
         )
 
     def _rows_dijkstra(
-        self, weights: npt.NDArray[np.int64], targets: list[int], sources: list[list[tuple[int, int]]]
+        self,
+        weights: npt.NDArray[np.int64],
+        targets: list[int],
+        sources: list[list[tuple[int, int]]],
     ) -> npt.NDArray[np.float64]:
         """Distances from every point to every target node by full-graph Dijkstra (small graphs)."""
         from scipy.sparse.csgraph import dijkstra
@@ -266,7 +269,9 @@ class Router:
         where = {node: k for k, node in enumerate(starts)}
         tgt = np.asarray(targets, dtype=np.int64)
         from_start = np.empty((len(starts), tgt.shape[0]))
-        chunk = max(1, int(2e7 // max(self.graph.n_nodes, 1)))  # about 160 MB of distances at a time
+        chunk = max(
+            1, int(2e7 // max(self.graph.n_nodes, 1))
+        )  # about 160 MB of distances at a time
         for k in range(0, len(starts), chunk):
             block = dijkstra(adjacency, indices=starts[k : k + chunk])
             from_start[k : k + chunk] = block[:, tgt]
@@ -298,7 +303,9 @@ class Router:
                 ctx = multiprocessing.get_context("fork")
                 with ctx.Pool(min(self.workers, len(blocks))) as pool:
                     results = pool.imap(_cch_block, blocks)
-                    for done, (block, part) in enumerate(zip(blocks, results, strict=True), start=1):
+                    for done, (block, part) in enumerate(
+                        zip(blocks, results, strict=True), start=1
+                    ):
                         raw[block] = part
                         if progress is not None:
                             progress(min(done * _BLOCK_ROWS, n), n)
@@ -335,9 +342,14 @@ class Router:
         return best
 
     def choose_method(self, n_points: int) -> MatrixMethod:
-        """Pick the faster engine: Dijkstra on small graphs, the hierarchy on large ones."""
-        del n_points  # the crossover depends mostly on the graph size (see bench_matrix.py)
-        return "dijkstra" if self.graph.n_nodes <= DIJKSTRA_MAX_NODES else "cch"
+        """Pick the faster engine for a matrix of ``n_points`` on this graph.
+
+        Full-graph Dijkstra costs one graph sweep per point; the hierarchy costs a small
+        sweep per point plus a per-target share. Many points on a small graph (a city
+        extract with thousands of addresses) favour Dijkstra; everything else favours the
+        hierarchy (bench_matrix.py measures the crossover near one point per three nodes).
+        """
+        return "dijkstra" if n_points * DIJKSTRA_POINTS_PER_NODE > self.graph.n_nodes else "cch"
 
     def matrix(
         self,

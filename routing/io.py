@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -140,14 +141,18 @@ class _Row:
             raise self._fail(column, value, f"must be at most {high:g}")
         return number
 
-    def integer(self, column: str, *, default: int = 0, low: int | None = 0, high: int | None = None) -> int:
+    def integer(
+        self, column: str, *, default: int = 0, low: int | None = 0, high: int | None = None
+    ) -> int:
         raw = self._raw(column)
         number = self.number(column, default=default, low=low, high=high)
         if not float(number).is_integer():
             raise self._fail(column, raw, "must be a whole number")
         return int(number)
 
-    def clock(self, column: str, *, required: bool = False, default: int | None = None) -> int | None:
+    def clock(
+        self, column: str, *, required: bool = False, default: int | None = None
+    ) -> int | None:
         value = self._raw(column)
         if value is None:
             if required:
@@ -221,9 +226,9 @@ def parse_clock(value: object) -> int:
     return h * 3600 + m * 60 + s
 
 
-def format_clock(seconds: int) -> str:
+def format_clock(seconds: float) -> str:
     """Format seconds since midnight as ``HH:MM``."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
@@ -252,7 +257,7 @@ def parse_windows(text: str) -> tuple[TimeWindow, ...]:
         msg = "no time window given"
         raise ValueError(msg)
     windows.sort(key=lambda w: w.start_s)
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         if after.start_s <= before.end_s:
             msg = "time windows overlap"
             raise ValueError(msg)
@@ -342,7 +347,9 @@ def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, 
     try:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputFileError(path.name, [InputError(None, None, path.name, f"not valid JSON: {e}")]) from e
+        raise InputFileError(
+            path.name, [InputError(None, None, path.name, f"not valid JSON: {e}")]
+        ) from e
     features = data.get("features") if isinstance(data, dict) else None
     if not isinstance(features, list):
         reason = "expected a GeoJSON FeatureCollection"
@@ -383,7 +390,9 @@ def _read(
     if "windows" in missing and {"window_start", "window_end"} <= set(header):
         missing.remove("windows")
     if missing:
-        errors = [InputError(1, c, "", "required column is missing from the header") for c in missing]
+        errors = [
+            InputError(1, c, "", "required column is missing from the header") for c in missing
+        ]
         raise InputFileError(src.name, errors)
     records: list[T] = []
     errors = []
@@ -403,7 +412,9 @@ def _read(
             continue
         k = key(record)
         if k in seen:
-            errors.append(InputError(number, key_column, k, f"duplicate id (first on row {seen[k]})"))
+            errors.append(
+                InputError(number, key_column, k, f"duplicate id (first on row {seen[k]})")
+            )
             continue
         seen[k] = number
         records.append(record)
@@ -446,7 +457,9 @@ def _job(row: _Row, day: date | None) -> Job:
     )
 
 
-def read_jobs(path: Path | str, *, day: date | None = None, keep_good: bool = False) -> ReadResult[Job]:
+def read_jobs(
+    path: Path | str, *, day: date | None = None, keep_good: bool = False
+) -> ReadResult[Job]:
     """Read the day's jobs from CSV, XLSX or GeoJSON (Point features).
 
     Parameters
@@ -468,27 +481,36 @@ def read_jobs(path: Path | str, *, day: date | None = None, keep_good: bool = Fa
         Listing every bad row (row number, column, value, reason), unless ``keep_good``.
     """
     required = ("job_id", "kind", "lon", "lat", "windows")
-    return _read(path, required, lambda r: _job(r, day), lambda j: j.job_id, "job_id", keep_good=keep_good)
+    return _read(
+        path, required, lambda r: _job(r, day), lambda j: j.job_id, "job_id", keep_good=keep_good
+    )
 
 
 def _courier(row: _Row) -> Courier:
     start = row.clock("shift_start", required=True)
     end = row.clock("shift_end", required=True)
-    assert start is not None and end is not None
+    assert start is not None
+    assert end is not None
     if end <= start:
         raise row._fail("shift_end", row.text("shift_end"), "shift must end after it starts")
     b_start = row.clock("break_start")
     b_end = row.clock("break_end")
     break_window = None
     if (b_start is None) != (b_end is None):
-        raise row._fail("break_end" if b_end is None else "break_start", "", "give both break_start and break_end")
+        raise row._fail(
+            "break_end" if b_end is None else "break_start",
+            "",
+            "give both break_start and break_end",
+        )
     if b_start is not None and b_end is not None:
         if b_end <= b_start:
             raise row._fail("break_end", row.text("break_end"), "break must end after it starts")
         break_window = TimeWindow(b_start, b_end)
     break_s = round(row.number("break_min", default=60.0 if break_window else 0.0, low=0.0) * 60)
     if break_window is None and break_s:
-        raise row._fail("break_min", row.text("break_min"), "a break length needs break_start and break_end")
+        raise row._fail(
+            "break_min", row.text("break_min"), "a break length needs break_start and break_end"
+        )
     return Courier(
         courier_id=row.text("courier_id", required=True),
         depot_id=row.text("depot_id", required=True),
@@ -516,11 +538,15 @@ def read_couriers(path: Path | str, *, keep_good: bool = False) -> ReadResult[Co
         Listing every bad row, unless ``keep_good``.
     """
     required = ("courier_id", "depot_id", "shift_start", "shift_end")
-    return _read(path, required, _courier, lambda c: c.courier_id, "courier_id", keep_good=keep_good)
+    return _read(
+        path, required, _courier, lambda c: c.courier_id, "courier_id", keep_good=keep_good
+    )
 
 
 def _depot(row: _Row) -> Depot:
-    opening = TimeWindow(row.clock("open", default=0) or 0, row.clock("close", default=86400) or 86400)
+    opening = TimeWindow(
+        row.clock("open", default=0) or 0, row.clock("close", default=86400) or 86400
+    )
     return Depot(
         depot_id=row.text("depot_id", required=True),
         name=row.text("name"),
@@ -538,7 +564,14 @@ def read_depots(path: Path | str, *, keep_good: bool = False) -> ReadResult[Depo
     InputFileError
         Listing every bad row, unless ``keep_good``.
     """
-    return _read(path, ("depot_id", "lon", "lat"), _depot, lambda d: d.depot_id, "depot_id", keep_good=keep_good)
+    return _read(
+        path,
+        ("depot_id", "lon", "lat"),
+        _depot,
+        lambda d: d.depot_id,
+        "depot_id",
+        keep_good=keep_good,
+    )
 
 
 # -- writers (sample files, exports) -----------------------------------------------------------

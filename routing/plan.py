@@ -22,6 +22,7 @@ ReasonCode = Literal[
     "pair_incomplete",
     "dropped_low_priority",
     "no_courier",
+    "far_from_road",
 ]
 REASON_CODES: frozenset[str] = frozenset(get_args(ReasonCode))
 
@@ -57,6 +58,10 @@ REASON_MESSAGES: dict[str, tuple[str, str]] = {
     "dropped_low_priority": (
         "Not enough courier time today; left for lower priority",
         "Không đủ thời gian bưu tá trong ngày; hoãn do mức ưu tiên thấp hơn",
+    ),
+    "far_from_road": (
+        "The address is too far from any road to be reached",
+        "Địa chỉ cách đường quá xa, không thể tới",
     ),
     "no_courier": (
         "No courier is available",

@@ -415,7 +415,7 @@ def run(
             try:
                 plan = METHODS[method](inst, args.time_limit, args.seed)
                 err = ""
-            except Exception as e:  # noqa: BLE001 - a baseline failing is a result
+            except Exception as e:
                 plan, err = None, f"{type(e).__name__}: {e}"
             row = {"instance": name, "class": class_of(name), "method": method}
             row |= evaluate(inst, plan, time.monotonic() - t0)
@@ -460,7 +460,8 @@ def summarise(rows: list[dict[str, Any]], classes: list[str]) -> str:
             veh = [r["vehicles"] for r in feas]
             bv = [r for r in sel if r["bks_vehicles_reached"]]
             same = [
-                r["gap_pct"] for r in feas
+                r["gap_pct"]
+                for r in feas
                 if r["gap_pct"] is not None and r["vehicles"] == r["bks_vehicles"]
             ]
             lines.append(

@@ -65,7 +65,14 @@ def test_bad_rows_are_named_precisely(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as info:
         read_jobs(_write(tmp_path / "jobs.csv", lines))
     got = {(e.row, e.column) for e in info.value.errors}
-    assert got == {(3, "lat"), (4, "windows"), (5, "kind"), (6, "job_id"), (7, "priority"), (8, "lat")}
+    assert got == {
+        (3, "lat"),
+        (4, "windows"),
+        (5, "kind"),
+        (6, "job_id"),
+        (7, "priority"),
+        (8, "lat"),
+    }
     assert "jobs.csv" in str(info.value)
     assert "row 3" in str(info.value)
     bad_lat = next(e for e in info.value.errors if e.row == 3)
@@ -84,7 +91,9 @@ def test_keep_good_rows(tmp_path: Path) -> None:
 def test_missing_column_and_empty_file(tmp_path: Path) -> None:
     """A header without a required column, and an empty file, are rejected at row 1."""
     with pytest.raises(InputFileError, match="lat"):
-        read_jobs(_write(tmp_path / "a.csv", ["job_id,kind,lon,windows", "J1,pickup,108,07:00-08:00"]))
+        read_jobs(
+            _write(tmp_path / "a.csv", ["job_id,kind,lon,windows", "J1,pickup,108,07:00-08:00"])
+        )
     with pytest.raises(InputFileError) as info:
         read_jobs(_write(tmp_path / "b.csv", [""]))
     assert info.value.errors[0].row == 1
@@ -108,8 +117,12 @@ def test_excel_file(tmp_path: Path) -> None:
 
     book = Workbook()
     sheet = book.active
-    sheet.append(["job_id", "kind", "lon", "lat", "window_start", "window_end", "cash_vnd", "address"])
-    sheet.append(["E1", "delivery", 108.0, 14.35, time(7, 30), time(11, 0), 1500000, "Phường Quyết Thắng"])
+    sheet.append(
+        ["job_id", "kind", "lon", "lat", "window_start", "window_end", "cash_vnd", "address"]
+    )
+    sheet.append(
+        ["E1", "delivery", 108.0, 14.35, time(7, 30), time(11, 0), 1500000, "Phường Quyết Thắng"]
+    )
     sheet.append(["E2", "pickup", 108.1, "north", time(13, 30), time(17, 0), 0, "Xã Ia Chim"])
     path = tmp_path / "jobs.xlsx"
     book.save(path)
@@ -123,8 +136,16 @@ def test_excel_file(tmp_path: Path) -> None:
 def test_geojson_points(tmp_path: Path) -> None:
     """Jobs as GeoJSON points; a non-point geometry is a bad feature."""
     features = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [108.0, 14.35]}, "properties": {"job_id": "G1", "kind": "pickup", "windows": "07:00-11:00"}},
-        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[108, 14], [108.1, 14]]}, "properties": {"job_id": "G2", "kind": "pickup", "windows": "07:00-11:00"}},
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [108.0, 14.35]},
+            "properties": {"job_id": "G1", "kind": "pickup", "windows": "07:00-11:00"},
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[108, 14], [108.1, 14]]},
+            "properties": {"job_id": "G2", "kind": "pickup", "windows": "07:00-11:00"},
+        },
     ]
     path = tmp_path / "jobs.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
@@ -151,7 +172,10 @@ def test_couriers_and_depots(tmp_path: Path) -> None:
     assert c1.break_duration_s == 3600
     assert c1.capacity.cash_vnd == 20_000_000
     assert {(e.row, e.column) for e in result.errors} == {(3, "shift_end"), (4, "break_end")}
-    depots = _write(tmp_path / "depots.csv", ["depot_id,name,lon,lat,open,close", "BC-KONTUM,Bưu cục Kon Tum,108.0,14.35,07:00,17:30"])
+    depots = _write(
+        tmp_path / "depots.csv",
+        ["depot_id,name,lon,lat,open,close", "BC-KONTUM,Bưu cục Kon Tum,108.0,14.35,07:00,17:30"],
+    )
     d = read_depots(depots).records[0]
     assert d.name == "Bưu cục Kon Tum"
     assert d.opening.end_s == 17 * 3600 + 1800
@@ -160,17 +184,29 @@ def test_couriers_and_depots(tmp_path: Path) -> None:
 def test_round_trip_through_csv(tmp_path: Path) -> None:
     """Jobs and couriers written by the writers read back equal."""
     jobs = read_jobs(_write(tmp_path / "jobs.csv", [HEADER, *GOOD])).records
-    again = read_jobs(write_csv([job_row(j) for j in jobs], tmp_path / "out.csv", JOB_COLUMNS)).records
+    again = read_jobs(
+        write_csv([job_row(j) for j in jobs], tmp_path / "out.csv", JOB_COLUMNS)
+    ).records
     assert again == jobs
     couriers = _write(
         tmp_path / "c.csv",
-        ["courier_id,depot_id,shift_start,shift_end,break_start,break_end,break_min", "C1,D,07:00,17:00,11:30,13:30,45"],
+        [
+            "courier_id,depot_id,shift_start,shift_end,break_start,break_end,break_min",
+            "C1,D,07:00,17:00,11:30,13:30,45",
+        ],
     )
     cs = read_couriers(couriers).records
-    assert read_couriers(write_csv([courier_row(c) for c in cs], tmp_path / "c2.csv", COURIER_COLUMNS)).records == cs
+    assert (
+        read_couriers(
+            write_csv([courier_row(c) for c in cs], tmp_path / "c2.csv", COURIER_COLUMNS)
+        ).records
+        == cs
+    )
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("07:30", 27000), ("7:30:15", 27015), ("17h05", 61500), ("24:00", 86400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("07:30", 27000), ("7:30:15", 27015), ("17h05", 61500), ("24:00", 86400)]
+)
 def test_parse_clock(text: str, seconds: int) -> None:
     """Local clock times parse to seconds after midnight."""
     assert parse_clock(text) == seconds

@@ -1,0 +1,300 @@
+"""Write a planned day for people: GeoJSON for maps, one itinerary per courier, reasons, summary, a map.
+
+File names and columns are meant for the Kon Tum post: itineraries have Vietnamese column
+names (English in brackets) and are UTF-8 with a byte-order mark so Excel opens them right.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from routing.io import format_clock, format_windows, write_csv
+from routing.kpi import plan_kpi
+from routing.plan import reason_message
+
+if TYPE_CHECKING:
+    from geodata.compact import CompactGraph
+    from routing.planner import DayPlan
+
+CATEGORY_VI = {
+    "dossier_pickup": "Thu gom hồ sơ",
+    "result_return": "Trả kết quả",
+    "licence_return": "Trả giấy phép lái xe",
+    "pension_payout": "Chi trả lương hưu",
+    "ems_delivery": "Phát EMS",
+    "parcel_pickup": "Thu gom bưu kiện",
+    "dossier_transfer": "Chuyển hồ sơ tới một cửa",
+}
+ITINERARY_COLUMNS = (
+    "Thứ tự (seq)",
+    "Mã việc (job_id)",
+    "Loại (kind)",
+    "Dịch vụ (category)",
+    "Người nhận (recipient)",
+    "Địa chỉ (address)",
+    "Khung giờ (windows)",
+    "Đến (arrival)",
+    "Bắt đầu (start)",
+    "Rời đi (departure)",
+    "Chờ phút (wait_min)",
+    "Tiền chi trả (cash_vnd)",
+    "Cần kiểm tra CCCD (id_check)",
+    "Kinh độ (lon)",
+    "Vĩ độ (lat)",
+    "Điều hướng (navigate)",
+    "Ghi chú (note)",
+)
+UNASSIGNED_COLUMNS = (
+    "job_id",
+    "reason",
+    "ly_do",
+    "reason_en",
+    "detail",
+    "category",
+    "address",
+    "lon",
+    "lat",
+)
+
+
+def plan_geojson(day: DayPlan) -> dict[str, Any]:
+    """Return the day's routes (LineStrings along the roads) and stops (Points), RFC 7946."""
+    problem = day.problem
+    jobs = problem.job_by_id()
+    couriers = problem.courier_by_id()
+    features: list[dict[str, Any]] = []
+    for route in day.plan.routes:
+        legs = day.legs.get(route.courier_id, [])
+        line: list[tuple[float, float]] = []
+        for leg in legs:
+            line += leg if not line else leg[1:]
+        courier = couriers[route.courier_id]
+        if len(line) >= 2:
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": [list(p) for p in line]},
+                    "properties": {
+                        "kind": "route",
+                        "courier_id": route.courier_id,
+                        "courier_name": courier.name,
+                        "depot_id": route.depot_id,
+                        "stops": len(route.stops),
+                        "start": format_clock(route.start_s),
+                        "end": format_clock(route.end_s),
+                        "distance_m": route.distance_m,
+                        "driving_s": route.driving_s,
+                    },
+                }
+            )
+        for seq, stop in enumerate(route.stops, start=1):
+            job = jobs[stop.job_id]
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {
+                        "type": "Point",
+                        "coordinates": [round(job.lon, 6), round(job.lat, 6)],
+                    },
+                    "properties": {
+                        "kind": "stop",
+                        "courier_id": route.courier_id,
+                        "seq": seq,
+                        "job_id": job.job_id,
+                        "job_kind": job.kind,
+                        "category": job.category,
+                        "arrival": format_clock(stop.arrival_s),
+                        "start": format_clock(stop.start_s),
+                        "windows": format_windows(job.windows),
+                        "address": job.address,
+                    },
+                }
+            )
+    for u in day.plan.unassigned:
+        job = jobs[u.job_id]
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [round(job.lon, 6), round(job.lat, 6)],
+                },
+                "properties": {
+                    "kind": "unassigned",
+                    "job_id": u.job_id,
+                    "reason": u.reason,
+                    "ly_do": reason_message(u.reason, lang="vi"),
+                    "detail": u.detail,
+                },
+            }
+        )
+    for depot in problem.depots:
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [round(depot.lon, 6), round(depot.lat, 6)],
+                },
+                "properties": {"kind": "depot", "depot_id": depot.depot_id, "name": depot.name},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _navigate(lon: float, lat: float) -> str:
+    return f"geo:{lat:.6f},{lon:.6f}"
+
+
+def write_outputs(
+    day: DayPlan, out: Path | str, *, graph: CompactGraph | None = None
+) -> dict[str, Path]:
+    """Write plan.geojson, itineraries/<courier>.csv, unassigned.csv, summary.json and map.png.
+
+    Parameters
+    ----------
+    day
+        The planned day.
+    out
+        Output folder (created).
+    graph
+        The road graph, drawn under the routes in map.png (skipped when None).
+
+    Returns
+    -------
+    paths
+        Name -> written file.
+    """
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    problem = day.problem
+    jobs = problem.job_by_id()
+    paths: dict[str, Path] = {}
+
+    geo = folder / "plan.geojson"
+    geo.write_text(json.dumps(plan_geojson(day), ensure_ascii=False), encoding="utf-8")
+    paths["plan.geojson"] = geo
+
+    itineraries = folder / "itineraries"
+    itineraries.mkdir(exist_ok=True)
+    for old in itineraries.glob("*.csv"):
+        old.unlink()
+    for route in day.plan.routes:
+        rows = []
+        for seq, stop in enumerate(route.stops, start=1):
+            job = jobs[stop.job_id]
+            rows.append(
+                dict(
+                    zip(
+                        ITINERARY_COLUMNS,
+                        (
+                            seq,
+                            job.job_id,
+                            "Thu gom" if job.kind == "pickup" else "Phát",
+                            CATEGORY_VI.get(job.category, job.category),
+                            job.recipient,
+                            job.address,
+                            format_windows(job.windows),
+                            format_clock(stop.arrival_s),
+                            format_clock(stop.start_s),
+                            format_clock(stop.departure_s),
+                            round(stop.waiting_s / 60),
+                            job.demand.cash_vnd if job.kind == "delivery" else 0,
+                            "Có" if "id_check" in job.skills else "",
+                            round(job.lon, 6),
+                            round(job.lat, 6),
+                            _navigate(job.lon, job.lat),
+                            job.note,
+                        ),
+                        strict=True,
+                    )
+                )
+            )
+        paths[f"itinerary {route.courier_id}"] = write_csv(
+            rows, itineraries / f"{route.courier_id}.csv", ITINERARY_COLUMNS
+        )
+
+    un_rows = []
+    for u in day.plan.unassigned:
+        job = jobs[u.job_id]
+        un_rows.append(
+            {
+                "job_id": u.job_id,
+                "reason": u.reason,
+                "ly_do": reason_message(u.reason, lang="vi"),
+                "reason_en": reason_message(u.reason, lang="en"),
+                "detail": u.detail,
+                "category": job.category,
+                "address": job.address,
+                "lon": round(job.lon, 6),
+                "lat": round(job.lat, 6),
+            }
+        )
+    paths["unassigned.csv"] = write_csv(un_rows, folder / "unassigned.csv", UNASSIGNED_COLUMNS)
+
+    summary = folder / "summary.json"
+    summary.write_text(
+        json.dumps(summary_dict(day), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    paths["summary.json"] = summary
+
+    png = folder / "map.png"
+    from routing.plotting import plot_day
+
+    plot_day(day, png, graph=graph)
+    paths["map.png"] = png
+    return paths
+
+
+def summary_dict(day: DayPlan) -> dict[str, Any]:
+    """Return the day's key figures, timings, pieces and checker result as plain JSON data."""
+    kpi = plan_kpi(day.problem, day.plan)
+    data = kpi.to_dict()
+    data.pop("routes", None)
+    ridden = {c: round(sum(v)) for c, v in day.leg_lengths_m.items()}
+    return {
+        "day": day.problem.day.isoformat() if day.problem.day else None,
+        "name": day.problem.name,
+        "kpi": data,
+        "routes": [
+            {
+                "courier_id": r.courier_id,
+                "depot_id": r.depot_id,
+                "stops": len(r.stops),
+                "start": format_clock(r.start_s),
+                "end": format_clock(r.end_s),
+                "distance_m": r.distance_m,
+                "ridden_m": ridden.get(r.courier_id),
+                "driving_s": r.driving_s,
+                "working_s": r.working_s,
+                "break_start": format_clock(r.break_start_s)
+                if r.break_start_s is not None
+                else None,
+            }
+            for r in day.plan.routes
+        ],
+        "unassigned_by_reason": {
+            code: {
+                "count": n,
+                "vi": reason_message(code, lang="vi"),
+                "en": reason_message(code, lang="en"),
+            }
+            for code, n in sorted(data.get("unassigned_by_reason", {}).items())
+        },
+        "pieces": [
+            {
+                "piece": r.piece.piece_id,
+                "jobs": len(r.piece.problem.jobs),
+                "couriers": len(r.piece.problem.couriers),
+                "unassigned": len(r.plan.unassigned),
+                "seconds": round(r.seconds, 2),
+                "engine": r.plan.stats.get("engine"),
+            }
+            for r in day.pieces
+        ],
+        "violations": [str(v) for v in day.violations],
+        "timings_s": {k: round(v, 3) for k, v in day.timings.items()},
+        "far_from_road": [u.job_id for u in day.plan.unassigned if u.reason == "far_from_road"],
+    }

@@ -1,0 +1,621 @@
+"""Plan a whole day: validated inputs + road network + options -> checked plan with road geometry.
+
+This is the one pipeline; the command line, the service's worker and the benchmarks call it.
+
+1. **Snap** every post office and job onto the day's road graph; addresses too far from any
+   road are reported (``far_from_road``), never moved silently.
+2. **Close** the roads closed that day (landslides, works).
+3. **Assign** jobs to post offices: the office named on the job, else the office of the
+   job's zone (when zones are given), else the office nearest by travel time. Both halves of
+   a pickup-delivery pair go with the pickup.
+4. **Split** each office's day into pieces of at most ``max_jobs_per_piece`` jobs (a sweep
+   around the office, couriers shared in proportion), so every model stays small enough to
+   solve well.
+5. **Solve** the pieces in parallel worker processes (matrices per piece), then **check**
+   each piece's plan with the independent checker against the same matrices.
+6. **Stitch** the pieces into one plan (location indices of the whole day) and draw each leg
+   along the roads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from geodata.closures import Closure, closed_edges
+from geodata.geometry import leg_geometry, path_length_m
+from geodata.matrix import Router
+from geodata.snap import DEFAULT_MAX_SNAP_M, Snapped, Snapper
+from routing.check import Violation, check_plan
+from routing.model import Problem
+from routing.params import SolverParams
+from routing.plan import Plan, Route, Stop, Unassigned
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from geodata.compact import CompactGraph
+
+logger = logging.getLogger(__name__)
+
+
+class PlanCallbacks(Protocol):
+    """Observe a day being planned (progress bars, live progress in the service)."""
+
+    def on_stage(self, stage: str, done: int, total: int) -> None:
+        """Report progress of a stage: snapping, matrices, solving, checking, geometry."""
+
+    def on_improvement(
+        self, piece: str, elapsed_s: float, objective: int, assigned_jobs: int
+    ) -> None:
+        """Report a better solution of one piece."""
+
+
+class NullPlanCallbacks:
+    """Callbacks that ignore everything."""
+
+    def on_stage(self, stage: str, done: int, total: int) -> None:
+        """Ignore stage progress."""
+
+    def on_improvement(
+        self, piece: str, elapsed_s: float, objective: int, assigned_jobs: int
+    ) -> None:
+        """Ignore improvements."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """Options of :func:`plan_day`.
+
+    Parameters
+    ----------
+    time_limit_s
+        Search time of a full piece (pieces run in parallel on ``workers`` processes); a
+        smaller piece gets a share in proportion to its jobs (at least
+        :data:`MIN_PIECE_TIME_S`), since small models converge sooner.
+    seed
+        Random seed of the search.
+    workers
+        Processes for matrices and for solving pieces.
+    max_jobs_per_piece
+        Larger office days are split into pieces of at most this many jobs.
+    max_snap_m
+        Addresses farther than this from every road are reported, not routed.
+    vehicle_fixed_cost_s
+        Cost of using one more courier, in seconds of driving.
+    geometry
+        Draw each leg along the roads (needed for maps; skip it in benchmarks of the solve).
+    """
+
+    time_limit_s: float = 20.0
+    seed: int = 0
+    workers: int = 2
+    max_jobs_per_piece: int = 150
+    max_snap_m: float = DEFAULT_MAX_SNAP_M
+    vehicle_fixed_cost_s: int = 1800
+    geometry: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.time_limit_s > 0:
+            msg = f"time_limit_s must be positive, got {self.time_limit_s}"
+            raise ValueError(msg)
+        if self.workers < 1 or self.max_jobs_per_piece < 2:
+            msg = "workers must be >= 1 and max_jobs_per_piece >= 2"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One independently solved part of the day: an office's couriers and some of its jobs."""
+
+    piece_id: str
+    depot_id: str
+    problem: Problem
+    job_positions: tuple[int, ...]  # positions in the day's problem.jobs
+    depot_positions: tuple[int, ...]  # positions in the day's problem.depots
+
+
+@dataclass(slots=True)
+class PieceResult:
+    """A piece's plan with the matrices it was solved and checked on."""
+
+    piece: Piece
+    plan: Plan
+    violations: list[Violation]
+    seconds: float
+    durations: npt.NDArray[np.int64]
+    distances: npt.NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class DayPlan:
+    """The planned day: one plan over all offices, its checks, road geometry and timings."""
+
+    problem: Problem
+    plan: Plan
+    violations: list[Violation]
+    pieces: list[PieceResult]
+    snapped: Snapped
+    legs: dict[str, list[list[tuple[float, float]]]] = field(default_factory=dict)
+    leg_lengths_m: dict[str, list[float]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_geojson(self) -> dict[str, Any]:
+        """Return routes (LineStrings along the roads) and stops (Points) as RFC 7946 GeoJSON."""
+        from routing.export import plan_geojson
+
+        return plan_geojson(self)
+
+
+# -- the pipeline ---------------------------------------------------------------------------
+
+
+def plan_day(
+    problem: Problem,
+    graph: CompactGraph,
+    *,
+    zones: gpd.GeoDataFrame | None = None,
+    closures: Sequence[Closure] = (),
+    options: PlanOptions | None = None,
+    callbacks: PlanCallbacks | None = None,
+) -> DayPlan:
+    """Plan every courier's round of a day.
+
+    Parameters
+    ----------
+    problem
+        The day's post offices, couriers and jobs (validated).
+    graph
+        The region's compact road graph for the couriers' vehicle profile.
+    zones
+        Zone polygons with ``zone_id`` and ``depot_id`` columns, or None.
+    closures
+        Road closures; those active on ``problem.day`` are applied.
+    options
+        See :class:`PlanOptions`.
+    callbacks
+        Progress observer.
+
+    Returns
+    -------
+    day_plan
+        Every job is on exactly one route or unassigned with a reason; ``violations`` lists
+        what the independent checker found (empty for a sound plan).
+    """
+    opts = options or PlanOptions()
+    cb: PlanCallbacks = callbacks or NullPlanCallbacks()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    # 1. snap depots then jobs (location order of the whole day)
+    cb.on_stage("snapping", 0, problem.num_locations)
+    snapper = Snapper(graph)
+    lon = [d.lon for d in problem.depots] + [j.lon for j in problem.jobs]
+    lat = [d.lat for d in problem.depots] + [j.lat for j in problem.jobs]
+    snapped = snapper.snap(lon, lat, max_distance_m=opts.max_snap_m)
+    cb.on_stage("snapping", problem.num_locations, problem.num_locations)
+    timings["snapping_s"] = time.perf_counter() - t0
+
+    # 2. the day's closures
+    t1 = time.perf_counter()
+    closed = closed_edges(graph, list(closures), day=problem.day, snapper=snapper)
+    router = Router(graph, closed=closed, workers=opts.workers)
+
+    # 3-4. assign jobs to offices and split into pieces
+    pre_unassigned: list[Unassigned] = []
+    nd = len(problem.depots)
+    for pos, job in enumerate(problem.jobs):
+        if snapped.far[nd + pos]:
+            detail = f"{snapped.distance_m[nd + pos]:.0f} m from the nearest road"
+            pre_unassigned.append(Unassigned(job.job_id, "far_from_road", detail))
+    far_ids = {u.job_id for u in pre_unassigned}
+    partner = problem.pair_partner()
+    for job_id in list(far_ids):
+        other = partner.get(job_id)
+        if other and other not in far_ids:
+            far_ids.add(other)
+            pre_unassigned.append(
+                Unassigned(other, "pair_incomplete", f"partner {job_id} is off the road")
+            )
+    office = _assign_offices(problem, snapped, router, zones, skip=far_ids)
+    pieces, orphans = _split(problem, office, opts.max_jobs_per_piece, snapped)
+    pre_unassigned += orphans
+    timings["assign_s"] = time.perf_counter() - t1
+
+    # 5. matrices per piece, solved in parallel
+    t2 = time.perf_counter()
+    matrices: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+    for k, piece in enumerate(pieces):
+        cb.on_stage("matrices", k, len(pieces))
+        idx = list(piece.depot_positions) + [nd + p for p in piece.job_positions]
+        m = router.matrix(snapped.subset(idx))
+        matrices.append((m.time_s, m.distance_m))
+    cb.on_stage("matrices", len(pieces), len(pieces))
+    timings["matrices_s"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    params = SolverParams(
+        time_limit_s=opts.time_limit_s,
+        seed=opts.seed,
+        objective="duration",
+        vehicle_fixed_cost=opts.vehicle_fixed_cost_s,
+    )
+    results = _solve_pieces(pieces, matrices, params, opts.workers, cb)
+    timings["solve_s"] = time.perf_counter() - t3
+
+    # 6. check, stitch, draw
+    t4 = time.perf_counter()
+    cb.on_stage("checking", 0, len(results))
+    violations: list[Violation] = []
+    for k, r in enumerate(results):
+        r.violations = check_plan(r.piece.problem, r.plan, r.durations, r.distances)
+        violations += r.violations
+        cb.on_stage("checking", k + 1, len(results))
+    plan = _stitch(problem, results, pre_unassigned)
+    violations += _completeness(problem, plan)
+    timings["check_s"] = time.perf_counter() - t4
+    if violations:
+        logger.warning(
+            "plan has %d violations: %s", len(violations), "; ".join(map(str, violations[:5]))
+        )
+
+    day_plan = DayPlan(problem, plan, violations, results, snapped, timings=timings)
+    if opts.geometry:
+        t5 = time.perf_counter()
+        _draw(day_plan, router, cb)
+        timings["geometry_s"] = time.perf_counter() - t5
+    timings["total_s"] = time.perf_counter() - t0
+    logger.info(
+        "planned %d jobs: %d routes, %d unassigned, %d violations in %.1f s",
+        len(problem.jobs),
+        len(plan.routes),
+        len(plan.unassigned),
+        len(violations),
+        timings["total_s"],
+    )
+    return day_plan
+
+
+def _assign_offices(
+    problem: Problem,
+    snapped: Snapped,
+    router: Router,
+    zones: gpd.GeoDataFrame | None,
+    *,
+    skip: set[str],
+) -> dict[int, str]:
+    """Return the office of each job position (pairs follow their pickup)."""
+    nd = len(problem.depots)
+    office: dict[int, str] = {}
+    undecided = [p for p, j in enumerate(problem.jobs) if j.job_id not in skip]
+    if zones is not None and "depot_id" in zones.columns and undecided:
+        from geodata.zones import assign_zones
+
+        jobs = [problem.jobs[p] for p in undecided]
+        found = assign_zones(zones, [j.lon for j in jobs], [j.lat for j in jobs]).zone_id
+        depot_of = dict(zip(zones["zone_id"], zones["depot_id"].astype(str), strict=True))
+        known = {d.depot_id for d in problem.depots}
+        for p, z in zip(undecided, found, strict=True):
+            if z is not None and depot_of.get(z) in known:
+                office[p] = depot_of[z]
+    for p in undecided:
+        if problem.jobs[p].depot_id is not None:
+            office[p] = str(problem.jobs[p].depot_id)
+    rest = [p for p in undecided if p not in office]
+    if rest:
+        # nearest office by travel time from the office; straight line when no road leads there
+        idx = list(range(nd)) + [nd + p for p in rest]
+        times = router.matrix(snapped.subset(idx), distances=False).time_s[:nd, nd:]
+        straight = np.hypot(
+            np.subtract.outer([d.lon for d in problem.depots], [problem.jobs[p].lon for p in rest]),
+            np.subtract.outer([d.lat for d in problem.depots], [problem.jobs[p].lat for p in rest]),
+        )
+        for k, p in enumerate(rest):
+            col = times[:, k].astype(float)
+            best = (
+                int(np.argmin(col))
+                if np.isfinite(col).any() and col.min() < (1 << 40)
+                else int(np.argmin(straight[:, k]))
+            )
+            office[p] = problem.depots[best].depot_id
+    # pairs go with their pickup
+    pickup_of = {
+        j.pair_id: p for p, j in enumerate(problem.jobs) if j.pair_id and j.kind == "pickup"
+    }
+    for p, job in enumerate(problem.jobs):
+        if job.pair_id is not None and job.kind == "delivery" and p in office:
+            q = pickup_of.get(job.pair_id)
+            if q is not None and q in office:
+                office[p] = office[q]
+    return office
+
+
+def _split(
+    problem: Problem, office: dict[int, str], max_jobs: int, snapped: Snapped
+) -> tuple[list[Piece], list[Unassigned]]:
+    """Cut each office's jobs into pieces by a sweep around the office; share its couriers."""
+    pieces: list[Piece] = []
+    orphans: list[Unassigned] = []
+    depot_pos = {d.depot_id: i for i, d in enumerate(problem.depots)}
+    nd = len(problem.depots)
+    for depot in problem.depots:
+        positions = [p for p, d in office.items() if d == depot.depot_id]
+        if not positions:
+            continue
+        couriers = [c for c in problem.couriers if c.depot_id == depot.depot_id]
+        if not couriers:
+            orphans += [
+                Unassigned(problem.jobs[p].job_id, "no_courier", f"no courier at {depot.depot_id}")
+                for p in positions
+            ]
+            continue
+        units = _pair_units(problem, positions)
+        n_pieces = min(len(couriers), max(1, math.ceil(len(positions) / max_jobs)))
+        groups = _sweep(units, n_pieces, snapped, nd, depot_pos[depot.depot_id])
+        sizes = np.array([len(g) for g in groups], dtype=float)
+        share = np.maximum(1, np.floor(sizes / sizes.sum() * len(couriers))).astype(int)
+        while share.sum() > len(couriers):
+            share[int(np.argmax(share))] -= 1
+        while share.sum() < len(couriers):
+            share[int(np.argmax(sizes / share))] += 1
+        start = 0
+        for k, (group, n_c) in enumerate(zip(groups, share.tolist(), strict=True)):
+            piece_couriers = couriers[start : start + n_c]
+            start += n_c
+            end_ids = {c.end_depot for c in piece_couriers} | {depot.depot_id}
+            depots = [depot] + [
+                d for d in problem.depots if d.depot_id in end_ids and d.depot_id != depot.depot_id
+            ]
+            jobs = tuple(problem.jobs[p] for p in group)
+            sub = Problem(
+                depots=tuple(depots),
+                couriers=tuple(piece_couriers),
+                jobs=jobs,
+                day=problem.day,
+                name=f"{problem.name} {depot.depot_id}#{k + 1}",
+            )
+            pieces.append(
+                Piece(
+                    piece_id=f"{depot.depot_id}#{k + 1}",
+                    depot_id=depot.depot_id,
+                    problem=sub,
+                    job_positions=tuple(group),
+                    depot_positions=tuple(depot_pos[d.depot_id] for d in depots),
+                )
+            )
+    return pieces, orphans
+
+
+def _pair_units(problem: Problem, positions: list[int]) -> list[list[int]]:
+    """Group job positions so both halves of a pair stay together."""
+    units: dict[str, list[int]] = {}
+    for p in positions:
+        job = problem.jobs[p]
+        units.setdefault(job.pair_id or f"#{p}", []).append(p)
+    return list(units.values())
+
+
+def _sweep(
+    units: list[list[int]], n: int, snapped: Snapped, nd: int, depot: int
+) -> list[list[int]]:
+    """Split job units into n groups of similar size by angle around the office."""
+    if n <= 1:
+        return [[p for u in units for p in u]]
+    cx, cy = snapped.lon[depot], snapped.lat[depot]
+    angle = [math.atan2(snapped.lat[nd + u[0]] - cy, snapped.lon[nd + u[0]] - cx) for u in units]
+    order = np.argsort(angle, kind="stable")
+    total = sum(len(u) for u in units)
+    groups: list[list[int]] = [[] for _ in range(n)]
+    acc = 0
+    for k in order.tolist():
+        g = min(n - 1, acc * n // total)
+        groups[g] += units[k]
+        acc += len(units[k])
+    return [g for g in groups if g]
+
+
+# -- solving pieces in worker processes -----------------------------------------------------
+
+_WORK: dict[str, Any] = {}
+#: The least search time any piece gets (seconds).
+MIN_PIECE_TIME_S = 2.0
+#: Pieces with this many jobs or more get the full time limit.
+FULL_TIME_JOBS = 60
+
+
+def piece_time_limit(time_limit_s: float, n_jobs: int) -> float:
+    """Return the search time of a piece: the full limit for big pieces, a share for small ones."""
+    return min(time_limit_s, max(MIN_PIECE_TIME_S, time_limit_s * n_jobs / FULL_TIME_JOBS))
+
+
+class _QueueCallbacks:
+    """Solver callbacks of one piece that forward improvements to the parent through a queue."""
+
+    def __init__(self, piece_id: str, queue: Any) -> None:
+        self.piece_id = piece_id
+        self.queue = queue
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        del info
+
+    def on_improvement(self, elapsed_s: float, objective: int, assigned_jobs: int) -> None:
+        if self.queue is not None:
+            self.queue.put((self.piece_id, elapsed_s, objective, assigned_jobs))
+
+    def on_end(self, plan: Plan) -> None:
+        del plan
+
+
+def _solve_one(k: int) -> tuple[int, Plan, float]:
+    from routing.solver import solve
+
+    piece: Piece = _WORK["pieces"][k]
+    durations, distances = _WORK["matrices"][k]
+    t0 = time.perf_counter()
+    params: SolverParams = _WORK["params"]
+    limit = piece_time_limit(params.time_limit_s, len(piece.problem.jobs))
+    plan = solve(
+        piece.problem,
+        durations,
+        distances,
+        params=replace(params, time_limit_s=limit),
+        callbacks=_QueueCallbacks(piece.piece_id, _WORK.get("queue")),
+    )
+    return k, plan, time.perf_counter() - t0
+
+
+def _solve_pieces(
+    pieces: list[Piece],
+    matrices: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    params: SolverParams,
+    workers: int,
+    cb: PlanCallbacks,
+) -> list[PieceResult]:
+    import multiprocessing
+
+    results: dict[int, tuple[Plan, float]] = {}
+    cb.on_stage("solving", 0, len(pieces))
+    use_pool = workers > 1 and len(pieces) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork") if use_pool else None
+    queue = ctx.SimpleQueue() if ctx is not None else None
+    _WORK.update(pieces=pieces, matrices=matrices, params=params, queue=queue)
+    stop = threading.Event()
+
+    def relay() -> None:
+        while not stop.is_set() or (queue is not None and not queue.empty()):
+            if queue is None or queue.empty():
+                time.sleep(0.05)
+                continue
+            piece_id, elapsed, objective, assigned = queue.get()
+            cb.on_improvement(piece_id, elapsed, objective, assigned)
+
+    relay_thread = threading.Thread(target=relay, name="plan-progress", daemon=True)
+    relay_thread.start()
+    try:
+        if ctx is not None:
+            order = sorted(range(len(pieces)), key=lambda k: -len(pieces[k].problem.jobs))
+            with ProcessPoolExecutor(max_workers=min(workers, len(pieces)), mp_context=ctx) as pool:
+                futures: list[Future[tuple[int, Plan, float]]] = [
+                    pool.submit(_solve_one, k) for k in order
+                ]
+                for done, fut in enumerate(futures, start=1):
+                    k, plan, seconds = fut.result()
+                    results[k] = (plan, seconds)
+                    cb.on_stage("solving", len(results), len(pieces))
+                    del done
+        else:
+            _WORK["queue"] = None
+            for k in range(len(pieces)):
+                _, plan, seconds = _solve_one(k)
+                results[k] = (plan, seconds)
+                cb.on_stage("solving", k + 1, len(pieces))
+    finally:
+        stop.set()
+        relay_thread.join(timeout=2)
+        _WORK.clear()
+    out = []
+    for k, piece in enumerate(pieces):
+        plan, seconds = results[k]
+        logger.info(
+            "piece %s: %d jobs, %d couriers, %d unassigned, %.1f s",
+            piece.piece_id,
+            len(piece.problem.jobs),
+            len(piece.problem.couriers),
+            len(plan.unassigned),
+            seconds,
+        )
+        out.append(PieceResult(piece, plan, [], seconds, *matrices[k]))
+    return out
+
+
+# -- stitching, checks, geometry --------------------------------------------------------------
+
+
+def _stitch(problem: Problem, results: list[PieceResult], pre: list[Unassigned]) -> Plan:
+    """Merge piece plans into one plan whose location indices are the whole day's."""
+    nd = len(problem.depots)
+    routes: list[Route] = []
+    unassigned = list(pre)
+    objective = 0
+    engines: dict[str, int] = {}
+    for r in results:
+        piece = r.piece
+        local_nd = len(piece.problem.depots)
+        to_global = [*piece.depot_positions, *(nd + p for p in piece.job_positions)]
+        for route in r.plan.routes:
+            stops = tuple(replace(s, location_idx=to_global[s.location_idx]) for s in route.stops)
+            routes.append(replace(route, stops=stops))
+        unassigned += list(r.plan.unassigned)
+        objective += r.plan.objective
+        engine = str(r.plan.stats.get("engine", "?"))
+        engines[engine] = engines.get(engine, 0) + 1
+        del local_nd
+    routes.sort(key=lambda rt: rt.courier_id)
+    stats = {"pieces": len(results), "engines": engines}
+    return Plan(tuple(routes), tuple(unassigned), objective, stats)
+
+
+def _completeness(problem: Problem, plan: Plan) -> list[Violation]:
+    """Every job exactly once: on one route or unassigned; nothing unknown."""
+    seen: dict[str, int] = {}
+    for route in plan.routes:
+        for s in route.stops:
+            seen[s.job_id] = seen.get(s.job_id, 0) + 1
+    for u in plan.unassigned:
+        seen[u.job_id] = seen.get(u.job_id, 0) + 1
+    out = []
+    for job in problem.jobs:
+        n = seen.pop(job.job_id, 0)
+        if n != 1:
+            out.append(Violation("coverage", None, job.job_id, f"appears {n} times in the plan"))
+    out += [Violation("unknown_job", None, j, "not a job of the day") for j in seen]
+    return out
+
+
+def _draw(day_plan: DayPlan, router: Router, cb: PlanCallbacks) -> None:
+    """Draw every leg of every route along the roads (depot -> stops -> end depot)."""
+    problem = day_plan.problem
+    depot_index = {d.depot_id: i for i, d in enumerate(problem.depots)}
+    total = len(day_plan.plan.routes)
+    for k, route in enumerate(day_plan.plan.routes):
+        seq = [depot_index[route.depot_id], *(s.location_idx for s in route.stops)]
+        seq.append(depot_index[route.end_depot_id or route.depot_id])
+        lines: list[list[tuple[float, float]]] = []
+        lengths: list[float] = []
+        for a, b in itertools.pairwise(seq):
+            line = leg_geometry(router, day_plan.snapped, a, b)
+            coords = (
+                [(round(x, 6), round(y, 6)) for x, y in line.coords] if line is not None else []
+            )
+            lines.append(coords)
+            lengths.append(path_length_m(line) if line is not None else 0.0)
+        day_plan.legs[route.courier_id] = lines
+        day_plan.leg_lengths_m[route.courier_id] = lengths
+        cb.on_stage("geometry", k + 1, total)
+
+
+def stop_positions(day_plan: DayPlan, stops: Sequence[Stop]) -> list[tuple[float, float]]:
+    """Return the snapped (lon, lat) of stops (on the road, where the courier parks)."""
+    return [
+        (float(day_plan.snapped.lon[s.location_idx]), float(day_plan.snapped.lat[s.location_idx]))
+        for s in stops
+    ]
+
+
+def default_workers() -> int:
+    """Return the number of CPU cores available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
