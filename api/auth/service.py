@@ -177,7 +177,7 @@ def authenticate(session: Session, token: str, *, cache: TokenCache | None = Non
     if row is None:
         msg = "invalid token"
         raise AuthenticationError(msg)
-    tok, user = row.tuple()
+    tok, user = row[0], row[1]
     if tok.revoked or tok.expires_at < utcnow() or not user.active:
         msg = "token expired or revoked"
         raise AuthenticationError(msg)

@@ -1,0 +1,257 @@
+"""Real parts for the service tests: a private redis-server, a temporary SQLite file, PostgreSQL
+when ``TEST_DATABASE_URL`` is set, the API in-process (TestClient) or as a uvicorn subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from rq import SimpleWorker
+from sqlalchemy import create_engine, text
+
+from api.auth.service import Role, create_user, issue_token
+from api.config import Settings, get_settings
+from api.db import make_engine, make_session_factory, session_scope, upgrade_database
+from api.embedded import EmbeddedRedis
+from api.main import create_app
+from tests.integration.dayfixture import town_day, write_day
+
+if TYPE_CHECKING:
+    from geodata.compact import CompactGraph
+    from geodata.synthetic import SyntheticProvince
+    from routing.model import Problem
+
+REPO = Path(__file__).resolve().parents[2]
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def fresh_database(backend: str, folder: Path) -> str:
+    """Return the URL of an empty database: a new SQLite file, or a wiped PostgreSQL schema."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'courier.sqlite3'}"
+    url = os.environ["TEST_DATABASE_URL"]
+    engine = create_engine(_pg_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server on a free port (no persistence needed)."""
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def network_path(province_graph: CompactGraph, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test province's compact graph as the service's network cache."""
+    return province_graph.save(tmp_path_factory.mktemp("net") / "province.npz")
+
+
+@pytest.fixture(scope="session")
+def town(province: SyntheticProvince) -> Problem:
+    """A day in Kon Tum town: one office, 10 couriers carrying 2 items each, 40 jobs."""
+    return town_day(province)
+
+
+@pytest.fixture(scope="session")
+def town_files(town: Problem, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The town day as the dispatcher's CSV files."""
+    return write_day(town, tmp_path_factory.mktemp("files"))
+
+
+def service_env(settings_dir: Path, database_url: str, redis_url: str, network: Path) -> dict[str, str]:
+    """Return the environment variables that configure the service for a test."""
+    return {
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "COURIER_DATA_DIR": str(settings_dir),
+        "COURIER_NETWORK": str(network),
+        "COURIER_QUEUE_NAME": f"solve-{uuid.uuid4().hex[:8]}",
+        "COURIER_SOLVE_WORKERS": "1",
+        "COURIER_LOG_LEVEL": "WARNING",
+    }
+
+
+@dataclass
+class Stack:
+    """A configured service: settings, an in-process client, tokens by role, the day's files."""
+
+    settings: Settings
+    client: TestClient
+    env: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
+    plan_id: int | None = None
+
+    def h(self, who: str) -> dict[str, str]:
+        """Return the Authorization header of a user ("dispatcher", "C01", ...)."""
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def run_worker(self) -> None:
+        """Run queued solves in this process until the queue is empty."""
+        conn = redis.Redis.from_url(self.settings.redis_url or "")
+        SimpleWorker([self.settings.queue_name], connection=conn).work(burst=True, with_scheduler=False)
+
+
+def add_user(settings: Settings, username: str, role: Role, courier_id: str | None = None) -> str:
+    """Create a user directly in the database and return a token."""
+    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+    with session_scope(factory) as session:
+        user = create_user(session, username=username, role=role, courier_id=courier_id)
+        return issue_token(session, user=user, ttl_hours=24)
+
+
+def upload(client: TestClient, headers: dict[str, str], kind: str, path: Path, **params: Any) -> httpx.Response:
+    """Upload one of the dispatcher's files."""
+    with path.open("rb") as fh:
+        return client.post(f"/{kind}", headers=headers, files={"file": (path.name, fh, "text/csv")}, params=params)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each database the service supports (PostgreSQL only with TEST_DATABASE_URL)."""
+    return str(request.param)
+
+
+def make_stack(backend: str, folder: Path, redis_url: str, network: Path, mp: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """Configure the service on a fresh database, start it in-process and create the staff users."""
+    env = service_env(folder, fresh_database(backend, folder), redis_url, network)
+    for k, v in env.items():
+        mp.setenv(k, v)
+    get_settings.cache_clear()
+    settings = get_settings()
+    upgrade_database(settings.sqlalchemy_url)
+    with TestClient(create_app(settings)) as client:
+        stack = Stack(settings, client, env)
+        for role in (Role.admin, Role.dispatcher, Role.manager):
+            stack.tokens[str(role)] = add_user(settings, str(role), role)
+        yield stack
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def stack(backend: str, tmp_path: Path, redis_url: str, network_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A fresh service (empty database) with admin, dispatcher and manager tokens."""
+    yield from make_stack(backend, tmp_path, redis_url, network_path, monkeypatch)
+
+
+def load_and_publish(stack: Stack, files: dict[str, Path], problem: Problem) -> int:
+    """Upload the day, create courier users, plan on a worker, publish; return the plan id."""
+    h = stack.h("dispatcher")
+    for kind in ("depots", "couriers"):
+        assert upload(stack.client, h, kind, files[kind]).status_code == 201
+    assert problem.day is not None
+    r = upload(stack.client, h, "jobs", files["jobs"], day=problem.day.isoformat())
+    assert r.status_code == 201, r.text
+    for c in problem.couriers:
+        stack.tokens[c.courier_id] = add_user(stack.settings, c.courier_id.lower(), Role.courier, c.courier_id)
+    r = stack.client.post("/plans", headers=h, json={"day": problem.day.isoformat(), "time_limit_s": 2})
+    assert r.status_code == 202, r.text
+    plan_id = int(r.json()["plan_id"])
+    stack.run_worker()
+    r = stack.client.post(f"/plans/{plan_id}/publish", headers=h)
+    assert r.status_code == 200, r.text
+    stack.plan_id = plan_id
+    return plan_id
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def day_stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    network_path: Path,
+    town_files: dict[str, Path],
+    town: Problem,
+) -> Iterator[Stack]:
+    """A service with the town day uploaded, planned on a worker and published (shared by a module)."""
+    with pytest.MonkeyPatch.context() as mp:
+        gen = make_stack(str(request.param), tmp_path_factory.mktemp("day"), redis_url, network_path, mp)
+        stack = next(gen)
+        load_and_publish(stack, town_files, town)
+        yield stack
+        gen.close()
+
+
+class ServerProcess:
+    """``uvicorn`` serving the API in a subprocess (killable), configured by environment."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.port = free_port()
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60) -> ServerProcess:
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        msg = f"server did not become ready: {self.log.read_text()[-3000:]}"
+        raise AssertionError(msg)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``courier worker`` in a subprocess."""
+    with log.open("ab") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker"],
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
