@@ -90,6 +90,13 @@ def _session_factory(settings: Settings) -> Any:
     return _engines[url]
 
 
+def dispose_engines() -> None:
+    """Close the database connections this process's jobs opened."""
+    for factory in _engines.values():
+        factory.kw["bind"].dispose()
+    _engines.clear()
+
+
 def _plan_day(
     problem: Problem, settings: Settings, options: dict[str, Any], cb: RedisPlanCallbacks
 ) -> tuple[Any, dict[str, list[Any]], list[Any], dict[str, Any]]:

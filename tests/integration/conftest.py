@@ -26,6 +26,7 @@ from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, upgrade_database
 from api.embedded import EmbeddedRedis
 from api.main import create_app
+from api.worker import dispose_engines
 from tests.integration.dayfixture import town_day, write_day
 
 if TYPE_CHECKING:
@@ -123,10 +124,13 @@ class Stack:
 
 def add_user(settings: Settings, username: str, role: Role, courier_id: str | None = None) -> str:
     """Create a user directly in the database and return a token."""
-    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
-    with session_scope(factory) as session:
-        user = create_user(session, username=username, role=role, courier_id=courier_id)
-        return issue_token(session, user=user, ttl_hours=24)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            user = create_user(session, username=username, role=role, courier_id=courier_id)
+            return issue_token(session, user=user, ttl_hours=24)
+    finally:
+        engine.dispose()
 
 
 def upload(client: TestClient, headers: dict[str, str], kind: str, path: Path, **params: Any) -> httpx.Response:
@@ -154,6 +158,7 @@ def make_stack(backend: str, folder: Path, redis_url: str, network: Path, mp: py
         for role in (Role.admin, Role.dispatcher, Role.manager):
             stack.tokens[str(role)] = add_user(settings, str(role), role)
         yield stack
+    dispose_engines()
     get_settings.cache_clear()
 
 
