@@ -1,0 +1,114 @@
+"""The role matrix: every endpoint x anonymous, courier A, courier B, dispatcher, manager."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from routing.model import Problem
+from tests.integration.conftest import Stack
+
+WHO = ("anonymous", "A", "B", "dispatcher", "manager")
+A, B = "C06", "C07"
+
+# (method, path, expected status for anonymous, courier A, courier B, dispatcher, manager)
+MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
+    ("GET", "/auth/me", (401, 200, 200, 200, 200)),
+    ("POST", "/users", (401, 403, 403, 403, 403)),
+    ("POST", "/users/{username}/tokens", (401, 403, 403, 403, 403)),
+    ("POST", "/depots", (401, 403, 403, 201, 403)),
+    ("POST", "/couriers", (401, 403, 403, 201, 403)),
+    ("POST", "/jobs", (401, 403, 403, 201, 403)),
+    ("GET", "/depots", (401, 403, 403, 200, 200)),
+    ("GET", "/couriers", (401, 403, 403, 200, 200)),
+    ("GET", "/jobs", (401, 403, 403, 200, 200)),
+    ("POST", "/plans", (401, 403, 403, 202, 403)),
+    ("GET", "/plans", (401, 403, 403, 200, 200)),
+    ("GET", "/plans/{plan_id}", (401, 403, 403, 200, 200)),
+    ("GET", "/plans/{plan_id}/geojson", (401, 403, 403, 200, 200)),
+    ("GET", "/plans/{plan_id}/status", (401, 403, 403, 200, 200)),
+    ("POST", "/plans/{plan_id}/edits", (401, 403, 403, 422, 403)),
+    ("POST", "/plans/{plan_id}/publish", (401, 403, 403, 409, 403)),
+    ("GET", "/rounds/me", (401, 200, 200, 403, 403)),
+    ("GET", "/rounds/{courier_id}", (401, 200, 404, 200, 200)),
+    ("POST", "/rounds/me/events", (401, 201, 404, 403, 403)),
+    ("POST", "/rounds/me/positions", (401, 201, 201, 403, 403)),
+    ("POST", "/rounds/me/photos", (401, 201, 201, 403, 403)),
+    ("GET", "/rounds/me/events", (401, 200, 200, 403, 403)),
+    ("GET", "/events", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/day", (401, 403, 403, 200, 200)),
+    ("GET", "/auth/token", (405, 405, 405, 405, 405)),
+]
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/auth/token")}
+
+
+def _request(s: Stack, method: str, path: str, who: str, town: Problem, files: dict[str, Any]) -> int:
+    assert town.day is not None
+    day = town.day.isoformat()
+    a_job = s.client.get("/rounds/me", headers=s.h(A), params={"day": day}).json()["stops"][-1]["job_id"]
+    url = path.format(plan_id=s.plan_id, courier_id=A, username="manager")
+    headers = {} if who == "anonymous" else s.h({"A": A, "B": B}.get(who, who))
+    kw: dict[str, Any] = {"headers": headers}
+    ts = f"{day}T10:00:00+07:00"
+    if path in ("/depots", "/couriers", "/jobs"):
+        name = path.strip("/")
+        kw["files"] = {"file": (f"{name}.csv", files[name].read_bytes(), "text/csv")}
+    if path in ("/jobs", "/reports/day", "/rounds/me", "/rounds/{courier_id}"):
+        kw["params"] = {"day": day}
+    bodies: dict[str, Any] = {
+        "/users": {"username": "x" + uuid.uuid4().hex[:6], "role": "manager"},
+        "/plans": {"day": day, "time_limit_s": 1},
+        "/plans/{plan_id}/edits": {"op": "reorder", "courier_id": A, "job_ids": ["not-a-job"]},
+        "/rounds/me/events": {"idempotency_key": uuid.uuid4().hex, "device_ts": ts, "job_id": a_job, "kind": "arrived"},
+        "/rounds/me/positions": {"idempotency_key": uuid.uuid4().hex, "device_ts": ts, "lon": 108.0, "lat": 14.35},
+    }
+    if path in bodies:
+        kw["json"] = bodies[path]
+    if path == "/rounds/me/photos":
+        kw["files"] = {"file": ("p.jpg", b"photo-" + uuid.uuid4().bytes, "image/jpeg")}
+    return s.client.request(method, url, **kw).status_code
+
+
+def test_matrix_covers_every_endpoint(day_stack: Stack) -> None:
+    """Every HTTP operation of the OpenAPI schema is either public or listed in the role matrix."""
+    listed = {(m, p) for m, p, _ in MATRIX} | PUBLIC
+    ops = {(m.upper(), p) for p, item in day_stack.client.app.openapi()["paths"].items() for m in item}  # type: ignore[attr-defined]
+    assert len(ops) >= 20
+    assert ops <= listed, ops - listed
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX])
+def test_role_matrix(day_stack: Stack, town: Problem, town_files: dict[str, Any], method: str, path: str, expected: tuple[int, ...]) -> None:
+    """Each role gets exactly the status the matrix says (401 anonymous, 403 wrong role, 404 not yours)."""
+    got = tuple(_request(day_stack, method, path, who, town, town_files) for who in WHO)
+    assert got == expected
+
+
+def test_health_is_public_and_everything_else_is_not(day_stack: Stack) -> None:
+    """Health, readiness and metrics answer without a token; a bad token is 401 with a JSON body."""
+    c = day_stack.client
+    assert c.get("/healthz").json() == {"status": "ok"}
+    ready = c.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["redis"] == "ok" and ready.json()["database"] == "ok"
+    assert "courier_http_requests_total" in c.get("/metrics").text
+    r = c.get("/plans", headers={"Authorization": "Bearer ct_forged"})
+    assert r.status_code == 401 and r.json()["detail"] == "invalid token" and r.headers["x-request-id"]
+
+
+def test_live_feed_requires_a_staff_token(day_stack: Stack) -> None:
+    """The WebSocket closes for anonymous callers and couriers, and streams a snapshot to staff."""
+    s = day_stack
+    path = f"/plans/{s.plan_id}/live"
+    for token, code in ((None, 4401), ("ct_forged", 4401), (s.tokens[A], 4403)):
+        url = path if token is None else f"{path}?token={token}"
+        with pytest.raises(WebSocketDisconnect) as exc, s.client.websocket_connect(url) as ws:
+            ws.receive_text()
+        assert exc.value.code == code
+    for who in ("dispatcher", "manager"):
+        with s.client.websocket_connect(f"{path}?token={s.tokens[who]}") as ws:
+            snap = ws.receive_json()
+            assert snap["type"] == "snapshot" and snap["plan_id"] == s.plan_id
+            assert snap["routes"][A]["total"] >= 1
