@@ -174,11 +174,16 @@ def upload_suffix(filename: str | None, content_type: str | None) -> str:
     suffix = Path(filename or "").suffix.lower()
     if suffix in rio.SUFFIXES:
         return suffix
-    ctype = (content_type or "").split(";")[0].strip().lower()
+    ctype = "" if suffix else ctype_of(content_type)
     if ctype in SUFFIX_FOR_TYPE:
         return SUFFIX_FOR_TYPE[ctype]
     msg = f"unsupported file type {suffix or ctype or '?'}; use .csv, .xlsx, .geojson or .json"
     raise InputError(None, "file", filename, msg)
+
+
+def ctype_of(content_type: str | None) -> str:
+    """Return the bare media type of a Content-Type header."""
+    return (content_type or "").split(";")[0].strip().lower()
 
 
 def parse_upload(
