@@ -621,9 +621,9 @@ def users_add(
     except ValueError as e:
         raise _fail(f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}") from e
     upgrade_database(settings.sqlalchemy_url)
-    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+    engine = make_engine(settings.sqlalchemy_url)
     try:
-        with session_scope(factory) as session:
+        with session_scope(make_session_factory(engine)) as session:
             user = create_user(
                 session,
                 username=username,
@@ -634,6 +634,8 @@ def users_add(
             console.print(f"created user {user.username} ({user.role}) id {user.id}")
     except ServiceError as e:
         raise _fail(e.detail) from e
+    finally:
+        engine.dispose()
 
 
 @users_app.command("token")
@@ -648,13 +650,15 @@ def users_token(
 
     settings = _service_settings()
     upgrade_database(settings.sqlalchemy_url)
-    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+    engine = make_engine(settings.sqlalchemy_url)
     try:
-        with session_scope(factory) as session:
+        with session_scope(make_session_factory(engine)) as session:
             user = get_user(session, username=username)
             token = issue_token(session, user=user, ttl_hours=hours or settings.token_ttl_hours)
     except ServiceError as e:
         raise _fail(e.detail) from e
+    finally:
+        engine.dispose()
     print(token)
 
 
