@@ -48,8 +48,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     """
     root = logging.getLogger()
     for h in list(root.handlers):
-        if getattr(h, "_courier", False):
-            root.removeHandler(h)
+        root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._courier = True  # type: ignore[attr-defined]
     handler.addFilter(_RequestIdFilter())
