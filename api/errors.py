@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geodata.errors import GeodataError, NetworkUnavailableError
@@ -77,6 +78,7 @@ STATUS_FOR: dict[type[Exception], int] = {
     PermissionDeniedError: 403,
     NetworkUnavailableError: 503,
     GeodataError: 422,
+    DataError: 422,
 }
 
 
@@ -118,6 +120,9 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
                 f"{len(exc.errors)} invalid row(s) in {exc.source or 'the upload'}; nothing stored"
             )
         return JSONResponse(_body(request, detail, input_error_items(exc)), status, headers)
+    if isinstance(exc, DataError):
+        detail = "a value is not acceptable to the database (e.g. a NUL character or an out-of-range number)"
+        return JSONResponse(_body(request, detail, []), status)
     if isinstance(exc, ServiceError):
         return JSONResponse(_body(request, exc.detail, exc.errors), status, headers)
     if status == 500:

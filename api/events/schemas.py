@@ -33,7 +33,7 @@ class StopEventIn(BaseModel):
     note: str = Field(default="", max_length=1000)
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
-    plan_id: int | None = Field(default=None, ge=1)
+    plan_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class StopEventRead(BaseModel):

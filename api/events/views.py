@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from api.auth.service import Principal, Role
 from api.deps import CurrentUser, Reader, RedisDep, SessionDep, SettingsDep
@@ -20,6 +20,8 @@ from api.events.schemas import (
     StopEventRead,
 )
 from routing.errors import InputError
+
+OptPlanId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
@@ -116,7 +118,7 @@ async def post_photo(
 
 
 @router.get("/rounds/me/events", response_model=EventList)
-def my_events(session: SessionDep, who: CurrentUser, plan_id: int | None = None) -> EventList:
+def my_events(session: SessionDep, who: CurrentUser, plan_id: OptPlanId = None) -> EventList:
     """List my stop events in device-time order."""
     rows = service.list_events(session, plan_id=plan_id, courier_id=_courier(who).courier_id)
     return EventList(data=[_read(e) for e in rows], count=len(rows))
@@ -124,7 +126,7 @@ def my_events(session: SessionDep, who: CurrentUser, plan_id: int | None = None)
 
 @router.get("/events", response_model=EventList)
 def list_events(
-    session: SessionDep, _: Reader, plan_id: int | None = None, courier_id: str | None = None
+    session: SessionDep, _: Reader, plan_id: OptPlanId = None, courier_id: str | None = None
 ) -> EventList:
     """List stop events (of a plan and/or a courier) in device-time order."""
     rows = service.list_events(session, plan_id=plan_id, courier_id=courier_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket, status
+from fastapi import APIRouter, Path, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
@@ -29,6 +29,8 @@ from api.plans.schemas import (
 )
 from api.worker import enqueue_solve
 from routing.errors import InputError
+
+PlanId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Plan id")]
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=ERROR_RESPONSES)
 
@@ -65,19 +67,19 @@ def list_plans(session: SessionDep, _: Reader, day: dt.date | None = None) -> Pl
 
 
 @router.get("/{plan_id}", response_model=PlanRead)
-def read_plan(plan_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+def read_plan(plan_id: PlanId, session: SessionDep, _: Reader) -> dict[str, Any]:
     """Return a plan: routes with ordered stops and ETAs, unassigned jobs with reasons."""
     return service.plan_dict(service.get_plan(session, plan_id))
 
 
 @router.get("/{plan_id}/geojson")
-def read_plan_geojson(plan_id: int, session: SessionDep, _: Reader) -> dict[str, Any]:
+def read_plan_geojson(plan_id: PlanId, session: SessionDep, _: Reader) -> dict[str, Any]:
     """Return a plan as an RFC 7946 FeatureCollection (depots, legs, stops, unassigned)."""
     return service.plan_geojson(service.get_plan(session, plan_id))
 
 
 @router.get("/{plan_id}/status", response_model=PlanStatus)
-def plan_status(plan_id: int, session: SessionDep, r: RedisDep, _: Reader) -> PlanStatus:
+def plan_status(plan_id: PlanId, session: SessionDep, r: RedisDep, _: Reader) -> PlanStatus:
     """Return the solve's live progress: stage, elapsed, best objective so far, jobs assigned."""
     row = session.execute(
         select(PlanRecord.status, PlanRecord.error).where(PlanRecord.id == plan_id)
@@ -99,7 +101,7 @@ def plan_status(plan_id: int, session: SessionDep, r: RedisDep, _: Reader) -> Pl
 
 @router.post("/{plan_id}/edits", response_model=PlanRead)
 def edit_plan(
-    plan_id: int,
+    plan_id: PlanId,
     body: PlanEdit,
     session: SessionDep,
     r: RedisDep,
@@ -129,7 +131,7 @@ def edit_plan(
 
 
 @router.post("/{plan_id}/publish", response_model=PlanRead)
-def publish_plan(plan_id: int, session: SessionDep, r: RedisDep, _: Dispatcher) -> dict[str, Any]:
+def publish_plan(plan_id: PlanId, session: SessionDep, r: RedisDep, _: Dispatcher) -> dict[str, Any]:
     """Publish a ready plan: its routes become the couriers' rounds for the day."""
     plan = service.publish_plan(session, service.get_plan(session, plan_id))
     session.commit()

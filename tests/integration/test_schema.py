@@ -1,0 +1,47 @@
+"""Property-based run of every operation in the OpenAPI schema (schemathesis): never a 5xx."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from api.config import Settings
+from api.main import create_app
+from tests.integration.conftest import Stack
+
+schema = schemathesis.from_dict(
+    create_app(Settings(redis_url="redis://unused", data_dir="unused")).openapi(),
+    base_url="http://testserver",
+    force_schema_version="30",
+)
+
+
+SEEN: Counter[int] = Counter()
+
+
+@pytest.fixture(scope="module")
+def caller(day_stack: Stack) -> Stack:
+    return day_stack
+
+
+@schema.parametrize()
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_operation_answers_5xx(case: Any, caller: Stack) -> None:
+    """Whatever the generated input, as a dispatcher, every operation answers below 500 with JSON errors."""
+    token = caller.tokens["dispatcher"]
+    kwargs = case.as_transport_kwargs(base_url="http://testserver", headers={"Authorization": f"Bearer {token}"})
+    kwargs.pop("cookies", None)
+    response = caller.client.request(**{k: v for k, v in kwargs.items() if k in ("method", "url", "headers", "params", "json", "content", "files", "data")})
+    SEEN[response.status_code // 100 * 100] += 1
+    assert response.status_code < 500, (case.method, case.path, response.text[:500])
+    if response.status_code >= 400 and response.headers.get("content-type", "").startswith("application/json"):
+        assert "detail" in response.json()
+
+
+def test_schema_run_reached_the_handlers(caller: Stack) -> None:
+    """The generated requests were authenticated: many succeeded and many were rejected as invalid."""
+    assert SEEN[200] >= 20 and SEEN[400] >= 20 and SEEN[500] == 0
