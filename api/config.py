@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     auth_cache_s: float = 30.0
     migrate_on_start: bool = True
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

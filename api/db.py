@@ -57,22 +57,34 @@ class Base(DeclarativeBase):
     """Declarative base of all ORM models."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys.
 
     Parameters
     ----------
     url
         SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
+    sqlite_synchronous
+        SQLite ``PRAGMA synchronous``: ``FULL`` syncs the write-ahead log to disk at every
+        commit (survives power loss); ``NORMAL`` leaves it to the OS (survives a killed
+        process, not a power cut) and is several times faster under concurrent writes.
 
     Returns
     -------
     engine
     """
     if url.startswith("sqlite"):
+        mode = sqlite_synchronous.upper()
+        if mode not in ("FULL", "NORMAL", "EXTRA"):
+            msg = f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {sqlite_synchronous!r}"
+            raise ValueError(msg)
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +94,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={mode}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()

@@ -31,9 +31,9 @@ def channel(plan_id: int) -> str:
     return f"{PREFIX}:live:{plan_id}"
 
 
-def couriers_key(plan_id: int) -> str:
-    """Return the hash holding each courier's latest live state in a plan."""
-    return f"{PREFIX}:live:{plan_id}:couriers"
+def courier_key(plan_id: int, courier_id: str) -> str:
+    """Return the hash holding one courier's latest live state in a plan (a JSON value per field)."""
+    return f"{PREFIX}:live:{plan_id}:courier:{courier_id}"
 
 
 def progress_key(plan_id: int) -> str:
@@ -55,15 +55,28 @@ def publish_courier_state(
     r: redis.Redis, plan_id: int, courier_id: str, state: dict[str, Any], message: dict[str, Any]
 ) -> None:
     """Merge ``state`` into the courier's live state and publish ``message``, in one round trip."""
-    key = couriers_key(plan_id)
-    old = r.hget(key, courier_id)
-    merged = json.loads(old) if old else {}
-    merged.update(state)
+    key = courier_key(plan_id, courier_id)
     pipe = r.pipeline(transaction=False)
-    pipe.hset(key, courier_id, dumps(merged))
+    pipe.hset(key, mapping={k: dumps(v) for k, v in state.items()})
     pipe.expire(key, 3 * 24 * 3600)
     pipe.publish(channel(plan_id), dumps(message))
     pipe.execute()
+
+
+def courier_states(
+    r: redis.Redis, plan_id: int, courier_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Return the latest live state of each courier that has one."""
+    pipe = r.pipeline(transaction=False)
+    for cid in courier_ids:
+        pipe.hgetall(courier_key(plan_id, cid))
+    out: dict[str, dict[str, Any]] = {}
+    for cid, raw in zip(courier_ids, pipe.execute(), strict=True):
+        if raw:
+            out[cid] = {
+                (k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()
+            }
+    return out
 
 
 def set_progress(r: redis.Redis, plan_id: int, fields: dict[str, Any]) -> None:

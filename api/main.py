@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade_database, settings.sqlalchemy_url)
-        engine = make_engine(settings.sqlalchemy_url)
+        engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.redis = redis.Redis.from_url(settings.redis_url, health_check_interval=30)

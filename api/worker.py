@@ -15,7 +15,6 @@ from typing import Any
 import redis
 from rq import Queue
 
-import api.models  # every table, for the ORM's foreign keys
 from api import live
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, utcnow

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,81 @@ class Recorded:
     row: Any
     duplicate: bool
     stop_status: str | None = None
+    route_id: int | None = None
 
 
 def _plan_for(session: Session, device_ts: datetime, plan_id: int | None) -> int:
     if plan_id is not None:
         return plan_id
     day = device_ts.astimezone(LOCAL_TZ).date()
-    pid = published_plan_id(session, day)
+    pid = published_plan_id(session, day, cached=True)
     if pid is None:
         msg = f"no published plan for {day}"
         raise NotFoundError(msg)
     return pid
+
+
+_plan_days: dict[int, date] = {}
+
+
+def plan_day_of(session: Session, plan_id: int) -> date:
+    """Return the day of a plan (cached: it never changes)."""
+    if plan_id not in _plan_days:
+        day = session.scalar(select(PlanRecord.day).where(PlanRecord.id == plan_id))
+        if day is None:
+            msg = f"plan {plan_id} not found"
+            raise NotFoundError(msg)
+        _plan_days[plan_id] = day
+    return _plan_days[plan_id]
+
+
+@dataclass(frozen=True, slots=True)
+class StopRow:
+    """The columns of a stop the live feed needs."""
+
+    id: int
+    seq: int
+    job_id: str
+    status: str
+    arrival_s: int
+    lon: float
+    lat: float
+    windows: list[list[int]]
+
+
+def route_stops(
+    session: Session,
+    *,
+    route_id: int | None = None,
+    plan_id: int | None = None,
+    courier_id: str | None = None,
+) -> list[StopRow]:
+    """Return a route's stops in order (by route id, or by plan and courier), as plain rows."""
+    q = select(
+        StopRecord.id,
+        StopRecord.seq,
+        StopRecord.job_id,
+        StopRecord.status,
+        StopRecord.arrival_s,
+        StopRecord.job,
+    )
+    if route_id is not None:
+        q = q.where(StopRecord.route_id == route_id)
+    else:
+        q = q.join(RouteRecord, RouteRecord.id == StopRecord.route_id).where(
+            RouteRecord.plan_id == plan_id, RouteRecord.courier_id == courier_id
+        )
+    return [
+        StopRow(i, seq, job_id, status, arr, job["lon"], job["lat"], job.get("windows", []))
+        for i, seq, job_id, status, arr, job in session.execute(q.order_by(StopRecord.seq))
+    ]
+
+
+def progress_of(stops: list[StopRow]) -> tuple[dict[str, int], StopRow | None]:
+    """Return ``{"done", "total"}`` and the next stop to serve (None when all are done)."""
+    done = sum(s.status in ("completed", "failed") for s in stops)
+    nxt = next((s for s in stops if s.status in ("planned", "arrived")), None)
+    return {"done": done, "total": len(stops)}, nxt
 
 
 def _check_proof(body: StopEventIn, job: dict[str, Any], uploads: Path) -> None:
@@ -100,6 +164,9 @@ def _existing_event(session: Session, courier_id: str, key: str) -> StopEvent | 
 def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads: Path) -> Recorded:
     """Store a stop event once and update its stop's status by device time.
 
+    The event insert and the stop update share one transaction; a repeated idempotency key
+    hits the unique constraint, rolls both back and returns the stored event instead.
+
     Raises
     ------
     NotFoundError
@@ -108,9 +175,6 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         If a failed stop lacks a reason or a completion lacks the proof it needs.
     """
     assert who.courier_id is not None
-    old = _existing_event(session, who.courier_id, body.idempotency_key)
-    if old is not None:
-        return Recorded(old, True)
     plan_id = _plan_for(session, body.device_ts, body.plan_id)
     stop = session.scalar(
         select(StopRecord)
@@ -122,9 +186,18 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         )
     )
     if stop is None:
+        old = _existing_event(session, who.courier_id, body.idempotency_key)
+        if old is not None:
+            return Recorded(old, True)
         msg = f"job {body.job_id} is not on your round in plan {plan_id}"
         raise NotFoundError(msg)
-    _check_proof(body, stop.job, uploads)
+    try:
+        _check_proof(body, stop.job, uploads)
+    except InputError:
+        old = _existing_event(session, who.courier_id, body.idempotency_key)
+        if old is not None:
+            return Recorded(old, True)
+        raise
     ev = StopEvent(
         stop_id=stop.id,
         plan_id=plan_id,
@@ -168,36 +241,20 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         if again is None:
             raise
         return Recorded(again, True)
-    return Recorded(ev, False, stop.status)
-
-
-def route_progress(
-    session: Session, route_id: int
-) -> tuple[int, int, StopRecord | None, list[StopRecord]]:
-    """Return (done, total, next stop, stops) of a route."""
-    stops = list(
-        session.scalars(
-            select(StopRecord).where(StopRecord.route_id == route_id).order_by(StopRecord.seq)
-        )
-    )
-    done = sum(s.status in ("completed", "failed") for s in stops)
-    nxt = next((s for s in stops if s.status in ("planned", "arrived")), None)
-    return done, len(stops), nxt, stops
+    return Recorded(ev, False, stop.status, stop.route_id)
 
 
 def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
     """Publish a stored stop event with its route's progress, next stop and lateness."""
     ev: StopEvent = rec.row
-    stop = session.get(StopRecord, ev.stop_id)
-    assert stop is not None
-    route = session.get(RouteRecord, stop.route_id)
-    assert route is not None
-    done, total, nxt, _ = route_progress(session, stop.route_id)
-    day = session.scalar(select(PlanRecord.day).where(PlanRecord.id == ev.plan_id))
-    assert day is not None
-    t_local = local_seconds(ev.device_ts, day)
-    windows = stop.job.get("windows", [])
+    assert rec.route_id is not None
+    stops = route_stops(session, route_id=rec.route_id)
+    progress, nxt = progress_of(stops)
+    stop = next(s for s in stops if s.id == ev.stop_id)
+    t_local = local_seconds(ev.device_ts, plan_day_of(session, ev.plan_id))
+    windows = stop.windows
     late = bool(windows) and ev.kind in ("arrived", "completed") and t_local > windows[-1][1]
+    next_stop = None if nxt is None else {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s}
     msg = {
         "type": "stop_event",
         "plan_id": ev.plan_id,
@@ -212,14 +269,12 @@ def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
         "late": late,
         "failed": ev.kind == "failed",
         "delay_s": t_local - stop.arrival_s,
-        "progress": {"done": done, "total": total},
-        "next_stop": None
-        if nxt is None
-        else {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s},
+        "progress": progress,
+        "next_stop": next_stop,
     }
     state = {
-        "progress": msg["progress"],
-        "next_stop": msg["next_stop"],
+        "progress": progress,
+        "next_stop": next_stop,
         "last_event": {
             "job_id": ev.job_id,
             "kind": ev.kind,
@@ -230,6 +285,12 @@ def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
     live.publish_courier_state(r, ev.plan_id, ev.courier_id, state, msg)
 
 
+def _existing_position(session: Session, courier_id: str, key: str) -> Position | None:
+    return session.scalar(
+        select(Position).where(Position.courier_id == courier_id, Position.idempotency_key == key)
+    )
+
+
 def record_position(session: Session, r: redis.Redis, who: Principal, body: PositionIn) -> Recorded:
     """Store a GPS fix once, then publish it with the next stop and the ETA drift.
 
@@ -237,25 +298,12 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
     town speed from this fix) minus its planned arrival: positive means late.
     """
     assert who.courier_id is not None
-    old = session.scalar(
-        select(Position).where(
-            Position.courier_id == who.courier_id, Position.idempotency_key == body.idempotency_key
-        )
-    )
-    if old is not None:
-        return Recorded(old, True)
     day = body.device_ts.astimezone(LOCAL_TZ).date()
-    plan_id = published_plan_id(session, day)
-    route = None
-    if plan_id is not None:
-        route = session.scalar(
-            select(RouteRecord).where(
-                RouteRecord.plan_id == plan_id, RouteRecord.courier_id == who.courier_id
-            )
-        )
+    plan_id = published_plan_id(session, day, cached=True)
+    stops = route_stops(session, plan_id=plan_id, courier_id=who.courier_id) if plan_id else []
     pos = Position(
         courier_id=who.courier_id,
-        plan_id=plan_id if route is not None else None,
+        plan_id=plan_id if stops else None,
         idempotency_key=body.idempotency_key,
         device_ts=body.device_ts,
         lon=body.lon,
@@ -267,23 +315,18 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
         session.commit()
     except IntegrityError:
         session.rollback()
-        again = session.scalar(
-            select(Position).where(
-                Position.courier_id == who.courier_id,
-                Position.idempotency_key == body.idempotency_key,
-            )
-        )
+        again = _existing_position(session, who.courier_id, body.idempotency_key)
         if again is None:
             raise
         return Recorded(again, True)
-    if route is None or plan_id is None:
+    if not stops or plan_id is None:
         return Recorded(pos, False)
-    done, total, nxt, _ = route_progress(session, route.id)
+    progress, nxt = progress_of(stops)
     eta_drift = None
     next_stop = None
     if nxt is not None:
         t_local = local_seconds(body.device_ts, day)
-        eta = t_local + live.estimate_travel_s(body.lon, body.lat, nxt.job["lon"], nxt.job["lat"])
+        eta = t_local + live.estimate_travel_s(body.lon, body.lat, nxt.lon, nxt.lat)
         eta_drift = eta - nxt.arrival_s
         next_stop = {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s, "eta_s": eta}
     msg = {
@@ -294,13 +337,13 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
         "lat": body.lat,
         "device_ts": body.device_ts.isoformat(),
         "idempotency_key": body.idempotency_key,
-        "progress": {"done": done, "total": total},
+        "progress": progress,
         "next_stop": next_stop,
         "eta_drift_s": eta_drift,
     }
     state = {
         "position": {"lon": body.lon, "lat": body.lat, "device_ts": msg["device_ts"]},
-        "progress": msg["progress"],
+        "progress": progress,
         "next_stop": next_stop,
         "eta_drift_s": eta_drift,
     }

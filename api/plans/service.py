@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -87,11 +88,26 @@ def get_plan(session: Session, plan_id: int, *, with_routes: bool = True) -> Pla
     return rec
 
 
-def published_plan_id(session: Session, day: date) -> int | None:
-    """Return the id of the day's published plan, if any."""
-    return session.scalar(
+_published_cache: dict[date, tuple[float, int | None]] = {}
+PUBLISHED_CACHE_S = 2.0
+
+
+def published_plan_id(session: Session, day: date, *, cached: bool = False) -> int | None:
+    """Return the id of the day's published plan, if any.
+
+    With ``cached``, a lookup younger than :data:`PUBLISHED_CACHE_S` seconds is reused (the hot
+    path of couriers' writes; a newly published version is picked up within that delay).
+    """
+    now = time.monotonic()
+    if cached:
+        hit = _published_cache.get(day)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    pid = session.scalar(
         select(PlanRecord.id).where(PlanRecord.day == day, PlanRecord.status == "published")
     )
+    _published_cache[day] = (now + PUBLISHED_CACHE_S, pid)
+    return pid
 
 
 def unassigned_entry(job_id: str, reason: str, detail: str = "") -> dict[str, Any]:
@@ -304,6 +320,7 @@ def publish_plan(session: Session, plan: PlanRecord) -> PlanRecord:
     plan.status = "published"
     plan.published_at = utcnow()
     session.flush()
+    _published_cache.pop(plan.day, None)
     return plan
 
 

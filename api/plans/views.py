@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, WebSocket, status
@@ -131,7 +130,9 @@ def edit_plan(
 
 
 @router.post("/{plan_id}/publish", response_model=PlanRead)
-def publish_plan(plan_id: PlanId, session: SessionDep, r: RedisDep, _: Dispatcher) -> dict[str, Any]:
+def publish_plan(
+    plan_id: PlanId, session: SessionDep, r: RedisDep, _: Dispatcher
+) -> dict[str, Any]:
     """Publish a ready plan: its routes become the couriers' rounds for the day."""
     plan = service.publish_plan(session, service.get_plan(session, plan_id))
     session.commit()
@@ -152,8 +153,7 @@ def live_snapshot(factory: Any, r: Any, plan_id: int) -> dict[str, Any]:
     by_route: dict[int, list[str]] = {}
     for route_id, st, _ in rows:
         by_route.setdefault(route_id, []).append(st)
-    raw = r.hgetall(live.couriers_key(plan_id))
-    states = {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+    states = live.courier_states(r, plan_id, sorted(couriers))
     return {
         "type": "snapshot",
         "plan_id": plan_id,
