@@ -569,7 +569,14 @@ def serve(
                 )
         # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` instead.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            ws_per_message_deflate=False,
+        )
     finally:
         for child in children:
             child.terminate()

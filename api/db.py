@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -64,6 +65,10 @@ class Base(DeclarativeBase):
     }
 
 
+#: Size of the connection pools: one connection for each of the API's worker threads.
+THREADS = 40
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys.
 
@@ -88,7 +93,12 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=THREADS,
+            max_overflow=0,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -100,7 +110,36 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=THREADS - 10)
+
+
+_sqlite_writes = threading.Lock()
+
+
+def write_lock(session: Session) -> Any:
+    """Return a lock to hold while a write transaction commits.
+
+    SQLite allows one writer at a time and makes the others sleep and retry; serialising the
+    API's own threads here hands the lock over at once instead. Other databases get a no-op.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        return _sqlite_writes
+    return _NoLock()
+
+
+class _NoLock:
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+    def __enter__(self) -> _NoLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

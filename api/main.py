@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -73,9 +73,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = (
-            headers.get(b"x-request-id", b"").decode(errors="ignore")[:64] or uuid.uuid4().hex[:16]
-        )
+        rid = headers.get(b"x-request-id", b"").decode(errors="ignore")[:64] or os.urandom(8).hex()
         token = request_id_var.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
@@ -124,7 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade_database, settings.sqlalchemy_url)
-        engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+        engine = make_engine(
+            settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.redis = redis.Redis.from_url(settings.redis_url, health_check_interval=30)

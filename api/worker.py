@@ -16,6 +16,7 @@ import redis
 from rq import Queue
 
 from api import live
+from api import models as orm_models
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, utcnow
 from api.jobs.service import problem_from_json
@@ -27,6 +28,8 @@ from routing.model import Problem
 logger = logging.getLogger(__name__)
 
 _engines: dict[str, Any] = {}
+#: Every table must be registered before the ORM resolves foreign keys (users, couriers...).
+TABLES = sorted(orm_models.Base.metadata.tables)
 
 
 class RedisPlanCallbacks:

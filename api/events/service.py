@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from api import live
 from api.auth.service import Principal
-from api.db import utcnow
+from api.db import utcnow, write_lock
 from api.errors import NotFoundError
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
@@ -82,7 +82,7 @@ class StopRow:
     arrival_s: int
     lon: float
     lat: float
-    windows: list[list[int]]
+    window_end_s: int
 
 
 def route_stops(
@@ -99,7 +99,9 @@ def route_stops(
         StopRecord.job_id,
         StopRecord.status,
         StopRecord.arrival_s,
-        StopRecord.job,
+        StopRecord.lon,
+        StopRecord.lat,
+        StopRecord.window_end_s,
     )
     if route_id is not None:
         q = q.where(StopRecord.route_id == route_id)
@@ -107,10 +109,7 @@ def route_stops(
         q = q.join(RouteRecord, RouteRecord.id == StopRecord.route_id).where(
             RouteRecord.plan_id == plan_id, RouteRecord.courier_id == courier_id
         )
-    return [
-        StopRow(i, seq, job_id, status, arr, job["lon"], job["lat"], job.get("windows", []))
-        for i, seq, job_id, status, arr, job in session.execute(q.order_by(StopRecord.seq))
-    ]
+    return [StopRow(*row) for row in session.execute(q.order_by(StopRecord.seq))]
 
 
 def progress_of(stops: list[StopRow]) -> tuple[dict[str, int], StopRow | None]:
@@ -212,6 +211,8 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         lat=body.lat,
     )
     session.add(ev)
+    lock = write_lock(session)
+    lock.acquire()
     if body.kind == "arrived" and (stop.arrived_at is None or body.device_ts < stop.arrived_at):
         stop.arrived_at = body.device_ts
     if body.kind in ("completed", "failed") and (
@@ -237,10 +238,16 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         session.commit()
     except IntegrityError:
         session.rollback()
+        lock.release()
         again = _existing_event(session, who.courier_id, body.idempotency_key)
         if again is None:
             raise
         return Recorded(again, True)
+    except BaseException:
+        session.rollback()
+        lock.release()
+        raise
+    lock.release()
     return Recorded(ev, False, stop.status, stop.route_id)
 
 
@@ -252,8 +259,7 @@ def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
     progress, nxt = progress_of(stops)
     stop = next(s for s in stops if s.id == ev.stop_id)
     t_local = local_seconds(ev.device_ts, plan_day_of(session, ev.plan_id))
-    windows = stop.windows
-    late = bool(windows) and ev.kind in ("arrived", "completed") and t_local > windows[-1][1]
+    late = ev.kind in ("arrived", "completed") and t_local > stop.window_end_s
     next_stop = None if nxt is None else {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s}
     msg = {
         "type": "stop_event",
@@ -312,7 +318,8 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
     )
     session.add(pos)
     try:
-        session.commit()
+        with write_lock(session):
+            session.commit()
     except IntegrityError:
         session.rollback()
         again = _existing_position(session, who.courier_id, body.idempotency_key)

@@ -83,6 +83,9 @@ class StopRecord(Base):
     seq: Mapped[int]
     job_id: Mapped[str] = mapped_column(String(100))
     job: Mapped[dict[str, Any]]
+    lon: Mapped[float] = mapped_column(default=0.0)
+    lat: Mapped[float] = mapped_column(default=0.0)
+    window_end_s: Mapped[int] = mapped_column(default=0)
     arrival_s: Mapped[int]
     start_s: Mapped[int]
     departure_s: Mapped[int]

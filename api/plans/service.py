@@ -148,11 +148,15 @@ def _route_record(
         legs=legs,
     )
     for seq, stop in enumerate(route.stops):
+        job = jobs[stop.job_id]
         s = StopRecord(
             plan_id=plan_id,
             seq=seq,
             job_id=stop.job_id,
-            job=job_to_json(jobs[stop.job_id]),
+            job=job_to_json(job),
+            lon=job.lon,
+            lat=job.lat,
+            window_end_s=job.last_end_s,
             arrival_s=stop.arrival_s,
             start_s=stop.start_s,
             departure_s=stop.departure_s,
@@ -363,6 +367,9 @@ def clone_plan(session: Session, plan: PlanRecord) -> PlanRecord:
                     seq=s.seq,
                     job_id=s.job_id,
                     job=s.job,
+                    lon=s.lon,
+                    lat=s.lat,
+                    window_end_s=s.window_end_s,
                     arrival_s=s.arrival_s,
                     start_s=s.start_s,
                     departure_s=s.departure_s,

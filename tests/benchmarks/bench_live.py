@@ -142,7 +142,7 @@ def start_stack(args: argparse.Namespace, folder: Path) -> Stack:
     engine.dispose()
     port = free_port()
     env = {**os.environ, "REDIS_URL": red.url, "DATABASE_URL": db_url, "COURIER_DATA_DIR": str(folder), "COURIER_LOG_LEVEL": "WARNING", "COURIER_MIGRATE_ON_START": "false", "COURIER_SQLITE_SYNCHRONOUS": args.sqlite_synchronous}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--port", str(port), "--no-access-log", "--log-level", "warning", "--workers", str(args.api_workers)]
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--port", str(port), "--no-access-log", "--ws-per-message-deflate", "false", "--log-level", "warning", "--workers", str(args.api_workers)]
     log = (folder / "api.log").open("wb")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -187,6 +187,8 @@ class RawClient:
                 head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             writer.write(head.encode() + b"\r\n" + (body or b""))
             status_line = await reader.readline()
+            if not status_line:
+                raise ConnectionResetError("server closed the connection")
             status = int(status_line.split()[1])
             length = 0
             while True:
@@ -224,7 +226,7 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {stack.tokens['dispatcher']}"}
     client = RawClient(stack.url, args.connections)
     await client.open()
-    async with websockets.connect(ws_url, additional_headers=headers, max_size=None) as ws:
+    async with websockets.connect(ws_url, additional_headers=headers, max_size=None, ping_interval=None) as ws:
         await ws.recv()  # snapshot
 
         async def reader() -> None:
@@ -328,9 +330,12 @@ def main() -> None:
     ap.add_argument("--sqlite-synchronous", choices=("FULL", "NORMAL"), default="FULL")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the data and logs here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
-        stack = start_stack(args, Path(tmp))
+        folder = args.workdir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        stack = start_stack(args, folder)
         try:
             result = asyncio.run(run_load(stack, args))
         finally:

@@ -1,8 +1,8 @@
-"""initial schema.
+"""Initial schema.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 01:54:25.348639
+Create Date: 2026-11-28 02:36:49.828044
 """
 
 from __future__ import annotations
@@ -186,6 +186,9 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("job_id", sa.String(length=100), nullable=False),
         sa.Column("job", sa.JSON(), nullable=False),
+        sa.Column("lon", sa.Double(), nullable=False),
+        sa.Column("lat", sa.Double(), nullable=False),
+        sa.Column("window_end_s", sa.Integer(), nullable=False),
         sa.Column("arrival_s", sa.Integer(), nullable=False),
         sa.Column("start_s", sa.Integer(), nullable=False),
         sa.Column("departure_s", sa.Integer(), nullable=False),
