@@ -90,7 +90,7 @@ def set_progress(r: redis.Redis, plan_id: int, fields: dict[str, Any]) -> None:
 
 def get_progress(r: redis.Redis, plan_id: int) -> dict[str, Any]:
     """Return a plan's solve progress (empty if none was recorded)."""
-    raw = r.hgetall(progress_key(plan_id))
+    raw: dict[Any, Any] = r.hgetall(progress_key(plan_id))  # type: ignore[assignment]
     return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
 
 
@@ -160,4 +160,4 @@ async def stream_plan(
         for t in tasks:
             t.cancel()
         await pubsub.unsubscribe(channel(plan_id))
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]

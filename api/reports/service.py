@@ -17,10 +17,10 @@ from api.rounds.service import local_seconds
 def _summary(stops: list[StopRecord], day: date) -> dict[str, Any]:
     done = [s for s in stops if s.status == "completed"]
     delays = [
-        local_seconds(s.arrived_at or s.done_at, day) - s.arrival_s
+        local_seconds(seen, day) - s.arrival_s
         for s in done
-        if (s.arrived_at or s.done_at)
-    ]  # type: ignore[arg-type]
+        if (seen := s.arrived_at or s.done_at) is not None
+    ]
     on_time = 0
     r2c: list[float] = []
     for s in done:

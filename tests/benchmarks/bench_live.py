@@ -38,8 +38,6 @@ from api.auth.service import Role, create_user, issue_token
 from api.config import Settings
 from api.db import make_engine, make_session_factory, session_scope, upgrade_database
 from api.embedded import EmbeddedRedis, free_port
-from api.jobs.service import problem_to_json
-from api.plans.models import PlanRecord
 from api.plans.service import create_plan, publish_plan, save_result
 from routing.io import LOCAL_TZ
 from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
@@ -60,23 +58,52 @@ def percentile(xs: list[float], q: float) -> float:
 def build_day(n_couriers: int, stops_per_courier: int, seed: int) -> tuple[Problem, Plan]:
     """Make a day with one round of ``stops_per_courier`` stops per courier around Kon Tum."""
     rng = random.Random(seed)
-    depot = Depot("BC-KONTUM", "Bưu cục Kon Tum", 108.0034, 14.3521, TimeWindow(6 * 3600, 19 * 3600))
+    depot = Depot(
+        "BC-KONTUM", "Bưu cục Kon Tum", 108.0034, 14.3521, TimeWindow(6 * 3600, 19 * 3600)
+    )
     couriers, jobs, routes = [], [], []
     for c in range(n_couriers):
         cid = f"B{c:04d}"
-        couriers.append(Courier(courier_id=cid, depot_id=depot.depot_id, shift=TimeWindow(7 * 3600, 17 * 3600), capacity=Load(items=100)))
+        couriers.append(
+            Courier(
+                courier_id=cid,
+                depot_id=depot.depot_id,
+                shift=TimeWindow(7 * 3600, 17 * 3600),
+                capacity=Load(items=100),
+            )
+        )
         stops = []
         t = 7 * 3600 + 600
         for k in range(stops_per_courier):
             jid = f"{cid}-J{k:02d}"
             jobs.append(
-                Job(job_id=jid, kind="pickup", lon=108.0 + rng.uniform(-0.05, 0.05), lat=14.35 + rng.uniform(-0.05, 0.05),
-                    windows=(TimeWindow(7 * 3600, 17 * 3600),), service_s=120, demand=Load(items=1), category="dossier_pickup")
+                Job(
+                    job_id=jid,
+                    kind="pickup",
+                    lon=108.0 + rng.uniform(-0.05, 0.05),
+                    lat=14.35 + rng.uniform(-0.05, 0.05),
+                    windows=(TimeWindow(7 * 3600, 17 * 3600),),
+                    service_s=120,
+                    demand=Load(items=1),
+                    category="dossier_pickup",
+                )
             )
             loc = 1 + len(jobs) - 1
             stops.append(Stop(jid, loc, t, t, t + 120, 0, Load(items=k + 1)))
             t += 120 + 900
-        routes.append(Route(cid, depot.depot_id, 7 * 3600, t + 900, tuple(stops), 10_000, t - 7 * 3600, t + 900 - 7 * 3600, 0))
+        routes.append(
+            Route(
+                cid,
+                depot.depot_id,
+                7 * 3600,
+                t + 900,
+                tuple(stops),
+                10_000,
+                t - 7 * 3600,
+                t + 900 - 7 * 3600,
+                0,
+            )
+        )
     problem = Problem((depot,), tuple(couriers), tuple(jobs), day=DAY)
     return problem, Plan(tuple(routes), (), 0)
 
@@ -125,10 +152,21 @@ def start_stack(args: argparse.Namespace, folder: Path) -> Stack:
 
     with session_scope(make_session_factory(engine)) as session:
         d = problem.depots[0]
-        session.add(DepotRecord(depot_id=d.depot_id, name=d.name, lon=d.lon, lat=d.lat, record=depot_to_json(d)))
+        session.add(
+            DepotRecord(
+                depot_id=d.depot_id, name=d.name, lon=d.lon, lat=d.lat, record=depot_to_json(d)
+            )
+        )
         session.flush()
         for c in problem.couriers:
-            session.add(CourierRecord(courier_id=c.courier_id, depot_id=c.depot_id, name=c.name, record=courier_to_json(c)))
+            session.add(
+                CourierRecord(
+                    courier_id=c.courier_id,
+                    depot_id=c.depot_id,
+                    name=c.name,
+                    record=courier_to_json(c),
+                )
+            )
         session.flush()
         rec = create_plan(session, problem=problem, options={}, created_by=None)
         save_result(session, rec, problem=problem, result=plan, legs={})
@@ -137,12 +175,37 @@ def start_stack(args: argparse.Namespace, folder: Path) -> Stack:
         user = create_user(session, username="dispatcher", role=Role.dispatcher)
         tokens["dispatcher"] = issue_token(session, user=user, ttl_hours=24)
         for c in problem.couriers:
-            u = create_user(session, username=c.courier_id.lower(), role=Role.courier, courier_id=c.courier_id)
+            u = create_user(
+                session, username=c.courier_id.lower(), role=Role.courier, courier_id=c.courier_id
+            )
             tokens[c.courier_id] = issue_token(session, user=u, ttl_hours=24)
     engine.dispose()
     port = free_port()
-    env = {**os.environ, "REDIS_URL": red.url, "DATABASE_URL": db_url, "COURIER_DATA_DIR": str(folder), "COURIER_LOG_LEVEL": "WARNING", "COURIER_MIGRATE_ON_START": "false", "COURIER_SQLITE_SYNCHRONOUS": args.sqlite_synchronous}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--port", str(port), "--no-access-log", "--ws-per-message-deflate", "false", "--log-level", "warning", "--workers", str(args.api_workers)]
+    env = {
+        **os.environ,
+        "REDIS_URL": red.url,
+        "DATABASE_URL": db_url,
+        "COURIER_DATA_DIR": str(folder),
+        "COURIER_LOG_LEVEL": "WARNING",
+        "COURIER_MIGRATE_ON_START": "false",
+        "COURIER_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "api.main:app_factory",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--ws-per-message-deflate",
+        "false",
+        "--log-level",
+        "warning",
+        "--workers",
+        str(args.api_workers),
+    ]
     log = (folder / "api.log").open("wb")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -168,7 +231,9 @@ class RawClient:
     def __init__(self, url: str, connections: int) -> None:
         host, port = url.removeprefix("http://").split(":")
         self.host, self.port, self.n = host, int(port), connections
-        self.pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        self.pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
 
     async def open(self) -> None:
         for _ in range(self.n):
@@ -179,7 +244,9 @@ class RawClient:
             _, w = self.pool.get_nowait()
             w.close()
 
-    async def request(self, method: str, path: str, token: str, body: bytes | None = None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, token: str, body: bytes | None = None
+    ) -> tuple[int, bytes]:
         reader, writer = await self.pool.get()
         try:
             head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {token}\r\n"
@@ -221,12 +288,14 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     post_ms: list[float] = []
     errors: list[str] = []
     acked: set[str] = set()
-    progress = {c: 0 for c in couriers}
+    progress = dict.fromkeys(couriers, 0)
     ws_url = stack.url.replace("http://", "ws://") + f"/plans/{stack.plan_id}/live"
     headers = {"Authorization": f"Bearer {stack.tokens['dispatcher']}"}
     client = RawClient(stack.url, args.connections)
     await client.open()
-    async with websockets.connect(ws_url, additional_headers=headers, max_size=None, ping_interval=None) as ws:
+    async with websockets.connect(
+        ws_url, additional_headers=headers, max_size=None, ping_interval=None
+    ) as ws:
         await ws.recv()  # snapshot
 
         async def reader() -> None:
@@ -246,10 +315,20 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             t_dev = 7 * 3600 + 600 + step * 60
             if step % 3 == 2:
                 stop_no = (step // 3) % args.stops
-                body: dict[str, Any] = {"idempotency_key": k, "device_ts": ts(t_dev), "job_id": f"{cid}-J{stop_no:02d}", "kind": "arrived" if (step // 3) % 2 == 0 else "completed"}
+                body: dict[str, Any] = {
+                    "idempotency_key": k,
+                    "device_ts": ts(t_dev),
+                    "job_id": f"{cid}-J{stop_no:02d}",
+                    "kind": "arrived" if (step // 3) % 2 == 0 else "completed",
+                }
                 path = "/rounds/me/events"
             else:
-                body = {"idempotency_key": k, "device_ts": ts(t_dev), "lon": 108.0 + random.uniform(-0.05, 0.05), "lat": 14.35 + random.uniform(-0.05, 0.05)}
+                body = {
+                    "idempotency_key": k,
+                    "device_ts": ts(t_dev),
+                    "lon": 108.0 + random.uniform(-0.05, 0.05),
+                    "lat": 14.35 + random.uniform(-0.05, 0.05),
+                }
                 path = "/rounds/me/positions"
             payload = json.dumps(body).encode()
             t0 = time.perf_counter()
@@ -285,7 +364,9 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         for j in range(args.round_gets):
             cid = couriers[(j * 7) % len(couriers)]
             t0 = time.perf_counter()
-            status, _ = await client.request("GET", f"/rounds/me?day={DAY.isoformat()}", stack.tokens[cid])
+            status, _ = await client.request(
+                "GET", f"/rounds/me?day={DAY.isoformat()}", stack.tokens[cid]
+            )
             round_ms.append((time.perf_counter() - t0) * 1000)
             if status != 200:
                 errors.append(f"round {status}")
@@ -323,10 +404,16 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     ap.add_argument("--stops", type=int, default=12, help="stops per round")
     ap.add_argument("--api-workers", type=int, default=1)
-    ap.add_argument("--connections", type=int, default=100, help="HTTP connections of the load generator")
+    ap.add_argument(
+        "--connections", type=int, default=100, help="HTTP connections of the load generator"
+    )
     ap.add_argument("--round-gets", type=int, default=300)
-    ap.add_argument("--grace", type=float, default=5.0, help="seconds to wait for stragglers on the feed")
-    ap.add_argument("--database-url", default=None, help="PostgreSQL URL (wiped!) instead of SQLite")
+    ap.add_argument(
+        "--grace", type=float, default=5.0, help="seconds to wait for stragglers on the feed"
+    )
+    ap.add_argument(
+        "--database-url", default=None, help="PostgreSQL URL (wiped!) instead of SQLite"
+    )
     ap.add_argument("--sqlite-synchronous", choices=("FULL", "NORMAL"), default="FULL")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)

@@ -1,5 +1,8 @@
-"""Real parts for the service tests: a private redis-server, a temporary SQLite file, PostgreSQL
-when ``TEST_DATABASE_URL`` is set, the API in-process (TestClient) or as a uvicorn subprocess."""
+"""Real parts for the service tests: redis-server, SQLite or PostgreSQL, the API.
+
+A private redis-server, a temporary SQLite file, PostgreSQL when ``TEST_DATABASE_URL`` is set,
+the API in-process (TestClient) or as a uvicorn subprocess.
+"""
 
 from __future__ import annotations
 
@@ -89,7 +92,9 @@ def town_files(town: Problem, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return write_day(town, tmp_path_factory.mktemp("files"))
 
 
-def service_env(settings_dir: Path, database_url: str, redis_url: str, network: Path) -> dict[str, str]:
+def service_env(
+    settings_dir: Path, database_url: str, redis_url: str, network: Path
+) -> dict[str, str]:
     """Return the environment variables that configure the service for a test."""
     return {
         "REDIS_URL": redis_url,
@@ -119,7 +124,9 @@ class Stack:
     def run_worker(self) -> None:
         """Run queued solves in this process until the queue is empty."""
         conn = redis.Redis.from_url(self.settings.redis_url or "")
-        SimpleWorker([self.settings.queue_name], connection=conn).work(burst=True, with_scheduler=False)
+        SimpleWorker([self.settings.queue_name], connection=conn).work(
+            burst=True, with_scheduler=False
+        )
 
 
 def add_user(settings: Settings, username: str, role: Role, courier_id: str | None = None) -> str:
@@ -133,10 +140,14 @@ def add_user(settings: Settings, username: str, role: Role, courier_id: str | No
         engine.dispose()
 
 
-def upload(client: TestClient, headers: dict[str, str], kind: str, path: Path, **params: Any) -> httpx.Response:
+def upload(
+    client: TestClient, headers: dict[str, str], kind: str, path: Path, **params: Any
+) -> httpx.Response:
     """Upload one of the dispatcher's files."""
     with path.open("rb") as fh:
-        return client.post(f"/{kind}", headers=headers, files={"file": (path.name, fh, "text/csv")}, params=params)
+        return client.post(
+            f"/{kind}", headers=headers, files={"file": (path.name, fh, "text/csv")}, params=params
+        )
 
 
 @pytest.fixture(params=BACKENDS)
@@ -145,7 +156,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def make_stack(backend: str, folder: Path, redis_url: str, network: Path, mp: pytest.MonkeyPatch) -> Iterator[Stack]:
+def make_stack(
+    backend: str, folder: Path, redis_url: str, network: Path, mp: pytest.MonkeyPatch
+) -> Iterator[Stack]:
     """Configure the service on a fresh database, start it in-process and create the staff users."""
     env = service_env(folder, fresh_database(backend, folder), redis_url, network)
     for k, v in env.items():
@@ -163,7 +176,13 @@ def make_stack(backend: str, folder: Path, redis_url: str, network: Path, mp: py
 
 
 @pytest.fixture
-def stack(backend: str, tmp_path: Path, redis_url: str, network_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(
+    backend: str,
+    tmp_path: Path,
+    redis_url: str,
+    network_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Stack]:
     """A fresh service (empty database) with admin, dispatcher and manager tokens."""
     yield from make_stack(backend, tmp_path, redis_url, network_path, monkeypatch)
 
@@ -177,8 +196,12 @@ def load_and_publish(stack: Stack, files: dict[str, Path], problem: Problem) -> 
     r = upload(stack.client, h, "jobs", files["jobs"], day=problem.day.isoformat())
     assert r.status_code == 201, r.text
     for c in problem.couriers:
-        stack.tokens[c.courier_id] = add_user(stack.settings, c.courier_id.lower(), Role.courier, c.courier_id)
-    r = stack.client.post("/plans", headers=h, json={"day": problem.day.isoformat(), "time_limit_s": 2})
+        stack.tokens[c.courier_id] = add_user(
+            stack.settings, c.courier_id.lower(), Role.courier, c.courier_id
+        )
+    r = stack.client.post(
+        "/plans", headers=h, json={"day": problem.day.isoformat(), "time_limit_s": 2}
+    )
     assert r.status_code == 202, r.text
     plan_id = int(r.json()["plan_id"])
     stack.run_worker()
@@ -199,7 +222,9 @@ def day_stack(
 ) -> Iterator[Stack]:
     """A service with the town day uploaded, planned on a worker and published (shared by a module)."""
     with pytest.MonkeyPatch.context() as mp:
-        gen = make_stack(str(request.param), tmp_path_factory.mktemp("day"), redis_url, network_path, mp)
+        gen = make_stack(
+            str(request.param), tmp_path_factory.mktemp("day"), redis_url, network_path, mp
+        )
         stack = next(gen)
         load_and_publish(stack, town_files, town)
         yield stack
@@ -220,9 +245,22 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60) -> ServerProcess:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.main:app_factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+        ]
         with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]

@@ -55,7 +55,9 @@ def test_geojson_is_a_feature_collection(day_stack: Stack) -> None:
     gj = s.client.get(f"/plans/{s.plan_id}/geojson", headers=s.h("manager")).json()
     assert gj["type"] == "FeatureCollection"
     kinds = Counter(f["properties"]["type"] for f in gj["features"])
-    assert kinds["depot"] == 1 and kinds["stop"] >= 30 and kinds["leg"] >= kinds["stop"]
+    assert kinds["depot"] == 1
+    assert kinds["stop"] >= 30
+    assert kinds["leg"] >= kinds["stop"]
     for f in gj["features"]:
         g = f["geometry"]
         pts = g["coordinates"] if g["type"] == "LineString" else [g["coordinates"]]
@@ -82,13 +84,20 @@ def post_event(s: Stack, courier: str, body: dict[str, Any]) -> Any:
     return s.client.post("/rounds/me/events", headers=s.h(courier), json=body)
 
 
-def test_duplicate_and_out_of_order_events_are_stored_once_in_true_order(day_stack: Stack, town: Problem) -> None:
+def test_duplicate_and_out_of_order_events_are_stored_once_in_true_order(
+    day_stack: Stack, town: Problem
+) -> None:
     """Retried events are stored once (200 on replay); late-sent older events do not override newer ones."""
     s = day_stack
     rnd = my_round(s, "C02", town)
     first, second = rnd["stops"][0], rnd["stops"][1]
     t0 = first["planned_arrival_s"]
-    arrived = {"idempotency_key": key(), "device_ts": at(town, t0), "job_id": first["job_id"], "kind": "arrived"}
+    arrived = {
+        "idempotency_key": key(),
+        "device_ts": at(town, t0),
+        "job_id": first["job_id"],
+        "kind": "arrived",
+    }
     done = {
         "idempotency_key": key(),
         "device_ts": at(town, t0 + 300),
@@ -98,18 +107,22 @@ def test_duplicate_and_out_of_order_events_are_stored_once_in_true_order(day_sta
     }
     # The phone was offline: the later event reaches the server first, then both are retried.
     r1 = post_event(s, "C02", done)
-    assert r1.status_code == 201 and r1.json()["stop_status"] == "failed"
+    assert r1.status_code == 201
+    assert r1.json()["stop_status"] == "failed"
     r2 = post_event(s, "C02", arrived)
-    assert r2.status_code == 201 and r2.json()["stop_status"] == "failed"
+    assert r2.status_code == 201
+    assert r2.json()["stop_status"] == "failed"
     for body in (done, arrived, done):
         r = post_event(s, "C02", body)
-        assert r.status_code == 200 and r.json()["duplicate"] is True
+        assert r.status_code == 200
+        assert r.json()["duplicate"] is True
     assert r1.json()["id"] == post_event(s, "C02", done).json()["id"]
     ev = s.client.get("/rounds/me/events", headers=s.h("C02")).json()["data"]
     mine = [e for e in ev if e["job_id"] == first["job_id"]]
     assert [e["kind"] for e in mine] == ["arrived", "failed"]
     rnd = my_round(s, "C02", town)
-    assert rnd["stops"][0]["status"] == "failed" and rnd["stops"][0]["fail_reason"] == "nobody_home"
+    assert rnd["stops"][0]["status"] == "failed"
+    assert rnd["stops"][0]["fail_reason"] == "nobody_home"
     assert rnd["stops"][1]["status"] == "planned"
     assert second["job_id"] == rnd["stops"][1]["job_id"]
 
@@ -120,7 +133,13 @@ def test_completion_requires_the_right_proof(day_stack: Stack, town: Problem) ->
     jobs = town.job_by_id()
     plan = s.client.get(f"/plans/{s.plan_id}", headers=s.h("dispatcher")).json()
     where = {st["job_id"]: rt["courier_id"] for rt in plan["routes"] for st in rt["stops"]}
-    deliveries = [k for k in where if jobs[k].kind == "delivery" and jobs[k].pair_id is None and where[k] not in ("C01", "C02", "C03", "C04")]
+    deliveries = [
+        k
+        for k in where
+        if jobs[k].kind == "delivery"
+        and jobs[k].pair_id is None
+        and where[k] not in ("C01", "C02", "C03", "C04")
+    ]
     assert deliveries
     job_id = deliveries[0]
     courier = where[job_id]
@@ -129,23 +148,39 @@ def test_completion_requires_the_right_proof(day_stack: Stack, town: Problem) ->
     assert r.status_code == 422
     assert r.json()["errors"][0]["column"] == "proof.recipient_name"
     r = post_event(s, courier, {**base, "idempotency_key": key(), "kind": "failed"})
-    assert r.status_code == 422 and r.json()["errors"][0]["column"] == "reason"
-    r = post_event(s, courier, {**base, "idempotency_key": key(), "kind": "failed", "reason": "teleported"})
-    assert r.status_code == 422 and "reason" in r.json()["errors"][0]["column"]
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["column"] == "reason"
+    r = post_event(
+        s, courier, {**base, "idempotency_key": key(), "kind": "failed", "reason": "teleported"}
+    )
+    assert r.status_code == 422
+    assert "reason" in r.json()["errors"][0]["column"]
     job = jobs[job_id]
     proof: dict[str, Any] = {"recipient_name": "Nguyễn Văn A"}
     if "id_check" in job.skills or job.category in ("licence_return", "result_return"):
-        r = post_event(s, courier, {**base, "idempotency_key": key(), "kind": "completed", "proof": proof})
-        assert r.status_code == 422 and r.json()["errors"][0]["column"] == "proof.id_check"
+        r = post_event(
+            s, courier, {**base, "idempotency_key": key(), "kind": "completed", "proof": proof}
+        )
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["column"] == "proof.id_check"
         proof["id_check"] = "passed"
     if job.demand.cash_vnd > 0:
-        r = post_event(s, courier, {**base, "idempotency_key": key(), "kind": "completed", "proof": proof})
-        assert r.status_code == 422 and r.json()["errors"][0]["column"] == "proof.cash_paid_vnd"
+        r = post_event(
+            s, courier, {**base, "idempotency_key": key(), "kind": "completed", "proof": proof}
+        )
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["column"] == "proof.cash_paid_vnd"
         proof["cash_paid_vnd"] = job.demand.cash_vnd
-    photo = s.client.post("/rounds/me/photos", headers=s.h(courier), files={"file": ("p.jpg", b"\xff\xd8fakejpeg", "image/jpeg")})
+    photo = s.client.post(
+        "/rounds/me/photos",
+        headers=s.h(courier),
+        files={"file": ("p.jpg", b"\xff\xd8fakejpeg", "image/jpeg")},
+    )
     assert photo.status_code == 201
     proof["photo_id"] = photo.json()["photo_id"]
-    r = post_event(s, courier, {**base, "idempotency_key": key(), "kind": "completed", "proof": proof})
+    r = post_event(
+        s, courier, {**base, "idempotency_key": key(), "kind": "completed", "proof": proof}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["stop_status"] == "completed"
 
@@ -154,13 +189,27 @@ def test_events_for_someone_elses_stop_are_refused(day_stack: Stack, town: Probl
     """A courier cannot post an event for a stop of another courier's round, and nothing is stored."""
     s = day_stack
     other = my_round(s, "C03", town)["stops"][0]["job_id"]
-    r = post_event(s, "C04", {"idempotency_key": key(), "device_ts": at(town, 36000), "job_id": other, "kind": "arrived"})
+    r = post_event(
+        s,
+        "C04",
+        {
+            "idempotency_key": key(),
+            "device_ts": at(town, 36000),
+            "job_id": other,
+            "kind": "arrived",
+        },
+    )
     assert r.status_code == 404
-    assert all(e["job_id"] != other for e in s.client.get("/rounds/me/events", headers=s.h("C04")).json()["data"])
+    assert all(
+        e["job_id"] != other
+        for e in s.client.get("/rounds/me/events", headers=s.h("C04")).json()["data"]
+    )
     assert my_round(s, "C03", town)["stops"][0]["status"] == "planned"
 
 
-def test_edits_are_checked_and_published_plans_change_only_by_new_version(day_stack: Stack, town: Problem) -> None:
+def test_edits_are_checked_and_published_plans_change_only_by_new_version(
+    day_stack: Stack, town: Problem
+) -> None:
     """An over-capacity move is refused naming the constraint; unassign then move back works on a new version."""
     s = day_stack
     h = s.h("dispatcher")
@@ -169,36 +218,68 @@ def test_edits_are_checked_and_published_plans_change_only_by_new_version(day_st
     jobs = town.job_by_id()
     # C05's round loads 2 delivery items at the depot already (capacity 2) or carries 2 pickups.
     full = next(
-        c for c, rt in routes.items()
-        if sum(jobs[st["job_id"]].kind == "delivery" and jobs[st["job_id"]].pair_id is None for st in rt["stops"]) == 2
+        c
+        for c, rt in routes.items()
+        if sum(
+            jobs[st["job_id"]].kind == "delivery" and jobs[st["job_id"]].pair_id is None
+            for st in rt["stops"]
+        )
+        == 2
     )
     donor = next(c for c in routes if c != full)
     moving = next(
-        st["job_id"] for st in routes[donor]["stops"]
+        st["job_id"]
+        for st in routes[donor]["stops"]
         if jobs[st["job_id"]].kind == "delivery" and jobs[st["job_id"]].pair_id is None
     )
-    r = s.client.post(f"/plans/{s.plan_id}/edits", headers=h, json={"op": "move", "job_id": moving, "courier_id": full})
+    r = s.client.post(
+        f"/plans/{s.plan_id}/edits",
+        headers=h,
+        json={"op": "move", "job_id": moving, "courier_id": full},
+    )
     assert r.status_code == 409, r.text
     assert any(e["kind"] == "capacity" for e in r.json()["errors"])
     # Reorder with a job that is not on the route: 422 naming job_ids.
-    r = s.client.post(f"/plans/{s.plan_id}/edits", headers=h, json={"op": "reorder", "courier_id": donor, "job_ids": ["nope"]})
-    assert r.status_code == 422 and r.json()["errors"][0]["column"] == "job_ids"
+    r = s.client.post(
+        f"/plans/{s.plan_id}/edits",
+        headers=h,
+        json={"op": "reorder", "courier_id": donor, "job_ids": ["nope"]},
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["column"] == "job_ids"
     # Unassign on the published plan creates version 2, still ready (not published).
-    r = s.client.post(f"/plans/{s.plan_id}/edits", headers=h, json={"op": "unassign", "job_id": moving})
+    r = s.client.post(
+        f"/plans/{s.plan_id}/edits", headers=h, json={"op": "unassign", "job_id": moving}
+    )
     assert r.status_code == 200, r.text
     v2 = r.json()
-    assert v2["id"] != s.plan_id and v2["status"] == "ready" and v2["parent_id"] == s.plan_id
+    assert v2["id"] != s.plan_id
+    assert v2["status"] == "ready"
+    assert v2["parent_id"] == s.plan_id
     assert moving in [u["job_id"] for u in v2["unassigned"]]
     assert s.client.get(f"/plans/{s.plan_id}", headers=h).json()["status"] == "published"
     # Move it back (best position chosen) in place on the draft version.
-    r = s.client.post(f"/plans/{v2['id']}/edits", headers=h, json={"op": "move", "job_id": moving, "courier_id": donor})
+    r = s.client.post(
+        f"/plans/{v2['id']}/edits",
+        headers=h,
+        json={"op": "move", "job_id": moving, "courier_id": donor},
+    )
     assert r.status_code == 200, r.text
     v2b = r.json()
-    assert v2b["id"] == v2["id"] and v2b["revision"] == 2
-    assert moving in [st["job_id"] for rt in v2b["routes"] if rt["courier_id"] == donor for st in rt["stops"]]
+    assert v2b["id"] == v2["id"]
+    assert v2b["revision"] == 2
+    assert moving in [
+        st["job_id"] for rt in v2b["routes"] if rt["courier_id"] == donor for st in rt["stops"]
+    ]
     # Reorder the donor's round reversed: either accepted (re-timed) or refused naming a constraint.
-    order = [st["job_id"] for rt in v2b["routes"] if rt["courier_id"] == donor for st in rt["stops"]]
-    r = s.client.post(f"/plans/{v2['id']}/edits", headers=h, json={"op": "reorder", "courier_id": donor, "job_ids": order[::-1]})
+    order = [
+        st["job_id"] for rt in v2b["routes"] if rt["courier_id"] == donor for st in rt["stops"]
+    ]
+    r = s.client.post(
+        f"/plans/{v2['id']}/edits",
+        headers=h,
+        json={"op": "reorder", "courier_id": donor, "job_ids": order[::-1]},
+    )
     assert r.status_code in (200, 409)
     if r.status_code == 409:
         assert r.json()["errors"][0]["kind"]

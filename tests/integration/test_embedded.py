@@ -17,17 +17,43 @@ from routing.model import Problem
 from tests.integration.conftest import REPO, free_port
 
 
-def test_serve_starts_embedded_redis_sqlite_and_a_worker(tmp_path: Path, network_path: Path, town_files: dict[str, Path], town: Problem) -> None:
+def test_serve_starts_embedded_redis_sqlite_and_a_worker(
+    tmp_path: Path, network_path: Path, town_files: dict[str, Path], town: Problem
+) -> None:
     """With only a data dir, serve persists Redis (AOF) and SQLite there and solves a plan on its worker."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env |= {"COURIER_DATA_DIR": str(tmp_path / "data"), "COURIER_NETWORK": str(network_path), "COURIER_LOG_LEVEL": "WARNING"}
+    env |= {
+        "COURIER_DATA_DIR": str(tmp_path / "data"),
+        "COURIER_NETWORK": str(network_path),
+        "COURIER_LOG_LEVEL": "WARNING",
+    }
     cli = [sys.executable, "-m", "api.cli"]
-    out = subprocess.run([*cli, "users", "add", "dieu", "--role", "dispatcher"], env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [*cli, "users", "add", "dieu", "--role", "dispatcher"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
-    token = subprocess.run([*cli, "users", "token", "dieu"], env=env, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    token = subprocess.run(
+        [*cli, "users", "token", "dieu"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     h = {"Authorization": f"Bearer {token}"}
     try:
@@ -43,9 +69,15 @@ def test_serve_starts_embedded_redis_sqlite_and_a_worker(tmp_path: Path, network
         with httpx.Client(base_url=base, headers=h, timeout=30) as c:
             for kind in ("depots", "couriers", "jobs"):
                 params = {"day": str(town.day)} if kind == "jobs" else {}
-                r = c.post(f"/{kind}", params=params, files={"file": (f"{kind}.csv", town_files[kind].read_bytes(), "text/csv")})
+                r = c.post(
+                    f"/{kind}",
+                    params=params,
+                    files={"file": (f"{kind}.csv", town_files[kind].read_bytes(), "text/csv")},
+                )
                 assert r.status_code == 201, r.text
-            plan_id = c.post("/plans", json={"day": str(town.day), "time_limit_s": 1}).json()["plan_id"]
+            plan_id = c.post("/plans", json={"day": str(town.day), "time_limit_s": 1}).json()[
+                "plan_id"
+            ]
             status = "queued"
             while time.monotonic() < deadline + 60 and status not in ("ready", "failed"):
                 time.sleep(0.3)

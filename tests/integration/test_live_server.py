@@ -1,5 +1,8 @@
-"""The service as it runs: uvicorn and `courier worker` subprocesses, a private redis-server, a
-database file; a whole day with 10 couriers and a dispatcher's WebSocket; SIGKILL mid-day."""
+"""The service as it runs: uvicorn and `courier worker` subprocesses.
+
+A private redis-server and a database; a whole day with 10 couriers and a dispatcher's
+WebSocket; SIGKILL mid-day.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,14 @@ from api.auth.service import Role
 from api.config import Settings
 from api.db import upgrade_database
 from routing.model import Problem
-from tests.integration.conftest import BACKENDS, ServerProcess, add_user, fresh_database, service_env, start_worker
+from tests.integration.conftest import (
+    BACKENDS,
+    ServerProcess,
+    add_user,
+    fresh_database,
+    service_env,
+    start_worker,
+)
 from tests.integration.test_api_day import at
 
 
@@ -92,7 +102,9 @@ def served(
     """API and worker subprocesses; the town day uploaded, planned by the worker and published."""
     folder = tmp_path_factory.mktemp("served")
     env = service_env(folder, fresh_database(str(request.param), folder), redis_url, network_path)
-    settings = Settings(redis_url=env["REDIS_URL"], database_url=env["DATABASE_URL"], data_dir=folder)
+    settings = Settings(
+        redis_url=env["REDIS_URL"], database_url=env["DATABASE_URL"], data_dir=folder
+    )
     upgrade_database(settings.sqlalchemy_url)
     server = ServerProcess(env, folder / "api.log").start()
     worker = start_worker(env, folder / "worker.log")
@@ -103,12 +115,23 @@ def served(
         with httpx.Client(base_url=base, timeout=30) as c:
             for kind in ("depots", "couriers", "jobs"):
                 params = {"day": town.day.isoformat()} if kind == "jobs" and town.day else {}
-                r = c.post(f"/{kind}", headers=s.h("dispatcher"), params=params, files={"file": (f"{kind}.csv", town_files[kind].read_bytes(), "text/csv")})
+                r = c.post(
+                    f"/{kind}",
+                    headers=s.h("dispatcher"),
+                    params=params,
+                    files={"file": (f"{kind}.csv", town_files[kind].read_bytes(), "text/csv")},
+                )
                 assert r.status_code == 201, r.text
             for cr in town.couriers:
-                s.tokens[cr.courier_id] = add_user(settings, cr.courier_id.lower(), Role.courier, cr.courier_id)
+                s.tokens[cr.courier_id] = add_user(
+                    settings, cr.courier_id.lower(), Role.courier, cr.courier_id
+                )
             assert town.day is not None
-            r = c.post("/plans", headers=s.h("dispatcher"), json={"day": town.day.isoformat(), "time_limit_s": 2})
+            r = c.post(
+                "/plans",
+                headers=s.h("dispatcher"),
+                json={"day": town.day.isoformat(), "time_limit_s": 2},
+            )
             assert r.status_code == 202, r.text
             s.plan_id = r.json()["plan_id"]
             feed = Feed(base, s.plan_id, s.tokens["dispatcher"])
@@ -119,11 +142,16 @@ def served(
                 if status["status"] in ("ready", "failed"):
                     break
                 time.sleep(0.2)
-            assert status["status"] == "ready", (status, (folder / "worker.log").read_text()[-3000:])
+            assert status["status"] == "ready", (
+                status,
+                (folder / "worker.log").read_text()[-3000:],
+            )
             time.sleep(0.3)
             feed.close()
             s.solve_messages = [m for m in feed.messages if m["type"] == "solve"]
-            assert c.post(f"/plans/{s.plan_id}/publish", headers=s.h("dispatcher")).status_code == 200
+            assert (
+                c.post(f"/plans/{s.plan_id}/publish", headers=s.h("dispatcher")).status_code == 200
+            )
         yield s
     finally:
         server.stop()
@@ -136,10 +164,14 @@ def test_solve_progress_streams_over_the_live_feed(served: Served) -> None:
     stages = [m.get("stage") for m in served.solve_messages]
     assert "solving" in stages or "matrices" in stages or "snapping" in stages
     final = served.solve_messages[-1]
-    assert final["status"] == "ready" and final["jobs_assigned"] > 0 and final["best_objective"] > 0
+    assert final["status"] == "ready"
+    assert final["jobs_assigned"] > 0
+    assert final["best_objective"] > 0
 
 
-def _courier_day(base: str, headers: dict[str, str], town: Problem, acked: list[str], failures: list[str]) -> None:
+def _courier_day(
+    base: str, headers: dict[str, str], town: Problem, acked: list[str], failures: list[str]
+) -> None:
     """Ride a round: for each stop a position, arrived, then completed (with proof) or failed."""
     jobs = town.job_by_id()
     with httpx.Client(base_url=base, timeout=30) as c:
@@ -147,8 +179,14 @@ def _courier_day(base: str, headers: dict[str, str], town: Problem, acked: list[
         for k, st in enumerate(rnd["stops"]):
             t = st["planned_arrival_s"]
             writes: list[tuple[str, dict[str, Any]]] = [
-                ("/rounds/me/positions", {"lon": st["lon"] + 0.001, "lat": st["lat"], "device_ts": at(town, t - 60)}),
-                ("/rounds/me/events", {"job_id": st["job_id"], "kind": "arrived", "device_ts": at(town, t)}),
+                (
+                    "/rounds/me/positions",
+                    {"lon": st["lon"] + 0.001, "lat": st["lat"], "device_ts": at(town, t - 60)},
+                ),
+                (
+                    "/rounds/me/events",
+                    {"job_id": st["job_id"], "kind": "arrived", "device_ts": at(town, t)},
+                ),
             ]
             job = jobs[st["job_id"]]
             if k == 1:
@@ -158,7 +196,12 @@ def _courier_day(base: str, headers: dict[str, str], town: Problem, acked: list[
                 if job.demand.cash_vnd:
                     proof["cash_paid_vnd"] = job.demand.cash_vnd
                 done = {"kind": "completed", "proof": proof}
-            writes.append(("/rounds/me/events", {"job_id": st["job_id"], "device_ts": at(town, t + job.service_s), **done}))
+            writes.append(
+                (
+                    "/rounds/me/events",
+                    {"job_id": st["job_id"], "device_ts": at(town, t + job.service_s), **done},
+                )
+            )
             for path, body in writes:
                 body["idempotency_key"] = uuid.uuid4().hex
                 r = c.post(path, headers=headers, json=body)
@@ -168,7 +211,9 @@ def _courier_day(base: str, headers: dict[str, str], town: Problem, acked: list[
                     failures.append(f"{path} {r.status_code} {r.text}")
 
 
-def test_whole_day_ten_couriers_and_the_dispatcher_sees_every_update(served: Served, town: Problem) -> None:
+def test_whole_day_ten_couriers_and_the_dispatcher_sees_every_update(
+    served: Served, town: Problem
+) -> None:
     """10 couriers post positions and events concurrently; each is acknowledged and reaches the WebSocket."""
     feed = Feed(served.server.url, served.plan_id, served.tokens["dispatcher"])
     acked: list[str] = []
@@ -176,7 +221,9 @@ def test_whole_day_ten_couriers_and_the_dispatcher_sees_every_update(served: Ser
     try:
         with ThreadPoolExecutor(10) as pool:
             for cr in town.couriers:
-                pool.submit(_courier_day, served.server.url, served.h(cr.courier_id), town, acked, failures)
+                pool.submit(
+                    _courier_day, served.server.url, served.h(cr.courier_id), town, acked, failures
+                )
         assert failures == []
         assert len(acked) >= 3 * 30
         missing = feed.wait_for(set(acked))
@@ -188,14 +235,20 @@ def test_whole_day_ten_couriers_and_the_dispatcher_sees_every_update(served: Ser
         if m["type"] == "stop_event":
             last[m["courier_id"]] = m
     assert set(last) == {c.courier_id for c in town.couriers}
-    assert all(m["progress"]["done"] == m["progress"]["total"] and m["next_stop"] is None for m in last.values())
+    assert all(
+        m["progress"]["done"] == m["progress"]["total"] and m["next_stop"] is None
+        for m in last.values()
+    )
     assert any(m["type"] == "stop_event" and m["failed"] for m in feed.messages)
     positions = [m for m in feed.messages if m["type"] == "position"]
-    assert positions and all(isinstance(m["eta_drift_s"], int) for m in positions if m["next_stop"])
+    assert positions
+    assert all(isinstance(m["eta_drift_s"], int) for m in positions if m["next_stop"])
     with httpx.Client(base_url=served.server.url, timeout=30) as c:
-        events = c.get("/events", headers=served.h("dispatcher"), params={"plan_id": served.plan_id}).json()
+        events = c.get(
+            "/events", headers=served.h("dispatcher"), params={"plan_id": served.plan_id}
+        ).json()
     stored = {e["idempotency_key"] for e in events["data"]}
-    assert {k for k in acked} & stored == stored & set(acked)
+    assert set(acked) & stored == stored & set(acked)
     assert len(stored & set(acked)) == sum(1 for m in feed.messages if m["type"] == "stop_event")
 
 
@@ -206,10 +259,17 @@ def test_sigkill_mid_day_loses_nothing_acknowledged(served: Served, town: Proble
 
     def post_loop(courier: str) -> None:
         with httpx.Client(base_url=served.server.url, timeout=5) as c:
-            stops = c.get("/rounds/me", headers=served.h(courier), params={"day": str(town.day)}).json()["stops"]
+            stops = c.get(
+                "/rounds/me", headers=served.h(courier), params={"day": str(town.day)}
+            ).json()["stops"]
             i = 0
             while not stop.is_set():
-                body = {"idempotency_key": uuid.uuid4().hex, "job_id": stops[i % len(stops)]["job_id"], "kind": "arrived", "device_ts": at(town, 40000 + i)}
+                body = {
+                    "idempotency_key": uuid.uuid4().hex,
+                    "job_id": stops[i % len(stops)]["job_id"],
+                    "kind": "arrived",
+                    "device_ts": at(town, 40000 + i),
+                }
                 i += 1
                 try:
                     r = c.post("/rounds/me/events", headers=served.h(courier), json=body)
@@ -231,7 +291,9 @@ def test_sigkill_mid_day_loses_nothing_acknowledged(served: Served, town: Proble
     assert len(acked) >= 40
     served.server.start()
     with httpx.Client(base_url=served.server.url, timeout=30) as c:
-        events = c.get("/events", headers=served.h("dispatcher"), params={"plan_id": served.plan_id}).json()["data"]
+        events = c.get(
+            "/events", headers=served.h("dispatcher"), params={"plan_id": served.plan_id}
+        ).json()["data"]
         plan = c.get(f"/plans/{served.plan_id}", headers=served.h("dispatcher")).json()
     stored = {e["idempotency_key"] for e in events}
     assert set(acked) - stored == set()

@@ -45,10 +45,14 @@ MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/auth/token")}
 
 
-def _request(s: Stack, method: str, path: str, who: str, town: Problem, files: dict[str, Any]) -> int:
+def _request(
+    s: Stack, method: str, path: str, who: str, town: Problem, files: dict[str, Any]
+) -> int:
     assert town.day is not None
     day = town.day.isoformat()
-    a_job = s.client.get("/rounds/me", headers=s.h(A), params={"day": day}).json()["stops"][-1]["job_id"]
+    a_job = s.client.get("/rounds/me", headers=s.h(A), params={"day": day}).json()["stops"][-1][
+        "job_id"
+    ]
     url = path.format(plan_id=s.plan_id, courier_id=A, username="manager")
     headers = {} if who == "anonymous" else s.h({"A": A, "B": B}.get(who, who))
     kw: dict[str, Any] = {"headers": headers}
@@ -62,8 +66,18 @@ def _request(s: Stack, method: str, path: str, who: str, town: Problem, files: d
         "/users": {"username": "x" + uuid.uuid4().hex[:6], "role": "manager"},
         "/plans": {"day": day, "time_limit_s": 1},
         "/plans/{plan_id}/edits": {"op": "reorder", "courier_id": A, "job_ids": ["not-a-job"]},
-        "/rounds/me/events": {"idempotency_key": uuid.uuid4().hex, "device_ts": ts, "job_id": a_job, "kind": "arrived"},
-        "/rounds/me/positions": {"idempotency_key": uuid.uuid4().hex, "device_ts": ts, "lon": 108.0, "lat": 14.35},
+        "/rounds/me/events": {
+            "idempotency_key": uuid.uuid4().hex,
+            "device_ts": ts,
+            "job_id": a_job,
+            "kind": "arrived",
+        },
+        "/rounds/me/positions": {
+            "idempotency_key": uuid.uuid4().hex,
+            "device_ts": ts,
+            "lon": 108.0,
+            "lat": 14.35,
+        },
     }
     if path in bodies:
         kw["json"] = bodies[path]
@@ -75,13 +89,24 @@ def _request(s: Stack, method: str, path: str, who: str, town: Problem, files: d
 def test_matrix_covers_every_endpoint(day_stack: Stack) -> None:
     """Every HTTP operation of the OpenAPI schema is either public or listed in the role matrix."""
     listed = {(m, p) for m, p, _ in MATRIX} | PUBLIC
-    ops = {(m.upper(), p) for p, item in day_stack.client.app.openapi()["paths"].items() for m in item}  # type: ignore[attr-defined]
+    ops = {
+        (m.upper(), p) for p, item in day_stack.client.app.openapi()["paths"].items() for m in item
+    }  # type: ignore[attr-defined]
     assert len(ops) >= 20
     assert ops <= listed, ops - listed
 
 
-@pytest.mark.parametrize(("method", "path", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX])
-def test_role_matrix(day_stack: Stack, town: Problem, town_files: dict[str, Any], method: str, path: str, expected: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX]
+)
+def test_role_matrix(
+    day_stack: Stack,
+    town: Problem,
+    town_files: dict[str, Any],
+    method: str,
+    path: str,
+    expected: tuple[int, ...],
+) -> None:
     """Each role gets exactly the status the matrix says (401 anonymous, 403 wrong role, 404 not yours)."""
     got = tuple(_request(day_stack, method, path, who, town, town_files) for who in WHO)
     assert got == expected
@@ -92,10 +117,14 @@ def test_health_is_public_and_everything_else_is_not(day_stack: Stack) -> None:
     c = day_stack.client
     assert c.get("/healthz").json() == {"status": "ok"}
     ready = c.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["redis"] == "ok" and ready.json()["database"] == "ok"
+    assert ready.status_code == 200
+    assert ready.json()["redis"] == "ok"
+    assert ready.json()["database"] == "ok"
     assert "courier_http_requests_total" in c.get("/metrics").text
     r = c.get("/plans", headers={"Authorization": "Bearer ct_forged"})
-    assert r.status_code == 401 and r.json()["detail"] == "invalid token" and r.headers["x-request-id"]
+    assert r.status_code == 401
+    assert r.json()["detail"] == "invalid token"
+    assert r.headers["x-request-id"]
 
 
 def test_live_feed_requires_a_staff_token(day_stack: Stack) -> None:
@@ -110,5 +139,6 @@ def test_live_feed_requires_a_staff_token(day_stack: Stack) -> None:
     for who in ("dispatcher", "manager"):
         with s.client.websocket_connect(f"{path}?token={s.tokens[who]}") as ws:
             snap = ws.receive_json()
-            assert snap["type"] == "snapshot" and snap["plan_id"] == s.plan_id
+            assert snap["type"] == "snapshot"
+            assert snap["plan_id"] == s.plan_id
             assert snap["routes"][A]["total"] >= 1

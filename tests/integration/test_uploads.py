@@ -47,10 +47,14 @@ def test_bad_rows_are_rejected_with_row_column_and_nothing_is_stored(
     body = r.json()
     assert len(town.jobs) - 4 <= body["stored"] <= len(town.jobs) - 2  # a bad half drops its pair
     assert {(e["row"], e["column"]) for e in body["rejected"]} >= {(3, "lat"), (5, "windows")}
-    assert stack.client.get("/jobs", headers=h, params={"day": day}).json()["count"] == body["stored"]
+    assert (
+        stack.client.get("/jobs", headers=h, params={"day": day}).json()["count"] == body["stored"]
+    )
 
 
-def test_couriers_of_unknown_offices_and_bad_files_are_refused(stack: Stack, town_files: dict[str, Path], tmp_path: Path) -> None:
+def test_couriers_of_unknown_offices_and_bad_files_are_refused(
+    stack: Stack, town_files: dict[str, Path], tmp_path: Path
+) -> None:
     """Couriers need an uploaded post office; unsupported or empty files are 422 naming the file."""
     h = stack.h("dispatcher")
     r = upload(stack.client, h, "couriers", town_files["couriers"])
@@ -60,12 +64,14 @@ def test_couriers_of_unknown_offices_and_bad_files_are_refused(stack: Stack, tow
     odd = tmp_path / "jobs.pdf"
     odd.write_bytes(b"%PDF")
     r = upload(stack.client, h, "depots", odd)
-    assert r.status_code == 422 and r.json()["errors"][0]["column"] == "file"
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["column"] == "file"
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     assert upload(stack.client, h, "depots", empty).status_code == 422
     r = stack.client.post("/depots", headers=h)
-    assert r.status_code == 422 and r.json()["errors"][0]["column"]
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["column"]
 
 
 def test_xlsx_upload_matches_csv(stack: Stack, town_files: dict[str, Path], tmp_path: Path) -> None:
@@ -79,7 +85,9 @@ def test_xlsx_upload_matches_csv(stack: Stack, town_files: dict[str, Path], tmp_
     path = tmp_path / "depots.xlsx"
     wb.save(path)
     with path.open("rb") as fh:
-        r = stack.client.post("/depots", headers=h, files={"file": ("depots.xlsx", fh, "application/octet-stream")})
+        r = stack.client.post(
+            "/depots", headers=h, files={"file": ("depots.xlsx", fh, "application/octet-stream")}
+        )
     assert r.status_code == 201, r.text
     assert r.json()["stored"] == len(lines) - 1
     data = stack.client.get("/depots", headers=h).json()["data"]
@@ -91,18 +99,23 @@ def test_cli_bootstraps_users_and_tokens(stack: Stack, town_files: dict[str, Pat
     from typer.testing import CliRunner
 
     runner = CliRunner()
-    res = runner.invoke(cli_app, ["users", "add", "lan", "--role", "manager", "--password", "s3cret-pass"])
+    res = runner.invoke(
+        cli_app, ["users", "add", "lan", "--role", "manager", "--password", "s3cret-pass"]
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli_app, ["users", "token", "lan"])
     assert res.exit_code == 0, res.output
     token = res.output.strip().splitlines()[-1]
     me = stack.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.status_code == 200 and me.json()["role"] == "manager"
+    assert me.status_code == 200
+    assert me.json()["role"] == "manager"
     res = runner.invoke(cli_app, ["users", "add", "c1", "--role", "courier"])
-    assert res.exit_code == 2 and "courier_id" in res.output
+    assert res.exit_code == 2
+    assert "courier_id" in res.output
     res = runner.invoke(cli_app, ["users", "token", "nobody"])
     assert res.exit_code == 2
     r = stack.client.post("/auth/token", json={"username": "lan", "password": "s3cret-pass"})
-    assert r.status_code == 200 and r.json()["access_token"].startswith("ct_")
+    assert r.status_code == 200
+    assert r.json()["access_token"].startswith("ct_")
     r = stack.client.post("/auth/token", json={"username": "lan", "password": "wrong"})
     assert r.status_code == 401
