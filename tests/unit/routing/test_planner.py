@@ -115,7 +115,8 @@ def test_geojson_is_rfc7946(planned: tuple[DayPlan, Recorder]) -> None:
     for f in geo["features"]:
         coords = f["geometry"]["coordinates"]
         first = coords[0] if f["geometry"]["type"] == "LineString" else coords
-        assert 107 < first[0] < 109 and 13.5 < first[1] < 15.5
+        assert 107 < first[0] < 109
+        assert 13.5 < first[1] < 15.5
 
 
 def test_far_addresses_are_reported(province_graph: CompactGraph, scenario: DayScenario) -> None:
