@@ -52,8 +52,12 @@ def run(args: argparse.Namespace, jobs: int, couriers: int) -> dict[str, object]
     t0 = time.perf_counter()
     graph = load_compact(cache)
     load_s = time.perf_counter() - t0
-    options = PlanOptions(time_limit_s=args.time_limit, workers=args.workers, geometry=not args.no_geometry)
-    day = plan_day(scenario.problem, graph, zones=province.zones, closures=scenario.closures, options=options)
+    options = PlanOptions(
+        time_limit_s=args.time_limit, workers=args.workers, geometry=not args.no_geometry
+    )
+    day = plan_day(
+        scenario.problem, graph, zones=province.zones, closures=scenario.closures, options=options
+    )
     total_s = time.perf_counter() - t0
     own, children = rss_mb()
     t = day.timings
@@ -80,11 +84,17 @@ def run(args: argparse.Namespace, jobs: int, couriers: int) -> dict[str, object]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--jobs", type=int, nargs="*", default=[2000])
-    parser.add_argument("--couriers", type=int, nargs="*", default=[60], help="one per --jobs value")
-    parser.add_argument("--time-limit", type=float, default=5.0, help="search seconds of a full piece")
+    parser.add_argument(
+        "--couriers", type=int, nargs="*", default=[60], help="one per --jobs value"
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=5.0, help="search seconds of a full piece"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-geometry", action="store_true", help="skip drawing the legs")

@@ -18,7 +18,19 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    args = ["demo", "--jobs", "60", "--couriers", "14", "--nodes", "2000", "--time-limit", "1", "--out", str(out)]
+    args = [
+        "demo",
+        "--jobs",
+        "60",
+        "--couriers",
+        "14",
+        "--nodes",
+        "2000",
+        "--time-limit",
+        "1",
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out
@@ -31,7 +43,10 @@ def test_demo_writes_every_output(demo: Path) -> None:
     assert {f["geometry"]["type"] for f in geo["features"]} == {"LineString", "Point"}
     summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     assert summary["violations"] == []
-    assert summary["kpi"]["jobs_served"] + summary["kpi"]["jobs_unassigned"] == summary["kpi"]["jobs_total"]
+    assert (
+        summary["kpi"]["jobs_served"] + summary["kpi"]["jobs_unassigned"]
+        == summary["kpi"]["jobs_total"]
+    )
     itineraries = sorted((demo / "itineraries").glob("*.csv"))
     assert itineraries
     raw = itineraries[0].read_bytes()
@@ -94,7 +109,14 @@ def test_solve_instance_json(tmp_path: Path) -> None:
     result = runner.invoke(app, ["solve-instance", str(path), "--time-limit", "1", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert {"instance", "vehicles", "distance_truncated", "distance_exact", "feasible", "seconds"} <= set(data)
+    assert {
+        "instance",
+        "vehicles",
+        "distance_truncated",
+        "distance_exact",
+        "feasible",
+        "seconds",
+    } <= set(data)
     assert data["feasible"] is True
     assert data["distance_truncated"] <= data["distance_exact"] + 1e-9
     missing = runner.invoke(app, ["solve-instance", str(tmp_path / "none.txt")])

@@ -24,7 +24,9 @@ class Recorder:
     def on_stage(self, stage: str, done: int, total: int) -> None:
         self.stages.append((stage, done, total))
 
-    def on_improvement(self, piece: str, elapsed_s: float, objective: int, assigned_jobs: int) -> None:
+    def on_improvement(
+        self, piece: str, elapsed_s: float, objective: int, assigned_jobs: int
+    ) -> None:
         self.improvements.append((piece, elapsed_s, objective, assigned_jobs))
 
 
@@ -34,10 +36,19 @@ def scenario(province: SyntheticProvince) -> DayScenario:
 
 
 @pytest.fixture(scope="module")
-def planned(province: SyntheticProvince, province_graph: CompactGraph, scenario: DayScenario) -> tuple[DayPlan, Recorder]:
+def planned(
+    province: SyntheticProvince, province_graph: CompactGraph, scenario: DayScenario
+) -> tuple[DayPlan, Recorder]:
     rec = Recorder()
     options = PlanOptions(time_limit_s=2, max_jobs_per_piece=25, workers=2)
-    day = plan_day(scenario.problem, province_graph, zones=province.zones, closures=scenario.closures, options=options, callbacks=rec)
+    day = plan_day(
+        scenario.problem,
+        province_graph,
+        zones=province.zones,
+        closures=scenario.closures,
+        options=options,
+        callbacks=rec,
+    )
     return day, rec
 
 
@@ -84,7 +95,9 @@ def test_big_offices_are_split_and_pairs_stay_together(planned: tuple[DayPlan, R
             assert route_of.get(partner.job_id) == route_of[job.job_id]
 
 
-def test_stop_locations_are_global_and_legs_follow_the_route(planned: tuple[DayPlan, Recorder]) -> None:
+def test_stop_locations_are_global_and_legs_follow_the_route(
+    planned: tuple[DayPlan, Recorder],
+) -> None:
     """Stitched stops point at the day's locations; each route has one leg per stop plus the return."""
     day, _ = planned
     loc = day.problem.location_index()
@@ -125,7 +138,9 @@ def test_far_addresses_are_reported(province_graph: CompactGraph, scenario: DayS
     k = next(i for i, j in enumerate(jobs) if j.pair_id is None)
     jobs[k] = replace(jobs[k], lon=jobs[k].lon + 0.2)  # about 20 km into the forest
     problem = replace(scenario.problem, jobs=tuple(jobs))
-    day = plan_day(problem, province_graph, options=PlanOptions(time_limit_s=1, geometry=False, workers=1))
+    day = plan_day(
+        problem, province_graph, options=PlanOptions(time_limit_s=1, geometry=False, workers=1)
+    )
     reasons = {u.job_id: u.reason for u in day.plan.unassigned}
     assert reasons[jobs[k].job_id] == "far_from_road"
     assert day.violations == []
