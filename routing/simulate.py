@@ -22,9 +22,8 @@ on the road) of ``incident_min`` minutes. The planned lunch break is taken on th
 plan puts it on. Delays carry over to every later stop, so the spread of arrival times grows
 along the route.
 
-**At the stop.** A courier who arrives before the first window opens waits for it (an
-appointment); one who arrives in a gap between windows or after the last one knocks anyway
-(late). Service takes the planned time times log-normal noise (``service_sigma``).
+**At the stop.** A courier who arrives before a window opens waits for it (an appointment,
+or the end of the lunch gap); one who arrives after the last window knocks anyway (late). Service takes the planned time times log-normal noise (``service_sigma``).
 
 **Failure.** A stop fails with probability :func:`failure_probability`: a base rate per
 category (:data:`BASE_FAIL_PROB`; pension payouts are awaited at home and rarely fail, the
@@ -478,21 +477,23 @@ def _simulate_route(
             )
 
         if job.pair_id is not None and job.kind == "delivery" and job.pair_id in failed_pairs:
-            outcomes.append(fail(int(t), "pickup_failed"))
+            outcomes.append(fail(round(t), "pickup_failed"))
             continue
         if t + travel > params.cutoff_s:
-            outcomes.append(fail(int(t), "out_of_time"))
+            outcomes.append(fail(round(t), "out_of_time"))
             continue
         closed_p = params.road_closed_prob_rain if rain else params.road_closed_prob_dry
         if rough and u_closed < closed_p:
             # rode up to the cut and back: about the leg's travel time, and no arrival
             t += travel
-            outcomes.append(fail(int(t), "road_closed"))
+            outcomes.append(fail(round(t), "road_closed"))
             continue
         t += travel
         arrived = round(t)
         events.append(StopEvent(route.courier_id, job.job_id, seq, "arrived", arrived))
-        begin = max(arrived, job.first_start_s)  # early for an appointment: wait
+        # early for a window (an appointment, or the afternoon opening): wait for it
+        opening = job.earliest_start_from(arrived)
+        begin = arrived if opening is None else opening
         p_fail = failure_probability(job, begin, rain=rain)
         if u_fail < p_fail:
             weights = _reason_weights(job)
@@ -598,6 +599,7 @@ def simulate_plan(
 
         def leg(a: int, b: int) -> float:
             return float(dist_matrix[a, b])
+
     outcomes: list[StopOutcome] = []
     events: list[StopEvent] = []
     for route in plan.routes:
