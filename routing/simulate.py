@@ -17,13 +17,15 @@ The model, stop by stop along each round
   probability ``rain_prob_wet`` in the rainy season (May-November) and ``rain_prob_dry``
   otherwise,
 
-plus, with probability ``incident_prob``, an incident (puncture, waiting at a ford, a herd
-on the road) of ``incident_min`` minutes. The planned lunch break is taken on the leg the
+capped at ``max_leg_factor`` times the planned time, plus, with probability
+``incident_prob``, an incident (puncture, waiting at a ford, a herd on the road) of
+``incident_min`` minutes. The planned lunch break is taken on the leg the
 plan puts it on. Delays carry over to every later stop, so the spread of arrival times grows
 along the route.
 
 **At the stop.** A courier who arrives before a window opens waits for it (an appointment,
-or the end of the lunch gap); one who arrives after the last window knocks anyway (late). Service takes the planned time times log-normal noise (``service_sigma``).
+or the end of the lunch gap); one who arrives after the last window knocks anyway (late).
+Service takes the planned time times log-normal noise (``service_sigma``).
 
 **Failure.** A stop fails with probability :func:`failure_probability`: a base rate per
 category (:data:`BASE_FAIL_PROB`; pension payouts are awaited at home and rarely fail, the
@@ -140,6 +142,9 @@ class SimulationParams:
         Travel-time factor on a rain day, ordinary and rough legs.
     rain_prob_wet, rain_prob_dry
         Probability of a rain day in the rainy season (May-November) and otherwise.
+    max_leg_factor
+        Cap on the product of the factors above (a leg takes at most this many times its
+        planned time, before incidents).
     incident_prob
         Probability of an incident on a leg.
     incident_min
@@ -156,14 +161,15 @@ class SimulationParams:
 
     pace_sigma: float = 0.08
     leg_sigma: float = 0.12
-    rough_leg_sigma: float = 0.25
+    rough_leg_sigma: float = 0.2
     rough_leg_factor: float = 1.15
     rough_distance_m: float = 5000.0
     rough_speed_kph: float = 22.0
-    rain_factor: float = 1.15
-    rain_rough_factor: float = 1.45
-    rain_prob_wet: float = 0.35
+    rain_factor: float = 1.1
+    rain_rough_factor: float = 1.3
+    rain_prob_wet: float = 0.3
     rain_prob_dry: float = 0.08
+    max_leg_factor: float = 2.0
     incident_prob: float = 0.02
     incident_min: tuple[int, int] = (10, 40)
     service_sigma: float = 0.3
@@ -434,7 +440,7 @@ def _simulate_route(
             factor *= params.rough_leg_factor
         if rain:
             factor *= params.rain_rough_factor if rough else params.rain_factor
-        travel = travel_planned * factor
+        travel = travel_planned * min(factor, params.max_leg_factor)
         if u_incident < params.incident_prob:
             travel += incident_min * 60
         if on_break_leg:
@@ -687,7 +693,10 @@ def _clock(day: date | None, t_s: int | None) -> datetime | None:
 
 
 def events_frame(sim: SimulatedDay) -> pd.DataFrame:
-    """Return the stop events as a DataFrame (one row per event, ``at`` as a local datetime)."""
+    """Return the stop events as a DataFrame (one row per event, ``at`` as a local datetime).
+
+    ``id_checked`` is a nullable boolean and ``cash_paid_vnd`` a nullable integer column.
+    """
     import pandas as pd
 
     rows = [
@@ -706,7 +715,12 @@ def events_frame(sim: SimulatedDay) -> pd.DataFrame:
         }
         for e in sim.events
     ]
-    return pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+    frame["id_checked"] = frame["id_checked"].astype("boolean")
+    frame["cash_paid_vnd"] = frame["cash_paid_vnd"].astype("Int64")
+    for col in ("reason", "recipient_name"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
 
 
 EVENT_COLUMNS: tuple[str, ...] = (
