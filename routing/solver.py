@@ -229,6 +229,7 @@ class _Model:
     breaks: dict[int, Any]  # vehicle -> interval var
     penalties: dict[int, int]  # job position -> drop penalty
     cost: NDArray[np.int64]  # arc cost matrix on OR-Tools nodes
+    pair_indices: dict[int, int]  # pickup variable index -> delivery variable index
 
 
 def _drop_penalty(problem: Problem, cost: NDArray[np.int64], params: SolverParams) -> int:
@@ -329,6 +330,7 @@ def _build_model(
     # Pickup-and-delivery pairs.
     partner = problem.pair_partner()
     pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    pair_indices: dict[int, int] = {}
     for p, node in job_node.items():
         job = problem.jobs[p]
         if job.pair_id is None or job.kind != "pickup":
@@ -336,6 +338,7 @@ def _build_model(
         d_node = job_node[pos_by_id[partner[job.job_id]]]
         p_index, d_index = manager.NodeToIndex(node), manager.NodeToIndex(d_node)
         routing.AddPickupAndDelivery(p_index, d_index)
+        pair_indices[p_index] = d_index
         solver.Add(routing.VehicleVar(p_index) == routing.VehicleVar(d_index))
         solver.Add(routing.ActiveVar(p_index) == routing.ActiveVar(d_index))
         solver.Add(time_dim.CumulVar(p_index) <= time_dim.CumulVar(d_index))
@@ -354,7 +357,18 @@ def _build_model(
         penalties[p] = base * problem.jobs[p].priority
         routing.AddDisjunction([manager.NodeToIndex(node)], penalties[p])
 
-    return _Model(manager, routing, time_dim, node_loc, node_job, job_node, breaks, penalties, cost)
+    return _Model(
+        manager,
+        routing,
+        time_dim,
+        node_loc,
+        node_job,
+        job_node,
+        breaks,
+        penalties,
+        cost,
+        pair_indices,
+    )
 
 
 def _add_load_dimension(
@@ -418,9 +432,24 @@ def _add_load_dimension(
 # PyVRP warm start
 # --------------------------------------------------------------------------------------------
 
+LOOSE_WINDOW_FACTOR = 4
+
 
 def _pyvrp_supported(problem: Problem) -> bool:
-    return all(not c.has_break and not c.skills for c in problem.couriers) and all(
+    """Return whether PyVRP should warm-start the problem.
+
+    PyVRP 0.14 has no skills, multiple windows, pre-assigned depots or breaks. Breaks are
+    relaxed (the shift is shortened by the break) when windows are loose -- every window at
+    least :data:`LOOSE_WINDOW_FACTOR` times the longest break -- so that the break almost
+    always fits into PyVRP's routes; with tight windows the relaxed routes need too much
+    repair and the time is better spent in OR-Tools.
+    """
+    longest_break = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
+    if longest_break and any(
+        j.windows[0].duration_s < LOOSE_WINDOW_FACTOR * longest_break for j in problem.jobs
+    ):
+        return False
+    return all(not c.skills for c in problem.couriers) and all(
         len(j.windows) == 1 and not j.skills and j.depot_id is None for j in problem.jobs
     )
 
@@ -459,6 +488,8 @@ def _pyvrp_routes(
     groups: dict[tuple[Any, ...], list[int]] = {}
     for v, courier in enumerate(problem.couriers):
         s, e, earliest, latest = _shift_bounds(problem, courier)
+        # PyVRP has no breaks: reserve the break's length by ending the shift earlier.
+        latest -= courier.break_duration_s if courier.has_break else 0
         key = (s, e, earliest, latest, tuple(courier.capacity.as_tuple()[d] for d in dims))
         groups.setdefault(key, []).append(v)
     depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
@@ -540,6 +571,65 @@ def _pyvrp_routes(
         routes[vehicle] = seq
     logger.info("PyVRP: cost %s, %d routes", result.cost(), best.num_routes())
     return routes
+
+
+def elapsed(t0: float) -> float:
+    """Return seconds since ``t0`` (monotonic clock)."""
+    return time.monotonic() - t0
+
+
+def _num_unperformed(model: _Model, assignment: Any) -> int:
+    """Return how many searched jobs the assignment leaves out."""
+    routing, manager = model.routing, model.manager
+    count = 0
+    for node in model.job_node.values():
+        index = manager.NodeToIndex(node)
+        if assignment.Value(routing.NextVar(index)) == index:
+            count += 1
+    return count
+
+
+def _assignment_from_sequences(model: _Model, sequences: list[list[int]]) -> Any:
+    """Load node sequences into the closed model as an assignment, repairing if needed.
+
+    A route infeasible in the full model (PyVRP ignores breaks) is rebuilt greedily: its
+    stops are kept in order while the route stays feasible (a pair's halves together); the
+    others are left unperformed for the search to reinsert. Returns ``None`` if nothing loads.
+    """
+    routing, manager = model.routing, model.manager
+    routes = [[manager.NodeToIndex(n) for n in seq] for seq in sequences]
+    whole = routing.ReadAssignmentFromRoutes(routes, True)
+    if whole is not None:
+        return whole
+    delivery_of = model.pair_indices
+    pickup_of = {d: p for p, d in delivery_of.items()}
+    kept: list[list[int]] = [[] for _ in routes]
+    for v, route in enumerate(routes):
+        if routing.ReadAssignmentFromRoutes(
+            [route if u == v else [] for u in range(len(routes))], True
+        ):
+            kept[v] = route
+            continue
+        # Greedy subsequence: keep each stop (a pair's pickup with its delivery) if still feasible.
+        order = {index: k for k, index in enumerate(route)}
+        chosen: list[int] = []
+        for index in route:
+            if index in delivery_of:
+                continue  # decided together with its delivery
+            trial = [*chosen, index]
+            if index in pickup_of:
+                trial.append(pickup_of[index])
+            trial.sort(key=order.__getitem__)
+            probe = [trial if u == v else [] for u in range(len(routes))]
+            if routing.ReadAssignmentFromRoutes(probe, True) is not None:
+                chosen = trial
+        kept[v] = chosen
+    logger.debug(
+        "repaired warm start: kept %d of %d stops",
+        sum(map(len, kept)),
+        sum(map(len, routes)),
+    )
+    return routing.ReadAssignmentFromRoutes(kept, True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -745,13 +835,14 @@ def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) ->
     """
     routing = model.routing
     strategies = list(dict.fromkeys([params.first_solution, *params.first_solution_portfolio]))
+    t_start = time.monotonic()
     budget = params.time_limit_s * params.portfolio_share
     best: Any = None
     best_cost: int | None = None
     best_name = params.first_solution
     for k, name in enumerate(strategies):
-        spent = time.monotonic() - t0
-        left = budget - spent
+        now = time.monotonic()
+        left = min(budget - (now - t_start), params.time_limit_s - (now - t0) - 0.05)
         if left <= 0.01 or (k > 0 and left < 0.05):
             break
         search = _search_parameters(replace(params, first_solution=name), left)
@@ -861,38 +952,44 @@ def solve(
     relay = _ProgressRelay(model, callbacks, t0)
     routing.AddAtSolutionCallback(relay)
 
-    assignment = None
+    # Candidate starts: PyVRP's routes (breaks relaxed) and/or the OR-Tools portfolio.
     engine = "ortools"
+    candidates: list[tuple[int, str, Any]] = []
+    relaxed = any(c.has_break for c in problem.couriers)
     if params.use_pyvrp and _pyvrp_supported(problem):
-        budget = params.time_limit_s * params.pyvrp_share
-        seq = _pyvrp_routes(problem, model, durations, params, budget)
+        share = params.pyvrp_share * (0.6 if relaxed else 1.0)
+        seq = _pyvrp_routes(problem, model, durations, params, params.time_limit_s * share)
         if seq is not None:
             routing.CloseModelWithParameters(_search_parameters(params, 1.0))
-            initial = routing.ReadAssignmentFromRoutes(
-                [[model.manager.NodeToIndex(n) for n in r] for r in seq], True
-            )
-            if initial is None:
-                logger.warning("PyVRP routes rejected by the OR-Tools model; searching alone")
-            else:
-                engine = "pyvrp+ortools"
-                remaining = params.time_limit_s - (time.monotonic() - t0)
-                assignment = routing.SolveFromAssignmentWithParameters(
-                    initial, _search_parameters(params, max(0.05, remaining))
+            initial = _assignment_from_sequences(model, seq)
+            if initial is not None and _num_unperformed(model, initial):
+                # Repaired start: reinsert the cut jobs by a short greedy descent.
+                greedy = replace(params, local_search="GREEDY_DESCENT")
+                budget = min(0.1 * params.time_limit_s, params.time_limit_s - elapsed(t0))
+                improved = routing.SolveFromAssignmentWithParameters(
+                    initial, _search_parameters(greedy, max(0.05, budget))
                 )
-                if assignment is None:
-                    assignment = initial
-    if assignment is None:
+                initial = improved if improved is not None else initial
+            if initial is None:
+                logger.warning("PyVRP routes rejected by the OR-Tools model")
+            else:
+                copy = routing.solver().Assignment(initial)
+                candidates.append((int(initial.ObjectiveValue()), "pyvrp+ortools", copy))
+    if not candidates or relaxed:
         initial, strategy = _first_solution_portfolio(model, params, t0)
-        remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
         if initial is not None:
-            engine = f"ortools({strategy})"
-            assignment = routing.SolveFromAssignmentWithParameters(
-                initial, _search_parameters(params, remaining)
-            )
-            if assignment is None:
-                assignment = initial
-        else:
-            assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
+            candidates.append((int(initial.ObjectiveValue()), f"ortools({strategy})", initial))
+    remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
+    if candidates:
+        _start_cost, engine, initial = min(candidates, key=lambda c: c[0])
+        stats["start"] = {name: cost for cost, name, _ in candidates}
+        assignment = routing.SolveFromAssignmentWithParameters(
+            initial, _search_parameters(params, remaining)
+        )
+        if assignment is None:
+            assignment = initial
+    else:
+        assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
     if assignment is None:
         msg = f"OR-Tools returned no solution (status {routing.status()})"
         raise SolverError(msg)

@@ -27,6 +27,7 @@ def _assert_complete(problem: Problem, plan: Plan) -> None:
 FEATURES = {
     "plain": {},
     "breaks": {"breaks": True},
+    "breaks_loose_windows": {"breaks": True, "tight_windows": False},
     "pairs": {"pairs": 3},
     "cash_ceiling": {"cash": True, "cash_cap_vnd": 6_000_000},
     "skills": {"skills": True, "cash": True},
@@ -316,3 +317,35 @@ def test_objective_distance_and_fixed_cost() -> None:
     plan = solve(problem, dur, dist, params=params)
     assert not plan.unassigned
     assert plan.objective == plan.distance_m + 10_000 * plan.num_routes
+
+
+def test_pyvrp_routes_missing_the_break_are_repaired() -> None:
+    """A warm start that ignores the break is cut to a feasible subsequence, not rejected."""
+    from routing.solver import (
+        _assignment_from_sequences,
+        _build_model,
+        _screen_jobs,
+        _search_parameters,
+    )
+
+    jobs = (
+        job("a", 1, 0, windows=((10 * H, 11 * H),), service_s=600),
+        job("b", 2, 0, windows=((11 * H, 11 * H + 600),), service_s=600),
+        job("c", 3, 0, windows=((12 * H, 12 * H + 600),), service_s=600),
+    )
+    problem = Problem((depot(),), (courier("c0", brk=(11 * H, 12 * H + 1800, 3600)),), jobs)
+    dur, dist = matrices(problem)
+    screen = _screen_jobs(problem, dur)
+    model = _build_model(problem, dur, dist, screen, FAST)
+    model.routing.CloseModelWithParameters(_search_parameters(FAST, 1.0))
+    seq = [[model.job_node[0], model.job_node[1], model.job_node[2]]]
+    assignment = _assignment_from_sequences(model, seq)
+    assert assignment is not None
+    routing = model.routing
+    performed = [
+        p
+        for p, node in model.job_node.items()
+        if assignment.Value(routing.NextVar(model.manager.NodeToIndex(node)))
+        != model.manager.NodeToIndex(node)
+    ]
+    assert 0 < len(performed) < 3
