@@ -18,7 +18,7 @@ from routing.plan import REASON_CODES
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from routing.plan import Plan, Route
+    from routing.plan import Plan, Route, Stop
 
 ViolationKind = Literal[
     "coverage",
@@ -262,7 +262,8 @@ def _check_route(
         if not (
             stop.arrival_s <= stop.start_s
             and stop.departure_s == stop.start_s + job.service_s
-            and stop.waiting_s == stop.start_s - stop.arrival_s
+            and stop.waiting_s
+            in _waiting_options(stop.start_s - stop.arrival_s, brk_start, brk_len, stop)
             and stop.arrival_s >= prev_dep + travel
         ):
             out.append(
@@ -350,3 +351,16 @@ def _check_load(
                 Violation("capacity", cid, job_id, f"{name} {amount} {where}, limit {limit}")
             )
     return out
+
+
+def _waiting_options(
+    idle_s: int, brk_start: int | None, brk_len: int, stop: Stop
+) -> tuple[int, ...]:
+    """Return the acceptable ``waiting_s`` of a stop: idle time, minus the break if taken there."""
+    if (
+        brk_start is not None
+        and stop.arrival_s <= brk_start
+        and brk_start + brk_len <= stop.start_s
+    ):
+        return (idle_s, idle_s - brk_len)
+    return (idle_s,)

@@ -105,7 +105,8 @@ class Stop:
     departure_s
         ``start_s`` plus the service time.
     waiting_s
-        ``start_s - arrival_s`` (may include the break when it is taken before this stop).
+        Idle time before service: ``start_s - arrival_s``, minus the break when the break is
+        taken while waiting here.
     load_after
         What the courier carries when leaving the stop.
     """

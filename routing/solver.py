@@ -742,8 +742,12 @@ def build_route(
         loc = problem.job_location(p)
         travel = int(durations[prev_loc, loc])
         arrival = prev_dep + travel
+        break_here = 0  # break taken while waiting at this stop
         if break_start_s is not None and prev_dep <= break_start_s and break_start_s + brk <= start:
-            arrival += brk
+            if break_start_s < arrival:
+                arrival += brk  # the break interrupts the ride
+            else:
+                break_here = brk
         arrival = min(arrival, start)
         if job.kind == "pickup":
             load = load + job.demand
@@ -755,15 +759,22 @@ def build_route(
                 )
             )
         stops.append(
-            Stop(job.job_id, loc, arrival, start, start + job.service_s, start - arrival, load)
+            Stop(
+                job.job_id,
+                loc,
+                arrival,
+                start,
+                start + job.service_s,
+                max(0, start - arrival - break_here),
+                load,
+            )
         )
         distance_m += int(distances[prev_loc, loc])
         driving_s += travel
-        waiting_s += start - arrival
+        waiting_s += max(0, start - arrival - break_here)
         prev_loc, prev_dep = loc, start + job.service_s
     distance_m += int(distances[prev_loc, end_loc])
     driving_s += int(durations[prev_loc, end_loc])
-    # Depart as late as the first stop allows (the finalizer already tries to).
     return Route(
         courier_id=courier.courier_id,
         depot_id=courier.depot_id,
