@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks._common import parse_args, run, summarise  # noqa: E402
+from tests.benchmarks._common import parse_args, run, summarise
 
 CLASSES = ["lc1", "lc2", "lr1", "lr2", "lrc1", "lrc2"]
 

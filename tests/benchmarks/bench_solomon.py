@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks._common import parse_args, run, summarise  # noqa: E402
+from tests.benchmarks._common import parse_args, run, summarise
 
 CLASSES = ["C1", "C2", "R1", "R2", "RC1", "RC2"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks._common import summarise  # noqa: E402
+from tests.benchmarks._common import summarise
 
 
 def main() -> None:
