@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Problem
+from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Problem
 from routing.plan import REASON_CODES
 
 if TYPE_CHECKING:
@@ -132,12 +132,12 @@ def check_plan(
     for route in plan.routes:
         for k, stop in enumerate(route.stops):
             position[stop.job_id] = (route.courier_id, k)
-    seen_pairs: set[str] = set()
+    pairs: dict[str, list[Job]] = {}
     for job in problem.jobs:
-        if job.pair_id is None or job.pair_id in seen_pairs:
-            continue
-        seen_pairs.add(job.pair_id)
-        pair = [j for j in problem.jobs if j.pair_id == job.pair_id]
+        if job.pair_id is not None:
+            pairs.setdefault(job.pair_id, []).append(job)
+    for pair in pairs.values():
+        job = pair[0]
         pickup = next(j for j in pair if j.kind == "pickup")
         delivery = next(j for j in pair if j.kind == "delivery")
         p, d = position.get(pickup.job_id), position.get(delivery.job_id)

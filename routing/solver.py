@@ -128,9 +128,11 @@ def _screen_jobs(problem: Problem, durations: NDArray[np.int64]) -> _Screen:
         legs: list[tuple[Job, int]] = [(job, problem.job_location(pos))]
         failures: set[str] = set()
         ok: list[int] = []
+        tried: dict[tuple[int, int, int, int], str | None] = {}
         for v in fitting:
-            start_loc, end_loc, earliest, latest = bounds[v]
-            failure = _direct_trip(legs, start_loc, end_loc, earliest, latest, durations)
+            if bounds[v] not in tried:  # couriers of one post office usually share a shift
+                tried[bounds[v]] = _direct_trip(legs, *bounds[v], durations)
+            failure = tried[bounds[v]]
             if failure is None:
                 ok.append(v)
             else:
