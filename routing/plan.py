@@ -22,6 +22,7 @@ ReasonCode = Literal[
     "pair_incomplete",
     "dropped_low_priority",
     "no_courier",
+    "time_limit",
 ]
 REASON_CODES: frozenset[str] = frozenset(get_args(ReasonCode))
 
@@ -61,6 +62,10 @@ REASON_MESSAGES: dict[str, tuple[str, str]] = {
     "no_courier": (
         "No courier is available",
         "Không có bưu tá nào làm việc",
+    ),
+    "time_limit": (
+        "The planner ran out of time before placing this job",
+        "Hết thời gian tính toán trước khi xếp được việc này",
     ),
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 import weakref
 from dataclasses import dataclass, field, replace
@@ -461,11 +462,17 @@ def _pyvrp_routes(
     model: _Model,
     durations: NDArray[np.int64],
     params: SolverParams,
-    time_limit_s: float,
+    deadline: float,
 ) -> list[list[int]] | None:
-    """Solve with PyVRP; return OR-Tools node sequences per vehicle, or ``None``."""
+    """Solve with PyVRP until ``deadline`` (monotonic); return node sequences per vehicle.
+
+    Breaks are relaxed conservatively: each shift ends a break earlier, and a window that
+    closes after the break window opens closes a break earlier too, so that inserting the
+    break later delays no stop past its window. Returns ``None`` without a feasible solution.
+    """
     try:
         from pyvrp import Model as PyVRPModel
+        from pyvrp import solve as pyvrp_solve
         from pyvrp.stop import MaxRuntime
     except ImportError:  # pragma: no cover - pyvrp is a dependency
         return None
@@ -507,6 +514,15 @@ def _pyvrp_routes(
             tw_late=max(earliest, latest),
         )
         type_vehicles.append(vehicles)
+    breaks = [c.break_window for c in problem.couriers if c.has_break and c.break_window]
+    longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
+    first_break = min((w.start_s for w in breaks), default=0)
+
+    def late(job: Job) -> int:
+        if longest and job.last_end_s > first_break:
+            return max(job.first_start_s, job.last_end_s - longest)
+        return job.last_end_s
+
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
     partner = problem.pair_partner()
@@ -527,10 +543,10 @@ def _pyvrp_routes(
                 locs[node],
                 locs[d_node],
                 pickup_tw_early=job.first_start_s,
-                pickup_tw_late=job.last_end_s,
+                pickup_tw_late=late(job),
                 pickup_service_duration=job.service_s,
                 delivery_tw_early=other.first_start_s,
-                delivery_tw_late=other.last_end_s,
+                delivery_tw_late=late(other),
                 delivery_service_duration=other.service_s,
                 amount=amounts,
                 prize=model.penalties[p] + model.penalties[q],
@@ -544,18 +560,20 @@ def _pyvrp_routes(
             pickup=amounts if job.kind == "pickup" else zero,
             service_duration=job.service_s,
             tw_early=job.first_start_s,
-            tw_late=job.last_end_s,
+            tw_late=late(job),
             prize=model.penalties[p],
             required=False,
         )
         client_node.append(node)
-    for i in range(n):
-        for j in range(n):
-            m.add_edge(locs[i], locs[j], int(cost[i, j]), int(dur[i, j]))
-    result = m.solve(MaxRuntime(time_limit_s), seed=params.seed, display=False)
+    data = m.data().replace(
+        distance_matrices=[np.ascontiguousarray(cost, dtype=np.int64)],
+        duration_matrices=[np.ascontiguousarray(dur, dtype=np.int64)],
+    )
+    budget = max(0.05, deadline - time.monotonic())
+    result = pyvrp_solve(data, MaxRuntime(budget), seed=params.seed, collect_stats=False)
     best = result.best
     if not best.is_feasible():
-        logger.info("PyVRP found no feasible solution in %.1f s", time_limit_s)
+        logger.info("PyVRP found no feasible solution in %.1f s", budget)
         return None
     routes: list[list[int]] = [[] for _ in problem.couriers]
     used = [0] * len(type_vehicles)
@@ -591,12 +609,15 @@ def _num_unperformed(model: _Model, assignment: Any) -> int:
     return count
 
 
-def _assignment_from_sequences(model: _Model, sequences: list[list[int]]) -> Any:
+def _assignment_from_sequences(
+    model: _Model, sequences: list[list[int]], deadline: float = math.inf
+) -> Any:
     """Load node sequences into the closed model as an assignment, repairing if needed.
 
     A route infeasible in the full model (PyVRP ignores breaks) is rebuilt greedily: its
     stops are kept in order while the route stays feasible (a pair's halves together); the
-    others are left unperformed for the search to reinsert. Returns ``None`` if nothing loads.
+    others are left unperformed for the search to reinsert. Returns ``None`` if nothing loads
+    or the repair runs past ``deadline`` (monotonic seconds).
     """
     routing, manager = model.routing, model.manager
     routes = [[manager.NodeToIndex(n) for n in seq] for seq in sequences]
@@ -616,6 +637,9 @@ def _assignment_from_sequences(model: _Model, sequences: list[list[int]]) -> Any
         order = {index: k for k, index in enumerate(route)}
         chosen: list[int] = []
         for index in route:
+            if time.monotonic() > deadline:
+                logger.info("warm-start repair out of time; dropping the PyVRP start")
+                return None
             if index in delivery_of:
                 continue  # decided together with its delivery
             trial = [*chosen, index]
@@ -843,7 +867,8 @@ def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) ->
     """Build a first solution with each strategy of the portfolio; return the cheapest.
 
     Insertion heuristics suit tight windows, savings suits loose ones; trying a few costs a
-    fraction of the budget (at most ``portfolio_share`` of it) and avoids a poor start.
+    fraction of the budget (at most ``portfolio_share`` of it once a start exists; the first
+    strategy may take 80 % of what is left) and avoids a poor start.
     Returns ``(assignment or None, strategy name)``.
     """
     routing = model.routing
@@ -855,14 +880,17 @@ def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) ->
     best_name = params.first_solution
     for k, name in enumerate(strategies):
         now = time.monotonic()
-        left = min(budget - (now - t_start), params.time_limit_s - (now - t0) - 0.05)
+        total_left = params.time_limit_s - (now - t0) - 0.05
+        # Until something is found, a strategy may use most of what is left: a large piece
+        # with breaks needs seconds for its first solution.
+        left = 0.8 * total_left if best is None else min(budget - (now - t_start), total_left)
         if left <= 0.01 or (k > 0 and left < 0.05):
             break
         search = _search_parameters(replace(params, first_solution=name), left)
         search.solution_limit = 1
         solution = routing.SolveWithParameters(search)
-        if solution is None:
-            continue
+        if solution is None or _num_unperformed(model, solution) == len(model.job_node):
+            continue  # nothing, or cut by the time limit before placing any job
         cost = int(solution.ObjectiveValue())
         logger.debug("first solution %s: cost %d", name, cost)
         if best_cost is None or cost < best_cost:
@@ -934,7 +962,8 @@ def solve(
     InputError
         If the matrices do not match the problem.
     SolverError
-        If OR-Tools fails to return any solution (not expected: every job is optional).
+        If the OR-Tools model cannot be built. A search that finds nothing in time is not
+        an error: the searched jobs come back unassigned with reason ``time_limit``.
     """
     params = params or SolverParams()
     callbacks = callbacks or NullCallbacks()
@@ -960,7 +989,11 @@ def solve(
         callbacks.on_end(plan)
         return plan
 
-    model = _build_model(problem, durations, distances, screen, params)
+    try:
+        model = _build_model(problem, durations, distances, screen, params)
+    except (RuntimeError, SystemError, OverflowError, TypeError) as e:
+        msg = f"could not build the OR-Tools model: {e}"
+        raise SolverError(msg) from e
     routing = model.routing
     relay = _ProgressRelay(model, callbacks, t0)
     routing.AddAtSolutionCallback(relay)
@@ -971,10 +1004,11 @@ def solve(
     relaxed = any(c.has_break for c in problem.couriers)
     if params.use_pyvrp and _pyvrp_supported(problem):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
-        seq = _pyvrp_routes(problem, model, durations, params, params.time_limit_s * share)
+        seq = _pyvrp_routes(problem, model, durations, params, t0 + params.time_limit_s * share)
         if seq is not None:
             routing.CloseModelWithParameters(_search_parameters(params, 1.0))
-            initial = _assignment_from_sequences(model, seq)
+            repair_deadline = t0 + params.time_limit_s * (share + 0.15)
+            initial = _assignment_from_sequences(model, seq, repair_deadline)
             if initial is not None and _num_unperformed(model, initial):
                 # Repaired start: reinsert the cut jobs by a short greedy descent.
                 greedy = replace(params, local_search="GREEDY_DESCENT")
@@ -1004,19 +1038,27 @@ def solve(
     else:
         assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
     if assignment is None:
-        msg = f"OR-Tools returned no solution (status {routing.status()})"
-        raise SolverError(msg)
-
-    routes, routed = _extract(problem, model, assignment, durations, distances)
-    dropped = sorted(set(screen.eligible) - routed)
-    unassigned += [
-        Unassigned(
-            problem.jobs[p].job_id,
-            "dropped_low_priority",
-            "the search left it out: not enough courier time or capacity for every job",
+        # No solution at all within the time limit (huge piece, tight windows and breaks):
+        # report every searched job instead of failing the whole plan.
+        logger.warning(
+            "%s: no solution within %.1f s (status %s); all %d jobs left unassigned",
+            problem.name or "problem",
+            params.time_limit_s,
+            routing.status(),
+            len(screen.eligible),
         )
-        for p in dropped
-    ]
+        routes: list[Route] = []
+        routed: set[int] = set()
+        drop_reason: ReasonCode = "time_limit"
+        drop_detail = (
+            "the solver found no plan within the time limit; split the day or allow more time"
+        )
+    else:
+        routes, routed = _extract(problem, model, assignment, durations, distances)
+        drop_reason = "dropped_low_priority"
+        drop_detail = "the search left it out: not enough courier time or capacity for every job"
+    dropped = sorted(set(screen.eligible) - routed)
+    unassigned += [Unassigned(problem.jobs[p].job_id, drop_reason, drop_detail) for p in dropped]
     order = {j.job_id: i for i, j in enumerate(problem.jobs)}
     unassigned.sort(key=lambda u: order[u.job_id])
     cost_matrix = durations if params.objective == "duration" else distances
@@ -1032,7 +1074,7 @@ def solve(
         "engine": engine,
         "seconds": round(time.monotonic() - t0, 3),
         "solutions": relay.count,
-        "ortools_objective": int(assignment.ObjectiveValue()),
+        "ortools_objective": int(assignment.ObjectiveValue()) if assignment is not None else None,
         "status": int(routing.status()),
         "drop_penalty_base": min(model.penalties.values()) if model.penalties else 0,
     }
