@@ -593,7 +593,7 @@ def _pyvrp_routes(
     return routes
 
 
-def elapsed(t0: float) -> float:
+def _elapsed(t0: float) -> float:
     """Return seconds since ``t0`` (monotonic clock)."""
     return time.monotonic() - t0
 
@@ -825,9 +825,7 @@ def build_route(
 class _ProgressRelay:
     """Forward OR-Tools solutions to ``SolveCallbacks`` (holds the model by weak reference)."""
 
-    def __init__(
-        self, model: _Model, callbacks: SolveCallbacks, t0: float, offset_s: float = 0.0
-    ) -> None:
+    def __init__(self, model: _Model, callbacks: SolveCallbacks, t0: float) -> None:
         self._routing = weakref.ref(model.routing)
         self._job_indices = [model.manager.NodeToIndex(n) for n in model.job_node.values()]
         self._callbacks = callbacks
@@ -1012,7 +1010,7 @@ def solve(
             if initial is not None and _num_unperformed(model, initial):
                 # Repaired start: reinsert the cut jobs by a short greedy descent.
                 greedy = replace(params, local_search="GREEDY_DESCENT")
-                budget = min(0.1 * params.time_limit_s, params.time_limit_s - elapsed(t0))
+                budget = min(0.1 * params.time_limit_s, params.time_limit_s - _elapsed(t0))
                 improved = routing.SolveFromAssignmentWithParameters(
                     initial, _search_parameters(greedy, max(0.05, budget))
                 )
