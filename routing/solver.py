@@ -841,8 +841,14 @@ class _ProgressRelay:
         self.count += 1
         if self.best is not None and objective >= self.best:
             return
-        self.best = objective
         assigned = sum(1 for i in self._job_indices if routing.NextVar(i).Value() != i)
+        self.report(objective, assigned)
+
+    def report(self, objective: int, assigned: int) -> None:
+        """Forward an improvement found outside the OR-Tools search (the PyVRP start)."""
+        if self.best is not None and objective >= self.best:
+            return
+        self.best = objective
         self._callbacks.on_improvement(time.monotonic() - self._t0, objective, assigned)
 
 
@@ -946,7 +952,8 @@ def solve(
     distances
         L x L distances in metres, same order and sentinel.
     params
-        Solver options (defaults: 10 s, insertion + guided local search, travel-time cost).
+        Solver options (defaults: 10 s, a PyVRP warm start when it applies or else a
+        first-solution portfolio, then guided local search; travel-time cost).
     callbacks
         Progress observer.
 
@@ -1019,6 +1026,10 @@ def solve(
                 logger.warning("PyVRP routes rejected by the OR-Tools model")
             else:
                 copy = routing.solver().Assignment(initial)
+                relay.report(
+                    int(initial.ObjectiveValue()),
+                    len(model.job_node) - _num_unperformed(model, initial),
+                )
                 candidates.append((int(initial.ObjectiveValue()), "pyvrp+ortools", copy))
     if not candidates or relaxed:
         initial, strategy = _first_solution_portfolio(model, params, t0)
