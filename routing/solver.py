@@ -19,7 +19,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.errors import InputError, SolverError
-from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Load, Problem
+from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Load, Problem, TimeWindow
 from routing.params import SolverParams
 from routing.plan import Plan, ReasonCode, Route, Stop, Unassigned
 from routing.progress import NullCallbacks, SolveCallbacks
@@ -435,26 +435,28 @@ def _add_load_dimension(
 # PyVRP warm start
 # --------------------------------------------------------------------------------------------
 
-LOOSE_WINDOW_FACTOR = 4
+LOOSE_WINDOW_FACTOR = 1.5
 
 
 def _pyvrp_supported(problem: Problem) -> bool:
     """Return whether PyVRP should warm-start the problem.
 
-    PyVRP 0.14 has no skills, multiple windows, pre-assigned depots or breaks. Breaks are
-    relaxed (the shift is shortened by the break) when windows are loose -- every window at
-    least :data:`LOOSE_WINDOW_FACTOR` times the longest break -- so that the break almost
-    always fits into PyVRP's routes; with tight windows the relaxed routes need too much
-    repair and the time is better spent in OR-Tools.
+    PyVRP 0.14 has no skills, multiple windows, pre-assigned depots or breaks; they are
+    mapped (see :func:`_pyvrp_routes`): per-courier eligibility becomes routing profiles with
+    forbidden arcs, a job's windows a mutually exclusive client group, breaks a conservative
+    relaxation. Left out: paired jobs with several windows (shipments have one window), and
+    breaks when some window is shorter than :data:`LOOSE_WINDOW_FACTOR` breaks -- the
+    relaxation then costs more quality than OR-Tools alone loses.
     """
     longest_break = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
     if longest_break and any(
-        j.windows[0].duration_s < LOOSE_WINDOW_FACTOR * longest_break for j in problem.jobs
+        w.duration_s < LOOSE_WINDOW_FACTOR * longest_break for j in problem.jobs for w in j.windows
     ):
         return False
-    return all(not c.skills for c in problem.couriers) and all(
-        len(j.windows) == 1 and not j.skills and j.depot_id is None for j in problem.jobs
-    )
+    return all(len(j.windows) == 1 for j in problem.jobs if j.pair_id is not None)
+
+
+MAX_PYVRP_PROFILES = 16
 
 
 def _pyvrp_routes(
@@ -463,12 +465,16 @@ def _pyvrp_routes(
     durations: NDArray[np.int64],
     params: SolverParams,
     deadline: float,
+    screen: _Screen,
 ) -> list[list[int]] | None:
     """Solve with PyVRP until ``deadline`` (monotonic); return node sequences per vehicle.
 
-    Breaks are relaxed conservatively: each shift ends a break earlier, and a window that
-    closes after the break window opens closes a break earlier too, so that inserting the
-    break later delays no stop past its window. Returns ``None`` without a feasible solution.
+    Couriers that may not serve some jobs (skills, pre-assigned post office, capacity, the
+    pre-checks) get a routing profile whose arcs into those jobs are too long to use. A job
+    with several windows becomes one client per window in a mutually exclusive group. Breaks
+    are relaxed conservatively: each shift ends a break earlier, and a window that closes
+    after the break window opens closes a break earlier too, so that inserting the break
+    later delays no stop past its window. Returns ``None`` without a feasible solution.
     """
     try:
         from pyvrp import Model as PyVRPModel
@@ -494,16 +500,29 @@ def _pyvrp_routes(
         if any(j.demand.as_tuple()[d] for j in problem.jobs)
         or any(c.capacity.as_tuple()[d] for c in problem.couriers)
     ]
+    # Profiles: one per distinct set of jobs a courier may not serve.
+    signatures: dict[frozenset[int], int] = {}
+    vehicle_profile: list[int] = []
+    for v in range(len(problem.couriers)):
+        forbidden = frozenset(
+            node for p, node in model.job_node.items() if v not in screen.eligible[p]
+        )
+        vehicle_profile.append(signatures.setdefault(forbidden, len(signatures)))
+    if len(signatures) > MAX_PYVRP_PROFILES:
+        logger.info("PyVRP skipped: %d courier eligibility profiles", len(signatures))
+        return None
+    profiles = [m.add_profile() for _ in signatures]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for v, courier in enumerate(problem.couriers):
         s, e, earliest, latest = _shift_bounds(problem, courier)
         # PyVRP has no breaks: reserve the break's length by ending the shift earlier.
         latest -= courier.break_duration_s if courier.has_break else 0
-        key = (s, e, earliest, latest, tuple(courier.capacity.as_tuple()[d] for d in dims))
+        caps = tuple(courier.capacity.as_tuple()[d] for d in dims)
+        key = (s, e, earliest, latest, caps, vehicle_profile[v])
         groups.setdefault(key, []).append(v)
     depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
     type_vehicles: list[list[int]] = []
-    for (s, e, earliest, latest, caps), vehicles in groups.items():
+    for (s, e, earliest, latest, caps, profile), vehicles in groups.items():
         m.add_vehicle_type(
             len(vehicles),
             capacity=list(caps),
@@ -512,16 +531,17 @@ def _pyvrp_routes(
             fixed_cost=params.vehicle_fixed_cost,
             tw_early=earliest,
             tw_late=max(earliest, latest),
+            profile=profiles[profile],
         )
         type_vehicles.append(vehicles)
     breaks = [c.break_window for c in problem.couriers if c.has_break and c.break_window]
     longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
     first_break = min((w.start_s for w in breaks), default=0)
 
-    def late(job: Job) -> int:
-        if longest and job.last_end_s > first_break:
-            return max(job.first_start_s, job.last_end_s - longest)
-        return job.last_end_s
+    def late(window: TimeWindow) -> int:
+        if longest and window.end_s > first_break:
+            return max(window.start_s, window.end_s - longest)
+        return window.end_s
 
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
@@ -543,10 +563,10 @@ def _pyvrp_routes(
                 locs[node],
                 locs[d_node],
                 pickup_tw_early=job.first_start_s,
-                pickup_tw_late=late(job),
+                pickup_tw_late=late(job.windows[0]),
                 pickup_service_duration=job.service_s,
                 delivery_tw_early=other.first_start_s,
-                delivery_tw_late=late(other),
+                delivery_tw_late=late(other.windows[0]),
                 delivery_service_duration=other.service_s,
                 amount=amounts,
                 prize=model.penalties[p] + model.penalties[q],
@@ -554,21 +574,33 @@ def _pyvrp_routes(
             )
             shipment_nodes.append((node, d_node))
             continue
-        m.add_client(
-            locs[node],
-            delivery=amounts if job.kind == "delivery" else zero,
-            pickup=amounts if job.kind == "pickup" else zero,
-            service_duration=job.service_s,
-            tw_early=job.first_start_s,
-            tw_late=late(job),
-            prize=model.penalties[p],
-            required=False,
-        )
-        client_node.append(node)
-    data = m.data().replace(
-        distance_matrices=[np.ascontiguousarray(cost, dtype=np.int64)],
-        duration_matrices=[np.ascontiguousarray(dur, dtype=np.int64)],
-    )
+        group = m.add_client_group(required=False) if len(job.windows) > 1 else None
+        for window in job.windows:
+            m.add_client(
+                locs[node],
+                delivery=amounts if job.kind == "delivery" else zero,
+                pickup=amounts if job.kind == "pickup" else zero,
+                service_duration=job.service_s,
+                tw_early=window.start_s,
+                tw_late=late(window),
+                prize=model.penalties[p],
+                required=False,
+                group=group,
+            )
+            client_node.append(node)
+    cost_matrices, duration_matrices = [], []
+    big_cost = 4 * int(cost.max()) + 1
+    for forbidden in signatures:
+        cols = sorted(forbidden)
+        c = np.array(cost, dtype=np.int64, copy=True)
+        t = np.array(dur, dtype=np.int64, copy=True)
+        if cols:
+            c[:, cols] = big_cost
+            t[:, cols] = horizon + 1
+            c[cols, cols] = t[cols, cols] = 0  # PyVRP requires zero diagonals
+        cost_matrices.append(c)
+        duration_matrices.append(t)
+    data = m.data().replace(distance_matrices=cost_matrices, duration_matrices=duration_matrices)
     budget = max(0.05, deadline - time.monotonic())
     result = pyvrp_solve(data, MaxRuntime(budget), seed=params.seed, collect_stats=False)
     best = result.best
@@ -1009,7 +1041,9 @@ def solve(
     relaxed = any(c.has_break for c in problem.couriers)
     if params.use_pyvrp and _pyvrp_supported(problem):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
-        seq = _pyvrp_routes(problem, model, durations, params, t0 + params.time_limit_s * share)
+        seq = _pyvrp_routes(
+            problem, model, durations, params, t0 + params.time_limit_s * share, screen
+        )
         if seq is not None:
             routing.CloseModelWithParameters(_search_parameters(params, 1.0))
             repair_deadline = t0 + params.time_limit_s * (share + 0.15)

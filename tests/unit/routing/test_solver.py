@@ -349,3 +349,22 @@ def test_pyvrp_routes_missing_the_break_are_repaired() -> None:
         != model.manager.NodeToIndex(node)
     ]
     assert 0 < len(performed) < 3
+
+
+def test_pyvrp_warm_start_covers_skills_windows_breaks() -> None:
+    """Skills, multi-window jobs and (loose-window) breaks still get a checked PyVRP start."""
+    problem = random_problem(
+        4,
+        n_jobs=20,
+        n_couriers=3,
+        skills=True,
+        cash=True,
+        multi_windows=True,
+        breaks=True,
+        tight_windows=False,
+    )
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=1.0))
+    assert plan.stats["engine"] == "pyvrp+ortools"
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
