@@ -368,3 +368,41 @@ def test_pyvrp_warm_start_covers_skills_windows_breaks() -> None:
     assert plan.stats["engine"] == "pyvrp+ortools"
     assert check_plan(problem, plan, dur, dist) == []
     _assert_complete(problem, plan)
+
+
+@pytest.mark.parametrize("use_pyvrp", [True, False])
+def test_multi_depot_end_depot_and_preassigned_jobs(use_pyvrp: bool) -> None:
+    """Couriers of two post offices (one ending elsewhere) respect pre-assigned jobs."""
+    from routing.model import Courier, TimeWindow
+
+    d1, d2 = depot("D"), depot("E", 10, 0)
+    couriers = (
+        courier("c0", "D"),
+        courier("c1", "E"),
+        Courier(
+            courier_id="c2",
+            depot_id="D",
+            end_depot_id="E",
+            shift=TimeWindow(7 * H, 17 * H),
+            capacity=Load(items=100, weight_g=100_000, cash_vnd=10**8),
+        ),
+    )
+    rng = np.random.default_rng(9)
+    jobs = tuple(
+        job(
+            f"j{i}",
+            float(rng.uniform(-2, 12)),
+            float(rng.uniform(-4, 4)),
+            depot_id=("D" if i % 3 == 0 else "E" if i % 3 == 1 else None),
+        )
+        for i in range(15)
+    )
+    problem = Problem((d1, d2), couriers, jobs)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=0.5, use_pyvrp=use_pyvrp))
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+    assert not plan.unassigned
+    for route in plan.routes:
+        c = problem.courier_by_id()[route.courier_id]
+        assert route.end_depot_id == c.end_depot
