@@ -415,10 +415,17 @@ def _simulate_route(
     events: list[StopEvent] = []
     for seq, stop in enumerate(route.stops, start=1):
         job = jobs[stop.job_id]
+        # the plan puts the lunch break either on the way here (it ends before the arrival)
+        # or at this stop while waiting for the window (it starts at or after the arrival)
         on_break_leg = (
             route.break_start_s is not None
             and planned_prev_dep <= route.break_start_s
-            and route.break_start_s + brk <= stop.start_s
+            and route.break_start_s + brk <= stop.arrival_s
+        )
+        break_at_stop = (
+            route.break_start_s is not None
+            and not on_break_leg
+            and stop.arrival_s <= route.break_start_s < stop.start_s
         )
         travel_planned = max(0, stop.arrival_s - planned_prev_dep - (brk if on_break_leg else 0))
         planned_prev_dep = stop.departure_s
@@ -498,8 +505,9 @@ def _simulate_route(
         arrived = round(t)
         events.append(StopEvent(route.courier_id, job.job_id, seq, "arrived", arrived))
         # early for a window (an appointment, or the afternoon opening): wait for it
-        opening = job.earliest_start_from(arrived)
-        begin = arrived if opening is None else opening
+        ready = arrived + brk if break_at_stop else arrived
+        opening = job.earliest_start_from(ready)
+        begin = ready if opening is None else opening
         p_fail = failure_probability(job, begin, rain=rain)
         if u_fail < p_fail:
             weights = _reason_weights(job)
