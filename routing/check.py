@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Problem
+from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Problem
 from routing.plan import REASON_CODES
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from routing.plan import Plan, Route
+    from routing.plan import Plan, Route, Stop
 
 ViolationKind = Literal[
     "coverage",
@@ -132,12 +132,12 @@ def check_plan(
     for route in plan.routes:
         for k, stop in enumerate(route.stops):
             position[stop.job_id] = (route.courier_id, k)
-    seen_pairs: set[str] = set()
+    pairs: dict[str, list[Job]] = {}
     for job in problem.jobs:
-        if job.pair_id is None or job.pair_id in seen_pairs:
-            continue
-        seen_pairs.add(job.pair_id)
-        pair = [j for j in problem.jobs if j.pair_id == job.pair_id]
+        if job.pair_id is not None:
+            pairs.setdefault(job.pair_id, []).append(job)
+    for pair in pairs.values():
+        job = pair[0]
         pickup = next(j for j in pair if j.kind == "pickup")
         delivery = next(j for j in pair if j.kind == "delivery")
         p, d = position.get(pickup.job_id), position.get(delivery.job_id)
@@ -262,7 +262,8 @@ def _check_route(
         if not (
             stop.arrival_s <= stop.start_s
             and stop.departure_s == stop.start_s + job.service_s
-            and stop.waiting_s == stop.start_s - stop.arrival_s
+            and stop.waiting_s
+            in _waiting_options(stop.start_s - stop.arrival_s, brk_start, brk_len, stop)
             and stop.arrival_s >= prev_dep + travel
         ):
             out.append(
@@ -350,3 +351,16 @@ def _check_load(
                 Violation("capacity", cid, job_id, f"{name} {amount} {where}, limit {limit}")
             )
     return out
+
+
+def _waiting_options(
+    idle_s: int, brk_start: int | None, brk_len: int, stop: Stop
+) -> tuple[int, ...]:
+    """Return the acceptable ``waiting_s`` of a stop: idle time, minus the break if taken there."""
+    if (
+        brk_start is not None
+        and stop.arrival_s <= brk_start
+        and brk_start + brk_len <= stop.start_s
+    ):
+        return (idle_s, idle_s - brk_len)
+    return (idle_s,)

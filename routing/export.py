@@ -59,6 +59,15 @@ UNASSIGNED_COLUMNS = (
 )
 
 
+def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
+    """Return a GeoJSON Point feature (coordinates rounded to about 10 cm)."""
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+        "properties": properties,
+    }
+
+
 def plan_geojson(day: DayPlan) -> dict[str, Any]:
     """Return the day's routes (LineStrings along the roads) and stops (Points), RFC 7946."""
     problem = day.problem
@@ -66,11 +75,9 @@ def plan_geojson(day: DayPlan) -> dict[str, Any]:
     couriers = problem.courier_by_id()
     features: list[dict[str, Any]] = []
     for route in day.plan.routes:
-        legs = day.legs.get(route.courier_id, [])
         line: list[tuple[float, float]] = []
-        for leg in legs:
+        for leg in day.legs.get(route.courier_id, []):
             line += leg if not line else leg[1:]
-        courier = couriers[route.courier_id]
         if len(line) >= 2:
             features.append(
                 {
@@ -79,7 +86,7 @@ def plan_geojson(day: DayPlan) -> dict[str, Any]:
                     "properties": {
                         "kind": "route",
                         "courier_id": route.courier_id,
-                        "courier_name": courier.name,
+                        "courier_name": couriers[route.courier_id].name,
                         "depot_id": route.depot_id,
                         "stops": len(route.stops),
                         "start": format_clock(route.start_s),
@@ -91,56 +98,32 @@ def plan_geojson(day: DayPlan) -> dict[str, Any]:
             )
         for seq, stop in enumerate(route.stops, start=1):
             job = jobs[stop.job_id]
-            features.append(
-                {
-                    "type": "Feature",
-                    "geometry": {
-                        "type": "Point",
-                        "coordinates": [round(job.lon, 6), round(job.lat, 6)],
-                    },
-                    "properties": {
-                        "kind": "stop",
-                        "courier_id": route.courier_id,
-                        "seq": seq,
-                        "job_id": job.job_id,
-                        "job_kind": job.kind,
-                        "category": job.category,
-                        "arrival": format_clock(stop.arrival_s),
-                        "start": format_clock(stop.start_s),
-                        "windows": format_windows(job.windows),
-                        "address": job.address,
-                    },
-                }
-            )
+            props = {
+                "kind": "stop",
+                "courier_id": route.courier_id,
+                "seq": seq,
+                "job_id": job.job_id,
+                "job_kind": job.kind,
+                "category": job.category,
+                "arrival": format_clock(stop.arrival_s),
+                "start": format_clock(stop.start_s),
+                "windows": format_windows(job.windows),
+                "address": job.address,
+            }
+            features.append(_point(job.lon, job.lat, props))
     for u in day.plan.unassigned:
         job = jobs[u.job_id]
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {
-                    "type": "Point",
-                    "coordinates": [round(job.lon, 6), round(job.lat, 6)],
-                },
-                "properties": {
-                    "kind": "unassigned",
-                    "job_id": u.job_id,
-                    "reason": u.reason,
-                    "ly_do": reason_message(u.reason, lang="vi"),
-                    "detail": u.detail,
-                },
-            }
-        )
+        props = {
+            "kind": "unassigned",
+            "job_id": u.job_id,
+            "reason": u.reason,
+            "ly_do": reason_message(u.reason, lang="vi"),
+            "detail": u.detail,
+        }
+        features.append(_point(job.lon, job.lat, props))
     for depot in problem.depots:
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {
-                    "type": "Point",
-                    "coordinates": [round(depot.lon, 6), round(depot.lat, 6)],
-                },
-                "properties": {"kind": "depot", "depot_id": depot.depot_id, "name": depot.name},
-            }
-        )
+        props = {"kind": "depot", "depot_id": depot.depot_id, "name": depot.name}
+        features.append(_point(depot.lon, depot.lat, props))
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -23,6 +23,7 @@ ReasonCode = Literal[
     "dropped_low_priority",
     "no_courier",
     "far_from_road",
+    "time_limit",
 ]
 REASON_CODES: frozenset[str] = frozenset(get_args(ReasonCode))
 
@@ -67,6 +68,10 @@ REASON_MESSAGES: dict[str, tuple[str, str]] = {
         "No courier is available",
         "Không có bưu tá nào làm việc",
     ),
+    "time_limit": (
+        "The planner ran out of time before placing this job",
+        "Hết thời gian tính toán trước khi xếp được việc này",
+    ),
 }
 
 
@@ -110,7 +115,8 @@ class Stop:
     departure_s
         ``start_s`` plus the service time.
     waiting_s
-        ``start_s - arrival_s`` (may include the break when it is taken before this stop).
+        Idle time before service: ``start_s - arrival_s``, minus the break when the break is
+        taken while waiting here.
     load_after
         What the courier carries when leaving the stop.
     """

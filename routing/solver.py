@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 import weakref
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.errors import InputError, SolverError
-from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Load, Problem
+from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Load, Problem, TimeWindow
 from routing.params import SolverParams
 from routing.plan import Plan, ReasonCode, Route, Stop, Unassigned
 from routing.progress import NullCallbacks, SolveCallbacks
@@ -128,9 +129,11 @@ def _screen_jobs(problem: Problem, durations: NDArray[np.int64]) -> _Screen:
         legs: list[tuple[Job, int]] = [(job, problem.job_location(pos))]
         failures: set[str] = set()
         ok: list[int] = []
+        tried: dict[tuple[int, int, int, int], str | None] = {}
         for v in fitting:
-            start_loc, end_loc, earliest, latest = bounds[v]
-            failure = _direct_trip(legs, start_loc, end_loc, earliest, latest, durations)
+            if bounds[v] not in tried:  # couriers of one post office usually share a shift
+                tried[bounds[v]] = _direct_trip(legs, *bounds[v], durations)
+            failure = tried[bounds[v]]
             if failure is None:
                 ok.append(v)
             else:
@@ -229,6 +232,7 @@ class _Model:
     breaks: dict[int, Any]  # vehicle -> interval var
     penalties: dict[int, int]  # job position -> drop penalty
     cost: NDArray[np.int64]  # arc cost matrix on OR-Tools nodes
+    pair_indices: dict[int, int]  # pickup variable index -> delivery variable index
 
 
 def _drop_penalty(problem: Problem, cost: NDArray[np.int64], params: SolverParams) -> int:
@@ -329,6 +333,7 @@ def _build_model(
     # Pickup-and-delivery pairs.
     partner = problem.pair_partner()
     pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    pair_indices: dict[int, int] = {}
     for p, node in job_node.items():
         job = problem.jobs[p]
         if job.pair_id is None or job.kind != "pickup":
@@ -336,6 +341,7 @@ def _build_model(
         d_node = job_node[pos_by_id[partner[job.job_id]]]
         p_index, d_index = manager.NodeToIndex(node), manager.NodeToIndex(d_node)
         routing.AddPickupAndDelivery(p_index, d_index)
+        pair_indices[p_index] = d_index
         solver.Add(routing.VehicleVar(p_index) == routing.VehicleVar(d_index))
         solver.Add(routing.ActiveVar(p_index) == routing.ActiveVar(d_index))
         solver.Add(time_dim.CumulVar(p_index) <= time_dim.CumulVar(d_index))
@@ -354,7 +360,18 @@ def _build_model(
         penalties[p] = base * problem.jobs[p].priority
         routing.AddDisjunction([manager.NodeToIndex(node)], penalties[p])
 
-    return _Model(manager, routing, time_dim, node_loc, node_job, job_node, breaks, penalties, cost)
+    return _Model(
+        manager,
+        routing,
+        time_dim,
+        node_loc,
+        node_job,
+        job_node,
+        breaks,
+        penalties,
+        cost,
+        pair_indices,
+    )
 
 
 def _add_load_dimension(
@@ -418,11 +435,28 @@ def _add_load_dimension(
 # PyVRP warm start
 # --------------------------------------------------------------------------------------------
 
+LOOSE_WINDOW_FACTOR = 1.5
+
 
 def _pyvrp_supported(problem: Problem) -> bool:
-    return all(not c.has_break and not c.skills for c in problem.couriers) and all(
-        len(j.windows) == 1 and not j.skills and j.depot_id is None for j in problem.jobs
-    )
+    """Return whether PyVRP should warm-start the problem.
+
+    PyVRP 0.14 has no skills, multiple windows, pre-assigned depots or breaks; they are
+    mapped (see :func:`_pyvrp_routes`): per-courier eligibility becomes routing profiles with
+    forbidden arcs, a job's windows a mutually exclusive client group, breaks a conservative
+    relaxation. Left out: paired jobs with several windows (shipments have one window), and
+    breaks when some window is shorter than :data:`LOOSE_WINDOW_FACTOR` breaks -- the
+    relaxation then costs more quality than OR-Tools alone loses.
+    """
+    longest_break = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
+    if longest_break and any(
+        w.duration_s < LOOSE_WINDOW_FACTOR * longest_break for j in problem.jobs for w in j.windows
+    ):
+        return False
+    return all(len(j.windows) == 1 for j in problem.jobs if j.pair_id is not None)
+
+
+MAX_PYVRP_PROFILES = 16
 
 
 def _pyvrp_routes(
@@ -430,11 +464,21 @@ def _pyvrp_routes(
     model: _Model,
     durations: NDArray[np.int64],
     params: SolverParams,
-    time_limit_s: float,
+    deadline: float,
+    screen: _Screen,
 ) -> list[list[int]] | None:
-    """Solve with PyVRP; return OR-Tools node sequences per vehicle, or ``None``."""
+    """Solve with PyVRP until ``deadline`` (monotonic); return node sequences per vehicle.
+
+    Couriers that may not serve some jobs (skills, pre-assigned post office, capacity, the
+    pre-checks) get a routing profile whose arcs into those jobs are too long to use. A job
+    with several windows becomes one client per window in a mutually exclusive group. Breaks
+    are relaxed conservatively: each shift ends a break earlier, and a window that closes
+    after the break window opens closes a break earlier too, so that inserting the break
+    later delays no stop past its window. Returns ``None`` without a feasible solution.
+    """
     try:
         from pyvrp import Model as PyVRPModel
+        from pyvrp import solve as pyvrp_solve
         from pyvrp.stop import MaxRuntime
     except ImportError:  # pragma: no cover - pyvrp is a dependency
         return None
@@ -456,14 +500,29 @@ def _pyvrp_routes(
         if any(j.demand.as_tuple()[d] for j in problem.jobs)
         or any(c.capacity.as_tuple()[d] for c in problem.couriers)
     ]
+    # Profiles: one per distinct set of jobs a courier may not serve.
+    signatures: dict[frozenset[int], int] = {}
+    vehicle_profile: list[int] = []
+    for v in range(len(problem.couriers)):
+        forbidden = frozenset(
+            node for p, node in model.job_node.items() if v not in screen.eligible[p]
+        )
+        vehicle_profile.append(signatures.setdefault(forbidden, len(signatures)))
+    if len(signatures) > MAX_PYVRP_PROFILES:
+        logger.info("PyVRP skipped: %d courier eligibility profiles", len(signatures))
+        return None
+    profiles = [m.add_profile() for _ in signatures]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for v, courier in enumerate(problem.couriers):
         s, e, earliest, latest = _shift_bounds(problem, courier)
-        key = (s, e, earliest, latest, tuple(courier.capacity.as_tuple()[d] for d in dims))
+        # PyVRP has no breaks: reserve the break's length by ending the shift earlier.
+        latest -= courier.break_duration_s if courier.has_break else 0
+        caps = tuple(courier.capacity.as_tuple()[d] for d in dims)
+        key = (s, e, earliest, latest, caps, vehicle_profile[v])
         groups.setdefault(key, []).append(v)
     depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
     type_vehicles: list[list[int]] = []
-    for (s, e, earliest, latest, caps), vehicles in groups.items():
+    for (s, e, earliest, latest, caps, profile), vehicles in groups.items():
         m.add_vehicle_type(
             len(vehicles),
             capacity=list(caps),
@@ -472,8 +531,18 @@ def _pyvrp_routes(
             fixed_cost=params.vehicle_fixed_cost,
             tw_early=earliest,
             tw_late=max(earliest, latest),
+            profile=profiles[profile],
         )
         type_vehicles.append(vehicles)
+    breaks = [c.break_window for c in problem.couriers if c.has_break and c.break_window]
+    longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
+    first_break = min((w.start_s for w in breaks), default=0)
+
+    def late(window: TimeWindow) -> int:
+        if longest and window.end_s > first_break:
+            return max(window.start_s, window.end_s - longest)
+        return window.end_s
+
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
     partner = problem.pair_partner()
@@ -494,10 +563,10 @@ def _pyvrp_routes(
                 locs[node],
                 locs[d_node],
                 pickup_tw_early=job.first_start_s,
-                pickup_tw_late=job.last_end_s,
+                pickup_tw_late=late(job.windows[0]),
                 pickup_service_duration=job.service_s,
                 delivery_tw_early=other.first_start_s,
-                delivery_tw_late=other.last_end_s,
+                delivery_tw_late=late(other.windows[0]),
                 delivery_service_duration=other.service_s,
                 amount=amounts,
                 prize=model.penalties[p] + model.penalties[q],
@@ -505,24 +574,38 @@ def _pyvrp_routes(
             )
             shipment_nodes.append((node, d_node))
             continue
-        m.add_client(
-            locs[node],
-            delivery=amounts if job.kind == "delivery" else zero,
-            pickup=amounts if job.kind == "pickup" else zero,
-            service_duration=job.service_s,
-            tw_early=job.first_start_s,
-            tw_late=job.last_end_s,
-            prize=model.penalties[p],
-            required=False,
-        )
-        client_node.append(node)
-    for i in range(n):
-        for j in range(n):
-            m.add_edge(locs[i], locs[j], int(cost[i, j]), int(dur[i, j]))
-    result = m.solve(MaxRuntime(time_limit_s), seed=params.seed, display=False)
+        group = m.add_client_group(required=False) if len(job.windows) > 1 else None
+        for window in job.windows:
+            m.add_client(
+                locs[node],
+                delivery=amounts if job.kind == "delivery" else zero,
+                pickup=amounts if job.kind == "pickup" else zero,
+                service_duration=job.service_s,
+                tw_early=window.start_s,
+                tw_late=late(window),
+                prize=model.penalties[p],
+                required=False,
+                group=group,
+            )
+            client_node.append(node)
+    cost_matrices, duration_matrices = [], []
+    big_cost = 4 * int(cost.max()) + 1
+    for forbidden in signatures:
+        cols = sorted(forbidden)
+        c = np.array(cost, dtype=np.int64, copy=True)
+        t = np.array(dur, dtype=np.int64, copy=True)
+        if cols:
+            c[:, cols] = big_cost
+            t[:, cols] = horizon + 1
+            c[cols, cols] = t[cols, cols] = 0  # PyVRP requires zero diagonals
+        cost_matrices.append(c)
+        duration_matrices.append(t)
+    data = m.data().replace(distance_matrices=cost_matrices, duration_matrices=duration_matrices)
+    budget = max(0.05, deadline - time.monotonic())
+    result = pyvrp_solve(data, MaxRuntime(budget), seed=params.seed, collect_stats=False)
     best = result.best
     if not best.is_feasible():
-        logger.info("PyVRP found no feasible solution in %.1f s", time_limit_s)
+        logger.info("PyVRP found no feasible solution in %.1f s", budget)
         return None
     routes: list[list[int]] = [[] for _ in problem.couriers]
     used = [0] * len(type_vehicles)
@@ -540,6 +623,71 @@ def _pyvrp_routes(
         routes[vehicle] = seq
     logger.info("PyVRP: cost %s, %d routes", result.cost(), best.num_routes())
     return routes
+
+
+def _elapsed(t0: float) -> float:
+    """Return seconds since ``t0`` (monotonic clock)."""
+    return time.monotonic() - t0
+
+
+def _num_unperformed(model: _Model, assignment: Any) -> int:
+    """Return how many searched jobs the assignment leaves out."""
+    routing, manager = model.routing, model.manager
+    count = 0
+    for node in model.job_node.values():
+        index = manager.NodeToIndex(node)
+        if assignment.Value(routing.NextVar(index)) == index:
+            count += 1
+    return count
+
+
+def _assignment_from_sequences(
+    model: _Model, sequences: list[list[int]], deadline: float = math.inf
+) -> Any:
+    """Load node sequences into the closed model as an assignment, repairing if needed.
+
+    A route infeasible in the full model (PyVRP ignores breaks) is rebuilt greedily: its
+    stops are kept in order while the route stays feasible (a pair's halves together); the
+    others are left unperformed for the search to reinsert. Returns ``None`` if nothing loads
+    or the repair runs past ``deadline`` (monotonic seconds).
+    """
+    routing, manager = model.routing, model.manager
+    routes = [[manager.NodeToIndex(n) for n in seq] for seq in sequences]
+    whole = routing.ReadAssignmentFromRoutes(routes, True)
+    if whole is not None:
+        return whole
+    delivery_of = model.pair_indices
+    pickup_of = {d: p for p, d in delivery_of.items()}
+    kept: list[list[int]] = [[] for _ in routes]
+    for v, route in enumerate(routes):
+        if routing.ReadAssignmentFromRoutes(
+            [route if u == v else [] for u in range(len(routes))], True
+        ):
+            kept[v] = route
+            continue
+        # Greedy subsequence: keep each stop (a pair's pickup with its delivery) if still feasible.
+        order = {index: k for k, index in enumerate(route)}
+        chosen: list[int] = []
+        for index in route:
+            if time.monotonic() > deadline:
+                logger.info("warm-start repair out of time; dropping the PyVRP start")
+                return None
+            if index in delivery_of:
+                continue  # decided together with its delivery
+            trial = [*chosen, index]
+            if index in pickup_of:
+                trial.append(pickup_of[index])
+            trial.sort(key=order.__getitem__)
+            probe = [trial if u == v else [] for u in range(len(routes))]
+            if routing.ReadAssignmentFromRoutes(probe, True) is not None:
+                chosen = trial
+        kept[v] = chosen
+    logger.debug(
+        "repaired warm start: kept %d of %d stops",
+        sum(map(len, kept)),
+        sum(map(len, routes)),
+    )
+    return routing.ReadAssignmentFromRoutes(kept, True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -652,8 +800,12 @@ def build_route(
         loc = problem.job_location(p)
         travel = int(durations[prev_loc, loc])
         arrival = prev_dep + travel
+        break_here = 0  # break taken while waiting at this stop
         if break_start_s is not None and prev_dep <= break_start_s and break_start_s + brk <= start:
-            arrival += brk
+            if break_start_s < arrival:
+                arrival += brk  # the break interrupts the ride
+            else:
+                break_here = brk
         arrival = min(arrival, start)
         if job.kind == "pickup":
             load = load + job.demand
@@ -665,15 +817,22 @@ def build_route(
                 )
             )
         stops.append(
-            Stop(job.job_id, loc, arrival, start, start + job.service_s, start - arrival, load)
+            Stop(
+                job.job_id,
+                loc,
+                arrival,
+                start,
+                start + job.service_s,
+                max(0, start - arrival - break_here),
+                load,
+            )
         )
         distance_m += int(distances[prev_loc, loc])
         driving_s += travel
-        waiting_s += start - arrival
+        waiting_s += max(0, start - arrival - break_here)
         prev_loc, prev_dep = loc, start + job.service_s
     distance_m += int(distances[prev_loc, end_loc])
     driving_s += int(durations[prev_loc, end_loc])
-    # Depart as late as the first stop allows (the finalizer already tries to).
     return Route(
         courier_id=courier.courier_id,
         depot_id=courier.depot_id,
@@ -698,9 +857,7 @@ def build_route(
 class _ProgressRelay:
     """Forward OR-Tools solutions to ``SolveCallbacks`` (holds the model by weak reference)."""
 
-    def __init__(
-        self, model: _Model, callbacks: SolveCallbacks, t0: float, offset_s: float = 0.0
-    ) -> None:
+    def __init__(self, model: _Model, callbacks: SolveCallbacks, t0: float) -> None:
         self._routing = weakref.ref(model.routing)
         self._job_indices = [model.manager.NodeToIndex(n) for n in model.job_node.values()]
         self._callbacks = callbacks
@@ -716,8 +873,14 @@ class _ProgressRelay:
         self.count += 1
         if self.best is not None and objective >= self.best:
             return
-        self.best = objective
         assigned = sum(1 for i in self._job_indices if routing.NextVar(i).Value() != i)
+        self.report(objective, assigned)
+
+    def report(self, objective: int, assigned: int) -> None:
+        """Forward an improvement found outside the OR-Tools search (the PyVRP start)."""
+        if self.best is not None and objective >= self.best:
+            return
+        self.best = objective
         self._callbacks.on_improvement(time.monotonic() - self._t0, objective, assigned)
 
 
@@ -740,25 +903,30 @@ def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) ->
     """Build a first solution with each strategy of the portfolio; return the cheapest.
 
     Insertion heuristics suit tight windows, savings suits loose ones; trying a few costs a
-    fraction of the budget (at most ``portfolio_share`` of it) and avoids a poor start.
+    fraction of the budget (at most ``portfolio_share`` of it once a start exists; the first
+    strategy may take 80 % of what is left) and avoids a poor start.
     Returns ``(assignment or None, strategy name)``.
     """
     routing = model.routing
     strategies = list(dict.fromkeys([params.first_solution, *params.first_solution_portfolio]))
+    t_start = time.monotonic()
     budget = params.time_limit_s * params.portfolio_share
     best: Any = None
     best_cost: int | None = None
     best_name = params.first_solution
     for k, name in enumerate(strategies):
-        spent = time.monotonic() - t0
-        left = budget - spent
+        now = time.monotonic()
+        total_left = params.time_limit_s - (now - t0) - 0.05
+        # Until something is found, a strategy may use most of what is left: a large piece
+        # with breaks needs seconds for its first solution.
+        left = 0.8 * total_left if best is None else min(budget - (now - t_start), total_left)
         if left <= 0.01 or (k > 0 and left < 0.05):
             break
         search = _search_parameters(replace(params, first_solution=name), left)
         search.solution_limit = 1
         solution = routing.SolveWithParameters(search)
-        if solution is None:
-            continue
+        if solution is None or _num_unperformed(model, solution) == len(model.job_node):
+            continue  # nothing, or cut by the time limit before placing any job
         cost = int(solution.ObjectiveValue())
         logger.debug("first solution %s: cost %d", name, cost)
         if best_cost is None or cost < best_cost:
@@ -816,7 +984,8 @@ def solve(
     distances
         L x L distances in metres, same order and sentinel.
     params
-        Solver options (defaults: 10 s, insertion + guided local search, travel-time cost).
+        Solver options (defaults: 10 s, a PyVRP warm start when it applies or else a
+        first-solution portfolio, then guided local search; travel-time cost).
     callbacks
         Progress observer.
 
@@ -830,7 +999,8 @@ def solve(
     InputError
         If the matrices do not match the problem.
     SolverError
-        If OR-Tools fails to return any solution (not expected: every job is optional).
+        If the OR-Tools model cannot be built. A search that finds nothing in time is not
+        an error: the searched jobs come back unassigned with reason ``time_limit``.
     """
     params = params or SolverParams()
     callbacks = callbacks or NullCallbacks()
@@ -856,57 +1026,82 @@ def solve(
         callbacks.on_end(plan)
         return plan
 
-    model = _build_model(problem, durations, distances, screen, params)
+    try:
+        model = _build_model(problem, durations, distances, screen, params)
+    except (RuntimeError, SystemError, OverflowError, TypeError) as e:
+        msg = f"could not build the OR-Tools model: {e}"
+        raise SolverError(msg) from e
     routing = model.routing
     relay = _ProgressRelay(model, callbacks, t0)
     routing.AddAtSolutionCallback(relay)
 
-    assignment = None
+    # Candidate starts: PyVRP's routes (breaks relaxed) and/or the OR-Tools portfolio.
     engine = "ortools"
+    candidates: list[tuple[int, str, Any]] = []
+    relaxed = any(c.has_break for c in problem.couriers)
     if params.use_pyvrp and _pyvrp_supported(problem):
-        budget = params.time_limit_s * params.pyvrp_share
-        seq = _pyvrp_routes(problem, model, durations, params, budget)
+        share = params.pyvrp_share * (0.6 if relaxed else 1.0)
+        seq = _pyvrp_routes(
+            problem, model, durations, params, t0 + params.time_limit_s * share, screen
+        )
         if seq is not None:
             routing.CloseModelWithParameters(_search_parameters(params, 1.0))
-            initial = routing.ReadAssignmentFromRoutes(
-                [[model.manager.NodeToIndex(n) for n in r] for r in seq], True
-            )
-            if initial is None:
-                logger.warning("PyVRP routes rejected by the OR-Tools model; searching alone")
-            else:
-                engine = "pyvrp+ortools"
-                remaining = params.time_limit_s - (time.monotonic() - t0)
-                assignment = routing.SolveFromAssignmentWithParameters(
-                    initial, _search_parameters(params, max(0.05, remaining))
+            repair_deadline = t0 + params.time_limit_s * (share + 0.15)
+            initial = _assignment_from_sequences(model, seq, repair_deadline)
+            if initial is not None and _num_unperformed(model, initial):
+                # Repaired start: reinsert the cut jobs by a short greedy descent.
+                greedy = replace(params, local_search="GREEDY_DESCENT")
+                budget = min(0.1 * params.time_limit_s, params.time_limit_s - _elapsed(t0))
+                improved = routing.SolveFromAssignmentWithParameters(
+                    initial, _search_parameters(greedy, max(0.05, budget))
                 )
-                if assignment is None:
-                    assignment = initial
-    if assignment is None:
+                initial = improved if improved is not None else initial
+            if initial is None:
+                logger.warning("PyVRP routes rejected by the OR-Tools model")
+            else:
+                copy = routing.solver().Assignment(initial)
+                relay.report(
+                    int(initial.ObjectiveValue()),
+                    len(model.job_node) - _num_unperformed(model, initial),
+                )
+                candidates.append((int(initial.ObjectiveValue()), "pyvrp+ortools", copy))
+    if not candidates or relaxed:
         initial, strategy = _first_solution_portfolio(model, params, t0)
-        remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
         if initial is not None:
-            engine = f"ortools({strategy})"
-            assignment = routing.SolveFromAssignmentWithParameters(
-                initial, _search_parameters(params, remaining)
-            )
-            if assignment is None:
-                assignment = initial
-        else:
-            assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
-    if assignment is None:
-        msg = f"OR-Tools returned no solution (status {routing.status()})"
-        raise SolverError(msg)
-
-    routes, routed = _extract(problem, model, assignment, durations, distances)
-    dropped = sorted(set(screen.eligible) - routed)
-    unassigned += [
-        Unassigned(
-            problem.jobs[p].job_id,
-            "dropped_low_priority",
-            "the search left it out: not enough courier time or capacity for every job",
+            candidates.append((int(initial.ObjectiveValue()), f"ortools({strategy})", initial))
+    remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
+    if candidates:
+        _start_cost, engine, initial = min(candidates, key=lambda c: c[0])
+        stats["start"] = {name: cost for cost, name, _ in candidates}
+        assignment = routing.SolveFromAssignmentWithParameters(
+            initial, _search_parameters(params, remaining)
         )
-        for p in dropped
-    ]
+        if assignment is None:
+            assignment = initial
+    else:
+        assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
+    if assignment is None:
+        # No solution at all within the time limit (huge piece, tight windows and breaks):
+        # report every searched job instead of failing the whole plan.
+        logger.warning(
+            "%s: no solution within %.1f s (status %s); all %d jobs left unassigned",
+            problem.name or "problem",
+            params.time_limit_s,
+            routing.status(),
+            len(screen.eligible),
+        )
+        routes: list[Route] = []
+        routed: set[int] = set()
+        drop_reason: ReasonCode = "time_limit"
+        drop_detail = (
+            "the solver found no plan within the time limit; split the day or allow more time"
+        )
+    else:
+        routes, routed = _extract(problem, model, assignment, durations, distances)
+        drop_reason = "dropped_low_priority"
+        drop_detail = "the search left it out: not enough courier time or capacity for every job"
+    dropped = sorted(set(screen.eligible) - routed)
+    unassigned += [Unassigned(problem.jobs[p].job_id, drop_reason, drop_detail) for p in dropped]
     order = {j.job_id: i for i, j in enumerate(problem.jobs)}
     unassigned.sort(key=lambda u: order[u.job_id])
     cost_matrix = durations if params.objective == "duration" else distances
@@ -922,7 +1117,7 @@ def solve(
         "engine": engine,
         "seconds": round(time.monotonic() - t0, 3),
         "solutions": relay.count,
-        "ortools_objective": int(assignment.ObjectiveValue()),
+        "ortools_objective": int(assignment.ObjectiveValue()) if assignment is not None else None,
         "status": int(routing.status()),
         "drop_penalty_base": min(model.penalties.values()) if model.penalties else 0,
     }

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh dev
 echo "== ruff" >&2
 ruff check .
+ruff format --check .
 echo "== mypy (routing, geodata)" >&2
 mypy
 echo "== pytest" >&2

@@ -41,3 +41,22 @@ def test_only_the_solver_imports_ortools() -> None:
         if "ortools" in _imports(p)
     ]
     assert set(users) <= {"routing/solver.py"}
+
+
+def test_the_checker_is_independent_of_the_solver() -> None:
+    """routing/check.py recomputes plans without solver code."""
+    assert not {"routing.solver", "ortools"} & {
+        n.split(".")[0] if n == "ortools" else n
+        for n in _module_imports(ROOT / "routing" / "check.py")
+    }
+
+
+def _module_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names

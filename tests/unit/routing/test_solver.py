@@ -27,6 +27,7 @@ def _assert_complete(problem: Problem, plan: Plan) -> None:
 FEATURES = {
     "plain": {},
     "breaks": {"breaks": True},
+    "breaks_loose_windows": {"breaks": True, "tight_windows": False},
     "pairs": {"pairs": 3},
     "cash_ceiling": {"cash": True, "cash_cap_vnd": 6_000_000},
     "skills": {"skills": True, "cash": True},
@@ -316,3 +317,92 @@ def test_objective_distance_and_fixed_cost() -> None:
     plan = solve(problem, dur, dist, params=params)
     assert not plan.unassigned
     assert plan.objective == plan.distance_m + 10_000 * plan.num_routes
+
+
+def test_pyvrp_routes_missing_the_break_are_repaired() -> None:
+    """A warm start that ignores the break is cut to a feasible subsequence, not rejected."""
+    from routing.solver import (
+        _assignment_from_sequences,
+        _build_model,
+        _screen_jobs,
+        _search_parameters,
+    )
+
+    jobs = (
+        job("a", 1, 0, windows=((10 * H, 11 * H),), service_s=600),
+        job("b", 2, 0, windows=((11 * H, 11 * H + 600),), service_s=600),
+        job("c", 3, 0, windows=((12 * H, 12 * H + 600),), service_s=600),
+    )
+    problem = Problem((depot(),), (courier("c0", brk=(11 * H, 12 * H + 1800, 3600)),), jobs)
+    dur, dist = matrices(problem)
+    screen = _screen_jobs(problem, dur)
+    model = _build_model(problem, dur, dist, screen, FAST)
+    model.routing.CloseModelWithParameters(_search_parameters(FAST, 1.0))
+    seq = [[model.job_node[0], model.job_node[1], model.job_node[2]]]
+    assignment = _assignment_from_sequences(model, seq)
+    assert assignment is not None
+    routing = model.routing
+    performed = [
+        p
+        for p, node in model.job_node.items()
+        if assignment.Value(routing.NextVar(model.manager.NodeToIndex(node)))
+        != model.manager.NodeToIndex(node)
+    ]
+    assert 0 < len(performed) < 3
+
+
+def test_pyvrp_warm_start_covers_skills_windows_breaks() -> None:
+    """Skills, multi-window jobs and (loose-window) breaks still get a checked PyVRP start."""
+    problem = random_problem(
+        4,
+        n_jobs=20,
+        n_couriers=3,
+        skills=True,
+        cash=True,
+        multi_windows=True,
+        breaks=True,
+        tight_windows=False,
+    )
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=1.0))
+    assert plan.stats["engine"] == "pyvrp+ortools"
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+
+
+@pytest.mark.parametrize("use_pyvrp", [True, False])
+def test_multi_depot_end_depot_and_preassigned_jobs(use_pyvrp: bool) -> None:
+    """Couriers of two post offices (one ending elsewhere) respect pre-assigned jobs."""
+    from routing.model import Courier, TimeWindow
+
+    d1, d2 = depot("D"), depot("E", 10, 0)
+    couriers = (
+        courier("c0", "D"),
+        courier("c1", "E"),
+        Courier(
+            courier_id="c2",
+            depot_id="D",
+            end_depot_id="E",
+            shift=TimeWindow(7 * H, 17 * H),
+            capacity=Load(items=100, weight_g=100_000, cash_vnd=10**8),
+        ),
+    )
+    rng = np.random.default_rng(9)
+    jobs = tuple(
+        job(
+            f"j{i}",
+            float(rng.uniform(-2, 12)),
+            float(rng.uniform(-4, 4)),
+            depot_id=("D" if i % 3 == 0 else "E" if i % 3 == 1 else None),
+        )
+        for i in range(15)
+    )
+    problem = Problem((d1, d2), couriers, jobs)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=0.5, use_pyvrp=use_pyvrp))
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+    assert not plan.unassigned
+    for route in plan.routes:
+        c = problem.courier_by_id()[route.courier_id]
+        assert route.end_depot_id == c.end_depot

@@ -1,0 +1,414 @@
+"""Delivery-time reports for managers over a table of jobs and attempts (pure functions).
+
+Every function takes a DataFrame with the columns of :data:`routing.simulate.MONTH_COLUMNS`
+(one row per job and attempt day; the service's event store will produce the same table) and
+returns a new DataFrame; nothing is modified in place. The definitions, in one place:
+
+- an **attempt** is a row whose ``outcome`` is ``completed`` or ``failed`` (the courier set
+  out for the stop); ``unassigned`` rows were never planned that day;
+- **request to completion** is ``completed_at - requested_at`` in hours, over completed rows;
+- **on time** means completed with service starting inside one of the job's promised
+  windows; the **on-time rate** is on-time attempts over attempts (a failed attempt is not
+  on time), the **completion rate** completed attempts over attempts;
+- the **arrival delay** is ``actual_arrival - planned_arrival`` in minutes (negative: early),
+  over rows where the courier arrived.
+
+Group keys may be given by column name or by the manager's word: ``post_office``
+(``depot_id``), ``zone`` (``zone_id``), ``courier`` (``courier_id``), ``day``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from routing.plan import reason_message
+from routing.simulate import fail_reason_message
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+#: Manager-facing names of the group keys.
+GROUP_COLUMNS: dict[str, str] = {
+    "post_office": "depot_id",
+    "zone": "zone_id",
+    "courier": "courier_id",
+    "day": "day",
+}
+ATTEMPT_OUTCOMES: frozenset[str] = frozenset({"completed", "failed"})
+#: Arrivals later than this many minutes after the plan count as late in :func:`arrival_deltas`.
+LATE_ARRIVAL_MIN = 15.0
+
+By = str | Sequence[str] | None
+
+
+def _columns(by: By) -> list[str]:
+    if by is None:
+        return []
+    names = [by] if isinstance(by, str) else list(by)
+    return [GROUP_COLUMNS.get(name, name) for name in names]
+
+
+def _grouped(
+    df: pd.DataFrame, by: By, summarise: Callable[[pd.DataFrame], dict[str, float]]
+) -> pd.DataFrame:
+    """Apply ``summarise`` to the whole frame (index ``all``) or to each group of ``by``."""
+    cols = _columns(by)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        msg = f"unknown group column(s) {missing}; have {list(df.columns)}"
+        raise KeyError(msg)
+    if not cols:
+        return pd.DataFrame([summarise(df)], index=pd.Index(["all"], name="scope"))
+    rows = []
+    keys = []
+    for key, part in df.groupby(cols, sort=True, dropna=True):
+        keys.append(key if len(cols) > 1 else key[0])
+        rows.append(summarise(part))
+    index = (
+        pd.MultiIndex.from_tuples(keys, names=cols)
+        if len(cols) > 1
+        else pd.Index(keys, name=cols[0])
+    )
+    return pd.DataFrame(rows, index=index)
+
+
+def attempts(df: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows the courier set out for (``outcome`` completed or failed)."""
+    return df[df["outcome"].isin(ATTEMPT_OUTCOMES)]
+
+
+def request_to_completion_hours(df: pd.DataFrame) -> pd.Series:
+    """Return request-to-completion times (hours) of the completed rows, NaN-free."""
+    done = df[df["outcome"] == "completed"]
+    return done["request_to_completion_h"].dropna().astype(float)
+
+
+def request_to_completion_summary(df: pd.DataFrame, *, by: By = None) -> pd.DataFrame:
+    """Summarise request-to-completion times, overall or per group.
+
+    Parameters
+    ----------
+    df
+        Jobs and attempts (:data:`routing.simulate.MONTH_COLUMNS`).
+    by
+        Group key(s), e.g. ``"post_office"`` or ``["zone", "category"]``; overall when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``completed``, ``mean_h``, ``median_h``, ``p90_h``, ``max_h`` and
+        ``within_24h`` / ``within_48h`` (shares of completions); NaN for a group without
+        completions.
+    """
+
+    def summarise(part: pd.DataFrame) -> dict[str, float]:
+        hours = request_to_completion_hours(part)
+        if hours.empty:
+            nan = float("nan")
+            return {
+                "completed": 0,
+                "mean_h": nan,
+                "median_h": nan,
+                "p90_h": nan,
+                "max_h": nan,
+                "within_24h": nan,
+                "within_48h": nan,
+            }
+        return {
+            "completed": len(hours),
+            "mean_h": float(hours.mean()),
+            "median_h": float(hours.median()),
+            "p90_h": float(hours.quantile(0.9)),
+            "max_h": float(hours.max()),
+            "within_24h": float((hours <= 24).mean()),
+            "within_48h": float((hours <= 48).mean()),
+        }
+
+    out = _grouped(df, by, summarise)
+    out["completed"] = out["completed"].astype(int)
+    return out
+
+
+def on_time_rate(df: pd.DataFrame, *, by: By = None) -> pd.DataFrame:
+    """Return on-time and completion rates of attempts, overall or per group.
+
+    Parameters
+    ----------
+    df
+        Jobs and attempts.
+    by
+        Group key(s): ``post_office``, ``zone``, ``courier``, ``day`` or any column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``attempts``, ``completed``, ``on_time``, ``on_time_rate``,
+        ``completion_rate``; rows sorted by the group key. Groups without attempts are left
+        out.
+    """
+
+    def summarise(part: pd.DataFrame) -> dict[str, float]:
+        n = len(part)
+        completed = int((part["outcome"] == "completed").sum())
+        on_time = int(part["on_time"].astype(bool).sum())
+        return {
+            "attempts": n,
+            "completed": completed,
+            "on_time": on_time,
+            "on_time_rate": on_time / n if n else float("nan"),
+            "completion_rate": completed / n if n else float("nan"),
+        }
+
+    out = _grouped(attempts(df), by, summarise)
+    for col in ("attempts", "completed", "on_time"):
+        out[col] = out[col].astype(int)
+    return out
+
+
+def arrival_delay_minutes(df: pd.DataFrame) -> pd.Series:
+    """Return actual minus planned arrival in minutes, over rows where the courier arrived."""
+    arrived = df.dropna(subset=["actual_arrival", "planned_arrival"])
+    delta = arrived["actual_arrival"] - arrived["planned_arrival"]
+    return (delta.dt.total_seconds() / 60.0).astype(float)
+
+
+def arrival_deltas(df: pd.DataFrame, *, by: By = None) -> pd.DataFrame:
+    """Summarise planned vs actual arrival, overall or per group.
+
+    Parameters
+    ----------
+    df
+        Jobs and attempts.
+    by
+        Group key(s).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``arrivals``, ``mean_min``, ``median_min``, ``p10_min``, ``p90_min`` (delay
+        in minutes, negative when early) and ``late_share`` (share more than
+        :data:`LATE_ARRIVAL_MIN` minutes late).
+    """
+
+    def summarise(part: pd.DataFrame) -> dict[str, float]:
+        delay = arrival_delay_minutes(part)
+        if delay.empty:
+            nan = float("nan")
+            return {
+                "arrivals": 0,
+                "mean_min": nan,
+                "median_min": nan,
+                "p10_min": nan,
+                "p90_min": nan,
+                "late_share": nan,
+            }
+        return {
+            "arrivals": len(delay),
+            "mean_min": float(delay.mean()),
+            "median_min": float(delay.median()),
+            "p10_min": float(delay.quantile(0.1)),
+            "p90_min": float(delay.quantile(0.9)),
+            "late_share": float((delay > LATE_ARRIVAL_MIN).mean()),
+        }
+
+    out = _grouped(df, by, summarise)
+    out["arrivals"] = out["arrivals"].astype(int)
+    return out
+
+
+def failure_reasons(df: pd.DataFrame, *, by: By = None) -> pd.DataFrame:
+    """Count failed attempts per reason, with Vietnamese and English labels.
+
+    Parameters
+    ----------
+    df
+        Jobs and attempts.
+    by
+        Extra group key(s) before the reason (e.g. ``"post_office"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns (the group keys,) ``fail_reason``, ``ly_do`` (Vietnamese), ``reason_en``,
+        ``count`` and ``share`` (of the failed attempts of the group), most frequent first.
+    """
+    cols = _columns(by)
+    failed = df[df["outcome"] == "failed"]
+    if failed.empty:
+        return pd.DataFrame(columns=[*cols, "fail_reason", "ly_do", "reason_en", "count", "share"])
+    counts = failed.groupby([*cols, "fail_reason"], sort=True).size().rename("count").reset_index()
+    if cols:
+        totals = counts.groupby(cols)["count"].transform("sum")
+    else:
+        totals = pd.Series(counts["count"].sum(), index=counts.index)
+    counts["share"] = counts["count"] / totals
+    counts["ly_do"] = counts["fail_reason"].map(lambda r: fail_reason_message(r, lang="vi"))
+    counts["reason_en"] = counts["fail_reason"].map(lambda r: fail_reason_message(r, lang="en"))
+    counts = counts.sort_values(
+        [*cols, "count", "fail_reason"], ascending=[*[True] * len(cols), False, True]
+    )
+    return counts[[*cols, "fail_reason", "ly_do", "reason_en", "count", "share"]].reset_index(
+        drop=True
+    )
+
+
+def unassigned_reasons(df: pd.DataFrame) -> pd.DataFrame:
+    """Count rows left unplanned per reason code, with Vietnamese and English messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``unassigned_reason``, ``ly_do``, ``reason_en``, ``count``, most frequent
+        first.
+    """
+    left = df[df["outcome"] == "unassigned"]
+    counts = left.groupby("unassigned_reason").size().rename("count").reset_index()
+    counts["ly_do"] = counts["unassigned_reason"].map(lambda r: reason_message(r, lang="vi"))
+    counts["reason_en"] = counts["unassigned_reason"].map(lambda r: reason_message(r, lang="en"))
+    counts = counts.sort_values(["count", "unassigned_reason"], ascending=[False, True])
+    return counts[["unassigned_reason", "ly_do", "reason_en", "count"]].reset_index(drop=True)
+
+
+def courier_comparison(df: pd.DataFrame) -> pd.DataFrame:
+    """Compare couriers: workload, completion, punctuality and delays.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``courier_id``: ``depot_id``, ``days`` worked, ``attempts``,
+        ``stops_per_day``, ``completion_rate``, ``on_time_rate``, ``median_delay_min``,
+        ``p90_delay_min``, ``failed``; sorted by post office then courier.
+    """
+    att = attempts(df)
+    rates = on_time_rate(att, by="courier")
+    delays = arrival_deltas(att, by="courier")
+    days = att.groupby("courier_id")["day"].nunique()
+    depot = att.groupby("courier_id")["depot_id"].agg(lambda s: s.mode().iat[0])
+    out = pd.DataFrame(
+        {
+            "depot_id": depot,
+            "days": days.astype(int),
+            "attempts": rates["attempts"],
+            "stops_per_day": rates["attempts"] / days,
+            "completion_rate": rates["completion_rate"],
+            "on_time_rate": rates["on_time_rate"],
+            "median_delay_min": delays["median_min"],
+            "p90_delay_min": delays["p90_min"],
+            "failed": rates["attempts"] - rates["completed"],
+        }
+    )
+    out.index.name = "courier_id"
+    return out.reset_index().sort_values(["depot_id", "courier_id"]).set_index("courier_id")
+
+
+def daily_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per day: jobs, attempts, completion and on-time rates, rain, delays."""
+    rates = on_time_rate(df, by="day")
+    times = request_to_completion_summary(df, by="day")
+    delays = arrival_deltas(df, by="day")
+    jobs = df.groupby("day").size()
+    rain = df.groupby("day")["rain"].any()
+    out = pd.DataFrame(
+        {
+            "jobs": jobs,
+            "attempts": rates["attempts"],
+            "completion_rate": rates["completion_rate"],
+            "on_time_rate": rates["on_time_rate"],
+            "median_r2c_h": times["median_h"],
+            "median_delay_min": delays["median_min"],
+            "rain": rain,
+        }
+    )
+    out["attempts"] = out["attempts"].fillna(0).astype(int)
+    return out
+
+
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def _sheet_name(name: str, taken: set[str]) -> str:
+    """Return a valid, unique Excel sheet name.
+
+    At most 31 characters, without brackets, colons, ``*?/`` or backslashes.
+    """
+    base = _SHEET_BAD.sub("_", name).strip("'") or "Sheet"
+    base = base[:31]
+    candidate, k = base, 1
+    while candidate.lower() in taken:
+        k += 1
+        suffix = f" ({k})"
+        candidate = base[: 31 - len(suffix)] + suffix
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy Excel can store: tz-aware datetimes as local naive ones."""
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.tz_localize(None)
+    if isinstance(out.index, pd.DatetimeIndex) and out.index.tz is not None:
+        out.index = out.index.tz_localize(None)
+    return out
+
+
+def export_xlsx(frames: Mapping[str, pd.DataFrame], path: Path | str) -> Path:
+    """Write each table to its own sheet of one Excel workbook.
+
+    Sheet names are the mapping's keys, made valid (at most 31 characters, without
+    brackets, colons, ``*?/`` or backslashes) and unique. Time-zone-aware datetimes are written as local times (Excel has no time zones);
+    the index is written when it carries information (named or not a plain range).
+
+    Parameters
+    ----------
+    frames
+        Sheet name -> table, in sheet order.
+    path
+        The ``.xlsx`` file to write (parent folders are created).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    if not frames:
+        msg = "export_xlsx needs at least one table"
+        raise ValueError(msg)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    with pd.ExcelWriter(out, engine="openpyxl") as writer:
+        for name, frame in frames.items():
+            plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
+            _excel_ready(frame).to_excel(
+                writer, sheet_name=_sheet_name(name, taken), index=not plain_index
+            )
+    logger.info("wrote %d sheets to %s", len(frames), out)
+    return out
+
+
+def manager_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Return the standard set of manager tables, ready for :func:`export_xlsx`."""
+    return {
+        "Tổng hợp (summary)": on_time_rate(df).join(
+            request_to_completion_summary(df).drop(columns="completed")
+        ),
+        "Bưu cục (post office)": on_time_rate(df, by="post_office").join(
+            request_to_completion_summary(df, by="post_office")[["median_h", "p90_h"]]
+        ),
+        "Vùng (zone)": on_time_rate(df, by="zone"),
+        "Bưu tá (courier)": courier_comparison(df),
+        "Ngày (day)": daily_summary(df),
+        "Giờ đến (arrival)": arrival_deltas(df, by="post_office"),
+        "Lý do (failures)": failure_reasons(df),
+        "Chưa phân công (unassigned)": unassigned_reasons(df),
+    }

@@ -1,0 +1,154 @@
+"""Planning a whole day on the synthetic province: checked, complete, with the right reasons."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+
+from routing.planner import DayPlan, PlanOptions, piece_time_limit, plan_day
+from routing.scenario import DayScenario, make_day
+
+if TYPE_CHECKING:
+    from geodata.compact import CompactGraph
+    from geodata.synthetic import SyntheticProvince
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.stages: list[tuple[str, int, int]] = []
+        self.improvements: list[tuple[str, float, int, int]] = []
+
+    def on_stage(self, stage: str, done: int, total: int) -> None:
+        self.stages.append((stage, done, total))
+
+    def on_improvement(
+        self, piece: str, elapsed_s: float, objective: int, assigned_jobs: int
+    ) -> None:
+        self.improvements.append((piece, elapsed_s, objective, assigned_jobs))
+
+
+@pytest.fixture(scope="module")
+def scenario(province: SyntheticProvince) -> DayScenario:
+    return make_day(province, n_jobs=90, n_couriers=18, seed=3)
+
+
+@pytest.fixture(scope="module")
+def planned(
+    province: SyntheticProvince, province_graph: CompactGraph, scenario: DayScenario
+) -> tuple[DayPlan, Recorder]:
+    rec = Recorder()
+    options = PlanOptions(time_limit_s=2, max_jobs_per_piece=25, workers=2)
+    day = plan_day(
+        scenario.problem,
+        province_graph,
+        zones=province.zones,
+        closures=scenario.closures,
+        options=options,
+        callbacks=rec,
+    )
+    return day, rec
+
+
+def test_plan_passes_the_independent_checker(planned: tuple[DayPlan, Recorder]) -> None:
+    """The checker finds no violation in any piece, and every job appears exactly once."""
+    day, _ = planned
+    assert day.violations == []
+    routed = [s.job_id for r in day.plan.routes for s in r.stops]
+    unassigned = [u.job_id for u in day.plan.unassigned]
+    assert Counter(routed + unassigned) == Counter(j.job_id for j in day.problem.jobs)
+
+
+def test_impossible_jobs_get_their_reasons(planned: tuple[DayPlan, Recorder]) -> None:
+    """Each impossible-by-construction job is unassigned with the reason it was built for."""
+    day, _ = planned
+    reasons = {u.job_id: u.reason for u in day.plan.unassigned}
+    assert reasons["X-SATLO"] == "unreachable"  # the landslide closure
+    assert reasons["X-NANG"] == "over_capacity"
+    assert reasons["X-SOM"] in {"no_feasible_window", "shift_too_short"}
+    assert reasons["X-DO"] == "missing_skill"
+    assert reasons.get("X-COLAP") == "unreachable"  # a village with no road link
+
+
+def test_most_jobs_are_served(planned: tuple[DayPlan, Recorder]) -> None:
+    """A normal day serves most of its jobs (bound, not an exact count)."""
+    day, _ = planned
+    served = sum(len(r.stops) for r in day.plan.routes)
+    assert served >= 0.75 * len(day.problem.jobs)
+
+
+def test_big_offices_are_split_and_pairs_stay_together(planned: tuple[DayPlan, Recorder]) -> None:
+    """Kon Tum's day is cut into pieces; both halves of every pair land in the same piece."""
+    day, _ = planned
+    kontum = [r for r in day.pieces if r.piece.depot_id == "BC-KONTUM"]
+    assert len(kontum) >= 2
+    assert all(len(r.piece.problem.jobs) <= 25 + 1 for r in kontum)
+    for r in day.pieces:
+        pairs = Counter(j.pair_id for j in r.piece.problem.jobs if j.pair_id)
+        assert all(n == 2 for n in pairs.values())
+    route_of = {s.job_id: r.courier_id for r in day.plan.routes for s in r.stops}
+    for job in day.problem.jobs:
+        if job.pair_id and job.job_id in route_of:
+            partner = next(o for o in day.problem.jobs if o.pair_id == job.pair_id and o is not job)
+            assert route_of.get(partner.job_id) == route_of[job.job_id]
+
+
+def test_stop_locations_are_global_and_legs_follow_the_route(
+    planned: tuple[DayPlan, Recorder],
+) -> None:
+    """Stitched stops point at the day's locations; each route has one leg per stop plus the return."""
+    day, _ = planned
+    loc = day.problem.location_index()
+    for route in day.plan.routes:
+        for stop in route.stops:
+            assert stop.location_idx == loc[stop.job_id]
+        assert len(day.legs[route.courier_id]) == len(route.stops) + 1
+        assert all(len(leg) >= 2 for leg in day.legs[route.courier_id])
+
+
+def test_progress_is_reported(planned: tuple[DayPlan, Recorder]) -> None:
+    """Stages end complete and the search reports improvements from worker processes."""
+    _, rec = planned
+    finals = {s: (d, t) for s, d, t in rec.stages}
+    for stage in ("snapping", "matrices", "solving", "checking", "geometry"):
+        done, total = finals[stage]
+        assert done == total, stage
+    assert rec.improvements, "improvements are relayed from the solving processes"
+
+
+def test_geojson_is_rfc7946(planned: tuple[DayPlan, Recorder]) -> None:
+    """Routes are LineStrings and stops Points, in lon/lat order inside the province."""
+    day, _ = planned
+    geo = day.to_geojson()
+    kinds = Counter(f["properties"]["kind"] for f in geo["features"])
+    assert kinds["route"] >= 1
+    assert kinds["stop"] == sum(len(r.stops) for r in day.plan.routes)
+    for f in geo["features"]:
+        coords = f["geometry"]["coordinates"]
+        first = coords[0] if f["geometry"]["type"] == "LineString" else coords
+        assert 107 < first[0] < 109
+        assert 13.5 < first[1] < 15.5
+
+
+def test_far_addresses_are_reported(province_graph: CompactGraph, scenario: DayScenario) -> None:
+    """An address far from any road is unassigned as far_from_road, its pair partner too."""
+    jobs = list(scenario.problem.jobs)
+    k = next(i for i, j in enumerate(jobs) if j.pair_id is None)
+    jobs[k] = replace(jobs[k], lon=jobs[k].lon + 0.2)  # about 20 km into the forest
+    problem = replace(scenario.problem, jobs=tuple(jobs))
+    day = plan_day(
+        problem, province_graph, options=PlanOptions(time_limit_s=1, geometry=False, workers=1)
+    )
+    reasons = {u.job_id: u.reason for u in day.plan.unassigned}
+    assert reasons[jobs[k].job_id] == "far_from_road"
+    assert day.violations == []
+
+
+def test_piece_time_limit() -> None:
+    """Small pieces get a share of the time limit, never less than the minimum."""
+    assert piece_time_limit(20, 200) == 20
+    assert piece_time_limit(20, 30) == 10
+    assert piece_time_limit(20, 1) == 2
+    assert piece_time_limit(1, 1) == 1
