@@ -17,7 +17,7 @@ class Settings(BaseSettings):
 
     Every field is read from an environment variable of the same name in capitals (``REDIS_URL``,
     ``DATABASE_URL``) or with the ``COURIER_`` prefix (``COURIER_DATA_DIR``, ``COURIER_SECRET_KEY``,
-    ``COURIER_NETWORK``, ...). Unset ``REDIS_URL`` / ``DATABASE_URL`` mean "embedded": the
+    ``COURIER_NETWORK``, ``COURIER_ZONES``, ``COURIER_CLOSURES``, ...). Unset ``REDIS_URL`` / ``DATABASE_URL`` mean "embedded": the
     ``courier serve`` command starts its own ``redis-server`` and uses a SQLite file in the
     data directory.
     """
@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET
     environment: str = "development"
     network: Path | None = None
+    zones: Path | None = None
+    closures: Path | None = None
     network_nodes: int = 3000
     network_seed: int = 0
     token_ttl_hours: float = 24.0 * 30

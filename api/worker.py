@@ -112,7 +112,18 @@ def _plan_day(
         seed=int(options.get("seed", 0)),
         workers=int(options.get("workers", settings.solve_workers)),
     )
-    day_plan = plan_day(problem, network.graph, options=opts, callbacks=cb)
+    zones = closures = None
+    if settings.zones is not None:
+        from geodata.zones import read_zones
+
+        zones = read_zones(settings.zones)
+    if settings.closures is not None:
+        from geodata.closures import read_closures
+
+        closures = read_closures(settings.closures)
+    day_plan = plan_day(
+        problem, network.graph, zones=zones, closures=closures or (), options=opts, callbacks=cb
+    )
     legs = {c: [[list(p) for p in leg] for leg in ls] for c, ls in day_plan.legs.items()}
     return day_plan.plan, legs, list(day_plan.violations), dict(day_plan.timings)
 

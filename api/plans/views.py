@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, WebSocket, status
@@ -16,7 +17,7 @@ from api.errors import ERROR_RESPONSES, AuthenticationError, NotFoundError, Serv
 from api.jobs.service import build_problem
 from api.network import get_network
 from api.plans import service
-from api.plans.models import PlanRecord, StopRecord
+from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.schemas import (
     PlanCreate,
     PlanCreated,
@@ -26,6 +27,7 @@ from api.plans.schemas import (
     PlanStatus,
     PlanSummary,
 )
+from api.rounds.service import local_seconds
 from api.worker import enqueue_solve
 from routing.errors import InputError
 
@@ -141,31 +143,51 @@ def publish_plan(
 
 
 def live_snapshot(factory: Any, r: Any, plan_id: int) -> dict[str, Any]:
-    """Return the first message of a live feed: route progress and each courier's last state."""
+    """Return the first message of a live feed.
+
+    Route progress (done/total), each courier's last known state (position, next stop, ETA
+    drift), failed stops with their reasons, late stops (served after their window, or still
+    open after it closed) and the solve's progress.
+    """
     with factory() as session:
+        plan = session.execute(
+            select(PlanRecord.status, PlanRecord.day).where(PlanRecord.id == plan_id)
+        ).first()
         rows = session.execute(
-            select(StopRecord.route_id, StopRecord.status, PlanRecord.status)
-            .join(PlanRecord, PlanRecord.id == StopRecord.plan_id)
+            select(
+                RouteRecord.courier_id,
+                StopRecord.job_id,
+                StopRecord.status,
+                StopRecord.fail_reason,
+                StopRecord.window_end_s,
+                StopRecord.arrived_at,
+                StopRecord.done_at,
+            )
+            .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
             .where(StopRecord.plan_id == plan_id)
+            .order_by(RouteRecord.courier_id, StopRecord.seq)
         ).all()
-        plan = session.get(PlanRecord, plan_id)
-        couriers = {rt.courier_id: rt.id for rt in (plan.routes if plan is not None else [])}
-    by_route: dict[int, list[str]] = {}
-    for route_id, st, _ in rows:
-        by_route.setdefault(route_id, []).append(st)
-    states = live.courier_states(r, plan_id, sorted(couriers))
+    routes: dict[str, dict[str, int]] = {}
+    failed, late = [], []
+    now = datetime.now(UTC)
+    for courier_id, job_id, st, reason, window_end_s, arrived_at, done_at in rows:
+        prog = routes.setdefault(courier_id, {"done": 0, "total": 0})
+        prog["total"] += 1
+        prog["done"] += st in ("completed", "failed")
+        if st == "failed":
+            failed.append({"courier_id": courier_id, "job_id": job_id, "reason": reason})
+        if plan is not None:
+            seen = arrived_at or done_at or (now if st in ("planned", "arrived") else None)
+            if seen is not None and local_seconds(seen, plan[1]) > window_end_s:
+                late.append({"courier_id": courier_id, "job_id": job_id, "status": st})
     return {
         "type": "snapshot",
         "plan_id": plan_id,
-        "plan_status": plan.status if plan is not None else None,
-        "routes": {
-            c: {
-                "done": sum(s in ("completed", "failed") for s in by_route.get(rid, [])),
-                "total": len(by_route.get(rid, [])),
-            }
-            for c, rid in couriers.items()
-        },
-        "couriers": states,
+        "plan_status": plan[0] if plan is not None else None,
+        "routes": routes,
+        "couriers": live.courier_states(r, plan_id, sorted(routes)),
+        "failed": failed,
+        "late": late,
         "solve": live.get_progress(r, plan_id),
     }
 

@@ -297,3 +297,16 @@ def test_manager_report_counts_the_day(day_stack: Stack, town: Problem) -> None:
     assert total["stops"] == sum(v["stops"] for v in rep["by_courier"].values())
     assert total["failed"] >= 1  # C02's first stop
     assert rep["by_courier"]["C02"]["failed"] >= 1
+
+
+def test_live_snapshot_lists_failed_stops_and_courier_states(day_stack: Stack) -> None:
+    """The feed's first message has each route's progress and the failed stops with reasons."""
+    s = day_stack
+    with s.client.websocket_connect(f"/plans/{s.plan_id}/live?token={s.tokens['dispatcher']}") as ws:
+        snap = ws.receive_json()
+    assert snap["type"] == "snapshot"
+    assert {"courier_id": "C02", "reason": "nobody_home"}.items() <= next(
+        f for f in snap["failed"] if f["courier_id"] == "C02"
+    ).items()
+    assert snap["routes"]["C02"]["done"] >= 1
+    assert all(r["done"] <= r["total"] for r in snap["routes"].values())

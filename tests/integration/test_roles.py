@@ -142,3 +142,4 @@ def test_live_feed_requires_a_staff_token(day_stack: Stack) -> None:
             assert snap["type"] == "snapshot"
             assert snap["plan_id"] == s.plan_id
             assert snap["routes"][A]["total"] >= 1
+            assert {"failed", "late", "couriers", "solve"} <= set(snap)
