@@ -302,7 +302,9 @@ def test_manager_report_counts_the_day(day_stack: Stack, town: Problem) -> None:
 def test_live_snapshot_lists_failed_stops_and_courier_states(day_stack: Stack) -> None:
     """The feed's first message has each route's progress and the failed stops with reasons."""
     s = day_stack
-    with s.client.websocket_connect(f"/plans/{s.plan_id}/live?token={s.tokens['dispatcher']}") as ws:
+    with s.client.websocket_connect(
+        f"/plans/{s.plan_id}/live?token={s.tokens['dispatcher']}"
+    ) as ws:
         snap = ws.receive_json()
     assert snap["type"] == "snapshot"
     assert {"courier_id": "C02", "reason": "nobody_home"}.items() <= next(
