@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -13,9 +14,17 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+_TOKEN = re.compile(r"(token=|Bearer\s+)[A-Za-z0-9_\-.]+")
+
+
 class _RequestIdFilter(logging.Filter):
+    """Add the request id to each record and redact bearer tokens (``?token=`` of WebSockets)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get() or "-"
+        message = record.getMessage()
+        if "token=" in message or "Bearer" in message:
+            record.msg, record.args = _TOKEN.sub(r"\1***", message), None
         return True
 
 

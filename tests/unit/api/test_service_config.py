@@ -1,0 +1,88 @@
+"""Settings, logging redaction and error mapping of the service (no servers needed)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from api.config import DEFAULT_SECRET, Settings
+from api.errors import ErrorResponse, NotFoundError, install_error_handlers
+from api.logging import configure_logging
+from routing.errors import InputError, InputFileError
+
+
+def test_production_refuses_the_default_secret() -> None:
+    """COURIER_ENVIRONMENT=production without COURIER_SECRET_KEY is a configuration error."""
+    with pytest.raises(ValidationError, match="COURIER_SECRET_KEY"):
+        Settings(environment="production", secret_key=DEFAULT_SECRET)
+    assert Settings(environment="production", secret_key="s" * 32).environment == "production"
+
+
+def test_database_urls_default_to_sqlite_in_the_data_dir_and_use_psycopg(tmp_path: Path) -> None:
+    """No DATABASE_URL means a SQLite file in the data dir; postgresql:// URLs get the psycopg driver."""
+    s = Settings(data_dir=tmp_path)
+    assert s.sqlalchemy_url == f"sqlite:///{(tmp_path / 'courier.sqlite3').resolve()}"
+    pg = Settings(database_url="postgresql://u@h:5432/db")
+    assert pg.sqlalchemy_url == "postgresql+psycopg://u@h:5432/db"
+    assert (
+        Settings(data_dir=tmp_path, network_nodes=1234).network_path.name == "province-1234-0.npz"
+    )
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """REDIS_URL, DATABASE_URL and COURIER_* variables configure the settings."""
+    monkeypatch.setenv("REDIS_URL", "redis://example:6380/1")
+    monkeypatch.setenv("COURIER_QUEUE_NAME", "q1")
+    monkeypatch.setenv("COURIER_SQLITE_SYNCHRONOUS", "NORMAL")
+    s = Settings()
+    assert (s.redis_url, s.queue_name, s.sqlite_synchronous) == (
+        "redis://example:6380/1",
+        "q1",
+        "NORMAL",
+    )
+
+
+def test_logs_never_show_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tokens in WebSocket query strings and Authorization headers are redacted in log lines."""
+    configure_logging("INFO")
+    logging.getLogger("uvicorn.error").info(
+        '"WebSocket %s" [accepted]', "/plans/1/live?token=ct_secret-1"
+    )
+    logging.getLogger("t").info("Authorization: Bearer ct_secret_2")
+    err = capsys.readouterr().err
+    assert "ct_secret" not in err
+    assert err.count("***") == 2
+
+
+def test_errors_map_to_json_with_row_and_column() -> None:
+    """InputFileError → 422 listing rows; NotFoundError → 404; any other error → 500 without details."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/file")
+    def bad_file() -> None:
+        raise InputFileError("jobs.csv", [InputError(3, "lat", "x", "not a number")])
+
+    @app.get("/missing")
+    def missing() -> None:
+        raise NotFoundError("plan 9 not found")
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/file")
+        assert r.status_code == 422
+        body = ErrorResponse.model_validate(r.json())
+        assert (body.errors[0].row, body.errors[0].column) == (3, "lat")
+        assert c.get("/missing").status_code == 404
+        r = c.get("/boom")
+        assert r.status_code == 500
+        assert "secret" not in r.text
