@@ -131,6 +131,7 @@ class Router:
         self.closed = closed
         self.time_w = np.where(closed, CCH_INF, graph.time_ds).astype(np.int64)
         self.length_w = np.where(closed, CCH_INF, graph.length_dm).astype(np.int64)
+        self._adjacency: dict[str, Any] = {}
 
     @cached_property
     def _cch(self) -> Any:
@@ -242,6 +243,12 @@ class Router:
 
     def _csr(self, weights: npt.NDArray[np.int64]) -> Any:
         """Adjacency for scipy's Dijkstra: the cheapest of parallel edges, closed edges left out."""
+        key = "time" if weights is self.time_w else "length"
+        if key not in self._adjacency:
+            self._adjacency[key] = self._build_csr(weights)
+        return self._adjacency[key]
+
+    def _build_csr(self, weights: npt.NDArray[np.int64]) -> Any:
         from scipy.sparse import csr_matrix
 
         g = self.graph
@@ -269,16 +276,26 @@ class Router:
         where = {node: k for k, node in enumerate(starts)}
         tgt = np.asarray(targets, dtype=np.int64)
         from_start = np.empty((len(starts), tgt.shape[0]))
-        chunk = max(
-            1, int(2e7 // max(self.graph.n_nodes, 1))
-        )  # about 160 MB of distances at a time
+        chunk = max(1, int(2e7 // max(self.graph.n_nodes, 1)))  # about 160 MB at a time
         for k in range(0, len(starts), chunk):
             block = dijkstra(adjacency, indices=starts[k : k + chunk])
             from_start[k : k + chunk] = block[:, tgt]
-        raw = np.full((len(sources), tgt.shape[0]), np.inf)
+        # each point leaves by up to two nodes, each with an initial cost
+        n = len(sources)
+        first = np.zeros(n, dtype=np.int64)
+        first_cost = np.full(n, np.inf)
+        second = np.zeros(n, dtype=np.int64)
+        second_cost = np.full(n, np.inf)
         for i, s in enumerate(sources):
-            for node, offset in s:
-                np.minimum(raw[i], from_start[where[node]] + offset, out=raw[i])
+            if s:
+                first[i], first_cost[i] = where[s[0][0]], s[0][1]
+            if len(s) > 1:
+                second[i], second_cost[i] = where[s[1][0]], s[1][1]
+        if not starts:
+            return np.full((n, tgt.shape[0]), np.inf)
+        raw: npt.NDArray[np.float64] = from_start[first] + first_cost[:, None]
+        if np.isfinite(second_cost).any():
+            np.minimum(raw, from_start[second] + second_cost[:, None], out=raw)
         return raw
 
     def _rows_cch(
