@@ -112,6 +112,23 @@ def route_stops(
     return [StopRow(*row) for row in session.execute(q.order_by(StopRecord.seq))]
 
 
+_route_ids: dict[tuple[int, str], int | None] = {}
+
+
+def published_route_id(session: Session, plan_id: int, courier_id: str) -> int | None:
+    """Return the id of a courier's route in a published plan (cached: published plans never change)."""
+    key = (plan_id, courier_id)
+    if key not in _route_ids:
+        if len(_route_ids) > 100_000:
+            _route_ids.clear()
+        _route_ids[key] = session.scalar(
+            select(RouteRecord.id).where(
+                RouteRecord.plan_id == plan_id, RouteRecord.courier_id == courier_id
+            )
+        )
+    return _route_ids[key]
+
+
 def progress_of(stops: list[StopRow]) -> tuple[dict[str, int], StopRow | None]:
     """Return ``{"done", "total"}`` and the next stop to serve (None when all are done)."""
     done = sum(s.status in ("completed", "failed") for s in stops)
@@ -306,7 +323,8 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
     assert who.courier_id is not None
     day = body.device_ts.astimezone(LOCAL_TZ).date()
     plan_id = published_plan_id(session, day, cached=True)
-    stops = route_stops(session, plan_id=plan_id, courier_id=who.courier_id) if plan_id else []
+    route_id = published_route_id(session, plan_id, who.courier_id) if plan_id else None
+    stops = route_stops(session, route_id=route_id) if route_id is not None else []
     pos = Position(
         courier_id=who.courier_id,
         plan_id=plan_id if stops else None,
