@@ -67,6 +67,7 @@ def run(args: argparse.Namespace, jobs: int, couriers: int) -> dict[str, object]
         "nodes": graph.n_nodes,
         "pieces": len(day.pieces),
         "time_limit_s": args.time_limit,
+        "max_jobs_per_piece": args.max_piece,
         "total_s": round(total_s, 2),
         "graph_load_s": round(load_s, 3),
         "snapping_s": round(t["snapping_s"], 3),
@@ -96,6 +97,7 @@ def main() -> None:
         "--time-limit", type=float, default=5.0, help="search seconds of a full piece"
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--max-piece", type=int, default=150, help="most jobs in one solved piece")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-geometry", action="store_true", help="skip drawing the legs")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/courier-bench"))
