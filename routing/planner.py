@@ -432,6 +432,8 @@ _WORK: dict[str, Any] = {}
 MIN_PIECE_TIME_S = 2.0
 #: Pieces with this many jobs or more get the full time limit.
 FULL_TIME_JOBS = 60
+#: A piece that found no solution at all is searched once more with this many times the limit.
+RETRY_FACTOR = 3.0
 
 
 def piece_time_limit(time_limit_s: float, n_jobs: int) -> float:
@@ -465,13 +467,29 @@ def _solve_one(k: int) -> tuple[int, Plan, float]:
     t0 = time.perf_counter()
     params: SolverParams = _WORK["params"]
     limit = piece_time_limit(params.time_limit_s, len(piece.problem.jobs))
+    callbacks = _QueueCallbacks(piece.piece_id, _WORK.get("queue"))
     plan = solve(
         piece.problem,
         durations,
         distances,
         params=replace(params, time_limit_s=limit),
-        callbacks=_QueueCallbacks(piece.piece_id, _WORK.get("queue")),
+        callbacks=callbacks,
     )
+    if any(u.reason == "time_limit" for u in plan.unassigned):
+        # no first solution in time: a late plan beats an empty one, so search once more, longer
+        logger.warning(
+            "piece %s: no solution in %.1f s, searching %.1f s more",
+            piece.piece_id,
+            limit,
+            RETRY_FACTOR * limit,
+        )
+        plan = solve(
+            piece.problem,
+            durations,
+            distances,
+            params=replace(params, time_limit_s=RETRY_FACTOR * limit),
+            callbacks=callbacks,
+        )
     return k, plan, time.perf_counter() - t0
 
 

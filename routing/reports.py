@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -68,14 +68,14 @@ def _grouped(
     if not cols:
         return pd.DataFrame([summarise(df)], index=pd.Index(["all"], name="scope"))
     rows = []
-    keys = []
+    keys: list[tuple[Any, ...]] = []
     for key, part in df.groupby(cols, sort=True, dropna=True):
-        keys.append(key if len(cols) > 1 else key[0])
+        keys.append(tuple(key) if isinstance(key, tuple) else (key,))
         rows.append(summarise(part))
     index = (
         pd.MultiIndex.from_tuples(keys, names=cols)
         if len(cols) > 1
-        else pd.Index(keys, name=cols[0])
+        else pd.Index([k[0] for k in keys], name=cols[0])
     )
     return pd.DataFrame(rows, index=index)
 
@@ -291,7 +291,7 @@ def courier_comparison(df: pd.DataFrame) -> pd.DataFrame:
     rates = on_time_rate(att, by="courier")
     delays = arrival_deltas(att, by="courier")
     days = att.groupby("courier_id")["day"].nunique()
-    depot = att.groupby("courier_id")["depot_id"].agg(lambda s: s.mode().iat[0])
+    depot = att.groupby("courier_id")["depot_id"].agg(_most_common)
     out = pd.DataFrame(
         {
             "depot_id": depot,
@@ -412,3 +412,8 @@ def manager_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "Lý do (failures)": failure_reasons(df),
         "Chưa phân công (unassigned)": unassigned_reasons(df),
     }
+
+
+def _most_common(values: pd.Series) -> Any:
+    """Return the most frequent value of a column (the first one on ties)."""
+    return values.mode().iat[0]
