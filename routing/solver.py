@@ -342,9 +342,9 @@ def _build_model(
         p_index, d_index = manager.NodeToIndex(node), manager.NodeToIndex(d_node)
         routing.AddPickupAndDelivery(p_index, d_index)
         pair_indices[p_index] = d_index
-        solver.Add(routing.VehicleVar(p_index) == routing.VehicleVar(d_index))
-        solver.Add(routing.ActiveVar(p_index) == routing.ActiveVar(d_index))
-        solver.Add(time_dim.CumulVar(p_index) <= time_dim.CumulVar(d_index))
+        # AddPickupAndDelivery already keeps both halves on one route, pickup first, both
+        # performed or neither; extra CP constraints (as in the samples) only slow the
+        # filtered heuristics down.
 
     # Eligible couriers (skills, capacity, pre-assigned post office, direct-trip check).
     all_vehicles = list(range(len(couriers)))
