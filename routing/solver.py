@@ -1041,9 +1041,16 @@ def solve(
     relaxed = any(c.has_break for c in problem.couriers)
     if params.use_pyvrp and _pyvrp_supported(problem):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
-        seq = _pyvrp_routes(
-            problem, model, durations, params, t0 + params.time_limit_s * share, screen
-        )
+        try:
+            seq = _pyvrp_routes(
+                problem, model, durations, params, t0 + params.time_limit_s * share, screen
+            )
+        except (AttributeError, TypeError, ValueError, RuntimeError) as e:
+            # An incompatible PyVRP version or data it rejects: OR-Tools alone still plans.
+            logger.warning(
+                "PyVRP warm start failed (%s: %s); using OR-Tools alone", type(e).__name__, e
+            )
+            seq = None
         if seq is not None:
             routing.CloseModelWithParameters(_search_parameters(params, 1.0))
             repair_deadline = t0 + params.time_limit_s * (share + 0.15)
