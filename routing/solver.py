@@ -342,9 +342,9 @@ def _build_model(
         p_index, d_index = manager.NodeToIndex(node), manager.NodeToIndex(d_node)
         routing.AddPickupAndDelivery(p_index, d_index)
         pair_indices[p_index] = d_index
-        solver.Add(routing.VehicleVar(p_index) == routing.VehicleVar(d_index))
-        solver.Add(routing.ActiveVar(p_index) == routing.ActiveVar(d_index))
-        solver.Add(time_dim.CumulVar(p_index) <= time_dim.CumulVar(d_index))
+        # AddPickupAndDelivery already keeps both halves on one route, pickup first, both
+        # performed or neither; extra CP constraints (as in the samples) only slow the
+        # filtered heuristics down.
 
     # Eligible couriers (skills, capacity, pre-assigned post office, direct-trip check).
     all_vehicles = list(range(len(couriers)))
@@ -444,16 +444,14 @@ def _pyvrp_supported(problem: Problem) -> bool:
     PyVRP 0.14 has no skills, multiple windows, pre-assigned depots or breaks; they are
     mapped (see :func:`_pyvrp_routes`): per-courier eligibility becomes routing profiles with
     forbidden arcs, a job's windows a mutually exclusive client group, breaks a conservative
-    relaxation. Left out: paired jobs with several windows (shipments have one window), and
-    breaks when some window is shorter than :data:`LOOSE_WINDOW_FACTOR` breaks -- the
-    relaxation then costs more quality than OR-Tools alone loses.
+    relaxation (a paired job with several windows keeps only its longest one, as shipments
+    have one window: a restriction, so the start stays feasible). Left out: breaks when some
+    window is shorter than :data:`LOOSE_WINDOW_FACTOR` breaks -- the relaxation then costs
+    more quality than OR-Tools alone loses.
     """
     longest_break = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
-    if longest_break and any(
-        w.duration_s < LOOSE_WINDOW_FACTOR * longest_break for j in problem.jobs for w in j.windows
-    ):
-        return False
-    return all(len(j.windows) == 1 for j in problem.jobs if j.pair_id is not None)
+    limit = LOOSE_WINDOW_FACTOR * longest_break
+    return not any(w.duration_s < limit for j in problem.jobs for w in j.windows)
 
 
 MAX_PYVRP_PROFILES = 16
@@ -543,6 +541,9 @@ def _pyvrp_routes(
             return max(window.start_s, window.end_s - longest)
         return window.end_s
 
+    def longest_window(job: Job) -> TimeWindow:
+        return max(job.windows, key=lambda w: w.duration_s)
+
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
     partner = problem.pair_partner()
@@ -562,11 +563,11 @@ def _pyvrp_routes(
             m.add_shipment(
                 locs[node],
                 locs[d_node],
-                pickup_tw_early=job.first_start_s,
-                pickup_tw_late=late(job.windows[0]),
+                pickup_tw_early=longest_window(job).start_s,
+                pickup_tw_late=late(longest_window(job)),
                 pickup_service_duration=job.service_s,
-                delivery_tw_early=other.first_start_s,
-                delivery_tw_late=late(other.windows[0]),
+                delivery_tw_early=longest_window(other).start_s,
+                delivery_tw_late=late(longest_window(other)),
                 delivery_service_duration=other.service_s,
                 amount=amounts,
                 prize=model.penalties[p] + model.penalties[q],
@@ -1041,9 +1042,16 @@ def solve(
     relaxed = any(c.has_break for c in problem.couriers)
     if params.use_pyvrp and _pyvrp_supported(problem):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
-        seq = _pyvrp_routes(
-            problem, model, durations, params, t0 + params.time_limit_s * share, screen
-        )
+        try:
+            seq = _pyvrp_routes(
+                problem, model, durations, params, t0 + params.time_limit_s * share, screen
+            )
+        except (AttributeError, TypeError, ValueError, RuntimeError) as e:
+            # An incompatible PyVRP version or data it rejects: OR-Tools alone still plans.
+            logger.warning(
+                "PyVRP warm start failed (%s: %s); using OR-Tools alone", type(e).__name__, e
+            )
+            seq = None
         if seq is not None:
             routing.CloseModelWithParameters(_search_parameters(params, 1.0))
             repair_deadline = t0 + params.time_limit_s * (share + 0.15)

@@ -91,6 +91,7 @@ def random_problem(
     multi_windows: bool = False,
     capacity_items: int = 100,
     cash_cap_vnd: int = 100_000_000,
+    skilled_couriers: int = 1,
 ) -> Problem:
     """Generate a small province-like problem with the requested features."""
     rng = np.random.default_rng(seed)
@@ -101,7 +102,7 @@ def random_problem(
             courier(
                 f"c{k}",
                 capacity=Load(items=capacity_items, weight_g=50_000, cash_vnd=cash_cap_vnd),
-                skills=frozenset({"cash"}) if (skills and k == 0) else frozenset(),
+                skills=frozenset({"cash"}) if (skills and k < skilled_couriers) else frozenset(),
                 brk=(11 * H + 1800, 13 * H + 1800, 3600) if breaks else None,
             )
         )

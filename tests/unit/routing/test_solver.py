@@ -406,3 +406,20 @@ def test_multi_depot_end_depot_and_preassigned_jobs(use_pyvrp: bool) -> None:
     for route in plan.routes:
         c = problem.courier_by_id()[route.courier_id]
         assert route.end_depot_id == c.end_depot
+
+
+def test_pair_with_two_windows_via_pyvrp() -> None:
+    """Pairs whose halves have two windows keep a feasible PyVRP start (longest window)."""
+    two = ((7 * H + 1800, 11 * H), (13 * H + 1800, 16 * H + 1800))
+    jobs = (
+        job("a", 1, 1),
+        job("b", -2, 3, windows=two),
+        job("p", 3, -1, kind="pickup", pair_id="x", windows=two),
+        job("q", -3, -2, kind="delivery", pair_id="x", windows=two),
+    )
+    problem = Problem((depot(),), (courier("c0"), courier("c1")), jobs)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=FAST)
+    assert plan.stats["engine"] == "pyvrp+ortools"
+    assert check_plan(problem, plan, dur, dist) == []
+    assert not plan.unassigned
