@@ -101,7 +101,7 @@ class PlanOptions:
     time_limit_s: float = 20.0
     seed: int = 0
     workers: int = 2
-    max_jobs_per_piece: int = 100
+    max_jobs_per_piece: int = 60
     max_snap_m: float = DEFAULT_MAX_SNAP_M
     vehicle_fixed_cost_s: int = 1800
     geometry: bool = True

@@ -94,10 +94,15 @@ def main() -> None:
         "--couriers", type=int, nargs="*", default=[60], help="one per --jobs value"
     )
     parser.add_argument(
-        "--time-limit", type=float, default=5.0, help="search seconds of a full piece"
+        "--time-limit", type=float, default=3.0, help="search seconds of a full piece"
     )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--max-piece", type=int, default=150, help="most jobs in one solved piece")
+    parser.add_argument(
+        "--max-piece",
+        type=int,
+        default=PlanOptions().max_jobs_per_piece,
+        help="most jobs in one solved piece",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-geometry", action="store_true", help="skip drawing the legs")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/courier-bench"))
