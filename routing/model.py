@@ -118,6 +118,14 @@ class Load:
             self.items - other.items, self.weight_g - other.weight_g, self.cash_vnd - other.cash_vnd
         )
 
+    def serve(self, kind: str, demand: Load) -> Load:
+        """Return the load after a stop: a pickup adds ``demand``, a delivery removes it (not below 0)."""
+        if kind == "pickup":
+            return self + demand
+        return Load(
+            *(max(0, a - b) for a, b in zip(self.as_tuple(), demand.as_tuple(), strict=True))
+        )
+
     def as_tuple(self) -> tuple[int, int, int]:
         """Return ``(items, weight_g, cash_vnd)``."""
         return (self.items, self.weight_g, self.cash_vnd)

@@ -19,7 +19,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.errors import InputError, SolverError
-from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Load, Problem, TimeWindow
+from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Problem, TimeWindow
 from routing.params import SolverParams
 from routing.plan import Plan, ReasonCode, Route, Stop, Unassigned
 from routing.progress import NullCallbacks, SolveCallbacks
@@ -808,15 +808,7 @@ def build_route(
             else:
                 break_here = brk
         arrival = min(arrival, start)
-        if job.kind == "pickup":
-            load = load + job.demand
-        else:
-            load = Load(
-                *(
-                    max(0, a - b)
-                    for a, b in zip(load.as_tuple(), job.demand.as_tuple(), strict=True)
-                )
-            )
+        load = load.serve(job.kind, job.demand)
         stops.append(
             Stop(
                 job.job_id,

@@ -22,7 +22,7 @@ import numpy as np
 
 from routing.check import check_plan
 from routing.instances import BenchmarkInstance, instance_params, plan_distances, read_instance
-from routing.model import Load, Problem
+from routing.model import Problem
 from routing.plan import Plan, Route, Stop, Unassigned
 from routing.solver import solve
 
@@ -57,15 +57,7 @@ def plan_from_sequences(
             begin = job.earliest_start_from(arrival)
             if begin is None:
                 begin = arrival  # late: the checker will report the window
-            if job.kind == "pickup":
-                load = load + job.demand
-            else:
-                load = Load(
-                    *(
-                        max(0, a - b)
-                        for a, b in zip(load.as_tuple(), job.demand.as_tuple(), strict=True)
-                    )
-                )
+            load = load.serve(job.kind, job.demand)
             stops.append(
                 Stop(job.job_id, loc, arrival, begin, begin + job.service_s, begin - arrival, load)
             )

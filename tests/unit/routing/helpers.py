@@ -181,15 +181,7 @@ def plan_from_sequences(
             arrival = t + int(durations[prev, loc])
             begin = j.earliest_start_from(arrival)
             begin = arrival if begin is None else begin
-            if j.kind == "pickup":
-                load = load + j.demand
-            else:
-                load = Load(
-                    *(
-                        max(0, a - b)
-                        for a, b in zip(load.as_tuple(), j.demand.as_tuple(), strict=True)
-                    )
-                )
+            load = load.serve(j.kind, j.demand)
             stops.append(
                 Stop(j.job_id, loc, arrival, begin, begin + j.service_s, begin - arrival, load)
             )
