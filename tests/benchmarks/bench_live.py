@@ -34,6 +34,8 @@ from typing import Any
 import httpx
 import websockets
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from api.auth.service import Role, create_user, issue_token
 from api.config import Settings
 from api.db import make_engine, make_session_factory, session_scope, upgrade_database
