@@ -405,22 +405,20 @@ def plan_command(
             plan_day_date = date_type.fromisoformat(day) if day else None
         except ValueError:
             raise _fail(f"--day must be YYYY-MM-DD, got {day!r}") from None
-        results = [
-            read_depots(depots, keep_good=keep_good),
-            read_couriers(couriers, keep_good=keep_good),
-        ]
+        depot_result = read_depots(depots, keep_good=keep_good)
+        courier_result = read_couriers(couriers, keep_good=keep_good)
         job_result = read_jobs(jobs, keep_good=keep_good)
-        for r in [*results, job_result]:
+        for r in (depot_result, courier_result, job_result):
             for e in r.errors:
                 err_console.print(
                     f"[yellow]skipped[/] {r.source} row {e.row}, column {e.column!r}: {e.reason}"
                 )
         problem = Problem(
-            depots=tuple(results[0].records),  # type: ignore[arg-type]
-            couriers=tuple(results[1].records),  # type: ignore[arg-type]
+            depots=tuple(depot_result.records),
+            couriers=tuple(courier_result.records),
             jobs=tuple(job_result.records),
             day=plan_day_date,
-            name=f"Kon Tum {plan_day_date.isoformat()}" if plan_day_date else jobs.stem,
+            name=f"{jobs.stem} {plan_day_date.isoformat()}" if plan_day_date else jobs.stem,
         )
         graph = _load_network(network, profile)
         zone_frame = read_zones(zones) if zones else None

@@ -14,7 +14,6 @@ import json
 import logging
 import time
 import zipfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -146,10 +145,14 @@ class CompactGraph:
         n_scc, labels = connected_components(adj, directed=True, connection="strong")
         n_wcc, _ = connected_components(adj, directed=True, connection="weak")
         largest = int(np.bincount(labels).max()) if n else 0
-        classes = Counter(self.classes[c] for c in self.road_class.tolist())
-        km = Counter[str]()
-        for c, length in zip(self.road_class.tolist(), self.length_dm.tolist(), strict=True):
-            km[self.classes[c]] += length / LENGTH_SCALE / 1000
+        n_classes = len(self.classes)
+        edges = np.bincount(self.road_class, minlength=n_classes)
+        km = (
+            np.bincount(self.road_class, weights=self.length_dm, minlength=n_classes)
+            / LENGTH_SCALE
+            / 1000
+        )
+        order = np.argsort(-edges, kind="stable")
         return {
             "nodes": n,
             "edges": self.n_edges,
@@ -160,7 +163,9 @@ class CompactGraph:
             "weak_components": int(n_wcc),
             "bbox": self.bbox(),
             "road_classes": {
-                k: {"edges": v, "km": round(km[k], 1)} for k, v in classes.most_common()
+                self.classes[c]: {"edges": int(edges[c]), "km": round(float(km[c]), 1)}
+                for c in order.tolist()
+                if edges[c]
             },
         }
 

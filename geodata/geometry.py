@@ -9,8 +9,6 @@ from shapely import LineString
 from .matrix import Router
 from .snap import Snapped
 
-_EARTH_RADIUS_M = 6_371_009.0
-
 
 def _cut(coords: npt.NDArray[np.float64], start: float, end: float) -> npt.NDArray[np.float64]:
     """Return the part of a polyline between two length fractions (start <= end)."""
@@ -69,12 +67,16 @@ def leg_geometry(router: Router, snaps: Snapped, i: int, j: int) -> LineString |
     return LineString(coords)
 
 
-def path_length_m(line: LineString) -> float:
-    """Return the great-circle length of a lon/lat LineString in metres."""
-    c = np.radians(np.asarray(line.coords, dtype=np.float64))
+def polyline_length_m(coords: npt.ArrayLike) -> float:
+    """Return the great-circle length in metres of a lon/lat polyline (osmnx's haversine)."""
+    import osmnx as ox
+
+    c = np.asarray(coords, dtype=np.float64)
     if c.shape[0] < 2:
         return 0.0
-    dlat = np.diff(c[:, 1])
-    dlon = np.diff(c[:, 0])
-    a = np.sin(dlat / 2) ** 2 + np.cos(c[:-1, 1]) * np.cos(c[1:, 1]) * np.sin(dlon / 2) ** 2
-    return float(np.sum(2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))))
+    return float(np.sum(ox.distance.great_circle(c[:-1, 1], c[:-1, 0], c[1:, 1], c[1:, 0])))
+
+
+def path_length_m(line: LineString) -> float:
+    """Return the great-circle length of a lon/lat LineString in metres."""
+    return polyline_length_m(line.coords)

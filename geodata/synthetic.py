@@ -28,6 +28,7 @@ import networkx as nx
 import numpy as np
 from shapely import LineString, MultiPoint, Point, Polygon, voronoi_polygons
 
+from .geometry import polyline_length_m
 from .network import apply_profile
 from .profiles import Profile, get_profile
 
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
 logger = logging.getLogger(__name__)
-
-EARTH_RADIUS_M: Final = 6_371_009.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +179,7 @@ class _Builder:
             G.add_node(i + 1, x=x, y=y)
         for u, v, oneway, tags, shape in self.edges:
             coords = shape or [(self.lon[u], self.lat[u]), (self.lon[v], self.lat[v])]
-            length = _polyline_length_m(coords)
+            length = polyline_length_m(coords)
             if length <= 0:
                 continue
             attrs = {**tags, "oneway": bool(oneway), "reversed": False, "length": length}
@@ -193,15 +192,6 @@ class _Builder:
                     back["geometry"] = LineString(coords[::-1])
                 G.add_edge(v + 1, u + 1, **back)
         return G
-
-
-def _polyline_length_m(coords: list[tuple[float, float]]) -> float:
-    arr = np.radians(np.asarray(coords, dtype=np.float64))
-    lon, lat = arr[:, 0], arr[:, 1]
-    dlat = np.diff(lat)
-    dlon = np.diff(lon)
-    a = np.sin(dlat / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(dlon / 2) ** 2
-    return float(np.sum(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))))
 
 
 def _km_to_deg(lat: float) -> tuple[float, float]:

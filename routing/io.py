@@ -19,7 +19,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -179,7 +179,7 @@ class _Row:
         raw = self.text(column)
         return frozenset(s.strip() for s in raw.replace(",", ";").split(";") if s.strip())
 
-    def moment(self, column: str, day: date | None) -> datetime | None:
+    def moment(self, column: str) -> datetime | None:
         value = self._raw(column)
         if value is None:
             return None
@@ -192,7 +192,6 @@ class _Row:
                 raise self._fail(column, value, "not a date and time (YYYY-MM-DD HH:MM)") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=LOCAL_TZ)
-        del day
         return moment
 
 
@@ -426,7 +425,7 @@ def _read(
 # -- jobs, couriers, depots -------------------------------------------------------------------
 
 
-def _job(row: _Row, day: date | None) -> Job:
+def _job(row: _Row) -> Job:
     kind_raw = row.text("kind", required=True)
     kind = _KIND_ALIASES.get(kind_raw.lower())
     if kind is None:
@@ -446,7 +445,7 @@ def _job(row: _Row, day: date | None) -> Job:
         demand=demand,
         skills=row.skills(),
         priority=row.integer("priority", default=1, low=1, high=5),
-        requested_at=row.moment("requested_at", day),
+        requested_at=row.moment("requested_at"),
         pair_id=row.text("pair_id") or None,
         depot_id=row.text("depot_id") or None,
         zone_id=row.text("zone_id") or None,
@@ -457,17 +456,13 @@ def _job(row: _Row, day: date | None) -> Job:
     )
 
 
-def read_jobs(
-    path: Path | str, *, day: date | None = None, keep_good: bool = False
-) -> ReadResult[Job]:
+def read_jobs(path: Path | str, *, keep_good: bool = False) -> ReadResult[Job]:
     """Read the day's jobs from CSV, XLSX or GeoJSON (Point features).
 
     Parameters
     ----------
     path
         The file.
-    day
-        The plan's day (kept for callers that check ``requested_at`` against it).
     keep_good
         Return the good rows and the errors instead of rejecting the whole file.
 
@@ -481,9 +476,7 @@ def read_jobs(
         Listing every bad row (row number, column, value, reason), unless ``keep_good``.
     """
     required = ("job_id", "kind", "lon", "lat", "windows")
-    return _read(
-        path, required, lambda r: _job(r, day), lambda j: j.job_id, "job_id", keep_good=keep_good
-    )
+    return _read(path, required, _job, lambda j: j.job_id, "job_id", keep_good=keep_good)
 
 
 def _courier(row: _Row) -> Courier:

@@ -22,11 +22,10 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,7 +39,7 @@ from geodata.snap import DEFAULT_MAX_SNAP_M, Snapped, Snapper
 from routing.check import Violation, check_plan
 from routing.model import Problem
 from routing.params import SolverParams
-from routing.plan import Plan, Route, Stop, Unassigned
+from routing.plan import Plan, Route, Unassigned
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -527,11 +526,10 @@ def _solve_pieces(
                 futures: list[Future[tuple[int, Plan, float]]] = [
                     pool.submit(_solve_one, k) for k in order
                 ]
-                for done, fut in enumerate(futures, start=1):
+                for fut in as_completed(futures):  # report pieces as they finish
                     k, plan, seconds = fut.result()
                     results[k] = (plan, seconds)
                     cb.on_stage("solving", len(results), len(pieces))
-                    del done
         else:
             _WORK["queue"] = None
             for k in range(len(pieces)):
@@ -569,7 +567,6 @@ def _stitch(problem: Problem, results: list[PieceResult], pre: list[Unassigned])
     engines: dict[str, int] = {}
     for r in results:
         piece = r.piece
-        local_nd = len(piece.problem.depots)
         to_global = [*piece.depot_positions, *(nd + p for p in piece.job_positions)]
         for route in r.plan.routes:
             stops = tuple(replace(s, location_idx=to_global[s.location_idx]) for s in route.stops)
@@ -578,7 +575,6 @@ def _stitch(problem: Problem, results: list[PieceResult], pre: list[Unassigned])
         objective += r.plan.objective
         engine = str(r.plan.stats.get("engine", "?"))
         engines[engine] = engines.get(engine, 0) + 1
-        del local_nd
     routes.sort(key=lambda rt: rt.courier_id)
     stats = {"pieces": len(results), "engines": engines}
     return Plan(tuple(routes), tuple(unassigned), objective, stats)
@@ -621,19 +617,3 @@ def _draw(day_plan: DayPlan, router: Router, cb: PlanCallbacks) -> None:
         day_plan.legs[route.courier_id] = lines
         day_plan.leg_lengths_m[route.courier_id] = lengths
         cb.on_stage("geometry", k + 1, total)
-
-
-def stop_positions(day_plan: DayPlan, stops: Sequence[Stop]) -> list[tuple[float, float]]:
-    """Return the snapped (lon, lat) of stops (on the road, where the courier parks)."""
-    return [
-        (float(day_plan.snapped.lon[s.location_idx]), float(day_plan.snapped.lat[s.location_idx]))
-        for s in stops
-    ]
-
-
-def default_workers() -> int:
-    """Return the number of CPU cores available to this process."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)

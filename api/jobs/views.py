@@ -92,7 +92,7 @@ async def upload_jobs(
     data, suffix = await _read_upload(file, settings.max_upload_bytes)
 
     def work() -> UploadResult:
-        res = service.parse_upload(data, suffix, rio.read_jobs, keep_good=keep_good, day=day)
+        res = service.parse_upload(data, suffix, rio.read_jobs, keep_good=keep_good)
         n, errs = service.store_jobs(session, day, res.records, keep_good=keep_good)
         session.commit()
         return _result("jobs", n, [*res.errors, *errs])
