@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     auth_cache_s: float = 30.0
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    tile_url: str | None = None
+    tile_attribution: str = "© OpenStreetMap contributors"
+    default_language: Literal["vi", "en"] = "vi"
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

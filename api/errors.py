@@ -51,6 +51,10 @@ class PermissionDeniedError(ServiceError):
     """The caller's role may not do this."""
 
 
+class InvalidRequestError(ServiceError, ValueError):
+    """A parameter is well-typed but unacceptable (an inverted date range, a too-large map box)."""
+
+
 class ErrorItem(BaseModel):
     """One problem: where (row, column or field) and why."""
 
@@ -76,6 +80,7 @@ STATUS_FOR: dict[type[Exception], int] = {
     InfeasibleEditError: 409,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
+    InvalidRequestError: 422,
     NetworkUnavailableError: 503,
     GeodataError: 422,
     DataError: 422,

@@ -32,9 +32,12 @@ from api.errors import install_error_handlers
 from api.events.views import router as events_router
 from api.jobs.views import router as jobs_router
 from api.logging import request_id_var
+from api.maps.views import router as maps_router
 from api.plans.views import router as plans_router
 from api.reports.views import router as reports_router
 from api.rounds.views import router as rounds_router
+from api.web.views import mount_static
+from api.web.views import router as pages_router
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("api.access")
@@ -155,8 +158,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rounds_router,
         events_router,
         reports_router,
+        maps_router,
+        pages_router,
     ):
         app.include_router(router)
+    mount_static(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -1,6 +1,8 @@
-"""Leg geometries: the road a courier rides between two stops, as a LineString for maps."""
+"""Road lines for maps: the road a courier rides between two stops, and the roads in a view."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -8,6 +10,9 @@ from shapely import LineString
 
 from .matrix import Router
 from .snap import Snapped
+
+if TYPE_CHECKING:
+    from .compact import CompactGraph
 
 
 def _cut(coords: npt.NDArray[np.float64], start: float, end: float) -> npt.NDArray[np.float64]:
@@ -80,3 +85,90 @@ def polyline_length_m(coords: npt.ArrayLike) -> float:
 def path_length_m(line: LineString) -> float:
     """Return the great-circle length of a lon/lat LineString in metres."""
     return polyline_length_m(line.coords)
+
+
+#: Road classes from the most to the least important, for thinning a large map view.
+ROAD_CLASS_RANK: dict[str, int] = {
+    name: rank
+    for rank, names in enumerate(
+        (
+            ("motorway", "trunk", "motorway_link", "trunk_link"),
+            ("primary", "primary_link"),
+            ("secondary", "secondary_link"),
+            ("tertiary", "tertiary_link"),
+            ("unclassified", "residential", "living_street"),
+            ("track", "service", "road"),
+        )
+    )
+    for name in names
+}
+_LOWEST_RANK = max(ROAD_CLASS_RANK.values()) + 1
+
+
+def roads_in_bbox(
+    graph: CompactGraph,
+    bbox: tuple[float, float, float, float],
+    *,
+    max_edges: int = 20_000,
+) -> dict[str, Any]:
+    """Return the roads crossing a box as a GeoJSON FeatureCollection, for maps without tiles.
+
+    Each road segment appears once (a two-way road's twin edge is skipped). When more than
+    ``max_edges`` segments cross the box, the least important road classes are left out first, so
+    a province-wide view still shows the national roads and a town view shows every alley.
+
+    Parameters
+    ----------
+    graph
+        The region's compact graph.
+    bbox
+        (west, south, east, north) in degrees.
+    max_edges
+        Most segments returned.
+
+    Returns
+    -------
+    collection
+        Features with a LineString geometry and ``highway`` and ``oneway`` properties; the
+        collection's ``truncated`` member says whether classes were left out.
+    """
+    west, south, east, north = bbox
+    ptr = graph.geom_ptr
+    starts = ptr[:-1]
+    counts = np.diff(ptr)
+    lon_min = np.minimum.reduceat(graph.geom_lon, starts) if len(starts) else np.empty(0)
+    lon_max = np.maximum.reduceat(graph.geom_lon, starts) if len(starts) else np.empty(0)
+    lat_min = np.minimum.reduceat(graph.geom_lat, starts) if len(starts) else np.empty(0)
+    lat_max = np.maximum.reduceat(graph.geom_lat, starts) if len(starts) else np.empty(0)
+    edge = np.arange(graph.n_edges)
+    keep = (
+        (counts > 0)
+        & (lon_max >= west)
+        & (lon_min <= east)
+        & (lat_max >= south)
+        & (lat_min <= north)
+        & ((graph.twin < 0) | (edge < graph.twin))
+    )
+    chosen = edge[keep]
+    rank_of_class = np.array(
+        [ROAD_CLASS_RANK.get(c, _LOWEST_RANK) for c in graph.classes] or [0], dtype=np.int16
+    )
+    ranks = rank_of_class[graph.road_class[chosen]]
+    truncated = len(chosen) > max_edges
+    if truncated:
+        chosen = chosen[np.argsort(ranks, kind="stable")[:max_edges]]
+    features = []
+    for e in chosen.tolist():
+        a, b = int(ptr[e]), int(ptr[e + 1])
+        coords = np.column_stack((graph.geom_lon[a:b], graph.geom_lat[a:b])).round(6)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": coords.tolist()},
+                "properties": {
+                    "highway": graph.classes[int(graph.road_class[e])],
+                    "oneway": bool(graph.twin[e] < 0),
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features, "truncated": truncated}

@@ -10,11 +10,15 @@ EXTRAS="${1:-dev}"
 VENV="${COURIER_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 
-# OS packages: the venv module (Debian splits it out) and redis-server for the service and its tests.
-APT_PACKAGES=(python3-venv redis-server)
+# OS packages: the venv module (Debian splits it out), redis-server for the service and its tests,
+# and for the tests (dev extras) Debian's Chromium, which Playwright drives (no browser download).
 missing=()
 if ! "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1; then missing+=(python3-venv); fi
 if ! command -v redis-server >/dev/null 2>&1; then missing+=(redis-server); fi
+if [[ ",$EXTRAS," == *",dev,"* ]] && [ -z "${COURIER_CHROMIUM:-}" ] \
+    && ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
+fi
 if ((${#missing[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "installing OS packages: ${missing[*]}" >&2

@@ -298,3 +298,131 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
+
+
+# -- the pages in a real browser -------------------------------------------------------------------
+
+ARTIFACTS = Path(os.environ.get("COURIER_TEST_ARTIFACTS", REPO / "test-artifacts"))
+PASSWORD = "kontum-test-pass"
+
+
+def chromium_executable() -> str:
+    """Return Debian's Chromium (or ``COURIER_CHROMIUM``); fail loudly when it is missing."""
+    import shutil
+
+    path = os.environ.get("COURIER_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail(
+            "Chromium is not installed: `apt-get install chromium` (scripts/bootstrap.sh does it)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (no browser download, no network)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=chromium_executable(),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot as a test artefact (``test-artifacts/screenshots``)."""
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@dataclass
+class LiveService:
+    """The service as people reach it: uvicorn and a solve worker in subprocesses, real Redis."""
+
+    server: ServerProcess
+    env: dict[str, str]
+    settings: Settings
+    tokens: dict[str, str] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def h(self, who: str) -> dict[str, str]:
+        """Return the Authorization header of a user."""
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def add_user(self, username: str, role: Role, courier_id: str | None = None) -> str:
+        """Create a user with the test password; remember and return its token."""
+        engine = make_engine(self.settings.sqlalchemy_url)
+        try:
+            with session_scope(make_session_factory(engine)) as session:
+                user = create_user(
+                    session, username=username, role=role, courier_id=courier_id, password=PASSWORD
+                )
+                token = issue_token(session, user=user, ttl_hours=24)
+                self.users[username] = {
+                    "id": user.id,
+                    "username": username,
+                    "role": str(role),
+                    "courier_id": courier_id,
+                }
+        finally:
+            engine.dispose()
+        self.tokens[username] = token
+        return token
+
+    def open_page(self, browser: Any, who: str, path: str, **context: Any) -> Any:
+        """Open ``path`` in a new browser context, signed in as ``who`` (token in localStorage)."""
+        ctx = browser.new_context(**context)
+        page = ctx.new_page()
+        page.goto(self.url + "/")
+        page.evaluate(
+            "([t, u]) => { localStorage.setItem('courier.token', t);"
+            " localStorage.setItem('courier.user', JSON.stringify(u)); }",
+            [self.tokens[who], self.users[who]],
+        )
+        page.goto(self.url + path)
+        return page
+
+
+@pytest.fixture(scope="module")
+def live_service(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, network_path: Path
+) -> Iterator[LiveService]:
+    """A running service on a fresh SQLite database with admin, dispatcher and manager users."""
+    folder = tmp_path_factory.mktemp("live")
+    env = service_env(folder, fresh_database("sqlite", folder), redis_url, network_path)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        get_settings.cache_clear()
+        settings = get_settings()
+        get_settings.cache_clear()
+    upgrade_database(settings.sqlalchemy_url)
+    server = ServerProcess(env, folder / "server.log").start()
+    worker = start_worker(env, folder / "worker.log")
+    service = LiveService(server, env, settings)
+    for role in (Role.admin, Role.dispatcher, Role.manager):
+        service.add_user(str(role), role)
+    try:
+        yield service
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        server.stop()

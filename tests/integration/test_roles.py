@@ -40,6 +40,8 @@ MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
     ("GET", "/rounds/me/events", (401, 200, 200, 403, 403)),
     ("GET", "/events", (401, 403, 403, 200, 200)),
     ("GET", "/reports/day", (401, 403, 403, 200, 200)),
+    ("GET", "/map/config", (401, 200, 200, 200, 200)),
+    ("GET", "/map/roads", (401, 200, 200, 200, 200)),
     ("GET", "/auth/token", (405, 405, 405, 405, 405)),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/auth/token")}
@@ -62,6 +64,8 @@ def _request(
         kw["files"] = {"file": (f"{name}.csv", files[name].read_bytes(), "text/csv")}
     if path in ("/jobs", "/reports/day", "/rounds/me", "/rounds/{courier_id}"):
         kw["params"] = {"day": day}
+    if path == "/map/roads":
+        kw["params"] = {"bbox": "107.99,14.34,108.01,14.36"}
     bodies: dict[str, Any] = {
         "/users": {"username": "x" + uuid.uuid4().hex[:6], "role": "manager"},
         "/plans": {"day": day, "time_limit_s": 1},

@@ -1,0 +1,1 @@
+"""Map data for the pages: the basemap setting and road lines from our own graph."""

@@ -1,0 +1,116 @@
+// Shared by every page: text in the chosen language, the signed-in user's token, API calls.
+// Plain browser JavaScript, no build step; pages add their own script after this one.
+"use strict";
+
+const CR = (() => {
+  const TOKEN_KEY = "courier.token";
+  const USER_KEY = "courier.user";
+  const MESSAGES = JSON.parse(document.getElementById("i18n").textContent);
+
+  /** Text of `key` ("page.key"), with {name} placeholders filled from `values`. */
+  function t(key, values) {
+    let text = MESSAGES[key] ?? key;
+    for (const [name, value] of Object.entries(values || {})) {
+      text = text.replaceAll(`{${name}}`, String(value));
+    }
+    return text;
+  }
+
+  const token = () => localStorage.getItem(TOKEN_KEY);
+  const user = () => JSON.parse(localStorage.getItem(USER_KEY) || "null");
+
+  function signIn(accessToken, me) {
+    localStorage.setItem(TOKEN_KEY, accessToken);
+    localStorage.setItem(USER_KEY, JSON.stringify(me));
+  }
+
+  function signOut() {
+    localStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(USER_KEY);
+    location.href = "/";
+  }
+
+  /** An API error: HTTP status and the JSON error body ({detail, errors[]}). */
+  class ApiError extends Error {
+    constructor(status, body) {
+      super(body?.detail || `HTTP ${status}`);
+      this.status = status;
+      this.body = body || {};
+    }
+  }
+
+  /**
+   * Call the API with the user's token. `options.json` is sent as a JSON body; a FormData
+   * `options.body` is sent as is. Resolves to the parsed JSON (or the Response for non-JSON);
+   * rejects with ApiError for 4xx/5xx and TypeError when the network is down.
+   */
+  async function api(path, options = {}) {
+    const headers = { ...(options.headers || {}) };
+    if (token()) headers.Authorization = `Bearer ${token()}`;
+    let body = options.body;
+    if (options.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(options.json);
+    }
+    const response = await fetch(path, { method: options.method || "GET", headers, body });
+    const type = response.headers.get("content-type") || "";
+    const data = type.includes("json") ? await response.json() : null;
+    if (response.status === 401 && !options.allowUnauthorized) {
+      signOut();
+    }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data ?? response;
+  }
+
+  /** The page only works signed in with one of `roles` (admins pass); else back to login. */
+  function requireRole(...roles) {
+    const me = user();
+    if (!token() || !me || !(roles.includes(me.role) || me.role === "admin")) {
+      location.href = "/";
+      throw new Error("not signed in");
+    }
+    return me;
+  }
+
+  /** The local date (Asia/Ho_Chi_Minh) as YYYY-MM-DD. */
+  function today() {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Ho_Chi_Minh" }).format(new Date());
+  }
+
+  /** Make an element: el("div", {class: "x", text: "y"}, child, ...). */
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name === "text") node.textContent = value;
+      else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : value);
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
+
+  /** A random id for idempotency keys. */
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
+      b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function showNetStatus() {
+    const badge = document.getElementById("net-status");
+    if (!badge) return;
+    badge.dataset.online = navigator.onLine ? "1" : "0";
+    badge.textContent = t(navigator.onLine ? "common.online" : "common.offline");
+  }
+  window.addEventListener("online", showNetStatus);
+  window.addEventListener("offline", showNetStatus);
+  document.addEventListener("DOMContentLoaded", () => {
+    showNetStatus();
+    for (const button of document.querySelectorAll("[data-action=logout]")) {
+      button.addEventListener("click", signOut);
+    }
+  });
+
+  return { t, token, user, signIn, signOut, api, ApiError, requireRole, today, el, newKey };
+})();

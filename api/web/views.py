@@ -1,0 +1,87 @@
+"""HTML pages: login, dispatcher, courier, manager (public shells; data comes from the API).
+
+The pages are left out of the OpenAPI schema: they are for people, and they hold nothing that
+needs a token. The language is Vietnamese unless ``?lang=en`` (remembered in a cookie).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import xstatic.pkg.leaflet
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from api.web.i18n import Language, messages, pick_language, translate
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+#: The pages, by URL name: template and title key.
+PAGES = {
+    "dispatcher": ("dispatcher.html", "common.page_dispatcher"),
+    "courier": ("courier.html", "common.page_courier"),
+    "manager": ("manager.html", "common.page_manager"),
+}
+
+
+def render(request: Request, template: str, title_key: str, **context: Any) -> HTMLResponse:
+    """Render a page in the caller's language and remember an explicit language choice."""
+    settings = request.app.state.settings
+    asked = request.query_params.get("lang")
+    lang: Language = pick_language(asked, request.cookies.get("lang"), settings.default_language)
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "other_lang": "en" if lang == "vi" else "vi",
+            "t": lambda key, **values: translate(lang, key, **values),
+            "title": translate(lang, title_key),
+            "messages_json": json.dumps(messages(lang), ensure_ascii=False).replace("</", "<\\/"),
+            **context,
+        },
+    )
+    if asked == lang:
+        response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    """Sign in, then go to the page of one's role."""
+    return render(request, "login.html", "common.login_title")
+
+
+def _page(name: str, template: str, title_key: str) -> None:
+    def page(request: Request) -> HTMLResponse:
+        return render(request, template, title_key, page=name)
+
+    page.__doc__ = f"The {name}'s page."
+    router.add_api_route(f"/{name}", page, methods=["GET"], response_class=HTMLResponse)
+
+
+for _name, (_template, _title) in PAGES.items():
+    _page(_name, _template, _title)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon yet; answer quietly instead of logging a 404 on every page load."""
+    return Response(status_code=204)
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve our scripts and styles, and Leaflet from its registry package."""
+    app.mount(
+        "/static/vendor/leaflet",
+        StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR),
+        name="leaflet",
+    )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
