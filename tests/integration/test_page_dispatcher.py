@@ -99,7 +99,7 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     day = town.day.isoformat()
     api = httpx.Client(base_url=live_service.url, headers=live_service.h("dispatcher"))
     page = live_service.open_page(
-        browser, "dispatcher", f"/dispatcher?day={day}", viewport=VIEWPORT
+        browser, "dispatcher", f"/dispatcher?day={day}", viewport=VIEWPORT, locale="vi-VN"
     )
     page.set_default_timeout(20_000)
     page.wait_for_selector("body[data-ready='1']")
@@ -187,6 +187,7 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     expect(refusal).to_be_visible()
     expect(refusal).to_contain_text(translate("vi", "dispatcher.edit_rejected"))
     expect(refusal).to_contain_text(translate("vi", "dispatcher.violation_capacity"))
+    expect(refusal).to_contain_text(target)
     screenshot(page, "dispatcher-edit-rejected")
     after = api.get(f"/plans/{plan_id}").json()
     assert after["revision"] == plan["revision"]
@@ -194,14 +195,35 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
         s["job_id"] for r in after["routes"] if r["courier_id"] == source for s in r["stops"]
     ] == [s["job_id"] for s in routes[source]["stops"]]
 
-    # 5. Publish (confirmed in a dialog): the status follows.
+    # 5. Reorder: the first stop goes one down. Either the server takes it (table follows the
+    # stored order) or refuses it (the error names a constraint and the order stays).
+    first_two = [s["job_id"] for s in routes[source]["stops"][:2]]
+    stop_rows.first.locator("button.move-down").click()
+    page.wait_for_function(
+        """([rev, job]) => !document.querySelector('#edit-error').hidden
+            || document.querySelector('#round-stops tbody tr')?.dataset.job !== job""",
+        arg=[plan["revision"], first_two[0]],
+    )
+    plan = api.get(f"/plans/{plan_id}").json()
+    routes = {r["courier_id"]: r for r in plan["routes"]}
+    stored = [s["job_id"] for s in routes[source]["stops"]]
+    shown = [r.get_attribute("data-job") for r in card.locator("tbody tr").all()]
+    assert shown == stored
+    if page.locator("#edit-error").is_visible():
+        assert stored[:2] == first_two
+        assert plan["revision"] == after["revision"]
+    else:
+        assert stored[:2] == first_two[::-1]
+        assert plan["revision"] == after["revision"] + 1
+
+    # 6. Publish (confirmed in a dialog): the status follows.
     page.once("dialog", lambda d: d.accept())
     page.click("#btn-publish")
     expect(page.locator("#plan-status")).to_have_attribute("data-status", "published")
     assert api.get(f"/plans/{plan_id}").json()["status"] == "published"
     expect(page.locator("#btn-publish")).to_be_disabled()
 
-    # 6. The live feed: a failed stop and a GPS fix from a courier reach the page.
+    # 7. The live feed: a failed stop and a GPS fix from a courier reach the page.
     courier = source
     live_service.add_user(f"{courier.lower()}-disp", Role.courier, courier)
     ch = {"Authorization": f"Bearer {live_service.tokens[f'{courier.lower()}-disp']}"}
@@ -242,7 +264,7 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     screenshot(page, "dispatcher-published")
     page.context.close()
 
-    # 7. The same page in English, opened fresh: the published plan with its progress.
+    # 8. The same page in English, opened fresh: the published plan with its progress.
     en = live_service.open_page(
         browser, "dispatcher", f"/dispatcher?day={day}&lang=en", viewport=VIEWPORT
     )

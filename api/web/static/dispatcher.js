@@ -289,8 +289,9 @@
     highlightRound();
     for (const [cid, st] of Object.entries(state.live)) moveCourier(cid, st);
     if (bounds.isValid()) {
+      state.bounds = bounds;
       view.map.fitBounds(bounds, { padding: [30, 30], maxZoom: 15 });
-      view.showRoadsAround(bounds).catch(() => {});
+      view.showRoadsAround(view.map.getBounds()).catch(() => {});
     }
   }
 
@@ -380,7 +381,7 @@
     el("span", { class: "round-name" },
       el("strong", { text: cid }), " ", el("span", { class: "muted", text: courierName(cid) })),
     el("span", { class: "round-count", text: `${p.done}/${p.total}` }),
-    el("span", { class: "progress round-bar" }, el("span", { style: `width:${p.total ? Math.round(100 * p.done / p.total) : 0}%` })),
+    el("span", { class: "progress round-bar" }, ...barParts(r, p)),
     el("span", { class: "round-meta muted small", text: roundMeta(r) }));
     return li;
   }
@@ -397,6 +398,16 @@
     return bits.join(" · ");
   }
 
+  /** The bar of a round: completed stops in green, then failed ones in red. */
+  function barParts(route, p) {
+    const failed = route.stops.filter((s) => state.stopStatus[s.job_id] === "failed").length;
+    const pct = (n) => (p.total ? Math.round((100 * n) / p.total) : 0);
+    return [
+      el("span", { class: "bar-done", style: `width:${pct(Math.max(0, p.done - failed))}%` }),
+      el("span", { class: "bar-failed", style: `width:${pct(Math.min(failed, p.done))}%` }),
+    ];
+  }
+
   /** Update one round's counters in place (the live feed calls this often). */
   function updateRoundProgress(cid) {
     const li = document.querySelector(`[data-round="${CSS.escape(cid)}"]`);
@@ -405,9 +416,11 @@
     li.dataset.done = String(p.done);
     li.dataset.total = String(p.total);
     li.querySelector(".round-count").textContent = `${p.done}/${p.total}`;
-    li.querySelector(".round-bar > span").style.width = `${p.total ? Math.round(100 * p.done / p.total) : 0}%`;
     const route = state.plan?.routes.find((r) => r.courier_id === cid);
-    if (route) li.querySelector(".round-meta").textContent = roundMeta(route);
+    if (route) {
+      li.querySelector(".round-bar").replaceChildren(...barParts(route, p));
+      li.querySelector(".round-meta").textContent = roundMeta(route);
+    }
   }
 
   function selectRound(cid) {
@@ -424,6 +437,8 @@
       const line = roundLines.get(state.selected);
       if (line && view) view.map.fitBounds(line.getBounds(), { padding: [40, 40], maxZoom: 15 });
       $("#round-card").scrollIntoView({ block: "nearest" });
+    } else if (state.bounds?.isValid() && view) {
+      view.map.fitBounds(state.bounds, { padding: [30, 30], maxZoom: 15 });
     }
   }
 
@@ -459,10 +474,10 @@
       });
       return el("tr", { "data-job": s.job_id, "data-seq": s.seq },
         el("td", { class: "num", text: String(i + 1) }),
-        el("td", {}, el("strong", { text: s.job_id }), el("br"),
+        el("td", {}, el("strong", { text: s.job_id }), " ",
+          el("span", { class: `badge ${st}`, text: statusText(st) }), el("br"),
           el("span", { class: "muted small", text: t(`dispatcher.kind_${s.kind}`) })),
         el("td", { class: "num", text: s.eta || clock(s.arrival_s) }),
-        el("td", {}, el("span", { class: `badge ${st}`, text: statusText(st) })),
         el("td", { class: "actions" },
           el("button", {
             type: "button", class: "small-btn move-up", title: t("dispatcher.move_up"),
@@ -517,18 +532,31 @@
     box.replaceChildren();
   }
 
-  function showEditError(err) {
+  function showEditError(err, body) {
     const box = $("#edit-error");
     const items = err instanceof CR.ApiError ? err.body?.errors || [] : [];
     const lines = items.map((e) => el("li", { "data-kind": e.kind || "" },
       el("strong", { text: e.kind ? t(`dispatcher.violation_${e.kind}`) : (e.column || "") }),
-      [e.column, e.value].filter(Boolean).length ? ` (${[e.column, e.value].filter(Boolean).join(", ")})` : "",
+      violationWhere(e),
       e.reason ? el("span", { class: "muted small", text: ` — ${e.reason}` }) : null));
+    const what = body?.op === "move"
+      ? t("dispatcher.edit_move", { job: body.job_id, courier: body.courier_id })
+      : body?.op === "reorder" ? t("dispatcher.edit_reorder", { courier: body.courier_id }) : "";
     const title = err instanceof CR.ApiError && err.status === 409 && items.length
-      ? t("dispatcher.edit_rejected") : `${t("dispatcher.edit_failed")}: ${apiErrorText(err)}`;
+      ? `${t("dispatcher.edit_rejected")}${what ? ` — ${what}` : ""}`
+      : `${t("dispatcher.edit_failed")}: ${apiErrorText(err)}`;
     box.replaceChildren(el("strong", { text: title }), lines.length ? el("ul", {}, ...lines) : null);
     box.hidden = false;
     if (!state.selected) box.closest(".card").hidden = false;
+  }
+
+  /** " (courier C01, job J0049)" for a violation: the API puts the courier in column, the job in value. */
+  function violationWhere(e) {
+    const parts = [];
+    if (e.kind && e.column) parts.push(`${t("common.courier")} ${e.column}`);
+    if (e.kind && e.value) parts.push(`${t("dispatcher.job")} ${e.value}`);
+    if (!e.kind && e.column) parts.push(e.column);
+    return parts.length ? ` (${parts.join(", ")})` : "";
   }
 
   async function edit(body) {
@@ -548,7 +576,7 @@
     } catch (err) {
       renderRoundDetail();
       renderIssues();
-      showEditError(err);
+      showEditError(err, body);
       if (!state.selected) flash(t("dispatcher.edit_rejected"), true);
     } finally {
       document.body.classList.remove("busy");
@@ -736,6 +764,7 @@
       return;
     }
     $("#btn-plan").disabled = true;
+    $("#upload-card").open = false;
     try {
       const created = await CR.api("/plans", { method: "POST", json: { day: state.day, time_limit_s: limit } });
       await refreshPlanList();
