@@ -24,6 +24,7 @@ from routing.model import Problem
 from tests.integration.conftest import LiveService, screenshot
 
 VIEWPORT = {"width": 1400, "height": 1000}
+PHONE = {"width": 412, "height": 915}
 WATCH_STATUS = """() => {
   window.__seen = [];
   const status = document.querySelector('#plan-status');
@@ -264,9 +265,9 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     screenshot(page, "dispatcher-published")
     page.context.close()
 
-    # 8. The same page in English, opened fresh: the published plan with its progress.
+    # 8. The same page in English on a phone-sized screen, opened fresh: the published plan.
     en = live_service.open_page(
-        browser, "dispatcher", f"/dispatcher?day={day}&lang=en", viewport=VIEWPORT
+        browser, "dispatcher", f"/dispatcher?day={day}&lang=en", viewport=PHONE
     )
     en.wait_for_selector("body[data-ready='1']")
     assert en.locator("html").get_attribute("lang") == "en"

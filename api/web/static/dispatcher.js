@@ -122,7 +122,10 @@
     state.couriers = couriers.data;
     state.plans = plans.data;
     fillPlanSelect();
-    const current = state.plans.find((p) => !["superseded", "failed"].includes(p.status))
+    // The published plan is what couriers follow (and what the live feed is about); without
+    // one, the newest plan still in play.
+    const current = state.plans.find((p) => p.status === "published")
+      || state.plans.find((p) => !["superseded", "failed"].includes(p.status))
       || state.plans[0];
     await loadPlan(current ? current.id : null);
   }
@@ -291,7 +294,6 @@
     if (bounds.isValid()) {
       state.bounds = bounds;
       view.map.fitBounds(bounds, { padding: [30, 30], maxZoom: 15 });
-      view.showRoadsAround(view.map.getBounds()).catch(() => {});
     }
   }
 
@@ -905,12 +907,18 @@
     try {
       view = await CR.map.create("map");
       for (const name of ["rounds", "stops", "unassigned", "depots"]) layers[name] = L.layerGroup().addTo(view.map);
+      let roadsTimer = null;
+      view.map.on("moveend", () => {
+        // Roads follow the view after a pan or zoom (one request once the map settles).
+        clearTimeout(roadsTimer);
+        roadsTimer = setTimeout(() => view.showRoadsAround(view.map.getBounds()).catch(() => {}), 500);
+      });
     } catch (err) {
       console.error("map", err);
     }
     await loadDay(day);
     if (state.plan) $("#upload-card").open = false;
-    if (!state.plan && view) view.showRoadsAround(view.map.getBounds(), 8000).catch(() => {});
+    if (!state.plan && view) view.map.fire("moveend");
     document.body.dataset.ready = "1";
   }
 
