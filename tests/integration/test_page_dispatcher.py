@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,16 @@ def at(town: Problem, seconds: int) -> str:
     return (midnight + timedelta(seconds=seconds)).isoformat()
 
 
+@pytest.fixture
+def api(live_service: LiveService) -> Iterator[httpx.Client]:
+    """An HTTP client of the live service, signed in as the dispatcher."""
+    with httpx.Client(base_url=live_service.url, headers=live_service.h("dispatcher")) as client:
+        yield client
+
+
 def test_dispatcher_runs_a_day_from_files_to_live_feed(
     live_service: LiveService,
+    api: httpx.Client,
     browser: Any,
     town_files: dict[str, Path],
     town: Problem,
@@ -98,11 +107,20 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
 
     assert town.day is not None
     day = town.day.isoformat()
-    api = httpx.Client(base_url=live_service.url, headers=live_service.h("dispatcher"))
     page = live_service.open_page(
         browser, "dispatcher", f"/dispatcher?day={day}", viewport=VIEWPORT, locale="vi-VN"
     )
     page.set_default_timeout(20_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("html").get_attribute("lang") == "vi"
     assert page.locator("#day").input_value() == day
@@ -133,14 +151,24 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     assert api.get("/couriers").json()["count"] == len(town.couriers)
     assert bad_job in town.job_by_id()
 
-    # 2. The good jobs file goes in; the error table goes away.
+    # 2. "Keep the good rows": the same file stores all but the bad row, which is still listed.
+    page.check("#keep-good")
+    page.set_input_files("input[name=jobs]", bad)
+    page.click("#btn-upload")
+    expect(page.locator("#upload-result [data-file=jobs]")).to_contain_text(str(len(town.jobs) - 1))
+    expect(errors).to_have_count(1)
+    assert errors.get_attribute("data-row") == str(row_no)
+    assert "bỏ qua" in page.locator("#upload-errors-title").inner_text()
+    assert api.get("/jobs", params={"day": day}).json()["count"] == len(town.jobs) - 1
+
+    # 3. The good jobs file completes the day; the error table goes away.
     page.set_input_files("input[name=jobs]", town_files["jobs"])
     page.click("#btn-upload")
     expect(page.locator("#upload-result [data-file=jobs]")).to_be_visible()
     expect(page.locator("#upload-errors-box")).to_be_hidden()
     assert api.get("/jobs", params={"day": day}).json()["count"] == len(town.jobs)
 
-    # 3. Plan with a short time limit; progress shows while solving, then the plan is drawn.
+    # 4. Plan with a short time limit; progress shows while solving, then the plan is drawn.
     page.evaluate(WATCH_STATUS)
     page.fill("#time-limit", "2")
     page.click("#btn-plan")
@@ -172,7 +200,7 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     expect(page.locator("#btn-publish")).to_be_enabled()
     screenshot(page, "dispatcher-plan")
 
-    # 4. Inspect a round, then move a delivery onto a full round: refused, in words, no change.
+    # 5. Inspect a round, then move a delivery onto a full round: refused, in words, no change.
     job, source, target = infeasible_move(plan, town)
     page.click(f'[data-round="{source}"]')
     card = page.locator("#round-card")
@@ -196,7 +224,7 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
         s["job_id"] for r in after["routes"] if r["courier_id"] == source for s in r["stops"]
     ] == [s["job_id"] for s in routes[source]["stops"]]
 
-    # 5. Reorder: the first stop goes one down. Either the server takes it (table follows the
+    # 6. Reorder: the first stop goes one down. Either the server takes it (table follows the
     # stored order) or refuses it (the error names a constraint and the order stays).
     first_two = [s["job_id"] for s in routes[source]["stops"][:2]]
     stop_rows.first.locator("button.move-down").click()
@@ -217,14 +245,14 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
         assert stored[:2] == first_two[::-1]
         assert plan["revision"] == after["revision"] + 1
 
-    # 6. Publish (confirmed in a dialog): the status follows.
+    # 7. Publish (confirmed in a dialog): the status follows.
     page.once("dialog", lambda d: d.accept())
     page.click("#btn-publish")
     expect(page.locator("#plan-status")).to_have_attribute("data-status", "published")
     assert api.get(f"/plans/{plan_id}").json()["status"] == "published"
     expect(page.locator("#btn-publish")).to_be_disabled()
 
-    # 7. The live feed: a failed stop and a GPS fix from a courier reach the page.
+    # 8. The live feed: a failed stop and a GPS fix from a courier reach the page.
     courier = source
     live_service.add_user(f"{courier.lower()}-disp", Role.courier, courier)
     ch = {"Authorization": f"Bearer {live_service.tokens[f'{courier.lower()}-disp']}"}
@@ -263,9 +291,10 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     expect(page.locator(f'.courier-icon[data-courier="{courier}"]')).to_be_visible()
     page.click(f'[data-round="{courier}"]')  # close the round card for an overview
     screenshot(page, "dispatcher-published")
+    assert not problems, problems
     page.context.close()
 
-    # 8. The same page in English on a phone-sized screen, opened fresh: the published plan.
+    # 9. The same page in English on a phone-sized screen, opened fresh: the published plan.
     en = live_service.open_page(
         browser, "dispatcher", f"/dispatcher?day={day}&lang=en", viewport=PHONE
     )
@@ -279,4 +308,3 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     )
     screenshot(en, "dispatcher-published-en")
     en.context.close()
-    api.close()
