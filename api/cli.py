@@ -520,6 +520,36 @@ def _service_settings() -> Any:
     return settings
 
 
+def _seed_demo(settings: Any, n_jobs: int, host: str, port: int) -> None:
+    """Load, plan and publish the demo day, then print where to sign in."""
+    from api.demo import DEMO_PASSWORD, seed_demo_day
+    from api.errors import ServiceError
+
+    err_console.print("loading the demo day (planning takes about half a minute the first time)")
+    try:
+        demo = seed_demo_day(settings, n_jobs=n_jobs)
+    except ServiceError as e:
+        raise _fail(e.detail) from e
+    couriers = sorted(u for u, r in demo.users.items() if r == "courier")
+    url = f"http://{host}:{port}"
+    table = Table(title=f"demo day {demo.day}: {demo.jobs} jobs, plan {demo.plan_id} published")
+    for col in ("page", "sign in as", "password"):
+        table.add_column(col)
+    staff = [u for u, r in demo.users.items() if r != "courier"]
+    table.add_row(
+        f"{url}/dispatcher",
+        ", ".join(u for u in staff if demo.users[u] != "manager"),
+        DEMO_PASSWORD,
+    )
+    table.add_row(
+        f"{url}/courier", f"{couriers[0]} … {couriers[-1]}" if couriers else "-", DEMO_PASSWORD
+    )
+    table.add_row(
+        f"{url}/manager", ", ".join(u for u in staff if demo.users[u] == "manager"), DEMO_PASSWORD
+    )
+    err_console.print(table)
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -527,6 +557,14 @@ def serve(
     solve_workers: Annotated[
         int, typer.Option(help="Embedded solve workers started when REDIS_URL is unset.")
     ] = 1,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Load today's demo day on the synthetic province, plan and publish it, "
+            "and create demo users (once per day)."
+        ),
+    ] = False,
+    demo_jobs: Annotated[int, typer.Option(help="Jobs in the demo day.")] = 120,
 ) -> None:
     """Start the API; without REDIS_URL also a private redis-server and a solve worker."""
     import os
@@ -557,6 +595,8 @@ def serve(
                 f"embedded Redis at {embedded.url} (append-only file in {embedded.directory})"
             )
         upgrade_database(settings.sqlalchemy_url)
+        if demo:
+            _seed_demo(settings, demo_jobs, host, port)
         if embedded is not None:
             for _ in range(max(0, solve_workers)):
                 children.append(

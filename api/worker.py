@@ -128,20 +128,22 @@ def _plan_day(
     return day_plan.plan, legs, list(day_plan.violations), dict(day_plan.timings)
 
 
-def solve_plan(plan_id: int) -> dict[str, Any]:
+def solve_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any]:
     """Solve a queued plan and store it (the RQ job).
 
     Parameters
     ----------
     plan_id
         The plan row to solve.
+    settings
+        The service's settings; ``get_settings()`` (the environment) when omitted, as on a worker.
 
     Returns
     -------
     summary
         Status, objective and counts (kept as the RQ job result).
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     factory = _session_factory(settings)
     r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
     t0 = time.perf_counter()

@@ -1,0 +1,47 @@
+"""``courier serve --demo``: the service opens on today's planned, published demo day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.config import Settings
+from api.db import upgrade_database
+from api.demo import DEMO_PASSWORD, DISPATCHER, seed_demo_day
+from api.main import create_app
+
+
+def test_demo_day_is_planned_published_and_seeded_once(tmp_path: Path, redis_url: str) -> None:
+    """Seeding plans and publishes a day the courier users can open; seeding again changes nothing."""
+    settings = Settings(
+        redis_url=redis_url, data_dir=tmp_path, network_nodes=1000, queue_name="demo-test"
+    )
+    upgrade_database(settings.sqlalchemy_url)
+    first = seed_demo_day(settings, n_jobs=30, n_couriers=4, time_limit_s=1)
+    assert first.users[DISPATCHER] == "dispatcher"
+    couriers = [u for u, role in first.users.items() if role == "courier"]
+    again = seed_demo_day(settings, n_jobs=30, n_couriers=4, time_limit_s=1)
+    assert again.plan_id == first.plan_id
+    assert again.users == first.users
+    with TestClient(create_app(settings)) as client:
+        token = client.post(
+            "/auth/token", json={"username": DISPATCHER, "password": DEMO_PASSWORD}
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {token}"}
+        plan = client.get(f"/plans/{first.plan_id}", headers=h).json()
+        assert plan["status"] == "published"
+        assert str(plan["day"]) == first.day.isoformat()
+        jobs = client.get("/jobs", headers=h, params={"day": first.day.isoformat()}).json()
+        assert jobs["count"] == first.jobs
+        assert client.get("/couriers", headers=h).json()["count"] == len(couriers)
+        served = sum(len(r["stops"]) for r in plan["routes"])
+        assert served + len(plan["unassigned"]) == first.jobs
+        rounds = 0
+        for username in couriers:
+            ct = client.post(
+                "/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+            ).json()["access_token"]
+            r = client.get("/rounds/me", headers={"Authorization": f"Bearer {ct}"})
+            rounds += r.status_code == 200
+        assert rounds >= 1
