@@ -423,3 +423,54 @@ def test_round_worked_offline_then_synced_exactly_once(
     screenshot(dispatcher, "courier-dispatcher-after-sync")
     dispatcher.context.close()
     ctx.close()
+
+
+def test_a_lost_answer_is_retried_and_stored_once(
+    live_service: LiveService, browser: Any, courier_day: dict[str, Any]
+) -> None:
+    """The server stores an action but its answer is lost: the phone retries, gets a duplicate.
+
+    The outbox keeps the item until an answer arrives, so the retry carries the same
+    idempotency key and the server answers with the stored event (``duplicate: true``).
+    The service worker is blocked here so that Playwright's page routes see the phone's POSTs.
+    """
+    day, courier = courier_day["day"], courier_day["courier"]
+    ctx = browser.new_context(**PHONE, service_workers="block")
+    page = ctx.new_page()
+    sign_in(page, live_service.url, live_service, courier)
+    calls: list[str] = []
+
+    def lose_first_answer(route: Any) -> None:
+        calls.append(route.request.post_data_json["idempotency_key"])
+        if len(calls) == 1:
+            route.fetch()  # the server stores the event...
+            route.abort("connectionreset")  # ...and the phone never hears back
+        else:
+            route.continue_()
+
+    page.route("**/rounds/me/events", lose_first_answer)
+    answers: list[dict[str, Any]] = []
+    page.on(
+        "response",
+        lambda r: answers.append(r.json()) if r.url.endswith("/rounds/me/events") else None,
+    )
+    page.goto(f"{live_service.url}/courier?day={day}")
+    page.wait_for_selector("body[data-ready='1']")
+    card = page.locator("#next-stop .stop.next")
+    job_id = card.get_attribute("data-job")
+    card.locator("button[data-act=arrived]").click()
+    page.wait_for_selector("#outbox-count[data-count='1']", state="attached")
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the phone's next retry
+    page.wait_for_selector("#outbox-count[data-count='0']", state="attached")
+    assert len(calls) == 2
+    assert calls[0] == calls[1]
+    assert answers[-1]["duplicate"] is True
+    stored = httpx.get(
+        live_service.url + "/events",
+        params={"plan_id": courier_day["plan_id"]},
+        headers=live_service.h("dispatcher"),
+    ).json()["data"]
+    assert [(e["job_id"], e["kind"]) for e in stored if e["idempotency_key"] == calls[0]] == [
+        (job_id, "arrived")
+    ]
+    ctx.close()
