@@ -454,8 +454,14 @@ def test_a_lost_answer_is_retried_and_stored_once(
         "response",
         lambda r: answers.append(r.json()) if r.url.endswith("/rounds/me/events") else None,
     )
-    page.goto(f"{live_service.url}/courier?day={day}")
+    page.goto(f"{live_service.url}/courier?day={day}&lang=en")
     page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("html").get_attribute("lang") == "en"
+    later = page.locator("#later-stops details.stop.later")
+    if later.count():
+        later.first.locator("summary").click()
+        assert later.first.locator("button[data-act=done]").is_visible()
+    screenshot(page, "courier-round-en")
     card = page.locator("#next-stop .stop.next")
     job_id = card.get_attribute("data-job")
     card.locator("button[data-act=arrived]").click()
