@@ -464,7 +464,8 @@ def test_a_lost_answer_is_retried_and_stored_once(
     screenshot(page, "courier-round-en")
     card = page.locator("#next-stop .stop.next")
     job_id = card.get_attribute("data-job")
-    card.locator("button[data-act=arrived]").click()
+    with page.expect_event("requestfailed"):
+        card.locator("button[data-act=arrived]").click()
     page.wait_for_selector("#outbox-count[data-count='1']", state="attached")
     page.evaluate("window.dispatchEvent(new Event('online'))")  # the phone's next retry
     page.wait_for_selector("#outbox-count[data-count='0']", state="attached")

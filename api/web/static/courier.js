@@ -339,7 +339,19 @@ const Outbox = (() => {
     return new Date().toISOString();
   }
 
-  async function record(stop, kind, { reason, proof, note, photo } = {}) {
+  let recording = false;
+  /** Record one action; a second tap while the first is being queued is ignored. */
+  async function record(stop, kind, options = {}) {
+    if (recording) return;
+    recording = true;
+    try {
+      await queueAction(stop, kind, options);
+    } finally {
+      recording = false;
+    }
+  }
+
+  async function queueAction(stop, kind, { reason, proof, note, photo } = {}) {
     const deviceTs = nowIso();
     const body = {
       idempotency_key: CR.newKey(),
@@ -367,7 +379,7 @@ const Outbox = (() => {
 
   async function showCount() {
     const items = await Outbox.all();
-    const events = items.filter((i) => i.type === "event").length;
+    const events = items.filter((i) => i.type === "event" && i.owner === me.username).length;
     state.pending = events;
     const badgeEl = $("outbox-count");
     badgeEl.dataset.count = String(events);
@@ -397,9 +409,18 @@ const Outbox = (() => {
     && ![401, 408, 425, 429].includes(err.status);
 
   let flushing = null;
-  /** Send the outbox in order; stop at the first network failure and try again later. */
+  let flushAgain = false;
+  /**
+   * Send the outbox in order; stop at the first network failure and try again later. A call
+   * while a flush runs (the signal came back meanwhile, say) makes one more pass after it.
+   */
   function flush() {
-    flushing ??= (async () => {
+    if (flushing) {
+      flushAgain = true;
+      return flushing;
+    }
+    flushAgain = false;
+    flushing = (async () => {
       let sent = 0;
       try {
         for (;;) {
@@ -419,6 +440,7 @@ const Outbox = (() => {
         await showCount();
       }
       if (sent) refreshRound();
+      if (flushAgain) flush();
     })();
     return flushing;
   }
@@ -525,9 +547,8 @@ const Outbox = (() => {
       proof.cash_paid_vnd = Math.round(paid);
     }
     const file = $("proof-photo").files[0];
-    const photo = file ? await shrink(file) : null;
     $("proof-dialog").close();
-    return record(stop, "completed", { proof, photo });
+    return record(stop, "completed", { proof, photo: file ? await shrink(file) : null });
   });
 
   $("fail-form").addEventListener("submit", (event) => {
