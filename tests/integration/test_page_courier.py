@@ -419,7 +419,9 @@ def test_round_worked_offline_then_synced_exactly_once(
     screenshot(page, "courier-after-sync")
 
     # The dispatcher's page followed the live feed (its [data-round] contract, see the report).
-    dispatcher.wait_for_selector(f"[data-round='{courier_id}'][data-done='3']", timeout=15000)
+    dispatcher.wait_for_selector(
+        f"[data-round='{courier_id}'][data-done='3']", state="attached", timeout=15000
+    )
     screenshot(dispatcher, "courier-dispatcher-after-sync")
     dispatcher.context.close()
     ctx.close()
