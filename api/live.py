@@ -63,6 +63,18 @@ def publish_courier_state(
     pipe.execute()
 
 
+def seed_courier_state(
+    r: redis.Redis, plan_id: int, courier_id: str, state: dict[str, Any]
+) -> None:
+    """Set fields of a courier's live state that are not set yet (never overwrites newer ones)."""
+    key = courier_key(plan_id, courier_id)
+    pipe = r.pipeline(transaction=False)
+    for k, v in state.items():
+        pipe.hsetnx(key, k, dumps(v))
+    pipe.expire(key, 3 * 24 * 3600)
+    pipe.execute()
+
+
 def courier_states(
     r: redis.Redis, plan_id: int, courier_ids: list[str]
 ) -> dict[str, dict[str, Any]]:

@@ -151,12 +151,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    # The couriers' frequent writes first: routes are matched in this order.
     for router in (
+        events_router,
+        rounds_router,
         auth_router,
         jobs_router,
         plans_router,
-        rounds_router,
-        events_router,
         reports_router,
         maps_router,
         pages_router,

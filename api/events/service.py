@@ -7,20 +7,22 @@ channel with the route's progress, the next stop and the ETA drift.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, case, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api import live
 from api.auth.service import Principal
-from api.db import utcnow, write_lock
+from api.db import UTCDateTime, utcnow, write_lock
 from api.errors import NotFoundError
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
@@ -177,11 +179,42 @@ def _existing_event(session: Session, courier_id: str, key: str) -> StopEvent | 
     )
 
 
+def _insert(session: Session) -> Any:
+    """Return the dialect's ``insert`` (it has ``on_conflict_do_nothing`` on SQLite and PostgreSQL)."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+
+
+def _stop_updates(body: StopEventIn) -> dict[Any, Any]:
+    """Return the SET clause that moves a stop to this event, if it is the latest by device time.
+
+    Written as SQL ``CASE`` over the row's current values, so concurrent events of one stop
+    (two phones, two API processes) cannot overwrite a later event with an earlier one.
+    """
+    ts = literal(body.device_ts, UTCDateTime())
+    latest = or_(StopRecord.status_at.is_(None), StopRecord.status_at <= ts)
+    updates: dict[Any, Any] = {
+        StopRecord.status: case((latest, STATUS_OF[body.kind]), else_=StopRecord.status),
+        StopRecord.status_at: case((latest, ts), else_=StopRecord.status_at),
+    }
+    if body.kind == "arrived":
+        first = or_(StopRecord.arrived_at.is_(None), StopRecord.arrived_at > ts)
+        updates[StopRecord.arrived_at] = case((first, ts), else_=StopRecord.arrived_at)
+    else:
+        last = or_(StopRecord.done_at.is_(None), StopRecord.done_at <= ts)
+        updates[StopRecord.done_at] = case((last, ts), else_=StopRecord.done_at)
+        reason = body.reason if body.kind == "failed" else None
+        updates[StopRecord.fail_reason] = case(
+            (last, literal(reason, String(50))), else_=StopRecord.fail_reason
+        )
+    return updates
+
+
 def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads: Path) -> Recorded:
     """Store a stop event once and update its stop's status by device time.
 
-    The event insert and the stop update share one transaction; a repeated idempotency key
-    hits the unique constraint, rolls both back and returns the stored event instead.
+    The event insert (``ON CONFLICT DO NOTHING`` on the courier's idempotency key), the stop
+    update and the proof share one transaction; a repeated key changes nothing and returns the
+    stored event instead.
 
     Raises
     ------
@@ -192,15 +225,15 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
     """
     assert who.courier_id is not None
     plan_id = _plan_for(session, body.device_ts, body.plan_id)
-    stop = session.scalar(
-        select(StopRecord)
+    stop = session.execute(
+        select(StopRecord.id, StopRecord.route_id, StopRecord.job)
         .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
         .where(
             StopRecord.plan_id == plan_id,
             StopRecord.job_id == body.job_id,
             RouteRecord.courier_id == who.courier_id,
         )
-    )
+    ).first()
     if stop is None:
         old = _existing_event(session, who.courier_id, body.idempotency_key)
         if old is not None:
@@ -214,58 +247,60 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         if old is not None:
             return Recorded(old, True)
         raise
-    ev = StopEvent(
-        stop_id=stop.id,
-        plan_id=plan_id,
-        courier_id=who.courier_id,
-        job_id=body.job_id,
-        kind=body.kind,
-        idempotency_key=body.idempotency_key,
-        device_ts=body.device_ts,
-        reason=body.reason,
-        note=body.note,
-        lon=body.lon,
-        lat=body.lat,
-    )
-    session.add(ev)
-    lock = write_lock(session)
-    lock.acquire()
-    if body.kind == "arrived" and (stop.arrived_at is None or body.device_ts < stop.arrived_at):
-        stop.arrived_at = body.device_ts
-    if body.kind in ("completed", "failed") and (
-        stop.done_at is None or body.device_ts >= stop.done_at
-    ):
-        stop.done_at = body.device_ts
-        stop.fail_reason = body.reason if body.kind == "failed" else None
-    if stop.status_at is None or body.device_ts >= stop.status_at:
-        stop.status, stop.status_at = STATUS_OF[body.kind], body.device_ts
-    try:
-        session.flush()
-        if body.proof is not None:
-            session.add(
-                Proof(
-                    event_id=ev.id,
-                    recipient_name=body.proof.recipient_name,
-                    id_check=body.proof.id_check,
-                    cash_paid_vnd=body.proof.cash_paid_vnd,
-                    photo_path=f"{body.proof.photo_id}.bin" if body.proof.photo_id else None,
-                    photo_sha256=body.proof.photo_id,
-                )
+    values = {
+        "stop_id": stop.id,
+        "plan_id": plan_id,
+        "courier_id": who.courier_id,
+        "job_id": body.job_id,
+        "kind": body.kind,
+        "idempotency_key": body.idempotency_key,
+        "device_ts": body.device_ts,
+        "received_at": utcnow(),
+        "reason": body.reason,
+        "note": body.note,
+        "lon": body.lon,
+        "lat": body.lat,
+    }
+    insert = _insert(session)
+    with write_lock(session):
+        try:
+            event_id = session.scalar(
+                insert(StopEvent)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
+                .returning(StopEvent.id)
             )
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        lock.release()
-        again = _existing_event(session, who.courier_id, body.idempotency_key)
-        if again is None:
+            if event_id is None:
+                session.rollback()
+                again = _existing_event(session, who.courier_id, body.idempotency_key)
+                if again is None:
+                    msg = "event insert conflicted but the stored event is missing"
+                    raise RuntimeError(msg)
+                return Recorded(again, True)
+            stop_status = session.scalar(
+                update(StopRecord)
+                .where(StopRecord.id == stop.id)
+                .values(_stop_updates(body))
+                .returning(StopRecord.status)
+                .execution_options(synchronize_session=False)
+            )
+            if body.proof is not None:
+                photo = body.proof.photo_id
+                session.execute(
+                    insert(Proof).values(
+                        event_id=event_id,
+                        recipient_name=body.proof.recipient_name,
+                        id_check=body.proof.id_check,
+                        cash_paid_vnd=body.proof.cash_paid_vnd,
+                        photo_path=f"{photo}.bin" if photo else None,
+                        photo_sha256=photo,
+                    )
+                )
+            session.commit()
+        except BaseException:
+            session.rollback()
             raise
-        return Recorded(again, True)
-    except BaseException:
-        session.rollback()
-        lock.release()
-        raise
-    lock.release()
-    return Recorded(ev, False, stop.status, stop.route_id)
+    return Recorded(StopEvent(id=event_id, **values), False, stop_status, stop.route_id)
 
 
 def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
@@ -277,7 +312,7 @@ def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
     stop = next(s for s in stops if s.id == ev.stop_id)
     t_local = local_seconds(ev.device_ts, plan_day_of(session, ev.plan_id))
     late = ev.kind in ("arrived", "completed") and t_local > stop.window_end_s
-    next_stop = None if nxt is None else {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s}
+    next_stop = None if nxt is None else _next_stop(nxt)
     msg = {
         "type": "stop_event",
         "plan_id": ev.plan_id,
@@ -314,6 +349,54 @@ def _existing_position(session: Session, courier_id: str, key: str) -> Position 
     )
 
 
+def _insert_position(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert a GPS fix unless its idempotency key is stored; return the new id (None if not).
+
+    A plain Core ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: positions are the most
+    frequent write, and this skips the ORM's unit of work and a rollback on duplicates.
+    """
+    stmt = (
+        _insert(session)(Position)
+        .values(**values, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
+        .returning(Position.id)
+    )
+    with write_lock(session):
+        new_id = session.scalar(stmt)
+        session.commit()
+    return new_id
+
+
+def _route_state(
+    session: Session, r: redis.Redis, plan_id: int, courier_id: str
+) -> tuple[dict[str, int] | None, dict[str, Any] | None]:
+    """Return a courier's route progress and next stop (with its position) for the live feed.
+
+    Read from the courier's live state in Redis, which every stop event refreshes; only the
+    first fix of a round (or after Redis lost its data) reads the stops from the database, and
+    then seeds the state without overwriting what an event may have written meanwhile.
+    """
+    raw = cast(list[Any], r.hmget(live.courier_key(plan_id, courier_id), ["progress", "next_stop"]))
+    if raw[0] is not None and raw[1] is not None:
+        return json.loads(raw[0]), json.loads(raw[1])
+    route_id = published_route_id(session, plan_id, courier_id)
+    if route_id is None:
+        return None, None
+    progress, nxt = progress_of(route_stops(session, route_id=route_id))
+    next_stop = None if nxt is None else _next_stop(nxt)
+    live.seed_courier_state(r, plan_id, courier_id, {"progress": progress, "next_stop": next_stop})
+    return progress, next_stop
+
+
+def _next_stop(stop: StopRow) -> dict[str, Any]:
+    return {
+        "job_id": stop.job_id,
+        "planned_arrival_s": stop.arrival_s,
+        "lon": stop.lon,
+        "lat": stop.lat,
+    }
+
+
 def record_position(session: Session, r: redis.Redis, who: Principal, body: PositionIn) -> Recorded:
     """Store a GPS fix once, then publish it with the next stop and the ETA drift.
 
@@ -323,53 +406,57 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
     assert who.courier_id is not None
     day = body.device_ts.astimezone(LOCAL_TZ).date()
     plan_id = published_plan_id(session, day, cached=True)
-    route_id = published_route_id(session, plan_id, who.courier_id) if plan_id else None
-    stops = route_stops(session, route_id=route_id) if route_id is not None else []
-    pos = Position(
-        courier_id=who.courier_id,
-        plan_id=plan_id if stops else None,
-        idempotency_key=body.idempotency_key,
-        device_ts=body.device_ts,
-        lon=body.lon,
-        lat=body.lat,
-        accuracy_m=body.accuracy_m,
+    progress, next_stop = (
+        _route_state(session, r, plan_id, who.courier_id) if plan_id else (None, None)
     )
-    session.add(pos)
-    try:
-        with write_lock(session):
-            session.commit()
-    except IntegrityError:
-        session.rollback()
+    on_round = progress is not None
+    values = {
+        "courier_id": who.courier_id,
+        "plan_id": plan_id if on_round else None,
+        "idempotency_key": body.idempotency_key,
+        "device_ts": body.device_ts,
+        "lon": body.lon,
+        "lat": body.lat,
+        "accuracy_m": body.accuracy_m,
+    }
+    new_id = _insert_position(session, values)
+    if new_id is None:
         again = _existing_position(session, who.courier_id, body.idempotency_key)
         if again is None:
-            raise
+            msg = "position insert conflicted but the stored fix is missing"
+            raise RuntimeError(msg)
         return Recorded(again, True)
-    if not stops or plan_id is None:
+    pos = Position(id=new_id, **values)
+    if not on_round or plan_id is None:
         return Recorded(pos, False)
-    progress, nxt = progress_of(stops)
     eta_drift = None
-    next_stop = None
-    if nxt is not None:
+    shown_next = None
+    if next_stop is not None:
         t_local = local_seconds(body.device_ts, day)
-        eta = t_local + live.estimate_travel_s(body.lon, body.lat, nxt.lon, nxt.lat)
-        eta_drift = eta - nxt.arrival_s
-        next_stop = {"job_id": nxt.job_id, "planned_arrival_s": nxt.arrival_s, "eta_s": eta}
+        eta = t_local + live.estimate_travel_s(
+            body.lon, body.lat, next_stop["lon"], next_stop["lat"]
+        )
+        eta_drift = eta - next_stop["planned_arrival_s"]
+        shown_next = {
+            "job_id": next_stop["job_id"],
+            "planned_arrival_s": next_stop["planned_arrival_s"],
+            "eta_s": eta,
+        }
+    device_ts = body.device_ts.isoformat()
     msg = {
         "type": "position",
         "plan_id": plan_id,
         "courier_id": who.courier_id,
         "lon": body.lon,
         "lat": body.lat,
-        "device_ts": body.device_ts.isoformat(),
+        "device_ts": device_ts,
         "idempotency_key": body.idempotency_key,
         "progress": progress,
-        "next_stop": next_stop,
+        "next_stop": shown_next,
         "eta_drift_s": eta_drift,
     }
     state = {
-        "position": {"lon": body.lon, "lat": body.lat, "device_ts": msg["device_ts"]},
-        "progress": progress,
-        "next_stop": next_stop,
+        "position": {"lon": body.lon, "lat": body.lat, "device_ts": device_ts},
         "eta_drift_s": eta_drift,
     }
     live.publish_courier_state(r, plan_id, who.courier_id, state, msg)

@@ -1,0 +1,936 @@
+// The dispatcher's page: upload the day's files, plan, inspect and edit rounds, publish, then
+// follow the day live (stop events, couriers' positions) on a map drawn from our own roads.
+// Needs common.js, Leaflet and map.js loaded first.
+"use strict";
+
+(() => {
+  const me = CR.requireRole("dispatcher");
+  const LANG = document.documentElement.lang === "en" ? "en" : "vi";
+  const $ = (sel) => document.querySelector(sel);
+  const t = CR.t;
+  const el = CR.el;
+
+  /** One colour per round, far apart on the wheel; cycles past 16 rounds. */
+  const PALETTE = [
+    "#1a73e8", "#d93025", "#188038", "#f29900", "#9334e6", "#00838f", "#e52592", "#5f6368",
+    "#a0522d", "#3949ab", "#7cb342", "#ef6c00", "#00acc1", "#8e24aa", "#c0ca33", "#6d4c41",
+  ];
+  const STATUS_COLOUR = {
+    planned: "#ffffff", arrived: "#1a73e8", completed: "#1e8e3e", failed: "#c5221f",
+  };
+  const SOLVING = ["queued", "solving"];
+  const EDITABLE = ["ready", "published"];
+
+  const state = {
+    day: null,
+    plans: [],
+    planId: null,
+    plan: null,
+    couriers: [],
+    jobCount: null,
+    colours: {},
+    progress: {}, // courier_id -> {done, total}
+    stopStatus: {}, // job_id -> status
+    failed: new Map(), // job_id -> {courier_id, job_id, reason}
+    late: new Map(), // job_id -> {courier_id, job_id, status}
+    live: {}, // courier_id -> {position, next_stop, eta_drift_s}
+    selected: null,
+    socket: null,
+    pollTimer: null,
+    loadSeq: 0,
+  };
+
+  let view = null; // {map, roads, showRoadsAround}
+  const svg = L.svg({ padding: 0.3 });
+  const layers = {};
+  const stopMarkers = new Map(); // job_id -> circle marker
+  const courierMarkers = new Map(); // courier_id -> marker
+  const roundLines = new Map(); // courier_id -> polyline
+
+  // -- small helpers ---------------------------------------------------------------------------
+
+  const clock = (s) => (s === null || s === undefined ? "–"
+    : `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}`);
+  const km = (m) => (m / 1000).toFixed(1);
+  const colourOf = (cid) => state.colours[cid] || "#5f6368";
+  const courierName = (cid) => state.couriers.find((c) => c.id === cid)?.data?.name || cid;
+  const statusText = (st) => t(`common.status_${st}`);
+  const failReason = (code) => (code ? t(`common.reason_${code}`) : t("common.reason_other"));
+
+  function setText(sel, text) {
+    const node = $(sel);
+    if (node) node.textContent = text;
+  }
+
+  function show(sel, visible) {
+    const node = $(sel);
+    if (node) node.hidden = !visible;
+  }
+
+  function apiErrorText(err) {
+    if (err instanceof CR.ApiError) return err.body?.detail || `HTTP ${err.status}`;
+    return t("dispatcher.network_error");
+  }
+
+  // -- plan status -----------------------------------------------------------------------------
+
+  function setPlanStatus(status) {
+    const node = $("#plan-status");
+    node.dataset.status = status || "none";
+    node.textContent = status ? t("dispatcher.status_line", {
+      version: state.plan?.version ?? state.plans.find((p) => p.id === state.planId)?.version ?? "?",
+      status: t(`dispatcher.status_${status}`),
+    }) : t("dispatcher.status_none");
+    $("#btn-publish").disabled = status !== "ready";
+    $("#btn-plan").disabled = SOLVING.includes(status);
+    show("#solve-progress", SOLVING.includes(status));
+  }
+
+  function showSolve(p) {
+    if (!p || !Object.keys(p).length) return;
+    const stage = p.stage ? t(`dispatcher.stage_${p.stage}`) : "";
+    const parts = [stage];
+    if (p.elapsed_s !== undefined && p.elapsed_s !== null) {
+      parts.push(t("dispatcher.elapsed", { s: Number(p.elapsed_s).toFixed(1) }));
+    }
+    if (p.jobs_assigned !== undefined && p.jobs_assigned !== null) {
+      parts.push(t("dispatcher.jobs_assigned", { n: p.jobs_assigned, total: state.jobCount ?? "?" }));
+    }
+    const text = $("#solve-text");
+    text.textContent = parts.filter(Boolean).join(" · ");
+    text.dataset.stage = p.stage || "";
+    let fraction = 0;
+    if (p.status === "ready") fraction = 1;
+    else if (p.jobs_assigned && state.jobCount) fraction = p.jobs_assigned / state.jobCount;
+    else if (p.total) fraction = (p.done || 0) / p.total;
+    $("#solve-bar").style.width = `${Math.round(Math.min(1, fraction) * 100)}%`;
+  }
+
+  // -- loading a day and a plan ----------------------------------------------------------------
+
+  async function loadDay(day) {
+    state.day = day;
+    const url = new URL(location.href);
+    url.searchParams.set("day", day);
+    history.replaceState(null, "", url);
+    const [plans, jobs, couriers] = await Promise.all([
+      CR.api(`/plans?day=${day}`),
+      CR.api(`/jobs?day=${day}`).catch(() => ({ count: null })),
+      CR.api("/couriers").catch(() => ({ data: [] })),
+    ]);
+    state.jobCount = jobs.count;
+    state.couriers = couriers.data;
+    state.plans = plans.data;
+    fillPlanSelect();
+    // The published plan is what couriers follow (and what the live feed is about); without
+    // one, the newest plan still in play.
+    const current = state.plans.find((p) => p.status === "published")
+      || state.plans.find((p) => !["superseded", "failed"].includes(p.status))
+      || state.plans[0];
+    await loadPlan(current ? current.id : null);
+  }
+
+  function fillPlanSelect() {
+    const select = $("#plan-select");
+    select.replaceChildren(
+      ...(state.plans.length ? [] : [el("option", { value: "", text: t("dispatcher.no_plan") })]),
+      ...state.plans.map((p) => el("option", {
+        value: p.id,
+        text: t("dispatcher.plan_option", { version: p.version, status: t(`dispatcher.status_${p.status}`) }),
+      })),
+    );
+    if (state.planId) select.value = String(state.planId);
+  }
+
+  async function refreshPlanList() {
+    state.plans = (await CR.api(`/plans?day=${state.day}`)).data;
+    fillPlanSelect();
+  }
+
+  function resetLive() {
+    state.progress = {};
+    state.stopStatus = {};
+    state.failed.clear();
+    state.late.clear();
+    state.live = {};
+  }
+
+  async function loadPlan(planId) {
+    const seq = ++state.loadSeq;
+    closeSocket();
+    stopPolling();
+    const changed = planId !== state.planId;
+    state.planId = planId;
+    if (changed) {
+      resetLive();
+      state.selected = null;
+    }
+    if (!planId) {
+      state.plan = null;
+      clearMap();
+      renderAll();
+      setPlanStatus(null);
+      return;
+    }
+    const [plan, geojson] = await Promise.all([
+      CR.api(`/plans/${planId}`),
+      CR.api(`/plans/${planId}/geojson`),
+    ]);
+    if (seq !== state.loadSeq) return; // a newer load won
+    applyPlan(plan, geojson);
+    openSocket(planId);
+    if (SOLVING.includes(plan.status)) startPolling(planId);
+  }
+
+  /** Take a plan (JSON and GeoJSON) as the page's current one and draw it. */
+  function applyPlan(plan, geojson) {
+    state.plan = plan;
+    const ids = plan.routes.map((r) => r.courier_id).sort();
+    state.colours = Object.fromEntries(ids.map((cid, i) => [cid, PALETTE[i % PALETTE.length]]));
+    for (const r of plan.routes) {
+      const done = r.stops.filter((s) => ["completed", "failed"].includes(s.status)).length;
+      const live = state.progress[r.courier_id];
+      // Stop statuses from the plan are authoritative at load; live messages refine them later.
+      state.progress[r.courier_id] = live && live.total === r.stops.length
+        ? { done: Math.max(live.done, done), total: live.total }
+        : { done, total: r.stops.length };
+      for (const s of r.stops) {
+        const known = state.stopStatus[s.job_id];
+        if (!known || s.status !== "planned") state.stopStatus[s.job_id] = s.status;
+      }
+    }
+    if (state.selected && !ids.includes(state.selected)) state.selected = null;
+    drawPlan(geojson);
+    renderAll();
+    setPlanStatus(plan.status);
+    fillPlanSelect();
+  }
+
+  async function reloadPlan() {
+    if (!state.planId) return;
+    const [plan, geojson] = await Promise.all([
+      CR.api(`/plans/${state.planId}`),
+      CR.api(`/plans/${state.planId}/geojson`),
+    ]);
+    applyPlan(plan, geojson);
+  }
+
+  // -- the map ---------------------------------------------------------------------------------
+
+  function clearMap() {
+    for (const name of ["rounds", "stops", "unassigned", "depots"]) layers[name]?.clearLayers();
+    stopMarkers.clear();
+    roundLines.clear();
+    for (const m of courierMarkers.values()) m.remove();
+    courierMarkers.clear();
+  }
+
+  function stopStyle(jobId, courierId) {
+    const st = state.stopStatus[jobId] || "planned";
+    const selected = state.selected === courierId;
+    return {
+      radius: selected ? 8 : 6,
+      color: colourOf(courierId),
+      weight: selected ? 4 : 3,
+      fillColor: STATUS_COLOUR[st] || STATUS_COLOUR.planned,
+      fillOpacity: 1,
+    };
+  }
+
+  function drawPlan(geojson) {
+    if (!view) return;
+    clearMap();
+    const legs = {};
+    const bounds = L.latLngBounds([]);
+    for (const f of geojson.features) {
+      const p = f.properties;
+      const g = f.geometry;
+      if (p.type === "leg") {
+        (legs[p.courier_id] ??= []).push(g.coordinates.map(([x, y]) => [y, x]));
+      } else if (p.type === "depot") {
+        const [x, y] = g.coordinates;
+        bounds.extend([y, x]);
+        L.marker([y, x], {
+          icon: L.divIcon({ className: "depot-icon", html: "<span>✉</span>", iconSize: [26, 26] }),
+          title: p.name,
+        }).bindTooltip(`${t("common.post_office")}: ${p.name}`).addTo(layers.depots);
+      } else if (p.type === "stop") {
+        const [x, y] = g.coordinates;
+        bounds.extend([y, x]);
+        const marker = L.circleMarker([y, x], {
+          renderer: svg, className: "stop-marker", ...stopStyle(p.job_id, p.courier_id),
+        })
+          .bindTooltip(`${p.seq + 1}. ${p.job_id} · ${courierName(p.courier_id)} · ${p.eta || ""}`)
+          .on("click", () => selectRound(p.courier_id))
+          .addTo(layers.stops);
+        marker.courierId = p.courier_id;
+        stopMarkers.set(p.job_id, marker);
+        const node = marker.getElement();
+        if (node) {
+          node.dataset.job = p.job_id;
+          node.dataset.status = state.stopStatus[p.job_id] || "planned";
+        }
+      } else if (p.type === "unassigned") {
+        const [x, y] = g.coordinates;
+        L.circleMarker([y, x], {
+          renderer: svg, className: "unassigned-marker", radius: 6, color: "#5f6368",
+          weight: 2, dashArray: "3 3", fillColor: "#fbbc04", fillOpacity: 0.9,
+        }).bindTooltip(`${p.job_id}: ${LANG === "en" ? p.message_en : p.message_vi}`)
+          .addTo(layers.unassigned);
+      }
+    }
+    for (const [cid, lines] of Object.entries(legs)) {
+      const line = L.polyline(lines, {
+        renderer: svg, className: "round-line", color: colourOf(cid), weight: 4, opacity: 0.85,
+      }).bindTooltip(courierName(cid), { sticky: true })
+        .on("click", () => selectRound(cid))
+        .addTo(layers.rounds);
+      line.getElement()?.setAttribute("data-courier", cid);
+      roundLines.set(cid, line);
+      for (const part of lines) for (const ll of part) bounds.extend(ll);
+    }
+    highlightRound();
+    for (const [cid, st] of Object.entries(state.live)) moveCourier(cid, st);
+    if (bounds.isValid()) {
+      state.bounds = bounds;
+      view.map.fitBounds(bounds, { padding: [30, 30], maxZoom: 15 });
+    }
+  }
+
+  function restyleStop(jobId) {
+    const marker = stopMarkers.get(jobId);
+    if (!marker) return;
+    marker.setStyle(stopStyle(jobId, marker.courierId));
+    const node = marker.getElement();
+    if (node) node.dataset.status = state.stopStatus[jobId] || "planned";
+  }
+
+  function highlightRound() {
+    for (const [cid, line] of roundLines) {
+      const on = !state.selected || state.selected === cid;
+      line.setStyle({ opacity: on ? 0.9 : 0.25, weight: state.selected === cid ? 6 : 4 });
+      if (state.selected === cid) line.bringToFront();
+    }
+    for (const jobId of stopMarkers.keys()) restyleStop(jobId);
+  }
+
+  function moveCourier(cid, st) {
+    const pos = st?.position;
+    if (!view || !pos || pos.lat === undefined) return;
+    let marker = courierMarkers.get(cid);
+    if (!marker) {
+      marker = L.marker([pos.lat, pos.lon], {
+        icon: L.divIcon({
+          className: "courier-icon",
+          html: `<span style="background:${colourOf(cid)}">${cid}</span>`,
+          iconSize: null,
+        }),
+        zIndexOffset: 1000,
+      }).bindTooltip(courierName(cid)).addTo(view.map);
+      marker.getElement()?.setAttribute("data-courier", cid);
+      courierMarkers.set(cid, marker);
+    } else {
+      marker.setLatLng([pos.lat, pos.lon]);
+    }
+  }
+
+  // -- the panel -------------------------------------------------------------------------------
+
+  function renderAll() {
+    renderRounds();
+    renderRoundDetail();
+    renderIssues();
+    renderSummary();
+  }
+
+  function renderSummary() {
+    const plan = state.plan;
+    if (!plan) {
+      setText("#plan-summary", state.jobCount !== null
+        ? t("dispatcher.jobs_loaded", { n: state.jobCount }) : "");
+      return;
+    }
+    const stops = plan.routes.reduce((n, r) => n + r.stops.length, 0);
+    const dist = plan.routes.reduce((n, r) => n + (r.distance_m || 0), 0);
+    setText("#plan-summary", t("dispatcher.plan_summary", {
+      rounds: plan.routes.length, stops, unassigned: plan.unassigned.length, km: km(dist),
+    }));
+  }
+
+  function renderRounds() {
+    const list = $("#rounds");
+    const routes = [...(state.plan?.routes || [])].sort((a, b) => a.courier_id.localeCompare(b.courier_id));
+    show("#rounds-empty", !routes.length);
+    setText("#rounds-count", routes.length ? `(${routes.length})` : "");
+    list.replaceChildren(...routes.map((r) => roundItem(r)));
+  }
+
+  function roundItem(r) {
+    const cid = r.courier_id;
+    const p = state.progress[cid] || { done: 0, total: r.stops.length };
+    const li = el("li", {
+      class: `round${state.selected === cid ? " selected" : ""}`,
+      "data-round": cid,
+      "data-done": p.done,
+      "data-total": p.total,
+      tabindex: "0",
+      role: "button",
+      "aria-pressed": state.selected === cid ? "true" : "false",
+      onclick: () => selectRound(cid),
+      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); selectRound(cid); } },
+    },
+    el("span", { class: "swatch", style: `background:${colourOf(cid)}` }),
+    el("span", { class: "round-name" },
+      el("strong", { text: cid }), " ", el("span", { class: "muted", text: courierName(cid) })),
+    el("span", { class: "round-count", text: `${p.done}/${p.total}` }),
+    el("span", { class: "progress round-bar" }, ...barParts(r, p)),
+    el("span", { class: "round-meta muted small", text: roundMeta(r) }));
+    return li;
+  }
+
+  function roundMeta(r) {
+    const bits = [t("dispatcher.round_times", { start: clock(r.start_s), end: clock(r.end_s) }),
+      `${km(r.distance_m || 0)} km`];
+    const live = state.live[r.courier_id];
+    if (live?.next_stop?.job_id) bits.push(t("dispatcher.next_stop", { job: live.next_stop.job_id }));
+    if (typeof live?.eta_drift_s === "number") {
+      const min = Math.round(live.eta_drift_s / 60);
+      bits.push(min > 0 ? t("dispatcher.drift_late", { min }) : t("dispatcher.drift_ok"));
+    }
+    return bits.join(" · ");
+  }
+
+  /** The bar of a round: completed stops in green, then failed ones in red. */
+  function barParts(route, p) {
+    const failed = route.stops.filter((s) => state.stopStatus[s.job_id] === "failed").length;
+    const pct = (n) => (p.total ? Math.round((100 * n) / p.total) : 0);
+    return [
+      el("span", { class: "bar-done", style: `width:${pct(Math.max(0, p.done - failed))}%` }),
+      el("span", { class: "bar-failed", style: `width:${pct(Math.min(failed, p.done))}%` }),
+    ];
+  }
+
+  /** Update one round's counters in place (the live feed calls this often). */
+  function updateRoundProgress(cid) {
+    const li = document.querySelector(`[data-round="${CSS.escape(cid)}"]`);
+    const p = state.progress[cid];
+    if (!li || !p) return;
+    li.dataset.done = String(p.done);
+    li.dataset.total = String(p.total);
+    li.querySelector(".round-count").textContent = `${p.done}/${p.total}`;
+    const route = state.plan?.routes.find((r) => r.courier_id === cid);
+    if (route) {
+      li.querySelector(".round-bar").replaceChildren(...barParts(route, p));
+      li.querySelector(".round-meta").textContent = roundMeta(route);
+    }
+  }
+
+  function selectRound(cid) {
+    state.selected = state.selected === cid ? null : cid;
+    hideEditError();
+    for (const li of document.querySelectorAll("[data-round]")) {
+      const on = li.dataset.round === state.selected;
+      li.classList.toggle("selected", on);
+      li.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    highlightRound();
+    renderRoundDetail();
+    if (state.selected) {
+      const line = roundLines.get(state.selected);
+      if (line && view) view.map.fitBounds(line.getBounds(), { padding: [40, 40], maxZoom: 15 });
+      $("#round-card").scrollIntoView({ block: "nearest" });
+    } else if (state.bounds?.isValid() && view) {
+      view.map.fitBounds(state.bounds, { padding: [30, 30], maxZoom: 15 });
+    }
+  }
+
+  function courierOptions(exclude) {
+    const ids = state.couriers.length ? state.couriers.map((c) => c.id)
+      : (state.plan?.routes || []).map((r) => r.courier_id);
+    return ids.filter((id) => id !== exclude).sort().map((id) =>
+      el("option", { value: id, text: `${id} · ${courierName(id)}` }));
+  }
+
+  function renderRoundDetail() {
+    const cid = state.selected;
+    const route = state.plan?.routes.find((r) => r.courier_id === cid);
+    show("#round-card", Boolean(route));
+    if (!route) return;
+    const card = $("#round-card");
+    card.dataset.courier = cid;
+    card.style.borderLeftColor = colourOf(cid);
+    setText("#round-title", t("dispatcher.round_title", { courier: cid, name: courierName(cid) }));
+    setText("#round-summary", t("dispatcher.round_summary", {
+      n: route.stops.length, start: clock(route.start_s), end: clock(route.end_s),
+      km: km(route.distance_m || 0), brk: clock(route.break_start_s),
+    }));
+    const editable = EDITABLE.includes(state.plan.status);
+    const last = route.stops.length - 1;
+    $("#round-stops tbody").replaceChildren(...route.stops.map((s, i) => {
+      const st = state.stopStatus[s.job_id] || s.status;
+      const select = el("select", { class: "move-to", "aria-label": t("dispatcher.move_to") },
+        el("option", { value: "", text: t("dispatcher.move_to") }), ...courierOptions(cid));
+      select.disabled = !editable;
+      select.addEventListener("change", () => {
+        if (select.value) edit({ op: "move", job_id: s.job_id, courier_id: select.value });
+      });
+      return el("tr", { "data-job": s.job_id, "data-seq": s.seq },
+        el("td", { class: "num", text: String(i + 1) }),
+        el("td", {}, el("strong", { text: s.job_id }), " ",
+          el("span", { class: `badge ${st}`, text: statusText(st) }), el("br"),
+          el("span", { class: "muted small", text: t(`dispatcher.kind_${s.kind}`) })),
+        el("td", { class: "num", text: s.eta || clock(s.arrival_s) }),
+        el("td", { class: "actions" },
+          el("button", {
+            type: "button", class: "small-btn move-up", title: t("dispatcher.move_up"),
+            "aria-label": t("dispatcher.move_up"), disabled: !editable || i === 0,
+            onclick: () => reorder(route, i, -1), text: "↑",
+          }),
+          el("button", {
+            type: "button", class: "small-btn move-down", title: t("dispatcher.move_down"),
+            "aria-label": t("dispatcher.move_down"), disabled: !editable || i === last,
+            onclick: () => reorder(route, i, 1), text: "↓",
+          }),
+          select));
+    }));
+  }
+
+  function renderIssues() {
+    const failed = [...state.failed.values()];
+    setText("#failed-count", String(failed.length));
+    $("#failed-list").replaceChildren(...(failed.length ? failed.map((f) => el("li", { "data-job": f.job_id },
+      el("strong", { text: f.job_id }), ` · ${f.courier_id} · `,
+      el("span", { class: "error", text: failReason(f.reason) })))
+      : [el("li", { class: "muted", text: t("dispatcher.none") })]));
+
+    const late = [...state.late.values()];
+    setText("#late-count", String(late.length));
+    $("#late-list").replaceChildren(...(late.length ? late.map((l) => el("li", { "data-job": l.job_id },
+      el("strong", { text: l.job_id }), ` · ${l.courier_id} · `,
+      el("span", { class: "warn", text: statusText(state.stopStatus[l.job_id] || l.status || "planned") })))
+      : [el("li", { class: "muted", text: t("dispatcher.none") })]));
+
+    const unassigned = state.plan?.unassigned || [];
+    setText("#unassigned-count", String(unassigned.length));
+    const editable = state.plan && EDITABLE.includes(state.plan.status);
+    $("#unassigned-list").replaceChildren(...(unassigned.length ? unassigned.map((u) => {
+      const select = el("select", { class: "assign-to", "aria-label": t("dispatcher.assign_to") },
+        el("option", { value: "", text: t("dispatcher.assign_to") }), ...courierOptions(null));
+      select.disabled = !editable;
+      select.addEventListener("change", () => {
+        if (select.value) edit({ op: "move", job_id: u.job_id, courier_id: select.value });
+      });
+      return el("li", { "data-job": u.job_id },
+        el("strong", { text: u.job_id }), " · ",
+        el("span", { text: LANG === "en" ? u.message_en : u.message_vi }), select);
+    }) : [el("li", { class: "muted", text: t("dispatcher.none") })]));
+  }
+
+  // -- edits -----------------------------------------------------------------------------------
+
+  function hideEditError() {
+    const box = $("#edit-error");
+    box.hidden = true;
+    box.replaceChildren();
+  }
+
+  function showEditError(err, body) {
+    const box = $("#edit-error");
+    const items = err instanceof CR.ApiError ? err.body?.errors || [] : [];
+    const lines = items.map((e) => el("li", { "data-kind": e.kind || "" },
+      el("strong", { text: e.kind ? t(`dispatcher.violation_${e.kind}`) : (e.column || "") }),
+      violationWhere(e),
+      e.reason ? el("span", { class: "muted small", text: ` — ${e.reason}` }) : null));
+    const what = body?.op === "move"
+      ? t("dispatcher.edit_move", { job: body.job_id, courier: body.courier_id })
+      : body?.op === "reorder" ? t("dispatcher.edit_reorder", { courier: body.courier_id }) : "";
+    const title = err instanceof CR.ApiError && err.status === 409 && items.length
+      ? `${t("dispatcher.edit_rejected")}${what ? ` — ${what}` : ""}`
+      : `${t("dispatcher.edit_failed")}: ${apiErrorText(err)}`;
+    box.replaceChildren(el("strong", { text: title }), lines.length ? el("ul", {}, ...lines) : null);
+    box.hidden = false;
+    if (!state.selected) box.closest(".card").hidden = false;
+  }
+
+  /** " (courier C01, job J0049)" for a violation: the API puts the courier in column, the job in value. */
+  function violationWhere(e) {
+    const parts = [];
+    if (e.kind && e.column) parts.push(`${t("common.courier")} ${e.column}`);
+    if (e.kind && e.value) parts.push(`${t("dispatcher.job")} ${e.value}`);
+    if (!e.kind && e.column) parts.push(e.column);
+    return parts.length ? ` (${parts.join(", ")})` : "";
+  }
+
+  async function edit(body) {
+    hideEditError();
+    const planId = state.planId;
+    document.body.classList.add("busy");
+    try {
+      const plan = await CR.api(`/plans/${planId}/edits`, { method: "POST", json: body });
+      if (plan.id !== planId) {
+        // Editing a published plan makes a new version to publish in its turn.
+        await refreshPlanList();
+        await loadPlan(plan.id);
+      } else {
+        applyPlan(plan, await CR.api(`/plans/${planId}/geojson`));
+      }
+      flash(t("dispatcher.edit_saved"));
+    } catch (err) {
+      renderRoundDetail();
+      renderIssues();
+      showEditError(err, body);
+      if (!state.selected) flash(t("dispatcher.edit_rejected"), true);
+    } finally {
+      document.body.classList.remove("busy");
+    }
+  }
+
+  function reorder(route, i, delta) {
+    const ids = route.stops.map((s) => s.job_id);
+    const j = i + delta;
+    if (j < 0 || j >= ids.length) return;
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+    edit({ op: "reorder", courier_id: route.courier_id, job_ids: ids });
+  }
+
+  function flash(text, bad = false) {
+    const node = $("#flash");
+    node.textContent = text;
+    node.className = `flash${bad ? " bad" : ""}`;
+    node.hidden = false;
+    clearTimeout(flash.timer);
+    flash.timer = setTimeout(() => { node.hidden = true; }, 4000);
+  }
+
+  // -- the live feed ---------------------------------------------------------------------------
+
+  function closeSocket() {
+    if (state.socket) {
+      state.socket.onclose = null;
+      state.socket.close();
+      state.socket = null;
+    }
+  }
+
+  function openSocket(planId, attempt = 0) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/plans/${planId}/live?token=${encodeURIComponent(CR.token())}`);
+    state.socket = socket;
+    socket.onopen = () => { attempt = 0; document.body.dataset.live = "1"; };
+    socket.onmessage = (e) => {
+      if (state.planId !== planId) return;
+      try {
+        onLive(JSON.parse(e.data));
+      } catch (err) {
+        console.error("live message", err);
+      }
+    };
+    socket.onclose = (e) => {
+      document.body.dataset.live = "0";
+      if (state.planId !== planId || state.socket !== socket) return;
+      if (e.code === 4401 || e.code === 4403) return;
+      const wait = Math.min(30000, 1000 * 2 ** attempt);
+      setTimeout(() => {
+        if (state.planId === planId && state.socket === socket) openSocket(planId, attempt + 1);
+      }, wait);
+    };
+  }
+
+  function onLive(msg) {
+    switch (msg.type) {
+      case "snapshot": return onSnapshot(msg);
+      case "solve": return onSolve(msg);
+      case "stop_event": return onStopEvent(msg);
+      case "position": return onPosition(msg);
+      case "plan_edited":
+        if (msg.revision !== state.plan?.revision) reloadPlan().catch(() => {});
+        return undefined;
+      case "published":
+        refreshPlanList().catch(() => {});
+        if (state.plan && state.plan.status !== "published") {
+          state.plan.status = "published";
+          setPlanStatus("published");
+          renderRoundDetail();
+          renderIssues();
+        }
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  function onSnapshot(msg) {
+    for (const [cid, p] of Object.entries(msg.routes || {})) {
+      state.progress[cid] = { done: p.done, total: p.total };
+      updateRoundProgress(cid);
+    }
+    for (const f of msg.failed || []) {
+      state.failed.set(f.job_id, f);
+      state.stopStatus[f.job_id] = "failed";
+      restyleStop(f.job_id);
+    }
+    for (const l of msg.late || []) state.late.set(l.job_id, l);
+    for (const [cid, st] of Object.entries(msg.couriers || {})) {
+      state.live[cid] = { ...state.live[cid], ...st };
+      moveCourier(cid, st);
+      updateRoundProgress(cid);
+    }
+    if (msg.plan_status && state.plan && msg.plan_status !== state.plan.status) {
+      reloadPlan().catch(() => {});
+    }
+    if (msg.solve && SOLVING.includes(state.plan?.status)) showSolve(msg.solve);
+    renderIssues();
+  }
+
+  function onSolve(msg) {
+    showSolve(msg);
+    if (msg.status === "ready" || msg.status === "failed") {
+      stopPolling();
+      reloadPlan().then(refreshPlanList).catch(() => {});
+      if (msg.status === "failed") showPlanError(msg.error);
+    } else if (msg.status && state.plan && msg.status !== state.plan.status) {
+      state.plan.status = msg.status;
+      setPlanStatus(msg.status);
+    }
+  }
+
+  function onStopEvent(msg) {
+    const cid = msg.courier_id;
+    if (msg.progress) state.progress[cid] = { done: msg.progress.done, total: msg.progress.total };
+    if (msg.stop_status) state.stopStatus[msg.job_id] = msg.stop_status;
+    if (msg.stop_status === "failed" || msg.failed) {
+      state.failed.set(msg.job_id, { courier_id: cid, job_id: msg.job_id, reason: msg.reason });
+    } else {
+      state.failed.delete(msg.job_id);
+    }
+    if (msg.late) state.late.set(msg.job_id, { courier_id: cid, job_id: msg.job_id, status: msg.stop_status });
+    state.live[cid] = { ...state.live[cid], next_stop: msg.next_stop };
+    restyleStop(msg.job_id);
+    updateRoundProgress(cid);
+    renderIssues();
+    if (state.selected === cid) renderRoundDetail();
+  }
+
+  function onPosition(msg) {
+    const cid = msg.courier_id;
+    state.live[cid] = {
+      ...state.live[cid],
+      position: { lon: msg.lon, lat: msg.lat, device_ts: msg.device_ts },
+      next_stop: msg.next_stop,
+      eta_drift_s: msg.eta_drift_s,
+    };
+    if (msg.progress) state.progress[cid] = { done: msg.progress.done, total: msg.progress.total };
+    moveCourier(cid, state.live[cid]);
+    updateRoundProgress(cid);
+  }
+
+  /** Polling backs up the WebSocket while a plan solves (a proxy may drop sockets). */
+  function startPolling(planId) {
+    stopPolling();
+    state.pollTimer = setInterval(async () => {
+      if (state.planId !== planId) return stopPolling();
+      try {
+        const st = await CR.api(`/plans/${planId}/status`);
+        showSolve({ ...st.progress, status: st.status, elapsed_s: st.elapsed_s, stage: st.stage, jobs_assigned: st.jobs_assigned });
+        if (!SOLVING.includes(st.status)) {
+          stopPolling();
+          if (st.status === "failed") showPlanError(st.error);
+          await reloadPlan();
+          await refreshPlanList();
+        }
+      } catch (err) {
+        console.warn("status poll", err);
+      }
+      return undefined;
+    }, 1500);
+  }
+
+  function stopPolling() {
+    clearInterval(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function showPlanError(text) {
+    const node = $("#plan-error");
+    node.textContent = `${t("dispatcher.plan_failed")}${text ? `: ${text}` : ""}`;
+    node.hidden = false;
+  }
+
+  // -- planning and publishing -----------------------------------------------------------------
+
+  async function startPlan() {
+    const limit = Number($("#time-limit").value);
+    $("#plan-error").hidden = true;
+    if (!(limit > 0 && limit <= 3600)) {
+      showPlanError(t("dispatcher.time_limit_invalid"));
+      return;
+    }
+    $("#btn-plan").disabled = true;
+    $("#upload-card").open = false;
+    try {
+      const created = await CR.api("/plans", { method: "POST", json: { day: state.day, time_limit_s: limit } });
+      await refreshPlanList();
+      const seq = ++state.loadSeq;
+      closeSocket();
+      resetLive();
+      state.selected = null;
+      state.planId = created.plan_id;
+      state.plan = { id: created.plan_id, version: created.version, status: created.status, routes: [], unassigned: [] };
+      if (seq !== state.loadSeq) return;
+      clearMap();
+      renderAll();
+      fillPlanSelect();
+      setPlanStatus(created.status);
+      showSolve({ status: created.status, stage: "queued", elapsed_s: 0 });
+      openSocket(created.plan_id);
+      startPolling(created.plan_id);
+    } catch (err) {
+      showPlanError(apiErrorText(err));
+      $("#btn-plan").disabled = false;
+    }
+  }
+
+  async function publish() {
+    if (!state.plan || state.plan.status !== "ready") return;
+    const ok = window.confirm(t("dispatcher.publish_confirm", {
+      version: state.plan.version, day: state.day, rounds: state.plan.routes.length,
+    }));
+    if (!ok) return;
+    $("#btn-publish").disabled = true;
+    try {
+      const plan = await CR.api(`/plans/${state.plan.id}/publish`, { method: "POST" });
+      state.plan.status = plan.status;
+      setPlanStatus(plan.status);
+      await refreshPlanList();
+      flash(t("dispatcher.published"));
+    } catch (err) {
+      showPlanError(apiErrorText(err));
+      setPlanStatus(state.plan.status);
+    }
+  }
+
+  // -- uploads ---------------------------------------------------------------------------------
+
+  const KINDS = ["depots", "couriers", "jobs"];
+
+  function showUploadErrors(kind, errors, title) {
+    $("#upload-errors-box").hidden = !errors.length;
+    setText("#upload-errors-title", title);
+    $("#upload-errors tbody").replaceChildren(...errors.map((e) => el("tr", {
+      "data-row": e.row ?? "", "data-column": e.column ?? "", "data-file": kind,
+    },
+    el("td", { text: t(`dispatcher.file_${kind}`) }),
+    el("td", { class: "num", text: e.row ?? "–" }),
+    el("td", {}, el("code", { text: e.column ?? "" })),
+    el("td", {}, el("code", { text: e.value ?? "" })),
+    el("td", { text: e.reason }))));
+  }
+
+  async function upload(event) {
+    event.preventDefault();
+    const form = $("#upload-form");
+    const keep = $("#keep-good").checked;
+    const chosen = KINDS.filter((k) => form.elements[k].files.length);
+    const result = $("#upload-result");
+    result.replaceChildren();
+    showUploadErrors("jobs", [], "");
+    if (!chosen.length) {
+      result.append(el("p", { class: "error", text: t("dispatcher.upload_none") }));
+      return;
+    }
+    $("#btn-upload").disabled = true;
+    try {
+      for (const kind of chosen) {
+        const body = new FormData();
+        body.append("file", form.elements[kind].files[0]);
+        const params = new URLSearchParams({ keep_good: keep ? "true" : "false" });
+        if (kind === "jobs") params.set("day", state.day);
+        try {
+          const res = await CR.api(`/${kind}?${params}`, { method: "POST", body });
+          result.append(el("p", { class: "ok", "data-file": kind, text: t("dispatcher.upload_stored", {
+            file: t(`dispatcher.file_${kind}`), n: res.stored,
+          }) }));
+          if (res.rejected?.length) {
+            showUploadErrors(kind, res.rejected, t("dispatcher.upload_skipped", {
+              file: t(`dispatcher.file_${kind}`), n: res.rejected.length,
+            }));
+          }
+          form.elements[kind].value = "";
+        } catch (err) {
+          if (err instanceof CR.ApiError && err.body?.errors?.length) {
+            showUploadErrors(kind, err.body.errors, t("dispatcher.upload_rejected", {
+              file: t(`dispatcher.file_${kind}`), n: err.body.errors.length,
+            }));
+          } else {
+            result.append(el("p", { class: "error", text: `${t(`dispatcher.file_${kind}`)}: ${apiErrorText(err)}` }));
+          }
+          const rest = chosen.slice(chosen.indexOf(kind) + 1);
+          if (rest.length) {
+            result.append(el("p", { class: "muted small", text: t("dispatcher.upload_stopped", {
+              files: rest.map((k) => t(`dispatcher.file_${k}`)).join(", "),
+            }) }));
+          }
+          break;
+        }
+      }
+      const [jobs, couriers] = await Promise.all([
+        CR.api(`/jobs?day=${state.day}`).catch(() => ({ count: null })),
+        CR.api("/couriers").catch(() => ({ data: state.couriers })),
+      ]);
+      state.jobCount = jobs.count;
+      state.couriers = couriers.data;
+      renderSummary();
+    } finally {
+      $("#btn-upload").disabled = false;
+    }
+  }
+
+  // -- start -----------------------------------------------------------------------------------
+
+  async function start() {
+    const main = document.querySelector(".dispatch");
+    main.prepend(el("div", { id: "flash", class: "flash", hidden: true, role: "status" }));
+    const day = new URLSearchParams(location.search).get("day") || CR.today();
+    $("#day").value = day;
+    $("#day").addEventListener("change", (e) => {
+      if (e.target.value) loadDay(e.target.value).catch(showLoadError);
+    });
+    $("#plan-select").addEventListener("change", (e) => {
+      const id = Number(e.target.value);
+      if (id) loadPlan(id).catch(showLoadError);
+    });
+    $("#upload-form").addEventListener("submit", upload);
+    $("#btn-plan").addEventListener("click", startPlan);
+    $("#btn-publish").addEventListener("click", publish);
+    $("#btn-round-close").addEventListener("click", () => selectRound(state.selected));
+    $("#upload-card").open = true;
+    try {
+      view = await CR.map.create("map");
+      for (const name of ["rounds", "stops", "unassigned", "depots"]) layers[name] = L.layerGroup().addTo(view.map);
+      let roadsTimer = null;
+      view.map.on("moveend", () => {
+        // Roads follow the view after a pan or zoom (one request once the map settles).
+        clearTimeout(roadsTimer);
+        roadsTimer = setTimeout(() => view.showRoadsAround(view.map.getBounds()).catch(() => {}), 500);
+      });
+    } catch (err) {
+      console.error("map", err);
+    }
+    await loadDay(day);
+    if (state.plan) $("#upload-card").open = false;
+    if (!state.plan && view) view.map.fire("moveend");
+    document.body.dataset.ready = "1";
+  }
+
+  function showLoadError(err) {
+    showPlanError(apiErrorText(err));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    start().catch((err) => {
+      showLoadError(err);
+      document.body.dataset.ready = "1";
+    });
+  });
+  void me;
+})();
