@@ -77,6 +77,46 @@ def favicon() -> Response:
     return Response(status_code=204)
 
 
+@router.get("/courier-sw.js")
+def courier_service_worker() -> Response:
+    """Serve the courier page's service worker from the root, so its scope can be ``/courier``.
+
+    Never cached by HTTP caches: the browser must see a new version as soon as it is deployed.
+    """
+    return Response(
+        (STATIC_DIR / "courier-sw.js").read_bytes(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/courier"},
+    )
+
+
+@router.get("/courier.webmanifest")
+def courier_manifest(request: Request) -> Response:
+    """Describe the courier page as an installable web app (home-screen icon, portrait)."""
+    lang = pick_language(
+        request.query_params.get("lang"),
+        request.cookies.get("lang"),
+        request.app.state.settings.default_language,
+    )
+    manifest = {
+        "name": translate(lang, "courier.app_name"),
+        "short_name": translate(lang, "courier.app_short_name"),
+        "start_url": "/courier",
+        "scope": "/courier",
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#f4f6f9",
+        "theme_color": "#f2a900",
+        "lang": lang,
+        "icons": [
+            {"src": "/static/courier-icon.svg", "sizes": "any", "type": "image/svg+xml"},
+        ],
+    }
+    return Response(
+        json.dumps(manifest, ensure_ascii=False), media_type="application/manifest+json"
+    )
+
+
 def mount_static(app: FastAPI) -> None:
     """Serve our scripts and styles, and Leaflet from its registry package."""
     app.mount(

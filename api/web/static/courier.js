@@ -1,0 +1,621 @@
+// The courier's phone page: today's round, one stop at a time, big buttons, proof at the door.
+// Works without signal: a service worker (courier-sw.js) serves the page and the last round;
+// every action goes into an IndexedDB outbox first (idempotency key + device time) and is sent
+// in order when the network answers, each item deleted only after the server stored it.
+"use strict";
+
+// -- the outbox: IndexedDB, one object store in insertion order ------------------------------
+
+const Outbox = (() => {
+  const DB_NAME = "courier-outbox";
+  const ITEMS = "items";
+  const REJECTED = "rejected";
+  let dbPromise = null;
+
+  function db() {
+    dbPromise ??= new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = () => {
+        request.result.createObjectStore(ITEMS, { keyPath: "seq", autoIncrement: true });
+        request.result.createObjectStore(REJECTED, { keyPath: "seq" });
+      };
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    return dbPromise;
+  }
+
+  /** Run `work(stores)` in one transaction; resolve with its result once committed. */
+  async function transact(names, mode, work) {
+    const database = await db();
+    return new Promise((resolve, reject) => {
+      const tx = database.transaction(names, mode);
+      const stores = names.map((n) => tx.objectStore(n));
+      let result;
+      Promise.resolve(work(...stores)).then((r) => { result = r; }, reject);
+      tx.oncomplete = () => resolve(result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  }
+
+  const req = (request) => new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+
+  return {
+    /** Queue items (one transaction: a photo and its event go in together or not at all). */
+    add: (...items) => transact([ITEMS], "readwrite", (s) => {
+      for (const item of items) s.add(item);
+    }),
+    all: () => transact([ITEMS], "readonly", (s) => req(s.getAll())),
+    remove: (seq) => transact([ITEMS], "readwrite", (s) => { s.delete(seq); }),
+    /** The photo is on the server: drop its blob, give its id to the events that wait for it. */
+    photoSent: (seq, ref, photoId) => transact([ITEMS], "readwrite", async (s) => {
+      const items = await req(s.getAll());
+      s.delete(seq);
+      for (const item of items) {
+        if (item.type === "event" && item.photoRef === ref) {
+          item.body.proof = { ...item.body.proof, photo_id: photoId };
+          delete item.photoRef;
+          s.put(item);
+        }
+      }
+    }),
+    /** The server refused an item for good (4xx): keep it aside for the dispatcher, unblock the rest. */
+    reject: (item, error) => transact([ITEMS, REJECTED], "readwrite", (s, r) => {
+      s.delete(item.seq);
+      r.put({ ...item, blob: undefined, error });
+    }),
+    rejected: () => transact([REJECTED], "readonly", (r) => req(r.getAll())),
+  };
+})();
+
+// -- the page ---------------------------------------------------------------------------------
+
+(() => {
+  const me = CR.requireRole("courier");
+  const params = new URLSearchParams(location.search);
+  const day = params.get("day") || CR.today();
+  const RETRY_MS = 15000;
+  const POSITION_EVERY_MS = 60000;
+  const ROAD_EDGES = 6000;
+  const RANK = { planned: 0, arrived: 1, completed: 2, failed: 2 };
+  const $ = (id) => document.getElementById(id);
+  const el = CR.el;
+
+  const state = { round: null, local: {}, pending: 0, openStop: null, map: null };
+
+  // Local overlay: what the courier did on this phone, shown at once and kept across reloads.
+  const localKey = () => `courier.local.${me.courier_id || me.username}.${state.round.plan_id}`;
+  const loadLocal = () => JSON.parse(localStorage.getItem(localKey()) || "{}");
+  const saveLocal = () => localStorage.setItem(localKey(), JSON.stringify(state.local));
+
+  /** A stop's status: the server's, unless this phone recorded something further along. */
+  function statusOf(stop) {
+    const mine = state.local[stop.job_id];
+    if (!mine) return { status: stop.status, reason: stop.fail_reason };
+    if (RANK[mine.status] >= RANK[stop.status]) return mine;
+    return { status: stop.status, reason: stop.fail_reason };
+  }
+
+  const isDone = (stop) => RANK[statusOf(stop).status] === 2;
+
+  function money(vnd) {
+    return `${new Intl.NumberFormat("vi-VN").format(vnd)} ₫`;
+  }
+
+  function windowsText(stop) {
+    return stop.windows.map(([a, b]) => `${a}–${b}`).join(", ");
+  }
+
+  function taskText(stop) {
+    const task = stop.task;
+    const what = task.action === "collect" ? "courier.collect_items" : "courier.hand_over_items";
+    return CR.t(what, { n: task.items });
+  }
+
+  function categoryText(stop) {
+    const key = `courier.category_${stop.category}`;
+    const text = CR.t(key);
+    return text === key ? stop.category : text;
+  }
+
+  // -- navigation links ----------------------------------------------------------------------
+
+  function navLinks(stop) {
+    const ll = `${stop.lat.toFixed(6)},${stop.lon.toFixed(6)}`;
+    const label = encodeURIComponent(stop.address || stop.recipient || stop.job_id);
+    return {
+      geo: `geo:${ll}?q=${ll}(${label})`,
+      google: `https://www.google.com/maps/dir/?api=1&destination=${ll}&travelmode=two-wheeler`,
+      osmand: `https://osmand.net/map?pin=${ll}#16/${stop.lat.toFixed(5)}/${stop.lon.toFixed(5)}`,
+    };
+  }
+
+  // -- rendering -----------------------------------------------------------------------------
+
+  function badge(stop) {
+    const { status, reason } = statusOf(stop);
+    const text = CR.t(`common.status_${status}`) + (reason ? ` · ${CR.t(`common.reason_${reason}`)}` : "");
+    return el("span", { class: `badge ${status}`, text });
+  }
+
+  function taskLines(stop) {
+    const task = stop.task;
+    const lines = [
+      el("p", { class: "task" }, el("strong", { text: taskText(stop) }),
+        ` · ${categoryText(stop)}`),
+    ];
+    if (task.cash_payout_vnd > 0) {
+      lines.push(el("p", { class: "cash", "data-cash": task.cash_payout_vnd },
+        CR.t("courier.cash_to_pay"), " ", el("strong", { text: money(task.cash_payout_vnd) })));
+    }
+    if (task.id_check_required) {
+      lines.push(el("p", { class: "id-check-needed", text: CR.t("courier.id_check_needed") }));
+    }
+    if (stop.note) lines.push(el("p", { class: "note", text: stop.note }));
+    return lines;
+  }
+
+  function actionButtons(stop) {
+    const { status } = statusOf(stop);
+    const nav = navLinks(stop);
+    const buttons = el("div", { class: "actions" });
+    if (status === "planned") {
+      buttons.append(el("button", {
+        type: "button", class: "big primary", "data-act": "arrived",
+        text: CR.t("courier.arrived"), onclick: () => record(stop, "arrived"),
+      }));
+    }
+    buttons.append(
+      el("button", {
+        type: "button", class: "big good", "data-act": "done",
+        text: CR.t("courier.done"), onclick: () => openProof(stop),
+      }),
+      el("button", {
+        type: "button", class: "big bad", "data-act": "failed",
+        text: CR.t("courier.failed"), onclick: () => openFail(stop),
+      }),
+    );
+    return el("div", {},
+      el("div", { class: "nav" },
+        el("a", { class: "nav-main", href: nav.geo, "data-nav": "geo", text: CR.t("courier.navigate") }),
+        el("a", { class: "nav-alt", href: nav.google, target: "_blank", rel: "noopener", text: "Google Maps" }),
+        el("a", { class: "nav-alt", href: nav.osmand, target: "_blank", rel: "noopener", text: "OsmAnd" }),
+      ),
+      buttons,
+    );
+  }
+
+  function stopHeader(stop) {
+    return el("div", { class: "stop-head" },
+      el("span", { class: "seq", text: String(stop.seq + 1) }),
+      el("span", { class: "eta", text: `${CR.t("courier.eta")} ${stop.planned_arrival}` }),
+      badge(stop),
+    );
+  }
+
+  function nextCard(stop) {
+    return el("article", { class: "card stop next", "data-job": stop.job_id, "data-status": statusOf(stop).status },
+      el("p", { class: "kicker", text: CR.t("courier.next_stop") }),
+      stopHeader(stop),
+      el("h2", { class: "address", text: stop.address || stop.job_id }),
+      el("p", { class: "recipient", text: stop.recipient }),
+      el("p", { class: "window" }, `${CR.t("courier.window")} `, el("strong", { text: windowsText(stop) })),
+      ...taskLines(stop),
+      actionButtons(stop),
+    );
+  }
+
+  function laterCard(stop) {
+    const open = state.openStop === stop.job_id;
+    const details = el("details", {
+      class: "card stop later", "data-job": stop.job_id, "data-status": statusOf(stop).status, open,
+    },
+    el("summary", {},
+      stopHeader(stop),
+      el("span", { class: "address", text: stop.address || stop.job_id }),
+      el("span", { class: "muted small", text: `${stop.recipient} · ${windowsText(stop)}` }),
+      stop.task.cash_payout_vnd > 0 ? el("span", { class: "cash small", text: money(stop.task.cash_payout_vnd) }) : null,
+    ),
+    ...taskLines(stop),
+    actionButtons(stop));
+    details.addEventListener("toggle", () => {
+      if (details.open) state.openStop = stop.job_id;
+      else if (state.openStop === stop.job_id) state.openStop = null;
+    });
+    return details;
+  }
+
+  function doneRow(stop) {
+    return el("div", { class: "stop done", "data-job": stop.job_id, "data-status": statusOf(stop).status },
+      el("span", { class: "seq", text: String(stop.seq + 1) }),
+      el("span", { class: "address", text: stop.address || stop.job_id }),
+      badge(stop));
+  }
+
+  function render() {
+    const round = state.round;
+    if (!round) return;
+    const stops = [...round.stops].sort((a, b) => a.seq - b.seq);
+    const open = stops.filter((s) => !isDone(s));
+    const done = stops.filter(isDone);
+    $("round-title").textContent = CR.t("courier.round_of", { courier: round.courier_id, day: round.day });
+    $("round-progress").textContent = CR.t("courier.progress", { done: done.length, total: stops.length });
+    $("round-progress").dataset.done = String(done.length);
+    const cashLeft = open.reduce((sum, s) => sum + (s.task.cash_payout_vnd || 0), 0);
+    $("round-cash").hidden = cashLeft === 0;
+    $("round-cash").textContent = CR.t("courier.cash_left", { amount: money(cashLeft) });
+
+    const next = $("next-stop");
+    next.replaceChildren(open.length
+      ? nextCard(open[0])
+      : el("article", { class: "card all-done", text: CR.t("courier.all_done") }));
+    $("later-stops").replaceChildren(...open.slice(1).map(laterCard));
+    $("done-stops").hidden = done.length === 0;
+    $("done-summary").textContent = CR.t("courier.done_stops", { n: done.length });
+    $("done-list").replaceChildren(...done.map(doneRow));
+    drawStops();
+  }
+
+  // -- the map ---------------------------------------------------------------------------------
+
+  let stopLayer = null;
+  let roadsBounds = null;
+  /** Draw the round; resolves once the road lines are in (or failed to come). */
+  async function drawMap() {
+    const round = state.round;
+    if (!round.stops.length) return;
+    const m = await CR.map.create("round-map", { zoomControl: false });
+    state.map = m;
+    const bounds = L.latLngBounds(round.stops.map((s) => [s.lat, s.lon]));
+    for (const leg of round.legs || []) {
+      if (leg.length) {
+        L.polyline(leg.map(([lon, lat]) => [lat, lon]), { color: "#1a73e8", weight: 5, opacity: 0.8 })
+          .addTo(m.map);
+        for (const [lon, lat] of leg) bounds.extend([lat, lon]);
+      }
+    }
+    $("round-map").dataset.legs = String((round.legs || []).filter((leg) => leg.length).length);
+    m.map.fitBounds(bounds.pad(0.05));
+    stopLayer = L.layerGroup().addTo(m.map);
+    drawStops();
+    $("map-box").addEventListener("toggle", () => m.map.invalidateSize());
+    // The same box every time, so the service worker's cached answer serves it offline.
+    roadsBounds = bounds;
+    await m.showRoadsAround(bounds, ROAD_EDGES).catch(() => undefined);
+  }
+
+  /** Resolve true when a service worker took over this page after it loaded, false if it already had. */
+  function whenControlled() {
+    if (!("serviceWorker" in navigator)) return new Promise(() => undefined);
+    if (navigator.serviceWorker.controller) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      navigator.serviceWorker.addEventListener("controllerchange", () => resolve(true), { once: true });
+    });
+  }
+
+  /**
+   * On the first visit the round and the roads were fetched before the service worker took
+   * over, so they are not cached yet: fetch them again through it. Then the page can start
+   * without signal, and says so.
+   */
+  async function keepForOffline(mapDrawn) {
+    const fresh = await whenControlled();
+    await mapDrawn;
+    if (fresh) {
+      await Promise.all([
+        CR.api(`/rounds/me?day=${day}`),
+        CR.api("/map/config"),
+        roadsBounds ? CR.map.fetchRoads(roadsBounds.pad(0.15), ROAD_EDGES) : null,
+      ]);
+    }
+    document.body.dataset.offlineReady = "1";
+    $("offline-ready").hidden = false;
+  }
+
+  function drawStops() {
+    if (!stopLayer) return;
+    stopLayer.clearLayers();
+    const open = state.round.stops.filter((s) => !isDone(s)).sort((a, b) => a.seq - b.seq);
+    const nextId = open[0]?.job_id;
+    for (const stop of state.round.stops) {
+      const status = statusOf(stop).status;
+      const cls = stop.job_id === nextId ? "next" : status;
+      L.marker([stop.lat, stop.lon], {
+        icon: L.divIcon({
+          className: `stop-pin ${cls}`, html: String(stop.seq + 1), iconSize: [28, 28],
+        }),
+        title: stop.address,
+      }).addTo(stopLayer);
+    }
+  }
+
+  // -- actions: optimistic state, then the outbox ---------------------------------------------
+
+  function nowIso() {
+    return new Date().toISOString();
+  }
+
+  let recording = false;
+  /** Record one action; a second tap while the first is being queued is ignored. */
+  async function record(stop, kind, options = {}) {
+    if (recording) return;
+    recording = true;
+    try {
+      await queueAction(stop, kind, options);
+    } finally {
+      recording = false;
+    }
+  }
+
+  async function queueAction(stop, kind, { reason, proof, note, photo } = {}) {
+    const deviceTs = nowIso();
+    const body = {
+      idempotency_key: CR.newKey(),
+      device_ts: deviceTs,
+      job_id: stop.job_id,
+      kind,
+      plan_id: state.round.plan_id,
+    };
+    if (reason) body.reason = reason;
+    if (proof) body.proof = proof;
+    if (note) body.note = note;
+    if (lastFix) Object.assign(body, { lon: lastFix.lon, lat: lastFix.lat });
+    const items = [];
+    const ref = photo ? CR.newKey() : null;
+    if (photo) items.push({ type: "photo", owner: me.username, ref, blob: photo, name: photo.name || "proof.jpg", at: deviceTs });
+    items.push({ type: "event", owner: me.username, body, photoRef: ref || undefined, at: deviceTs });
+    await Outbox.add(...items);
+    state.local[stop.job_id] = { status: kind, reason: reason || null, at: deviceTs };
+    saveLocal();
+    if (state.openStop === stop.job_id && kind !== "arrived") state.openStop = null;
+    render();
+    await showCount();
+    flush();
+  }
+
+  async function showCount() {
+    const items = await Outbox.all();
+    const events = items.filter((i) => i.type === "event" && i.owner === me.username).length;
+    state.pending = events;
+    const badgeEl = $("outbox-count");
+    badgeEl.dataset.count = String(events);
+    badgeEl.textContent = events ? CR.t("courier.outbox_waiting", { n: events }) : CR.t("courier.outbox_empty");
+    const rejected = await Outbox.rejected();
+    const notice = $("round-notice");
+    notice.hidden = rejected.length === 0;
+    notice.dataset.rejected = String(rejected.length);
+    notice.textContent = CR.t("courier.rejected", { n: rejected.length });
+  }
+
+  const PATHS = { event: "/rounds/me/events", position: "/rounds/me/positions" };
+
+  async function send(item) {
+    if (item.type === "photo") {
+      const form = new FormData();
+      form.append("file", item.blob, item.name);
+      const stored = await CR.api("/rounds/me/photos", { method: "POST", body: form });
+      await Outbox.photoSent(item.seq, item.ref, stored.photo_id);
+      return;
+    }
+    await CR.api(PATHS[item.type], { method: "POST", json: item.body });
+    await Outbox.remove(item.seq);
+  }
+
+  const permanent = (err) => err instanceof CR.ApiError && err.status >= 400 && err.status < 500
+    && ![401, 408, 425, 429].includes(err.status);
+
+  let flushing = null;
+  let flushAgain = false;
+  /**
+   * Send the outbox in order; stop at the first network failure and try again later. A call
+   * while a flush runs (the signal came back meanwhile, say) makes one more pass after it.
+   */
+  function flush() {
+    if (flushing) {
+      flushAgain = true;
+      return flushing;
+    }
+    flushAgain = false;
+    flushing = (async () => {
+      let sent = 0;
+      try {
+        for (;;) {
+          const item = (await Outbox.all()).find((i) => i.owner === me.username);
+          if (!item) break;
+          try {
+            await send(item);
+            sent += 1;
+          } catch (err) {
+            if (!permanent(err)) break; // offline, or the server is down: keep it, retry later
+            await Outbox.reject(item, err.body || { detail: String(err) });
+          }
+          await showCount();
+        }
+      } finally {
+        flushing = null;
+        await showCount();
+      }
+      if (sent) refreshRound();
+      if (flushAgain) flush();
+    })();
+    return flushing;
+  }
+
+  /** Re-read the round after sending (also refreshes the service worker's cached copy). */
+  async function refreshRound() {
+    try {
+      const round = await CR.api(`/rounds/me?day=${day}`);
+      if (round.plan_id !== state.round?.plan_id) {
+        state.round = round;
+        state.local = loadLocal();
+      } else {
+        state.round = round;
+      }
+      render();
+    } catch {
+      // still offline or no plan: keep what is shown
+    }
+  }
+
+  // -- proof and failure forms ---------------------------------------------------------------
+
+  let formStop = null;
+
+  function openProof(stop) {
+    formStop = stop;
+    const form = $("proof-form");
+    form.reset();
+    $("proof-error").hidden = true;
+    $("proof-photo-preview").hidden = true;
+    $("proof-stop").textContent = `${stop.seq + 1}. ${stop.address} · ${taskText(stop)}`;
+    $("proof-recipient").value = stop.task.action === "hand_over" ? stop.recipient : "";
+    $("proof-id-check").hidden = !stop.task.id_check_required;
+    const cash = stop.task.cash_payout_vnd || 0;
+    $("proof-cash-label").hidden = cash === 0;
+    $("proof-cash").value = cash ? String(cash) : "";
+    $("proof-cash-due").textContent = cash ? CR.t("courier.cash_due", { amount: money(cash) }) : "";
+    $("proof-dialog").showModal();
+  }
+
+  function openFail(stop) {
+    formStop = stop;
+    $("fail-form").reset();
+    $("fail-error").hidden = true;
+    $("fail-stop").textContent = `${stop.seq + 1}. ${stop.address}`;
+    $("fail-dialog").showModal();
+  }
+
+  function formError(id, key) {
+    $(id).textContent = CR.t(key);
+    $(id).hidden = false;
+  }
+
+  /** Shrink a camera photo (often 4–8 MB) to a JPEG of at most 1600 px for a weak signal. */
+  async function shrink(file) {
+    try {
+      const bitmap = await createImageBitmap(file);
+      const scale = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
+      if (scale === 1 && file.size < 1_500_000) return file;
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.round(bitmap.width * scale);
+      canvas.height = Math.round(bitmap.height * scale);
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
+      return blob ? new File([blob], "proof.jpg", { type: "image/jpeg" }) : file;
+    } catch {
+      return file;
+    }
+  }
+
+  for (const form of ["proof-form", "fail-form"]) {
+    $(form).addEventListener("input", () => {
+      for (const error of $(form).querySelectorAll(".error")) error.hidden = true;
+    });
+  }
+
+  $("proof-photo").addEventListener("change", () => {
+    const file = $("proof-photo").files[0];
+    const preview = $("proof-photo-preview");
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    preview.hidden = !file;
+    if (file) preview.src = URL.createObjectURL(file);
+  });
+
+  $("proof-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const stop = formStop;
+    const task = stop.task;
+    const name = $("proof-recipient").value.trim();
+    const idCheck = new FormData($("proof-form")).get("id_check");
+    if (task.action === "hand_over" && !name) return formError("proof-error", "courier.need_name");
+    if (task.id_check_required && !idCheck) return formError("proof-error", "courier.need_id_check");
+    if (task.id_check_required && idCheck === "failed") {
+      // No handover without a matching ID: record the stop as failed instead.
+      $("proof-dialog").close();
+      return record(stop, "failed", { reason: "id_mismatch", note: name });
+    }
+    const proof = { recipient_name: name, id_check: task.id_check_required ? idCheck : "not_required" };
+    if (task.cash_payout_vnd > 0) {
+      const paid = Number($("proof-cash").value);
+      if ($("proof-cash").value === "" || !Number.isFinite(paid) || paid < 0) {
+        return formError("proof-error", "courier.need_cash");
+      }
+      proof.cash_paid_vnd = Math.round(paid);
+    }
+    const file = $("proof-photo").files[0];
+    $("proof-dialog").close();
+    return record(stop, "completed", { proof, photo: file ? await shrink(file) : null });
+  });
+
+  $("fail-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const reason = new FormData($("fail-form")).get("reason");
+    if (!reason) return formError("fail-error", "courier.need_reason");
+    $("fail-dialog").close();
+    return record(formStop, "failed", { reason, note: $("fail-note").value.trim() });
+  });
+
+  for (const button of document.querySelectorAll("dialog [data-close]")) {
+    button.addEventListener("click", () => button.closest("dialog").close());
+  }
+
+  // -- GPS: a fix a minute through the same outbox (the latest only while offline) -------------
+
+  let lastFix = null;
+  let lastSent = 0;
+  function watchPosition() {
+    if (!navigator.geolocation) return;
+    navigator.geolocation.watchPosition(async (pos) => {
+      lastFix = { lon: pos.coords.longitude, lat: pos.coords.latitude };
+      if (Date.now() - lastSent < POSITION_EVERY_MS) return;
+      lastSent = Date.now();
+      const stale = (await Outbox.all()).filter((i) => i.type === "position");
+      for (const item of stale) await Outbox.remove(item.seq);
+      await Outbox.add({
+        type: "position", owner: me.username, at: nowIso(),
+        body: {
+          idempotency_key: CR.newKey(), device_ts: nowIso(), ...lastFix,
+          accuracy_m: Math.min(pos.coords.accuracy || 0, 100000),
+        },
+      });
+      flush();
+    }, () => undefined, { enableHighAccuracy: true, maximumAge: 30000 });
+  }
+
+  // -- start -----------------------------------------------------------------------------------
+
+  async function start() {
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/courier-sw.js", { scope: "/courier" }).catch((err) => {
+        console.warn("service worker not registered", err);
+      });
+    }
+    await showCount();
+    try {
+      state.round = await CR.api(`/rounds/me?day=${day}`);
+    } catch (err) {
+      $("round-loading").hidden = true;
+      $("round-error").hidden = false;
+      $("round-error").textContent = err instanceof CR.ApiError && err.status === 404
+        ? CR.t("courier.no_round", { day })
+        : CR.t("courier.load_failed");
+      return;
+    }
+    $("round-loading").hidden = true;
+    state.local = loadLocal();
+    render();
+    const mapDrawn = drawMap().catch((err) => console.warn("map", err));
+    keepForOffline(mapDrawn).catch((err) => console.warn("offline cache", err));
+    document.body.dataset.ready = "1";
+    window.addEventListener("online", () => flush());
+    setInterval(() => { if (navigator.onLine) flush(); }, RETRY_MS);
+    watchPosition();
+    flush();
+  }
+
+  start();
+})();
