@@ -16,6 +16,7 @@ import matplotlib as mpl
 mpl.use("Agg")
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from api.reports.service import DELAY_EDGES_MIN, R2C_EDGES_H, histogram
 from api.web.i18n import Language, translate
@@ -84,10 +85,20 @@ def _bars(
     ax.bar(xs, counts, color=colors, width=0.8)
     ax.set_xticks(list(xs), labels, rotation=30, ha="right")
     ax.set_ylabel(translate(lang, "manager.chart_count"), color=INK)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     for x, c in zip(xs, counts, strict=True):
         if c:
             ax.annotate(str(c), (x, c), ha="center", va="bottom", fontsize=8, color=INK)
     ax.margins(y=0.15)
+
+
+def _slots(ax: Axes, n: int, least: int = 4) -> None:
+    """Give horizontal bars room for at least ``least`` rows, so one bar is not a slab."""
+    ax.set_ylim(n - max(n, least) - 0.4, n - 0.4)
+
+
+def _legend_on_top(ax: Axes) -> None:
+    ax.figure.legend(frameon=False, fontsize=8, loc="outside lower center", ncol=2)
 
 
 def _r2c(rep: RangeReport, ax: Axes, lang: Language) -> None:
@@ -111,14 +122,14 @@ def _delay(rep: RangeReport, ax: Axes, lang: Language) -> None:
 
 def _group_label(value: object, by: str) -> str:
     if by == "day" and hasattr(value, "strftime"):
-        return value.strftime("%d/%m")
+        return str(value.strftime("%d/%m"))
     return str(value)
 
 
 def _on_time(rep: RangeReport, ax: Axes, lang: Language) -> None:
     table: pd.DataFrame = rep.tables["on_time"]
     ax.set_title(
-        translate(lang, "manager.chart_on_time", group=translate(lang, f"manager.by_{rep.by}")),
+        translate(lang, "manager.chart_on_time", group=translate(lang, f"manager.group_{rep.by}")),
         color=INK,
         fontsize=11,
     )
@@ -145,12 +156,13 @@ def _on_time(rep: RangeReport, ax: Axes, lang: Language) -> None:
         ax.set_xticks(xs[::step], labels[::step], rotation=30, ha="right")
         ax.set_ylim(0, 105)
         ax.set_ylabel("%", color=INK)
-        ax.legend(frameon=False, fontsize=8, loc="lower left")
+        _legend_on_top(ax)
         return
     ys = list(range(len(labels)))[::-1]
     ax.barh(ys, done, color="#d8dee6", height=0.7, label=translate(lang, "manager.completion_rate"))
     ax.barh(ys, rates, color=OK, height=0.45, label=translate(lang, "manager.on_time_rate"))
     ax.set_yticks(ys, labels)
+    _slots(ax, len(ys))
     ax.set_xlim(0, 110)
     ax.set_xlabel("%", color=INK)
     for y, r in zip(ys, rates, strict=True):
@@ -163,7 +175,7 @@ def _on_time(rep: RangeReport, ax: Axes, lang: Language) -> None:
                 va="center",
                 fontsize=8,
             )
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    _legend_on_top(ax)
 
 
 def _failures(rep: RangeReport, ax: Axes, lang: Language) -> None:
@@ -177,6 +189,8 @@ def _failures(rep: RangeReport, ax: Axes, lang: Language) -> None:
     ys = list(range(len(labels)))[::-1]
     ax.barh(ys, counts, color=BAD, height=0.6)
     ax.set_yticks(ys, labels)
+    _slots(ax, len(ys))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(translate(lang, "manager.chart_count"), color=INK)
     for y, c in zip(ys, counts, strict=True):
         ax.annotate(
