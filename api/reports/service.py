@@ -19,13 +19,15 @@ columns are filled from what couriers report:
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.errors import InvalidRequestError
 from api.events.models import Proof, StopEvent
@@ -260,6 +262,57 @@ def delivery_frame(session: Session, start: date, end: date) -> pd.DataFrame:
     return df
 
 
+_FRAMES: OrderedDict[tuple[str, date, date], tuple[tuple[Any, ...], pd.DataFrame]] = OrderedDict()
+_FRAMES_LOCK = threading.Lock()
+#: How many ranges' frames a process keeps (a page view asks for one range five times).
+FRAME_CACHE_SIZE = 8
+
+
+def _fingerprint(session: Session, start: date, end: date) -> tuple[Any, ...]:
+    """Return what the range's frame depends on: published plans and their stop events.
+
+    A stop changes only through an event or a newly published version, so equal fingerprints
+    mean equal frames.
+    """
+    plans = tuple(
+        session.execute(
+            select(PlanRecord.id, PlanRecord.revision)
+            .where(PlanRecord.status == "published", PlanRecord.day >= start, PlanRecord.day <= end)
+            .order_by(PlanRecord.id)
+        ).all()
+    )
+    if not plans:
+        return ()
+    count, last = session.execute(
+        select(func.count(StopEvent.id), func.max(StopEvent.id)).where(
+            StopEvent.plan_id.in_([p[0] for p in plans])
+        )
+    ).one()
+    return (*plans, count, last)
+
+
+def cached_frame(session: Session, start: date, end: date) -> pd.DataFrame:
+    """Return :func:`delivery_frame`, reused while the range's plans and events are unchanged.
+
+    The frame is shared: callers must not modify it (the functions of :mod:`routing.reports`
+    never do).
+    """
+    key = (str(session.get_bind().url), start, end)
+    mark = _fingerprint(session, start, end)
+    with _FRAMES_LOCK:
+        hit = _FRAMES.get(key)
+        if hit is not None and hit[0] == mark:
+            _FRAMES.move_to_end(key)
+            return hit[1]
+    df = delivery_frame(session, start, end)
+    with _FRAMES_LOCK:
+        _FRAMES[key] = (mark, df)
+        _FRAMES.move_to_end(key)
+        while len(_FRAMES) > FRAME_CACHE_SIZE:
+            _FRAMES.popitem(last=False)
+    return df
+
+
 # -- the report --------------------------------------------------------------------------------
 
 
@@ -387,7 +440,7 @@ def range_report(session: Session, start: date, end: date, by: GroupBy) -> Range
         If the range is inverted or too long.
     """
     check_range(start, end)
-    df = delivery_frame(session, start, end)
+    df = cached_frame(session, start, end)
     days = sorted({d.date() for d in df["day"]}) if not df.empty else []
     return RangeReport(start, end, by, df, report_tables(df, by), days)
 

@@ -355,3 +355,34 @@ def test_day_report_is_the_range_report_of_one_day(day_stack: Stack, posted: Pos
     for courier in {posted.courier_of[j] for j in posted.failed}:
         mine = sum(posted.courier_of[j] == courier for j in posted.failed)
         assert one["by_courier"][courier]["failed"] == mine
+
+
+def test_a_new_event_shows_in_the_next_report(
+    day_stack: Stack, town: Problem, posted: Posted
+) -> None:
+    """Reports reuse a range's frame only while nothing changed: a new failure is counted at once."""
+    h = day_stack.h("manager")
+    params = {"start": posted.day.isoformat(), "end": posted.day.isoformat(), "by": "courier"}
+    before = day_stack.client.get("/reports/range", headers=h, params=params).json()["headline"]
+    again = day_stack.client.get("/reports/range", headers=h, params=params).json()["headline"]
+    assert again == before
+    rnd = day_stack.client.get(
+        "/rounds/me", headers=day_stack.h("C07"), params={"day": posted.day.isoformat()}
+    ).json()
+    stop = next(st for st in rnd["stops"] if st["status"] == "planned")
+    _post(
+        day_stack,
+        "C07",
+        {
+            "device_ts": at(posted.day, stop["planned_arrival_s"]),
+            "job_id": stop["job_id"],
+            "kind": "failed",
+            "reason": "road_closed",
+        },
+    )
+    after = day_stack.client.get("/reports/range", headers=h, params=params).json()
+    assert after["headline"]["failed"] == before["failed"] + 1
+    assert after["headline"]["pending"] == before["pending"] - 1
+    assert {"courier_id": "C07", "fail_reason": "road_closed", "count": 1}.items() <= next(
+        r for r in after["tables"]["failures"]["rows"] if r["courier_id"] == "C07"
+    ).items()
