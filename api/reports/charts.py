@@ -109,7 +109,7 @@ def _r2c(rep: RangeReport, ax: Axes, lang: Language) -> None:
 
 
 def _delay(rep: RangeReport, ax: Axes, lang: Language) -> None:
-    delays = reports.arrival_delay_minutes(reports.attempts(rep.frame))
+    delays = reports.arrival_delay_minutes(rep.frame)
     hist = histogram(delays, DELAY_EDGES_MIN)
     colors = [
         BAD if lo >= LATE_MIN else (WARN if hi > 0 and lo >= 0 else OK)

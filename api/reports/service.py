@@ -459,9 +459,7 @@ def report_json(rep: RangeReport) -> dict[str, Any]:
             "request_to_completion_h": histogram(
                 reports.request_to_completion_hours(df), R2C_EDGES_H
             ),
-            "arrival_delay_min": histogram(
-                reports.arrival_delay_minutes(reports.attempts(df)), DELAY_EDGES_MIN
-            ),
+            "arrival_delay_min": histogram(reports.arrival_delay_minutes(df), DELAY_EDGES_MIN),
         },
     }
 
