@@ -72,6 +72,11 @@ def _grouped(
     for key, part in df.groupby(cols, sort=True, dropna=True):
         keys.append(tuple(key) if isinstance(key, tuple) else (key,))
         rows.append(summarise(part))
+    if not rows:  # no group (no rows, or every key missing): empty, with the summary's columns
+        names = list(summarise(df.iloc[:0]))
+        if len(cols) > 1:
+            return pd.DataFrame(columns=names, index=pd.MultiIndex.from_tuples([], names=cols))
+        return pd.DataFrame(columns=names, index=pd.Index([], name=cols[0]))
     index = (
         pd.MultiIndex.from_tuples(keys, names=cols)
         if len(cols) > 1

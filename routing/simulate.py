@@ -90,6 +90,10 @@ FAIL_REASON_MESSAGES: dict[str, tuple[str, str]] = {
         "Không có hàng để giao: thu gom không thành công",
     ),
     "out_of_time": ("Not reached before the end of the day", "Hết giờ, chưa đến được"),
+    # reasons couriers' phones report (api/events/schemas.py) that the simulation never draws
+    "rescheduled": ("Rescheduled with the recipient", "Hẹn lại"),
+    "id_mismatch": ("ID papers do not match", "Giấy tờ không khớp"),
+    "other": ("Other reason", "Lý do khác"),
 }
 
 EventKind = Literal["arrived", "completed", "failed"]

@@ -1,75 +1,507 @@
-"""Delivery-time reports for managers: done, failed, on time, planned vs actual, per courier/office."""
+"""Delivery-time reports for managers: the event store as a frame, then :mod:`routing.reports`.
+
+:func:`delivery_frame` turns the published plans of a date range (stops, their latest events,
+the jobs left unassigned) into the table of :data:`routing.simulate.MONTH_COLUMNS` that the
+notebook gets from simulated days, so the API, the manager page, the CSV and the workbook
+compute every figure with the same functions as ``notebooks/delivery_times.ipynb``. How the
+columns are filled from what couriers report:
+
+- ``outcome`` is the stop's status: ``completed`` / ``failed`` (an attempt), ``pending`` (planned
+  or only arrived, not yet an attempt) or ``unassigned`` (left out of the plan);
+- ``actual_arrival`` is the ``arrived`` event, else the completing / failing event;
+- ``service_start`` is the arrival, or the opening of the next window when the courier came
+  early and waited; ``on_time`` means completed with the service start inside a window;
+- ``window_start`` / ``window_end`` are the window the plan promised (the one holding the
+  planned start);
+- ``rain`` is False and ``rough_leg`` empty: the service records no weather or road state.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from statistics import mean
-from typing import Any
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
 
-from api.plans.models import RouteRecord, StopRecord
-from api.plans.service import published_plan_id
-from api.rounds.service import local_seconds
+from api.errors import InvalidRequestError
+from api.events.models import Proof, StopEvent
+from api.plans.models import PlanRecord, RouteRecord, StopRecord
+from routing import reports
+from routing.simulate import LOCAL_TZ, month_frame
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+GroupBy = Literal["post_office", "zone", "courier", "day"]
+GROUPS: tuple[GroupBy, ...] = ("post_office", "zone", "courier", "day")
+ChartName = Literal["request_to_completion", "arrival_delay", "on_time", "failures"]
+CHARTS: tuple[ChartName, ...] = ("request_to_completion", "arrival_delay", "on_time", "failures")
+#: The longest range a report covers, in days (a year, leap day included).
+MAX_RANGE_DAYS = 366
+#: Histogram edges: request to completion (hours) and arrival delay (minutes); open ends.
+R2C_EDGES_H: tuple[float, ...] = (0, 4, 8, 12, 24, 36, 48, 72, 96, math.inf)
+DELAY_EDGES_MIN: tuple[float, ...] = (-math.inf, -30, -15, -5, 5, 15, 30, 60, 120, math.inf)
 
 
-def _summary(stops: list[StopRecord], day: date) -> dict[str, Any]:
-    done = [s for s in stops if s.status == "completed"]
-    delays = [
-        local_seconds(seen, day) - s.arrival_s
-        for s in done
-        if (seen := s.arrived_at or s.done_at) is not None
-    ]
-    on_time = 0
-    r2c: list[float] = []
-    for s in done:
-        assert s.done_at is not None
-        t = local_seconds(s.arrived_at or s.done_at, day)
-        if any(a <= t <= b for a, b in s.job.get("windows", [])) or t <= min(
-            (a for a, _ in s.job.get("windows", [])), default=t
-        ):
-            on_time += 1
-        req = s.job.get("requested_at")
-        if req:
-            r2c.append((s.done_at - datetime.fromisoformat(req)).total_seconds() / 3600)
+def check_range(start: date, end: date) -> None:
+    """Refuse an inverted range or one longer than :data:`MAX_RANGE_DAYS`.
+
+    Raises
+    ------
+    InvalidRequestError
+        Naming ``end`` (the field to change) with the reason.
+    """
+    if end < start:
+        raise InvalidRequestError(
+            f"end {end} is before start {start}",
+            errors=[{"column": "end", "value": end.isoformat(), "reason": "end is before start"}],
+        )
+    days = (end - start).days + 1
+    if days > MAX_RANGE_DAYS:
+        raise InvalidRequestError(
+            f"a report covers at most {MAX_RANGE_DAYS} days; {start}..{end} is {days}",
+            errors=[
+                {
+                    "column": "end",
+                    "value": end.isoformat(),
+                    "reason": f"range of {days} days is longer than {MAX_RANGE_DAYS}",
+                }
+            ],
+        )
+
+
+def _clock(day: date, t_s: int | None) -> datetime | None:
+    if t_s is None:
+        return None
+    return datetime.combine(day, datetime.min.time(), LOCAL_TZ) + timedelta(seconds=int(t_s))
+
+
+def _local_s(ts: datetime, day: date) -> int:
+    local = ts.astimezone(LOCAL_TZ)
+    midnight = datetime.combine(day, datetime.min.time(), LOCAL_TZ)
+    return int((local - midnight).total_seconds())
+
+
+def _requested(job: dict[str, Any]) -> datetime | None:
+    raw = job.get("requested_at")
+    if not raw:
+        return None
+    moment = datetime.fromisoformat(raw)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=LOCAL_TZ)
+
+
+def _promised(windows: list[list[int]], planned_start_s: int | None) -> tuple[int, int] | None:
+    """Return the window holding the planned start, else the first (None without windows)."""
+    if not windows:
+        return None
+    if planned_start_s is not None:
+        for a, b in windows:
+            if a <= planned_start_s <= b:
+                return a, b
+    return windows[0][0], windows[0][1]
+
+
+def service_start_s(windows: list[list[int]], arrival_s: int) -> int:
+    """Return when service starts: at arrival, or when the next window opens if early."""
+    if not windows or any(a <= arrival_s <= b for a, b in windows):
+        return arrival_s
+    later = [a for a, _ in windows if a > arrival_s]
+    return min(later) if later else arrival_s
+
+
+@dataclass(frozen=True, slots=True)
+class _Handover:
+    recipient_name: str | None
+    id_checked: bool | None
+    cash_paid_vnd: int | None
+
+
+def _handovers(session: Session, plan_ids: list[int]) -> dict[int, _Handover]:
+    """Return the proof of the latest completion of each stop (by stop id)."""
+    if not plan_ids:
+        return {}
+    rows = session.execute(
+        select(StopEvent.stop_id, Proof.recipient_name, Proof.id_check, Proof.cash_paid_vnd)
+        .join(Proof, Proof.event_id == StopEvent.id)
+        .where(StopEvent.plan_id.in_(plan_ids), StopEvent.kind == "completed")
+        .order_by(StopEvent.device_ts, StopEvent.id)
+    ).all()
     return {
-        "stops": len(stops),
-        "completed": len(done),
-        "failed": sum(s.status == "failed" for s in stops),
-        "pending": sum(s.status in ("planned", "arrived") for s in stops),
+        stop_id: _Handover(name or None, None if check is None else check == "passed", cash)
+        for stop_id, name, check, cash in rows
+    }
+
+
+def _stop_row(
+    day: date, stop: StopRecord, courier_id: str, depot_id: str, proof: _Handover | None
+) -> dict[str, Any]:
+    job = stop.job
+    windows = [list(w) for w in job.get("windows", [])]
+    promised = _promised(windows, stop.start_s)
+    requested = _requested(job)
+    done_at = stop.done_at
+    seen = stop.arrived_at or done_at
+    outcome = stop.status if stop.status in ("completed", "failed") else "pending"
+    arrival_s = _local_s(seen, day) if seen is not None else None
+    begin_s = service_start_s(windows, arrival_s) if arrival_s is not None else None
+    completed_at = done_at if outcome == "completed" else None
+    on_time = (
+        outcome == "completed"
+        and begin_s is not None
+        and any(a <= begin_s <= b for a, b in windows)
+    )
+    return {
+        "day": day,
+        "job_id": stop.job_id,
+        "attempt": 1,
+        "category": job.get("category") or None,
+        "kind": job.get("kind"),
+        "priority": job.get("priority", 1),
+        "depot_id": depot_id,
+        "zone_id": job.get("zone_id"),
+        "courier_id": courier_id,
+        "seq": stop.seq,
+        "requested_at": requested,
+        "window_start": _clock(day, promised[0]) if promised else None,
+        "window_end": _clock(day, promised[1]) if promised else None,
+        "planned_arrival": _clock(day, stop.arrival_s),
+        "planned_start": _clock(day, stop.start_s),
+        "actual_arrival": _clock(day, arrival_s),
+        "service_start": _clock(day, begin_s),
+        "completed_at": completed_at,
+        "finished_at": done_at if outcome != "pending" else None,
+        "outcome": outcome,
+        "fail_reason": stop.fail_reason if outcome == "failed" else None,
+        "unassigned_reason": None,
+        "rain": False,
+        "rough_leg": None,
+        "request_to_completion_h": (completed_at - requested).total_seconds() / 3600
+        if completed_at is not None and requested is not None
+        else None,
         "on_time": on_time,
-        "on_time_rate": round(on_time / len(done), 4) if done else None,
-        "mean_delay_s": round(mean(delays)) if delays else None,
-        "mean_request_to_completion_h": round(mean(r2c), 2) if r2c else None,
+        "recipient_name": proof.recipient_name if proof else None,
+        "id_checked": proof.id_checked if proof else None,
+        "cash_paid_vnd": proof.cash_paid_vnd if proof else None,
+    }
+
+
+def _unassigned_rows(day: date, plan: PlanRecord) -> list[dict[str, Any]]:
+    if not plan.unassigned:
+        return []
+    jobs = {j["job_id"]: j for j in plan.problem.get("jobs", [])}
+    depots = [d["depot_id"] for d in plan.problem.get("depots", [])]
+    rows = []
+    for u in plan.unassigned:
+        job = jobs.get(u["job_id"], {})
+        windows = [list(w) for w in job.get("windows", [])]
+        promised = _promised(windows, None)
+        rows.append(
+            {
+                "day": day,
+                "job_id": u["job_id"],
+                "attempt": 1,
+                "category": job.get("category") or None,
+                "kind": job.get("kind"),
+                "priority": job.get("priority", 1),
+                # a job pinned to no office belongs to the day's only office, if there is one
+                "depot_id": job.get("depot_id") or (depots[0] if len(depots) == 1 else None),
+                "zone_id": job.get("zone_id"),
+                "requested_at": _requested(job),
+                "window_start": _clock(day, promised[0]) if promised else None,
+                "window_end": _clock(day, promised[1]) if promised else None,
+                "outcome": "unassigned",
+                "unassigned_reason": u.get("reason"),
+                "rain": False,
+                "on_time": False,
+            }
+        )
+    return rows
+
+
+def delivery_frame(session: Session, start: date, end: date) -> pd.DataFrame:
+    """Return the jobs and attempts of the published plans from ``start`` to ``end`` (inclusive).
+
+    One row per planned stop and per unassigned job of each day's published plan, with the
+    columns of :data:`routing.simulate.MONTH_COLUMNS` (typed by
+    :func:`routing.simulate.month_frame`); see the module docstring for how they are filled.
+    ``attempt`` counts the days a job id appears in the range (a job re-planned after a
+    failure is attempt 2 on its second day).
+    """
+    plans = list(
+        session.scalars(
+            select(PlanRecord)
+            .where(PlanRecord.status == "published", PlanRecord.day >= start, PlanRecord.day <= end)
+            .order_by(PlanRecord.day)
+        )
+    )
+    day_of = {p.id: p.day for p in plans}
+    proofs = _handovers(session, list(day_of))
+    rows: list[dict[str, Any]] = []
+    if plans:
+        stops = session.execute(
+            select(StopRecord, RouteRecord.courier_id, RouteRecord.depot_id)
+            .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
+            .where(StopRecord.plan_id.in_(list(day_of)))
+            .order_by(StopRecord.plan_id, RouteRecord.courier_id, StopRecord.seq)
+        ).all()
+        for stop, courier_id, depot_id in stops:
+            rows.append(
+                _stop_row(day_of[stop.plan_id], stop, courier_id, depot_id, proofs.get(stop.id))
+            )
+    for plan in plans:
+        rows.extend(_unassigned_rows(plan.day, plan))
+    df = month_frame(rows)
+    if not df.empty:
+        df["attempt"] = (df.groupby("job_id")["day"].rank(method="dense")).astype("Int64")
+    return df
+
+
+_FRAMES: OrderedDict[tuple[str, date, date], tuple[tuple[Any, ...], pd.DataFrame]] = OrderedDict()
+_FRAMES_LOCK = threading.Lock()
+#: How many ranges' frames a process keeps (a page view asks for one range five times).
+FRAME_CACHE_SIZE = 8
+
+
+def _fingerprint(session: Session, start: date, end: date) -> tuple[Any, ...]:
+    """Return what the range's frame depends on: published plans and their stop events.
+
+    A stop changes only through an event or a newly published version, so equal fingerprints
+    mean equal frames.
+    """
+    plans = tuple(
+        session.execute(
+            select(PlanRecord.id, PlanRecord.revision)
+            .where(PlanRecord.status == "published", PlanRecord.day >= start, PlanRecord.day <= end)
+            .order_by(PlanRecord.id)
+        ).all()
+    )
+    if not plans:
+        return ()
+    count, last = session.execute(
+        select(func.count(StopEvent.id), func.max(StopEvent.id)).where(
+            StopEvent.plan_id.in_([p[0] for p in plans])
+        )
+    ).one()
+    return (*plans, count, last)
+
+
+def cached_frame(session: Session, start: date, end: date) -> pd.DataFrame:
+    """Return :func:`delivery_frame`, reused while the range's plans and events are unchanged.
+
+    The frame is shared: callers must not modify it (the functions of :mod:`routing.reports`
+    never do).
+    """
+    key = (str(session.get_bind().url), start, end)
+    mark = _fingerprint(session, start, end)
+    with _FRAMES_LOCK:
+        hit = _FRAMES.get(key)
+        if hit is not None and hit[0] == mark:
+            _FRAMES.move_to_end(key)
+            return hit[1]
+    df = delivery_frame(session, start, end)
+    with _FRAMES_LOCK:
+        _FRAMES[key] = (mark, df)
+        _FRAMES.move_to_end(key)
+        while len(_FRAMES) > FRAME_CACHE_SIZE:
+            _FRAMES.popitem(last=False)
+    return df
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def main_table(df: pd.DataFrame, by: GroupBy) -> pd.DataFrame:
+    """Return one row per group: attempts, on-time and completion rates, times and delays.
+
+    :func:`routing.reports.on_time_rate` joined with the medians and 90th percentiles of
+    :func:`~routing.reports.request_to_completion_summary` and
+    :func:`~routing.reports.arrival_deltas`; the table of the CSV export.
+    """
+    rates = reports.on_time_rate(df, by=by)
+    rates.insert(2, "failed", rates["attempts"] - rates["completed"])
+    times = reports.request_to_completion_summary(df, by=by)[["mean_h", "median_h", "p90_h"]]
+    delays = reports.arrival_deltas(df, by=by)[["median_min", "p90_min", "late_share"]]
+    return rates.join(times, how="left").join(delays, how="left")
+
+
+def report_tables(df: pd.DataFrame, by: GroupBy) -> dict[str, pd.DataFrame]:
+    """Return the report's tables by key, each straight from :mod:`routing.reports`."""
+    overall = reports.on_time_rate(df).join(
+        reports.request_to_completion_summary(df).drop(columns="completed")
+    )
+    return {
+        "summary": overall,
+        "groups": main_table(df, by),
+        "request_to_completion": reports.request_to_completion_summary(df, by=by),
+        "on_time": reports.on_time_rate(df, by=by),
+        "arrival": reports.arrival_deltas(df, by=by),
+        "failures": reports.failure_reasons(df, by=by),
+        "unassigned": reports.unassigned_reasons(df),
+        "couriers": reports.courier_comparison(df),
+        "days": reports.daily_summary(df),
+    }
+
+
+#: Sheet names of the workbook, by table key (Vietnamese first, as the notebook's).
+SHEETS: dict[str, str] = {
+    "summary": "Tổng hợp (summary)",
+    "groups": "Theo nhóm (by group)",
+    "request_to_completion": "Yêu cầu-hoàn thành (r2c)",
+    "on_time": "Đúng hẹn (on time)",
+    "arrival": "Giờ đến (arrival)",
+    "failures": "Lý do (failures)",
+    "unassigned": "Chưa phân công (unassigned)",
+    "couriers": "Bưu tá (courier)",
+    "days": "Ngày (day)",
+}
+
+
+def histogram(values: pd.Series, edges: tuple[float, ...]) -> dict[str, Any]:
+    """Count values per bin ``[edge_i, edge_i+1)``; open ends are ``null`` in JSON."""
+    counts, _ = np.histogram(values.to_numpy(dtype=float), bins=np.array(edges, dtype=float))
+    return {
+        "edges": [None if math.isinf(e) else e for e in edges],
+        "counts": [int(c) for c in counts],
+        "total": int(counts.sum()),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Return a JSON-ready scalar: NaN/NA → None, timestamps → ISO, numpy → Python."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is None and value == value.normalize():
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def table_json(frame: pd.DataFrame) -> dict[str, Any]:
+    """Return a table as ``{"columns": [...], "rows": [{column: value}]}`` (index as columns)."""
+    plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
+    flat = frame if plain_index else frame.reset_index()
+    columns = [str(c) for c in flat.columns]
+    rows = [
+        {c: _plain(v) for c, v in zip(columns, rec, strict=True)}
+        for rec in flat.itertuples(index=False, name=None)
+    ]
+    return {"columns": columns, "rows": rows}
+
+
+def headline(df: pd.DataFrame) -> dict[str, Any]:
+    """Return the page's headline numbers from the frame."""
+    overall = reports.on_time_rate(df).iloc[0]
+    times = reports.request_to_completion_summary(df).iloc[0]
+    outcome = df["outcome"]
+    return {
+        "stops": int(outcome.isin(["completed", "failed", "pending"]).sum()),
+        "completed": int((outcome == "completed").sum()),
+        "failed": int((outcome == "failed").sum()),
+        "pending": int((outcome == "pending").sum()),
+        "unassigned": int((outcome == "unassigned").sum()),
+        "attempts": int(overall["attempts"]),
+        "on_time": int(overall["on_time"]),
+        "on_time_rate": _plain(overall["on_time_rate"]),
+        "median_request_to_completion_h": _plain(times["median_h"]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RangeReport:
+    """A range's frame and the tables computed from it."""
+
+    start: date
+    end: date
+    by: GroupBy
+    frame: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    days: list[date]
+
+
+def range_report(session: Session, start: date, end: date, by: GroupBy) -> RangeReport:
+    """Build the frame of a date range and every report table of it.
+
+    Raises
+    ------
+    InvalidRequestError
+        If the range is inverted or too long.
+    """
+    check_range(start, end)
+    df = cached_frame(session, start, end)
+    days = sorted({d.date() for d in df["day"]}) if not df.empty else []
+    return RangeReport(start, end, by, df, report_tables(df, by), days)
+
+
+def report_json(rep: RangeReport) -> dict[str, Any]:
+    """Return the JSON body of a range report."""
+    df = rep.frame
+    return {
+        "start": rep.start,
+        "end": rep.end,
+        "by": rep.by,
+        "days": rep.days,
+        "headline": headline(df),
+        "tables": {key: table_json(frame) for key, frame in rep.tables.items()},
+        "histograms": {
+            "request_to_completion_h": histogram(
+                reports.request_to_completion_hours(df), R2C_EDGES_H
+            ),
+            "arrival_delay_min": histogram(reports.arrival_delay_minutes(df), DELAY_EDGES_MIN),
+        },
+    }
+
+
+# -- the day report (kept for the dispatcher's pages and older tools) ---------------------------
+
+
+def _day_summary(part: pd.DataFrame) -> dict[str, Any]:
+    att = reports.attempts(part)
+    delays = reports.arrival_delay_minutes(att)
+    r2c = reports.request_to_completion_hours(part)
+    rates = reports.on_time_rate(part).iloc[0]
+    completed = int((part["outcome"] == "completed").sum())
+    return {
+        "stops": len(part),
+        "completed": completed,
+        "failed": int((part["outcome"] == "failed").sum()),
+        "pending": int((part["outcome"] == "pending").sum()),
+        "on_time": int(rates["on_time"]),
+        "on_time_rate": round(float(rates["on_time_rate"]), 4) if len(att) else None,
+        "mean_delay_s": round(float(delays.mean()) * 60) if len(delays) else None,
+        "mean_request_to_completion_h": round(float(r2c.mean()), 2) if len(r2c) else None,
     }
 
 
 def day_report(session: Session, day: date) -> dict[str, Any]:
-    """Return the day's delivery report of the published plan, overall, per office and courier."""
-    plan_id = published_plan_id(session, day)
-    if plan_id is None:
-        return {
-            "day": day,
-            "plan_id": None,
-            "total": _summary([], day),
-            "by_courier": {},
-            "by_depot": {},
-        }
-    rows = session.execute(
-        select(StopRecord, RouteRecord.courier_id, RouteRecord.depot_id)
-        .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
-        .where(StopRecord.plan_id == plan_id)
-    ).all()
-    by_courier: dict[str, list[StopRecord]] = {}
-    by_depot: dict[str, list[StopRecord]] = {}
-    for stop, courier_id, depot_id in rows:
-        by_courier.setdefault(courier_id, []).append(stop)
-        by_depot.setdefault(depot_id, []).append(stop)
+    """Return the day's report of the published plan, overall, per office and per courier.
+
+    Computed from :func:`delivery_frame` with :mod:`routing.reports` (the on-time rate is over
+    attempts, as in the range report); unassigned jobs are not counted as stops.
+    """
+    plan_id = session.scalar(
+        select(PlanRecord.id).where(PlanRecord.day == day, PlanRecord.status == "published")
+    )
+    df = delivery_frame(session, day, day)
+    planned = df[df["outcome"] != "unassigned"]
     return {
         "day": day,
         "plan_id": plan_id,
-        "total": _summary([r[0] for r in rows], day),
-        "by_courier": {k: _summary(v, day) for k, v in sorted(by_courier.items())},
-        "by_depot": {k: _summary(v, day) for k, v in sorted(by_depot.items())},
+        "total": _day_summary(planned),
+        "by_courier": {
+            str(k): _day_summary(v) for k, v in planned.groupby("courier_id", sort=True)
+        },
+        "by_depot": {str(k): _day_summary(v) for k, v in planned.groupby("depot_id", sort=True)},
     }

@@ -40,6 +40,10 @@ MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
     ("GET", "/rounds/me/events", (401, 200, 200, 403, 403)),
     ("GET", "/events", (401, 403, 403, 200, 200)),
     ("GET", "/reports/day", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/range", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/range.csv", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/range.xlsx", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/range.svg", (401, 403, 403, 200, 200)),
     ("GET", "/map/config", (401, 200, 200, 200, 200)),
     ("GET", "/map/roads", (401, 200, 200, 200, 200)),
     ("GET", "/auth/token", (405, 405, 405, 405, 405)),
@@ -64,6 +68,8 @@ def _request(
         kw["files"] = {"file": (f"{name}.csv", files[name].read_bytes(), "text/csv")}
     if path in ("/jobs", "/reports/day", "/rounds/me", "/rounds/{courier_id}"):
         kw["params"] = {"day": day}
+    if path.startswith("/reports/range"):
+        kw["params"] = {"start": day, "end": day, "by": "courier"}
     if path == "/map/roads":
         kw["params"] = {"bbox": "107.99,14.34,108.01,14.36"}
     bodies: dict[str, Any] = {

@@ -320,3 +320,24 @@ def test_manager_tables_export(table: pd.DataFrame, tmp_path: Path) -> None:
     tables = reports.manager_tables(table)
     path = reports.export_xlsx(tables, tmp_path / "manager.xlsx")
     assert len(openpyxl.load_workbook(path).sheetnames) == len(tables)
+
+
+@pytest.mark.parametrize("by", ["post_office", "zone", "courier", "day"])
+def test_grouped_tables_of_an_empty_or_keyless_frame_keep_their_columns(
+    table: pd.DataFrame, by: str
+) -> None:
+    """No rows, or no row with the group key: empty tables with the usual columns, not a KeyError."""
+    keyless = table.assign(zone_id=None, depot_id=None, courier_id=None, day=pd.NaT)
+    for df in (month_frame([]), keyless):
+        rates = reports.on_time_rate(df, by=by)
+        assert rates.empty
+        assert list(rates.columns) == [
+            "attempts",
+            "completed",
+            "on_time",
+            "on_time_rate",
+            "completion_rate",
+        ]
+        assert reports.request_to_completion_summary(df, by=by).empty
+        assert "late_share" in reports.arrival_deltas(df, by=by).columns
+    assert reports.courier_comparison(month_frame([])).empty
