@@ -121,7 +121,11 @@ def write_lock(session: Session) -> Any:
 
     SQLite allows one writer at a time and makes the others sleep and retry; serialising the
     API's own threads here hands the lock over at once instead. Other databases get a no-op.
+
+    The session takes its pooled connection first: a thread that waited for a connection while
+    holding the lock would stall every thread holding a connection and waiting for the lock.
     """
+    session.connection()
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         return _sqlite_writes

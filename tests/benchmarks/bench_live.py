@@ -362,6 +362,9 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.05)
         read_task.cancel()
 
+        # The server closes keep-alive connections idle for 5 s (the grace wait): start afresh.
+        await client.close()
+        await client.open()
         round_ms: list[float] = []
         for j in range(args.round_gets):
             cid = couriers[(j * 7) % len(couriers)]
