@@ -11,11 +11,12 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 import redis
-from sqlalchemy import String, case, literal, or_, select, update
+from sqlalchemy import String, bindparam, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -87,31 +88,10 @@ class StopRow:
     window_end_s: int
 
 
-def route_stops(
-    session: Session,
-    *,
-    route_id: int | None = None,
-    plan_id: int | None = None,
-    courier_id: str | None = None,
-) -> list[StopRow]:
-    """Return a route's stops in order (by route id, or by plan and courier), as plain rows."""
-    q = select(
-        StopRecord.id,
-        StopRecord.seq,
-        StopRecord.job_id,
-        StopRecord.status,
-        StopRecord.arrival_s,
-        StopRecord.lon,
-        StopRecord.lat,
-        StopRecord.window_end_s,
-    )
-    if route_id is not None:
-        q = q.where(StopRecord.route_id == route_id)
-    else:
-        q = q.join(RouteRecord, RouteRecord.id == StopRecord.route_id).where(
-            RouteRecord.plan_id == plan_id, RouteRecord.courier_id == courier_id
-        )
-    return [StopRow(*row) for row in session.execute(q.order_by(StopRecord.seq))]
+def route_stops(session: Session, route_id: int) -> list[StopRow]:
+    """Return a route's stops in order, as plain rows."""
+    rows = session.connection().execute(_sql(session).route_stops, {"route_key": route_id})
+    return [StopRow(*row) for row in rows]
 
 
 _route_ids: dict[tuple[int, str], int | None] = {}
@@ -179,34 +159,89 @@ def _existing_event(session: Session, courier_id: str, key: str) -> StopEvent | 
     )
 
 
-def _insert(session: Session) -> Any:
-    """Return the dialect's ``insert`` (it has ``on_conflict_do_nothing`` on SQLite and PostgreSQL)."""
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+@dataclass(frozen=True, slots=True)
+class _LiveSQL:
+    """The live path's statements, built once per dialect and run with parameters.
 
-
-def _stop_updates(body: StopEventIn) -> dict[Any, Any]:
-    """Return the SET clause that moves a stop to this event, if it is the latest by device time.
-
-    Written as SQL ``CASE`` over the row's current values, so concurrent events of one stop
-    (two phones, two API processes) cannot overwrite a later event with an earlier one.
+    Building a SQLAlchemy statement costs more CPU than running it; couriers' writes are the
+    service's most frequent requests, so they reuse these.
     """
-    ts = literal(body.device_ts, UTCDateTime())
+
+    find_stop: Any
+    route_stops: Any
+    insert_event: Any
+    insert_position: Any
+    insert_proof: Any
+    arrive: Any
+    finish: Any
+
+
+def _sql(session: Session) -> _LiveSQL:
+    return _live_sql(session.get_bind().dialect.name)
+
+
+@cache
+def _live_sql(dialect: str) -> _LiveSQL:
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    # Moving a stop to an event only if it is the latest by device time, as SQL CASE over the
+    # row's current values: concurrent events of one stop (two phones, two API processes)
+    # cannot overwrite a later event with an earlier one.
+    ts = bindparam("new_ts", type_=UTCDateTime())
     latest = or_(StopRecord.status_at.is_(None), StopRecord.status_at <= ts)
-    updates: dict[Any, Any] = {
-        StopRecord.status: case((latest, STATUS_OF[body.kind]), else_=StopRecord.status),
+    moved: dict[Any, Any] = {
+        StopRecord.status: case(
+            (latest, bindparam("new_status", type_=String(20))), else_=StopRecord.status
+        ),
         StopRecord.status_at: case((latest, ts), else_=StopRecord.status_at),
     }
-    if body.kind == "arrived":
-        first = or_(StopRecord.arrived_at.is_(None), StopRecord.arrived_at > ts)
-        updates[StopRecord.arrived_at] = case((first, ts), else_=StopRecord.arrived_at)
-    else:
-        last = or_(StopRecord.done_at.is_(None), StopRecord.done_at <= ts)
-        updates[StopRecord.done_at] = case((last, ts), else_=StopRecord.done_at)
-        reason = body.reason if body.kind == "failed" else None
-        updates[StopRecord.fail_reason] = case(
-            (last, literal(reason, String(50))), else_=StopRecord.fail_reason
+    first = or_(StopRecord.arrived_at.is_(None), StopRecord.arrived_at > ts)
+    last = or_(StopRecord.done_at.is_(None), StopRecord.done_at <= ts)
+    one_stop = StopRecord.id == bindparam("stop_key")
+    return _LiveSQL(
+        find_stop=select(StopRecord.id, StopRecord.route_id, StopRecord.job)
+        .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
+        .where(
+            StopRecord.plan_id == bindparam("plan_key"),
+            StopRecord.job_id == bindparam("job_key"),
+            RouteRecord.courier_id == bindparam("courier_key"),
+        ),
+        route_stops=select(
+            StopRecord.id,
+            StopRecord.seq,
+            StopRecord.job_id,
+            StopRecord.status,
+            StopRecord.arrival_s,
+            StopRecord.lon,
+            StopRecord.lat,
+            StopRecord.window_end_s,
         )
-    return updates
+        .where(StopRecord.route_id == bindparam("route_key"))
+        .order_by(StopRecord.seq),
+        insert_event=insert(StopEvent)
+        .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
+        .returning(StopEvent.id),
+        insert_position=insert(Position)
+        .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
+        .returning(Position.id),
+        insert_proof=insert(Proof),
+        arrive=update(StopRecord)
+        .where(one_stop)
+        .values({**moved, StopRecord.arrived_at: case((first, ts), else_=StopRecord.arrived_at)})
+        .returning(StopRecord.status),
+        finish=update(StopRecord)
+        .where(one_stop)
+        .values(
+            {
+                **moved,
+                StopRecord.done_at: case((last, ts), else_=StopRecord.done_at),
+                StopRecord.fail_reason: case(
+                    (last, bindparam("new_reason", type_=String(50))),
+                    else_=StopRecord.fail_reason,
+                ),
+            }
+        )
+        .returning(StopRecord.status),
+    )
 
 
 def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads: Path) -> Recorded:
@@ -225,14 +260,11 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
     """
     assert who.courier_id is not None
     plan_id = _plan_for(session, body.device_ts, body.plan_id)
-    stop = session.execute(
-        select(StopRecord.id, StopRecord.route_id, StopRecord.job)
-        .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
-        .where(
-            StopRecord.plan_id == plan_id,
-            StopRecord.job_id == body.job_id,
-            RouteRecord.courier_id == who.courier_id,
-        )
+    sql = _sql(session)
+    conn = session.connection()
+    stop = conn.execute(
+        sql.find_stop,
+        {"plan_key": plan_id, "job_key": body.job_id, "courier_key": who.courier_id},
     ).first()
     if stop is None:
         old = _existing_event(session, who.courier_id, body.idempotency_key)
@@ -261,15 +293,9 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         "lon": body.lon,
         "lat": body.lat,
     }
-    insert = _insert(session)
     with write_lock(session):
         try:
-            event_id = session.scalar(
-                insert(StopEvent)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
-                .returning(StopEvent.id)
-            )
+            event_id = conn.execute(sql.insert_event, values).scalar()
             if event_id is None:
                 session.rollback()
                 again = _existing_event(session, who.courier_id, body.idempotency_key)
@@ -277,24 +303,24 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
                     msg = "event insert conflicted but the stored event is missing"
                     raise RuntimeError(msg)
                 return Recorded(again, True)
-            stop_status = session.scalar(
-                update(StopRecord)
-                .where(StopRecord.id == stop.id)
-                .values(_stop_updates(body))
-                .returning(StopRecord.status)
-                .execution_options(synchronize_session=False)
-            )
+            move = {"stop_key": stop.id, "new_ts": body.device_ts, "new_status": body.kind}
+            if body.kind == "arrived":
+                stop_status = conn.execute(sql.arrive, move).scalar()
+            else:
+                reason = body.reason if body.kind == "failed" else None
+                stop_status = conn.execute(sql.finish, {**move, "new_reason": reason}).scalar()
             if body.proof is not None:
                 photo = body.proof.photo_id
-                session.execute(
-                    insert(Proof).values(
-                        event_id=event_id,
-                        recipient_name=body.proof.recipient_name,
-                        id_check=body.proof.id_check,
-                        cash_paid_vnd=body.proof.cash_paid_vnd,
-                        photo_path=f"{photo}.bin" if photo else None,
-                        photo_sha256=photo,
-                    )
+                conn.execute(
+                    sql.insert_proof,
+                    {
+                        "event_id": event_id,
+                        "recipient_name": body.proof.recipient_name,
+                        "id_check": body.proof.id_check,
+                        "cash_paid_vnd": body.proof.cash_paid_vnd,
+                        "photo_path": f"{photo}.bin" if photo else None,
+                        "photo_sha256": photo,
+                    },
                 )
             session.commit()
         except BaseException:
@@ -307,7 +333,7 @@ def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
     """Publish a stored stop event with its route's progress, next stop and lateness."""
     ev: StopEvent = rec.row
     assert rec.route_id is not None
-    stops = route_stops(session, route_id=rec.route_id)
+    stops = route_stops(session, rec.route_id)
     progress, nxt = progress_of(stops)
     stop = next(s for s in stops if s.id == ev.stop_id)
     t_local = local_seconds(ev.device_ts, plan_day_of(session, ev.plan_id))
@@ -350,21 +376,11 @@ def _existing_position(session: Session, courier_id: str, key: str) -> Position 
 
 
 def _insert_position(session: Session, values: dict[str, Any]) -> int | None:
-    """Insert a GPS fix unless its idempotency key is stored; return the new id (None if not).
-
-    A plain Core ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: positions are the most
-    frequent write, and this skips the ORM's unit of work and a rollback on duplicates.
-    """
-    stmt = (
-        _insert(session)(Position)
-        .values(**values, received_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
-        .returning(Position.id)
-    )
+    """Insert a GPS fix unless its idempotency key is stored; return the new id (None if not)."""
     with write_lock(session):
-        new_id = session.scalar(stmt)
+        new_id = session.connection().execute(_sql(session).insert_position, values).scalar()
         session.commit()
-    return new_id
+    return cast(int | None, new_id)
 
 
 def _route_state(
@@ -382,7 +398,7 @@ def _route_state(
     route_id = published_route_id(session, plan_id, courier_id)
     if route_id is None:
         return None, None
-    progress, nxt = progress_of(route_stops(session, route_id=route_id))
+    progress, nxt = progress_of(route_stops(session, route_id))
     next_stop = None if nxt is None else _next_stop(nxt)
     live.seed_courier_state(r, plan_id, courier_id, {"progress": progress, "next_stop": next_stop})
     return progress, next_stop
@@ -418,6 +434,7 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
         "lon": body.lon,
         "lat": body.lat,
         "accuracy_m": body.accuracy_m,
+        "received_at": utcnow(),
     }
     new_id = _insert_position(session, values)
     if new_id is None:
