@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
 import threading
 import time
@@ -155,7 +156,10 @@ class TokenCache:
         with self._lock:
             if len(self._data) > 10_000:
                 self._data.clear()
-            self._data[digest] = (time.monotonic() + self.ttl_s, principal)
+            # Spread expiries so tokens cached together (a shift starting) are not all
+            # looked up again in the same second.
+            ttl = self.ttl_s * random.uniform(0.75, 1.25)
+            self._data[digest] = (time.monotonic() + ttl, principal)
 
 
 def authenticate(session: Session, token: str, *, cache: TokenCache | None = None) -> Principal:

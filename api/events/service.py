@@ -293,39 +293,41 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         "lon": body.lon,
         "lat": body.lat,
     }
+    stop_status = None
     with write_lock(session):
         try:
             event_id = conn.execute(sql.insert_event, values).scalar()
-            if event_id is None:
-                session.rollback()
-                again = _existing_event(session, who.courier_id, body.idempotency_key)
-                if again is None:
-                    msg = "event insert conflicted but the stored event is missing"
-                    raise RuntimeError(msg)
-                return Recorded(again, True)
-            move = {"stop_key": stop.id, "new_ts": body.device_ts, "new_status": body.kind}
-            if body.kind == "arrived":
-                stop_status = conn.execute(sql.arrive, move).scalar()
-            else:
-                reason = body.reason if body.kind == "failed" else None
-                stop_status = conn.execute(sql.finish, {**move, "new_reason": reason}).scalar()
-            if body.proof is not None:
-                photo = body.proof.photo_id
-                conn.execute(
-                    sql.insert_proof,
-                    {
-                        "event_id": event_id,
-                        "recipient_name": body.proof.recipient_name,
-                        "id_check": body.proof.id_check,
-                        "cash_paid_vnd": body.proof.cash_paid_vnd,
-                        "photo_path": f"{photo}.bin" if photo else None,
-                        "photo_sha256": photo,
-                    },
-                )
+            if event_id is not None:
+                move = {"stop_key": stop.id, "new_ts": body.device_ts, "new_status": body.kind}
+                if body.kind == "arrived":
+                    stop_status = conn.execute(sql.arrive, move).scalar()
+                else:
+                    reason = body.reason if body.kind == "failed" else None
+                    stop_status = conn.execute(sql.finish, {**move, "new_reason": reason}).scalar()
+                if body.proof is not None:
+                    photo = body.proof.photo_id
+                    conn.execute(
+                        sql.insert_proof,
+                        {
+                            "event_id": event_id,
+                            "recipient_name": body.proof.recipient_name,
+                            "id_check": body.proof.id_check,
+                            "cash_paid_vnd": body.proof.cash_paid_vnd,
+                            "photo_path": f"{photo}.bin" if photo else None,
+                            "photo_sha256": photo,
+                        },
+                    )
             session.commit()
         except BaseException:
             session.rollback()
             raise
+    if event_id is None:
+        # Already stored: read it outside the write lock (the commit gave the connection back).
+        again = _existing_event(session, who.courier_id, body.idempotency_key)
+        if again is None:
+            msg = "event insert conflicted but the stored event is missing"
+            raise RuntimeError(msg)
+        return Recorded(again, True)
     return Recorded(StopEvent(id=event_id, **values), False, stop_status, stop.route_id)
 
 
