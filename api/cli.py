@@ -530,23 +530,20 @@ def _seed_demo(settings: Any, n_jobs: int, host: str, port: int) -> None:
         demo = seed_demo_day(settings, n_jobs=n_jobs)
     except ServiceError as e:
         raise _fail(e.detail) from e
-    couriers = sorted(u for u, r in demo.users.items() if r == "courier")
+    by_role: dict[str, list[str]] = {}
+    for username, role in demo.users.items():
+        by_role.setdefault(role, []).append(username)
+    couriers = sorted(by_role.get("courier", []))
     url = f"http://{host}:{port}"
     table = Table(title=f"demo day {demo.day}: {demo.jobs} jobs, plan {demo.plan_id} published")
     for col in ("page", "sign in as", "password"):
         table.add_column(col)
-    staff = [u for u, r in demo.users.items() if r != "courier"]
-    table.add_row(
-        f"{url}/dispatcher",
-        ", ".join(u for u in staff if demo.users[u] != "manager"),
-        DEMO_PASSWORD,
-    )
-    table.add_row(
-        f"{url}/courier", f"{couriers[0]} … {couriers[-1]}" if couriers else "-", DEMO_PASSWORD
-    )
-    table.add_row(
-        f"{url}/manager", ", ".join(u for u in staff if demo.users[u] == "manager"), DEMO_PASSWORD
-    )
+    for page, users in (
+        ("dispatcher", ", ".join(by_role.get("dispatcher", []) + by_role.get("admin", []))),
+        ("courier", f"{couriers[0]} … {couriers[-1]}" if couriers else "-"),
+        ("manager", ", ".join(by_role.get("manager", []))),
+    ):
+        table.add_row(f"{url}/{page}", users or "-", DEMO_PASSWORD)
     err_console.print(table)
 
 

@@ -23,7 +23,7 @@ from api.jobs.models import JobRecord
 from api.jobs.service import build_problem, store_couriers, store_depots, store_jobs
 from api.network import ensure_network
 from api.plans.models import PlanRecord
-from api.plans.service import create_plan, publish_plan
+from api.plans.service import create_plan, publish_plan, published_plan_id
 from routing.io import LOCAL_TZ
 
 logger = logging.getLogger(__name__)
@@ -69,14 +69,11 @@ def seed_demo_day(
     from routing.scenario import make_day
 
     day = day or datetime.now(LOCAL_TZ).date()
-    ensure_network(settings.network_path, nodes=settings.network_nodes, seed=settings.network_seed)
     engine = make_engine(settings.sqlalchemy_url)
     factory = make_session_factory(engine)
     try:
         with session_scope(factory) as session:
-            plan_id = session.scalar(
-                select(PlanRecord.id).where(PlanRecord.day == day, PlanRecord.status == "published")
-            )
+            plan_id = published_plan_id(session, day)
             if plan_id is not None:
                 jobs = (
                     session.scalar(
@@ -86,6 +83,12 @@ def seed_demo_day(
                 )
                 return DemoDay(day, plan_id, jobs, _users(session))
             province = make_province(settings.network_nodes, seed=settings.network_seed)
+            ensure_network(
+                settings.network_path,
+                nodes=settings.network_nodes,
+                seed=settings.network_seed,
+                province=province,
+            )
             scenario = make_day(province, n_jobs=n_jobs, n_couriers=n_couriers, seed=0, day=day)
             problem = scenario.problem
             store_depots(session, list(problem.depots), keep_good=False)

@@ -22,14 +22,18 @@ from geodata.snap import Snapper
 
 if TYPE_CHECKING:
     from api.config import Settings
+    from geodata.synthetic import SyntheticProvince
 
 logger = logging.getLogger(__name__)
 
 
-def ensure_network(path: Path, *, nodes: int, seed: int) -> Path:
+def ensure_network(
+    path: Path, *, nodes: int, seed: int, province: SyntheticProvince | None = None
+) -> Path:
     """Return ``path``, generating the synthetic province there first if it does not exist.
 
-    A file lock keeps concurrent processes (API, workers) from generating it twice.
+    A file lock keeps concurrent processes (API, workers) from generating it twice; a caller
+    that already generated ``make_province(nodes, seed=seed)`` passes it as ``province``.
     """
     if path.is_file():
         return path
@@ -40,7 +44,7 @@ def ensure_network(path: Path, *, nodes: int, seed: int) -> Path:
             from geodata.synthetic import make_province
 
             t0 = time.perf_counter()
-            province = make_province(nodes, seed=seed)
+            province = province or make_province(nodes, seed=seed)
             tmp = path.with_suffix(".tmp.npz")
             compact_graph(province.graph).save(tmp)
             tmp.replace(path)

@@ -698,7 +698,8 @@ def simulate_day(
 # -- tables -----------------------------------------------------------------------------------
 
 
-def _clock(day: date | None, t_s: int | None) -> datetime | None:
+def local_clock(day: date | None, t_s: int | None) -> datetime | None:
+    """Return ``t_s`` seconds after local midnight of ``day`` as an aware time (None if unknown)."""
     if t_s is None or day is None:
         return None
     return datetime.combine(day, datetime.min.time(), LOCAL_TZ) + timedelta(seconds=int(t_s))
@@ -719,7 +720,7 @@ def events_frame(sim: SimulatedDay) -> pd.DataFrame:
             "seq": e.seq,
             "event": e.event,
             "at_s": e.at_s,
-            "at": _clock(sim.day, e.at_s),
+            "at": local_clock(sim.day, e.at_s),
             "reason": e.reason,
             "recipient_name": e.recipient_name,
             "id_checked": e.id_checked,
@@ -842,7 +843,7 @@ def day_rows(
         u = unassigned_of.get(job.job_id)
         zone = zone_of.get(job.job_id, job.zone_id)
         w0, w1 = _promised_window(job, o.planned_start_s if o else None)
-        completed_at = _clock(day, o.finished_s) if o and o.outcome == "completed" else None
+        completed_at = local_clock(day, o.finished_s) if o and o.outcome == "completed" else None
         requested = job.requested_at
         if requested is not None and requested.tzinfo is None:
             requested = requested.replace(tzinfo=LOCAL_TZ)
@@ -866,14 +867,14 @@ def day_rows(
                 "courier_id": o.courier_id if o else None,
                 "seq": o.seq if o else None,
                 "requested_at": requested,
-                "window_start": _clock(day, w0),
-                "window_end": _clock(day, w1),
-                "planned_arrival": _clock(day, o.planned_arrival_s) if o else None,
-                "planned_start": _clock(day, o.planned_start_s) if o else None,
-                "actual_arrival": _clock(day, o.arrived_s) if o else None,
-                "service_start": _clock(day, o.service_start_s) if o else None,
+                "window_start": local_clock(day, w0),
+                "window_end": local_clock(day, w1),
+                "planned_arrival": local_clock(day, o.planned_arrival_s) if o else None,
+                "planned_start": local_clock(day, o.planned_start_s) if o else None,
+                "actual_arrival": local_clock(day, o.arrived_s) if o else None,
+                "service_start": local_clock(day, o.service_start_s) if o else None,
                 "completed_at": completed_at,
-                "finished_at": _clock(day, o.finished_s) if o else None,
+                "finished_at": local_clock(day, o.finished_s) if o else None,
                 "outcome": o.outcome if o else "unassigned",
                 "fail_reason": o.fail_reason if o else None,
                 "unassigned_reason": u.reason if u else None,

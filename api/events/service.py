@@ -35,7 +35,6 @@ from routing.io import LOCAL_TZ
 
 logger = logging.getLogger(__name__)
 
-STATUS_OF = {"arrived": "arrived", "completed": "completed", "failed": "failed"}
 ID_CHECK_CATEGORIES = ("licence_return", "result_return")
 
 

@@ -22,7 +22,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -32,8 +32,10 @@ from sqlalchemy import func, select
 from api.errors import InvalidRequestError
 from api.events.models import Proof, StopEvent
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
+from api.plans.service import published_plan_id
+from api.rounds.service import local_seconds
 from routing import reports
-from routing.simulate import LOCAL_TZ, month_frame
+from routing.simulate import LOCAL_TZ, local_clock, month_frame
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -74,18 +76,6 @@ def check_range(start: date, end: date) -> None:
                 }
             ],
         )
-
-
-def _clock(day: date, t_s: int | None) -> datetime | None:
-    if t_s is None:
-        return None
-    return datetime.combine(day, datetime.min.time(), LOCAL_TZ) + timedelta(seconds=int(t_s))
-
-
-def _local_s(ts: datetime, day: date) -> int:
-    local = ts.astimezone(LOCAL_TZ)
-    midnight = datetime.combine(day, datetime.min.time(), LOCAL_TZ)
-    return int((local - midnight).total_seconds())
 
 
 def _requested(job: dict[str, Any]) -> datetime | None:
@@ -148,7 +138,7 @@ def _stop_row(
     done_at = stop.done_at
     seen = stop.arrived_at or done_at
     outcome = stop.status if stop.status in ("completed", "failed") else "pending"
-    arrival_s = _local_s(seen, day) if seen is not None else None
+    arrival_s = local_seconds(seen, day) if seen is not None else None
     begin_s = service_start_s(windows, arrival_s) if arrival_s is not None else None
     completed_at = done_at if outcome == "completed" else None
     on_time = (
@@ -168,12 +158,12 @@ def _stop_row(
         "courier_id": courier_id,
         "seq": stop.seq,
         "requested_at": requested,
-        "window_start": _clock(day, promised[0]) if promised else None,
-        "window_end": _clock(day, promised[1]) if promised else None,
-        "planned_arrival": _clock(day, stop.arrival_s),
-        "planned_start": _clock(day, stop.start_s),
-        "actual_arrival": _clock(day, arrival_s),
-        "service_start": _clock(day, begin_s),
+        "window_start": local_clock(day, promised[0]) if promised else None,
+        "window_end": local_clock(day, promised[1]) if promised else None,
+        "planned_arrival": local_clock(day, stop.arrival_s),
+        "planned_start": local_clock(day, stop.start_s),
+        "actual_arrival": local_clock(day, arrival_s),
+        "service_start": local_clock(day, begin_s),
         "completed_at": completed_at,
         "finished_at": done_at if outcome != "pending" else None,
         "outcome": outcome,
@@ -213,8 +203,8 @@ def _unassigned_rows(day: date, plan: PlanRecord) -> list[dict[str, Any]]:
                 "depot_id": job.get("depot_id") or (depots[0] if len(depots) == 1 else None),
                 "zone_id": job.get("zone_id"),
                 "requested_at": _requested(job),
-                "window_start": _clock(day, promised[0]) if promised else None,
-                "window_end": _clock(day, promised[1]) if promised else None,
+                "window_start": local_clock(day, promised[0]) if promised else None,
+                "window_end": local_clock(day, promised[1]) if promised else None,
                 "outcome": "unassigned",
                 "unassigned_reason": u.get("reason"),
                 "rain": False,
@@ -491,9 +481,7 @@ def day_report(session: Session, day: date) -> dict[str, Any]:
     Computed from :func:`delivery_frame` with :mod:`routing.reports` (the on-time rate is over
     attempts, as in the range report); unassigned jobs are not counted as stops.
     """
-    plan_id = session.scalar(
-        select(PlanRecord.id).where(PlanRecord.day == day, PlanRecord.status == "published")
-    )
+    plan_id = published_plan_id(session, day)
     df = delivery_frame(session, day, day)
     planned = df[df["outcome"] != "unassigned"]
     return {

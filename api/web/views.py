@@ -31,11 +31,19 @@ PAGES = {
 }
 
 
+def request_language(request: Request) -> Language:
+    """Return the caller's language: ``?lang=``, else the cookie, else the configured default."""
+    return pick_language(
+        request.query_params.get("lang"),
+        request.cookies.get("lang"),
+        request.app.state.settings.default_language,
+    )
+
+
 def render(request: Request, template: str, title_key: str, **context: Any) -> HTMLResponse:
     """Render a page in the caller's language and remember an explicit language choice."""
-    settings = request.app.state.settings
+    lang = request_language(request)
     asked = request.query_params.get("lang")
-    lang: Language = pick_language(asked, request.cookies.get("lang"), settings.default_language)
     response = templates.TemplateResponse(
         request,
         template,
@@ -93,11 +101,7 @@ def courier_service_worker() -> Response:
 @router.get("/courier.webmanifest")
 def courier_manifest(request: Request) -> Response:
     """Describe the courier page as an installable web app (home-screen icon, portrait)."""
-    lang = pick_language(
-        request.query_params.get("lang"),
-        request.cookies.get("lang"),
-        request.app.state.settings.default_language,
-    )
+    lang = request_language(request)
     manifest = {
         "name": translate(lang, "courier.app_name"),
         "short_name": translate(lang, "courier.app_short_name"),
