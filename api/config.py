@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     auth_cache_s: float = 30.0
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    road_eta: bool = True
+    max_pending_writes: int = 64
     tile_url: str | None = None
     tile_attribution: str = "© OpenStreetMap contributors"
     default_language: Literal["vi", "en"] = "vi"

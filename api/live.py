@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +21,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 logger = logging.getLogger(__name__)
 
 PREFIX = "courier"
-TOWN_SPEED_MPS = 30 / 3.6
-DETOUR_FACTOR = 1.3
 
 
 def channel(plan_id: int) -> str:
@@ -104,19 +101,6 @@ def get_progress(r: redis.Redis, plan_id: int) -> dict[str, Any]:
     """Return a plan's solve progress (empty if none was recorded)."""
     raw: dict[Any, Any] = r.hgetall(progress_key(plan_id))  # type: ignore[assignment]
     return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
-
-
-def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Return the great-circle distance between two points in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(math.sqrt(min(1.0, a)))
-
-
-def estimate_travel_s(lon1: float, lat1: float, lon2: float, lat2: float) -> int:
-    """Estimate motorbike travel time from a GPS fix to a stop (straight line x detour / speed)."""
-    return round(haversine_m(lon1, lat1, lon2, lat2) * DETOUR_FACTOR / TOWN_SPEED_MPS)
 
 
 async def stream_plan(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,8 @@ from api.events.views import router as events_router
 from api.jobs.views import router as jobs_router
 from api.logging import request_id_var
 from api.maps.views import router as maps_router
+from api.network import warm_network
+from api.overload import ShedCourierWrites
 from api.plans.views import router as plans_router
 from api.reports.views import router as reports_router
 from api.rounds.views import router as rounds_router
@@ -134,6 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
         app.state.aredis = aioredis.Redis.from_url(settings.redis_url)
         app.state.token_cache = TokenCache(settings.auth_cache_s)
+        if settings.road_eta:
+            threading.Thread(
+                target=warm_network, args=(settings,), name="warm-network", daemon=True
+            ).start()
         # What start-up built lives as long as the process: keep the collector from walking it
         # again and again, which otherwise shows up as pauses in the slowest requests.
         gc.collect()
@@ -198,6 +205,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Expose Prometheus metrics."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(
+        ShedCourierWrites, limit=settings.max_pending_writes, registry=metrics.registry
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -77,9 +77,40 @@ class Network:
             snaps = self.snapper.snap(np.asarray(lons), np.asarray(lats))
             return self.router.matrix(snaps), snaps
 
+    def warm(self) -> None:
+        """Build the snap index and the travel-time hierarchy now rather than on first use."""
+        with self._lock:
+            self.snapper.snap(
+                np.asarray([self.graph.node_lon[0]]), np.asarray([self.graph.node_lat[0]])
+            )
+            _ = self.router.time_metric
+
+    def road_time_s(
+        self, lon: float, lat: float, to_lon: float, to_lat: float, *, max_snap_m: float
+    ) -> tuple[float, float] | None:
+        """Return the fastest time along the roads between two points and their distance off-road.
+
+        Returns ``(seconds on the roads, metres from the points to the roads)``, or None when a
+        point is farther than ``max_snap_m`` from every road or no road joins them.
+        """
+        with self._lock:
+            snaps = self.snapper.snap(
+                np.asarray([lon, to_lon]),
+                np.asarray([lat, to_lat]),
+                max_distance_m=max_snap_m,
+                warn_far=False,
+            )
+            if snaps.far.any():
+                return None
+            found = self.router.path(snaps, 0, 1)
+        if found is None:
+            return None
+        return found[2], float(snaps.distance_m.sum())
+
 
 _cache: dict[Path, Network] = {}
 _cache_lock = threading.Lock()
+_warm: set[Path] = set()
 
 
 def get_network(settings: Settings) -> Network:
@@ -92,3 +123,25 @@ def get_network(settings: Settings) -> Network:
             _cache[path] = Network(load_compact(path))
             logger.info("road network loaded from %s", path)
         return _cache[path]
+
+
+def warm_network(settings: Settings) -> None:
+    """Load the network and build its indexes, then let :func:`warm_network_or_none` return it.
+
+    Run in a background thread at start-up: requests that can do without the roads (a courier's
+    GPS fix) never wait for a load that takes seconds on a real region.
+    """
+    try:
+        t0 = time.perf_counter()
+        network = get_network(settings)
+        network.warm()
+        _warm.add(settings.network_path)
+        logger.info("road network ready for live ETAs in %.1f s", time.perf_counter() - t0)
+    except Exception:
+        logger.exception("road network could not be loaded; live ETAs use straight lines")
+
+
+def warm_network_or_none(settings: Settings) -> Network | None:
+    """Return the network if :func:`warm_network` has made it ready in this process, else None."""
+    path = settings.network_path
+    return _cache.get(path) if path in _warm else None

@@ -113,6 +113,7 @@ class Snapper:
         lat: npt.ArrayLike,
         *,
         max_distance_m: float = DEFAULT_MAX_SNAP_M,
+        warn_far: bool = True,
     ) -> Snapped:
         """Snap points to their nearest road segment.
 
@@ -122,6 +123,9 @@ class Snapper:
             Point coordinates in degrees (same length).
         max_distance_m
             Points farther than this from every road are flagged in ``far``.
+        warn_far
+            Log a warning naming the far points (addresses to fix); GPS fixes off the mapped
+            roads are routine and pass False.
 
         Returns
         -------
@@ -172,7 +176,7 @@ class Snapper:
         on_road = shapely.line_interpolate_point(chosen, fraction, normalized=True)
         sx, sy = self._to_lonlat.transform(shapely.get_x(on_road), shapely.get_y(on_road))
         far = dist > max_distance_m
-        if far.any():
+        if warn_far and far.any():
             logger.warning(
                 "%d of %d points are more than %.0f m from any road: %s",
                 int(far.sum()),

@@ -77,7 +77,13 @@ class PositionRead(BaseModel):
     device_ts: dt.datetime
     duplicate: bool = False
     next_job_id: str | None = None
-    eta_drift_s: int | None = None
+    eta_drift_s: int | None = Field(
+        default=None, description="ETA at the next stop minus its planned arrival (s; > 0 late)"
+    )
+    eta_basis: Literal["roads", "straight_line"] | None = None
+    expected_late: list[str] = Field(
+        default_factory=list, description="Stops still to serve whose projected arrival is late"
+    )
 
 
 class PhotoRead(BaseModel):

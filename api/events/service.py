@@ -25,8 +25,10 @@ from api import live
 from api.auth.service import Principal
 from api.db import UTCDateTime, utcnow, write_lock
 from api.errors import NotFoundError
+from api.events.eta import PlannedStop, Projection, project, travel_s
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
+from api.network import Network
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.service import published_plan_id
 from api.rounds.service import local_seconds
@@ -46,6 +48,7 @@ class Recorded:
     duplicate: bool
     stop_status: str | None = None
     route_id: int | None = None
+    projection: Projection | None = None
 
 
 def _plan_for(session: Session, device_ts: datetime, plan_id: int | None) -> int:
@@ -110,6 +113,19 @@ def published_route_id(session: Session, plan_id: int, courier_id: str) -> int |
     return _route_ids[key]
 
 
+_planned: dict[int, tuple[PlannedStop, ...]] = {}
+
+
+def planned_stops(session: Session, route_id: int) -> tuple[PlannedStop, ...]:
+    """Return a published route's stops as planned, in order (cached: published plans never change)."""
+    if route_id not in _planned:
+        if len(_planned) > 20_000:
+            _planned.clear()
+        rows = session.connection().execute(_sql(session).planned_stops, {"route_key": route_id})
+        _planned[route_id] = tuple(PlannedStop(*row) for row in rows)
+    return _planned[route_id]
+
+
 def progress_of(stops: list[StopRow]) -> tuple[dict[str, int], StopRow | None]:
     """Return ``{"done", "total"}`` and the next stop to serve (None when all are done)."""
     done = sum(s.status in ("completed", "failed") for s in stops)
@@ -168,6 +184,7 @@ class _LiveSQL:
 
     find_stop: Any
     route_stops: Any
+    planned_stops: Any
     insert_event: Any
     insert_position: Any
     insert_proof: Any
@@ -213,6 +230,11 @@ def _live_sql(dialect: str) -> _LiveSQL:
             StopRecord.lon,
             StopRecord.lat,
             StopRecord.window_end_s,
+        )
+        .where(StopRecord.route_id == bindparam("route_key"))
+        .order_by(StopRecord.seq),
+        planned_stops=select(
+            StopRecord.job_id, StopRecord.arrival_s, StopRecord.waiting_s, StopRecord.window_end_s
         )
         .where(StopRecord.route_id == bindparam("route_key"))
         .order_by(StopRecord.seq),
@@ -414,11 +436,13 @@ def _next_stop(stop: StopRow) -> dict[str, Any]:
     }
 
 
-def record_position(session: Session, r: redis.Redis, who: Principal, body: PositionIn) -> Recorded:
-    """Store a GPS fix once, then publish it with the next stop and the ETA drift.
+def record_position(
+    session: Session, r: redis.Redis, who: Principal, body: PositionIn, network: Network | None
+) -> Recorded:
+    """Store a GPS fix once, then publish it with the next stop's ETA and the stops expected late.
 
-    The ETA drift is the estimated arrival at the next stop (straight line x detour factor at
-    town speed from this fix) minus its planned arrival: positive means late.
+    ``network`` is the road network when it is ready in this process (ETAs along the roads),
+    else None (straight-line estimates); see :mod:`api.events.eta`.
     """
     assert who.courier_id is not None
     day = body.device_ts.astimezone(LOCAL_TZ).date()
@@ -447,21 +471,13 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
     pos = Position(id=new_id, **values)
     if not on_round or plan_id is None:
         return Recorded(pos, False)
-    eta_drift = None
-    shown_next = None
+    projection = None
     if next_stop is not None:
-        t_local = local_seconds(body.device_ts, day)
-        eta = t_local + live.estimate_travel_s(
-            body.lon, body.lat, next_stop["lon"], next_stop["lat"]
-        )
-        eta_drift = eta - next_stop["planned_arrival_s"]
-        shown_next = {
-            "job_id": next_stop["job_id"],
-            "planned_arrival_s": next_stop["planned_arrival_s"],
-            "eta_s": eta,
-        }
+        projection = _project(session, network, plan_id, who.courier_id, body, day, next_stop)
     device_ts = body.device_ts.isoformat()
-    msg = {
+    expected_late = [] if projection is None else list(projection.expected_late)
+    drift = None if projection is None else projection.drift_s
+    message: dict[str, Any] = {
         "type": "position",
         "plan_id": plan_id,
         "courier_id": who.courier_id,
@@ -470,15 +486,49 @@ def record_position(session: Session, r: redis.Redis, who: Principal, body: Posi
         "device_ts": device_ts,
         "idempotency_key": body.idempotency_key,
         "progress": progress,
-        "next_stop": shown_next,
-        "eta_drift_s": eta_drift,
+        "next_stop": None
+        if projection is None
+        else {
+            "job_id": projection.job_id,
+            "planned_arrival_s": projection.eta_s - projection.drift_s,
+            "eta_s": projection.eta_s,
+        },
+        "eta_drift_s": drift,
+        "eta_basis": None if projection is None else projection.basis,
+        "expected_late": expected_late,
     }
     state = {
         "position": {"lon": body.lon, "lat": body.lat, "device_ts": device_ts},
-        "eta_drift_s": eta_drift,
+        "eta_drift_s": drift,
+        "expected_late": expected_late,
     }
-    live.publish_courier_state(r, plan_id, who.courier_id, state, msg)
-    return Recorded(pos, False, None)
+    live.publish_courier_state(r, plan_id, who.courier_id, state, message)
+    return Recorded(pos, False, projection=projection)
+
+
+def _project(
+    session: Session,
+    network: Network | None,
+    plan_id: int,
+    courier_id: str,
+    body: PositionIn,
+    day: date,
+    next_stop: dict[str, Any],
+) -> Projection:
+    """Project the courier's round from this fix: the next stop's ETA, then the rest in order."""
+    eta = local_seconds(body.device_ts, day)
+    seconds, basis = travel_s(network, body.lon, body.lat, next_stop["lon"], next_stop["lat"])
+    eta += seconds
+    route_id = published_route_id(session, plan_id, courier_id)
+    planned = planned_stops(session, route_id) if route_id is not None else ()
+    at = next((k for k, s in enumerate(planned) if s.job_id == next_stop["job_id"]), None)
+    if at is None:  # the state names a stop the cache does not know: project the next one alone
+        remaining: tuple[PlannedStop, ...] = (
+            PlannedStop(next_stop["job_id"], next_stop["planned_arrival_s"], 0, 10**9),
+        )
+    else:
+        remaining = planned[at:]
+    return project(remaining, eta, basis)
 
 
 def store_photo(uploads: Path, data: bytes) -> str:

@@ -19,6 +19,7 @@ from api.events.schemas import (
     StopEventIn,
     StopEventRead,
 )
+from api.network import warm_network_or_none
 from routing.errors import InputError
 
 OptPlanId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
@@ -89,17 +90,33 @@ def post_event(
     responses={200: {"model": PositionRead, "description": "Already stored"}},
 )
 def post_position(
-    body: PositionIn, response: Response, session: SessionDep, r: RedisDep, who: CurrentUser
+    body: PositionIn,
+    response: Response,
+    session: SessionDep,
+    r: RedisDep,
+    settings: SettingsDep,
+    who: CurrentUser,
 ) -> PositionRead:
-    """Record a GPS fix of mine (idempotent), published with the next stop and ETA drift."""
-    rec = service.record_position(session, r, _courier(who), body)
+    """Record a GPS fix of mine (idempotent), published with the next stop's ETA.
+
+    The ETA runs along the roads once the road network is ready in the serving process (by
+    straight line before that, and from fixes far from every mapped road); the reply and the
+    live feed say which in ``eta_basis``.
+    """
+    network = warm_network_or_none(settings) if settings.road_eta else None
+    rec = service.record_position(session, r, _courier(who), body, network)
     if rec.duplicate:
         response.status_code = 200
+    p = rec.projection
     return PositionRead(
         id=rec.row.id,
         courier_id=rec.row.courier_id,
         device_ts=rec.row.device_ts,
         duplicate=rec.duplicate,
+        next_job_id=None if p is None else p.job_id,
+        eta_drift_s=None if p is None else p.drift_s,
+        eta_basis=None if p is None else p.basis,
+        expected_late=[] if p is None else list(p.expected_late),
     )
 
 

@@ -7,6 +7,13 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
+from api.events.eta import TOWN_SPEED_MPS
+from api.network import warm_network, warm_network_or_none
+from geodata.compact import CompactGraph
+from geodata.matrix import Router
+from geodata.snap import Snapper
 from routing.io import LOCAL_TZ
 from routing.model import Problem
 from tests.integration.conftest import Stack
@@ -312,3 +319,53 @@ def test_live_snapshot_lists_failed_stops_and_courier_states(day_stack: Stack) -
     ).items()
     assert snap["routes"]["C02"]["done"] >= 1
     assert all(r["done"] <= r["total"] for r in snap["routes"].values())
+
+
+def test_a_fix_gets_its_eta_along_the_roads_and_the_late_stops_ahead(
+    day_stack: Stack, town: Problem, province_graph: CompactGraph
+) -> None:
+    """A courier at the office: ETA = fix time + Dijkstra time to the next stop; lateness carried on."""
+    s = day_stack
+    warm_network(s.settings)
+    assert warm_network_or_none(s.settings) is not None
+    # A courier nobody has posted for yet (other tests post events for some).
+    cid, stops = next(
+        (c.courier_id, rnd["stops"])
+        for c in reversed(town.couriers)
+        if (rnd := my_round(s, c.courier_id, town))["stops"]
+        and all(st["status"] == "planned" for st in rnd["stops"])
+    )
+    first = stops[0]
+    office = town.depots[0]
+    snaps = Snapper(province_graph).snap(
+        np.array([office.lon, first["lon"]]), np.array([office.lat, first["lat"]])
+    )
+    road_s = Router(province_graph, workers=1).matrix(snaps, method="dijkstra").time_s[0, 1]
+    expected_travel = road_s + float(snaps.distance_m.sum()) / TOWN_SPEED_MPS
+    leave = first["planned_arrival_s"] - int(expected_travel) - 600
+
+    def fix(t: int) -> dict[str, Any]:
+        body = {"idempotency_key": key(), "device_ts": at(town, t)}
+        r = s.client.post(
+            "/rounds/me/positions",
+            headers=s.h(cid),
+            json={**body, "lon": office.lon, "lat": office.lat, "accuracy_m": 8},
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    early = fix(leave)
+    assert early["next_job_id"] == first["job_id"]
+    assert early["eta_basis"] == "roads"
+    assert abs(early["eta_drift_s"] - (leave + expected_travel - first["planned_arrival_s"])) <= 2
+    assert early["expected_late"] == []
+    # Leaving at the end of the day: every stop still to serve closes before the courier gets there.
+    late = fix(23 * 3600)
+    assert late["eta_drift_s"] > 0
+    assert late["expected_late"] == [st["job_id"] for st in stops]
+    with s.client.websocket_connect(
+        f"/plans/{s.plan_id}/live?token={s.tokens['dispatcher']}"
+    ) as ws:
+        snap = ws.receive_json()
+    assert snap["couriers"][cid]["expected_late"] == late["expected_late"]
+    assert snap["couriers"][cid]["eta_drift_s"] == late["eta_drift_s"]

@@ -18,12 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from api.auth.service import Role
 from api.config import Settings
-from api.db import upgrade_database
+from api.db import make_engine, upgrade_database
 from routing.model import Problem
 from tests.integration.conftest import (
     BACKENDS,
@@ -298,3 +299,69 @@ def test_sigkill_mid_day_loses_nothing_acknowledged(served: Served, town: Proble
     stored = {e["idempotency_key"] for e in events}
     assert set(acked) - stored == set()
     assert plan["status"] == "published"
+
+
+def test_an_overloaded_process_refuses_writes_with_503_and_loses_nothing(
+    served: Served, town: Problem, tmp_path: Path
+) -> None:
+    """With 2 writes stuck on a locked table, the next 4 get 503 + Retry-After; resent, all are stored."""
+    server = ServerProcess(
+        {**served.env, "COURIER_MAX_PENDING_WRITES": "2"}, tmp_path / "api.log"
+    ).start()
+    url = Settings(database_url=served.env["DATABASE_URL"]).sqlalchemy_url
+    engine = make_engine(url)
+    bodies = [
+        {
+            "idempotency_key": uuid.uuid4().hex,
+            "device_ts": at(town, 9 * 3600 + k),
+            "lon": town.depots[0].lon,
+            "lat": town.depots[0].lat,
+        }
+        for k in range(6)
+    ]
+    replies: dict[str, httpx.Response] = {}
+
+    def post(client: httpx.Client, body: dict[str, Any]) -> None:
+        replies[body["idempotency_key"]] = client.post(
+            "/rounds/me/positions", headers=served.h("C05"), json=body
+        )
+
+    try:
+        with engine.connect() as lock, httpx.Client(base_url=server.url, timeout=60) as c:
+            # Hold the positions table's write lock: the first writes to arrive wait on it.
+            if engine.dialect.name == "sqlite":
+                lock.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                lock.exec_driver_sql("BEGIN")
+                lock.exec_driver_sql("LOCK TABLE positions IN EXCLUSIVE MODE")
+            with ThreadPoolExecutor(6) as pool:
+                futures = [pool.submit(post, c, b) for b in bodies]
+                deadline = time.monotonic() + 20
+                while len(replies) < 4 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                refused = dict(replies)
+                lock.exec_driver_sql("ROLLBACK")
+                for f in futures:
+                    f.result()
+            assert len(refused) == 4
+            for r in refused.values():
+                assert r.status_code == 503
+                assert 1 <= int(r.headers["Retry-After"]) <= 10
+                assert "busy" in r.json()["detail"]
+            waited = {k: r for k, r in replies.items() if k not in refused}
+            assert [r.status_code for r in waited.values()] == [201, 201]
+            # The phone sends the refused ones again: each is stored once.
+            for b in bodies:
+                if b["idempotency_key"] in refused:
+                    post(c, b)
+            assert sorted(r.status_code for r in replies.values()) == [201] * 6
+            metrics = c.get("/metrics").text
+            assert "courier_writes_shed_total 4.0" in metrics
+        with engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT idempotency_key FROM positions WHERE courier_id = 'C05'")
+            ).scalars()
+            assert {b["idempotency_key"] for b in bodies} <= set(stored)
+    finally:
+        server.stop()
+        engine.dispose()

@@ -33,7 +33,7 @@
     stopStatus: {}, // job_id -> status
     failed: new Map(), // job_id -> {courier_id, job_id, reason}
     late: new Map(), // job_id -> {courier_id, job_id, status}
-    live: {}, // courier_id -> {position, next_stop, eta_drift_s}
+    live: {}, // courier_id -> {position, next_stop, eta_drift_s, expected_late}
     selected: null,
     socket: null,
     pollTimer: null,
@@ -397,6 +397,7 @@
       const min = Math.round(live.eta_drift_s / 60);
       bits.push(min > 0 ? t("dispatcher.drift_late", { min }) : t("dispatcher.drift_ok"));
     }
+    if (live?.expected_late?.length) bits.push(t("dispatcher.expected_late", { n: live.expected_late.length }));
     return bits.join(" · ");
   }
 
@@ -718,6 +719,7 @@
       position: { lon: msg.lon, lat: msg.lat, device_ts: msg.device_ts },
       next_stop: msg.next_stop,
       eta_drift_s: msg.eta_drift_s,
+      expected_late: msg.expected_late || [],
     };
     if (msg.progress) state.progress[cid] = { done: msg.progress.done, total: msg.progress.total };
     moveCourier(cid, state.live[cid]);
