@@ -35,7 +35,7 @@ from api.events.views import router as events_router
 from api.jobs.views import router as jobs_router
 from api.logging import request_id_var
 from api.maps.views import router as maps_router
-from api.network import warm_network
+from api.network import warm_network, warm_network_or_none
 from api.overload import ShedCourierWrites
 from api.plans.views import router as plans_router
 from api.reports.views import router as reports_router
@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request) -> JSONResponse:
-        """Report whether Redis and the database are reachable (503 if not)."""
+        """Report whether Redis and the database are reachable (503 if not), and the road network."""
         checks: dict[str, Any] = {}
         try:
             request.app.state.redis.ping()
@@ -198,6 +198,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as e:  # any driver error means not ready
             checks["database"] = f"error: {type(e).__name__}"
         ok = all(v == "ok" for v in checks.values())
+        # Not a condition of readiness: until the roads are loaded, ETAs are straight-line.
+        if not settings.road_eta:
+            checks["road_network"] = "off"
+        else:
+            checks["road_network"] = "ready" if warm_network_or_none(settings) else "loading"
         return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, 200 if ok else 503)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
