@@ -707,6 +707,29 @@ def users_token(
     print(token)
 
 
+@users_app.command("revoke")
+def users_revoke(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Revoke every token of a user: a lost or stolen phone, someone who left.
+
+    Running API processes stop accepting them within COURIER_AUTH_CACHE_S seconds.
+    """
+    from api.auth.service import get_user, revoke_tokens
+    from api.db import make_engine, make_session_factory, session_scope, upgrade_database
+    from api.errors import ServiceError
+
+    settings = _service_settings()
+    upgrade_database(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            count = revoke_tokens(session, get_user(session, username=username))
+    except ServiceError as e:
+        raise _fail(e.detail) from e
+    finally:
+        engine.dispose()
+    console.print(f"revoked {count} token(s) of {username}")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (also done by `courier serve` at start)."""

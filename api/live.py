@@ -60,15 +60,17 @@ def publish_courier_state(
     pipe.execute()
 
 
-def seed_courier_state(
-    r: redis.Redis, plan_id: int, courier_id: str, state: dict[str, Any]
-) -> None:
-    """Set fields of a courier's live state that are not set yet (never overwrites newer ones)."""
-    key = courier_key(plan_id, courier_id)
+def seed_courier_states(r: redis.Redis, plan_id: int, states: dict[str, dict[str, Any]]) -> None:
+    """Set the fields of couriers' live states that are not set yet (never overwrites newer ones).
+
+    ``states`` maps courier ids to their state; one round trip for all of them.
+    """
     pipe = r.pipeline(transaction=False)
-    for k, v in state.items():
-        pipe.hsetnx(key, k, dumps(v))
-    pipe.expire(key, 3 * 24 * 3600)
+    for courier_id, state in states.items():
+        key = courier_key(plan_id, courier_id)
+        for k, v in state.items():
+            pipe.hsetnx(key, k, dumps(v))
+        pipe.expire(key, 3 * 24 * 3600)
     pipe.execute()
 
 

@@ -91,18 +91,20 @@ class Network:
         """Return the fastest time along the roads between two points and their distance off-road.
 
         Returns ``(seconds on the roads, metres from the points to the roads)``, or None when a
-        point is farther than ``max_snap_m`` from every road or no road joins them.
+        point is farther than ``max_snap_m`` from every road or no road joins them. Call
+        :meth:`warm` first (from one thread); then any number of threads may call this.
         """
-        with self._lock:
-            snaps = self.snapper.snap(
-                np.asarray([lon, to_lon]),
-                np.asarray([lat, to_lat]),
-                max_distance_m=max_snap_m,
-                warn_far=False,
-            )
-            if snaps.far.any():
-                return None
-            found = self.router.path(snaps, 0, 1)
+        # No lock: after warm() the snap index and the hierarchy are only read, pyproj's
+        # transformers are thread-safe and each query has its own CCH query object.
+        snaps = self.snapper.snap(
+            np.asarray([lon, to_lon]),
+            np.asarray([lat, to_lat]),
+            max_distance_m=max_snap_m,
+            warn_far=False,
+        )
+        if snaps.far.any():
+            return None
+        found = self.router.path(snaps, 0, 1)
         if found is None:
             return None
         return found[2], float(snaps.distance_m.sum())

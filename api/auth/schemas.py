@@ -37,3 +37,10 @@ class UserRead(BaseModel):
     username: str
     role: Role
     courier_id: str | None
+
+
+class TokensRevoked(BaseModel):
+    """How many live tokens of a user were revoked."""
+
+    username: str
+    revoked: int

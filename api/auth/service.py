@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.auth.models import ApiToken, User
@@ -135,6 +135,26 @@ def get_user(session: Session, *, username: str) -> User:
     return user
 
 
+def revoke_token(session: Session, token: str) -> bool:
+    """Revoke one token (signing out); return whether it was live."""
+    done = session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False))
+        .values(revoked=True)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def revoke_tokens(session: Session, user: User) -> int:
+    """Revoke every live token of a user (a lost phone, someone who left); return how many."""
+    done = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+        .values(revoked=True)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]
+
+
 class TokenCache:
     """Remember verified tokens for a few seconds, so a busy courier does not cost a query each."""
 
@@ -150,6 +170,19 @@ class TokenCache:
             if hit is None or hit[0] < time.monotonic():
                 return None
             return hit[1]
+
+    def forget(self, *, digest: str | None = None, user_id: int | None = None) -> None:
+        """Drop a revoked token, or every token of a user, from this process's cache.
+
+        Other API processes notice a revocation when their entry expires (``auth_cache_s``).
+        """
+        with self._lock:
+            for key in [
+                k
+                for k, (_, who) in self._data.items()
+                if k == digest or (user_id is not None and who.user_id == user_id)
+            ]:
+                del self._data[key]
 
     def put(self, digest: str, principal: Principal) -> None:
         """Cache a principal."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
 from api.auth import service
-from api.auth.schemas import TokenRead, TokenRequest, UserCreate, UserRead
-from api.deps import Admin, CurrentUser, SessionDep, SettingsDep
+from api.auth.schemas import TokenRead, TokenRequest, TokensRevoked, UserCreate, UserRead
+from api.deps import Admin, CurrentUser, SessionDep, SettingsDep, bearer
 from api.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
@@ -20,6 +23,21 @@ def login(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> Tok
     )
     session.commit()
     return TokenRead(access_token=token)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(
+    request: Request,
+    session: SessionDep,
+    _: CurrentUser,
+    credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
+) -> Response:
+    """Sign out: revoke the token this request carries (other sessions stay signed in)."""
+    token = credentials.credentials
+    service.revoke_token(session, token)
+    session.commit()
+    request.app.state.token_cache.forget(digest=service.hash_token(token))
+    return Response(status_code=204)
 
 
 @router.get("/auth/me", response_model=UserRead)
@@ -51,3 +69,17 @@ def create_token(username: str, session: SessionDep, settings: SettingsDep, _: A
     token = service.issue_token(session, user=user, ttl_hours=settings.token_ttl_hours)
     session.commit()
     return TokenRead(access_token=token)
+
+
+@router.delete("/users/{username}/tokens", response_model=TokensRevoked)
+def revoke_tokens(username: str, request: Request, session: SessionDep, _: Admin) -> TokensRevoked:
+    """Revoke every token of a user (admins only): a lost or stolen phone, someone who left.
+
+    Takes effect at once in the process that answers and within ``COURIER_AUTH_CACHE_S``
+    seconds in the others.
+    """
+    user = service.get_user(session, username=username)
+    count = service.revoke_tokens(session, user)
+    session.commit()
+    request.app.state.token_cache.forget(user_id=user.id)
+    return TokensRevoked(username=username, revoked=count)

@@ -96,34 +96,36 @@ def route_stops(session: Session, route_id: int) -> list[StopRow]:
     return [StopRow(*row) for row in rows]
 
 
-_route_ids: dict[tuple[int, str], int | None] = {}
+@dataclass(frozen=True, slots=True)
+class PublishedRounds:
+    """A published plan's rounds as planned: couriers' routes and their stops in order."""
+
+    route_of: dict[str, int]
+    stops_of: dict[int, tuple[PlannedStop, ...]]
 
 
-def published_route_id(session: Session, plan_id: int, courier_id: str) -> int | None:
-    """Return the id of a courier's route in a published plan (cached: published plans never change)."""
-    key = (plan_id, courier_id)
-    if key not in _route_ids:
-        if len(_route_ids) > 100_000:
-            _route_ids.clear()
-        _route_ids[key] = session.scalar(
-            select(RouteRecord.id).where(
-                RouteRecord.plan_id == plan_id, RouteRecord.courier_id == courier_id
-            )
-        )
-    return _route_ids[key]
+_published: dict[int, PublishedRounds] = {}
 
 
-_planned: dict[int, tuple[PlannedStop, ...]] = {}
+def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
+    """Return a published plan's rounds, read once per process in two queries.
 
-
-def planned_stops(session: Session, route_id: int) -> tuple[PlannedStop, ...]:
-    """Return a published route's stops as planned, in order (cached: published plans never change)."""
-    if route_id not in _planned:
-        if len(_planned) > 20_000:
-            _planned.clear()
-        rows = session.connection().execute(_sql(session).planned_stops, {"route_key": route_id})
-        _planned[route_id] = tuple(PlannedStop(*row) for row in rows)
-    return _planned[route_id]
+    Published plans never change (edits make a new version), so nothing here goes stale; a
+    whole day at once spares the first minutes of a shift one query per courier.
+    """
+    if plan_id not in _published:
+        if len(_published) > 64:
+            _published.clear()
+        conn = session.connection()
+        sql = _sql(session)
+        route_of: dict[str, int] = {
+            row[0]: row[1] for row in conn.execute(sql.plan_routes, {"plan_key": plan_id})
+        }
+        stops: dict[int, list[PlannedStop]] = {rid: [] for rid in route_of.values()}
+        for rid, *planned in conn.execute(sql.plan_stops, {"plan_key": plan_id}):
+            stops.setdefault(rid, []).append(PlannedStop(*planned))
+        _published[plan_id] = PublishedRounds(route_of, {rid: tuple(v) for rid, v in stops.items()})
+    return _published[plan_id]
 
 
 def progress_of(stops: list[StopRow]) -> tuple[dict[str, int], StopRow | None]:
@@ -184,7 +186,9 @@ class _LiveSQL:
 
     find_stop: Any
     route_stops: Any
-    planned_stops: Any
+    plan_stop_rows: Any
+    plan_routes: Any
+    plan_stops: Any
     insert_event: Any
     insert_position: Any
     insert_proof: Any
@@ -213,6 +217,16 @@ def _live_sql(dialect: str) -> _LiveSQL:
     first = or_(StopRecord.arrived_at.is_(None), StopRecord.arrived_at > ts)
     last = or_(StopRecord.done_at.is_(None), StopRecord.done_at <= ts)
     one_stop = StopRecord.id == bindparam("stop_key")
+    stop_row = (  # the columns of StopRow, in order
+        StopRecord.id,
+        StopRecord.seq,
+        StopRecord.job_id,
+        StopRecord.status,
+        StopRecord.arrival_s,
+        StopRecord.lon,
+        StopRecord.lat,
+        StopRecord.window_end_s,
+    )
     return _LiveSQL(
         find_stop=select(StopRecord.id, StopRecord.route_id, StopRecord.job)
         .join(RouteRecord, RouteRecord.id == StopRecord.route_id)
@@ -221,23 +235,24 @@ def _live_sql(dialect: str) -> _LiveSQL:
             StopRecord.job_id == bindparam("job_key"),
             RouteRecord.courier_id == bindparam("courier_key"),
         ),
-        route_stops=select(
-            StopRecord.id,
-            StopRecord.seq,
+        route_stops=select(*stop_row)
+        .where(StopRecord.route_id == bindparam("route_key"))
+        .order_by(StopRecord.seq),
+        plan_stop_rows=select(StopRecord.route_id, *stop_row)
+        .where(StopRecord.plan_id == bindparam("plan_key"))
+        .order_by(StopRecord.route_id, StopRecord.seq),
+        plan_routes=select(RouteRecord.courier_id, RouteRecord.id).where(
+            RouteRecord.plan_id == bindparam("plan_key")
+        ),
+        plan_stops=select(
+            StopRecord.route_id,
             StopRecord.job_id,
-            StopRecord.status,
             StopRecord.arrival_s,
-            StopRecord.lon,
-            StopRecord.lat,
+            StopRecord.waiting_s,
             StopRecord.window_end_s,
         )
-        .where(StopRecord.route_id == bindparam("route_key"))
-        .order_by(StopRecord.seq),
-        planned_stops=select(
-            StopRecord.job_id, StopRecord.arrival_s, StopRecord.waiting_s, StopRecord.window_end_s
-        )
-        .where(StopRecord.route_id == bindparam("route_key"))
-        .order_by(StopRecord.seq),
+        .where(StopRecord.plan_id == bindparam("plan_key"))
+        .order_by(StopRecord.route_id, StopRecord.seq),
         insert_event=insert(StopEvent)
         .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
         .returning(StopEvent.id),
@@ -418,13 +433,31 @@ def _route_state(
     raw = cast(list[Any], r.hmget(live.courier_key(plan_id, courier_id), ["progress", "next_stop"]))
     if raw[0] is not None and raw[1] is not None:
         return json.loads(raw[0]), json.loads(raw[1])
-    route_id = published_route_id(session, plan_id, courier_id)
+    route_id = published_rounds(session, plan_id).route_of.get(courier_id)
     if route_id is None:
         return None, None
-    progress, nxt = progress_of(route_stops(session, route_id))
-    next_stop = None if nxt is None else _next_stop(nxt)
-    live.seed_courier_state(r, plan_id, courier_id, {"progress": progress, "next_stop": next_stop})
-    return progress, next_stop
+    state = _round_state(route_stops(session, route_id))
+    live.seed_courier_states(r, plan_id, {courier_id: state})
+    return state["progress"], state["next_stop"]
+
+
+def _round_state(stops: list[StopRow]) -> dict[str, Any]:
+    progress, nxt = progress_of(stops)
+    return {"progress": progress, "next_stop": None if nxt is None else _next_stop(nxt)}
+
+
+def seed_round_states(session: Session, r: redis.Redis, plan_id: int) -> None:
+    """Give every courier of a just-published plan a live state: progress and next stop.
+
+    Their first GPS fixes then find it in Redis instead of reading their round from the
+    database; states already there (events since) are kept.
+    """
+    by_route: dict[int, list[StopRow]] = {}
+    for row in session.connection().execute(_sql(session).plan_stop_rows, {"plan_key": plan_id}):
+        by_route.setdefault(row[0], []).append(StopRow(*row[1:]))
+    rounds = published_rounds(session, plan_id)
+    states = {cid: _round_state(by_route.get(rid, [])) for cid, rid in rounds.route_of.items()}
+    live.seed_courier_states(r, plan_id, states)
 
 
 def _next_stop(stop: StopRow) -> dict[str, Any]:
@@ -519,8 +552,9 @@ def _project(
     eta = local_seconds(body.device_ts, day)
     seconds, basis = travel_s(network, body.lon, body.lat, next_stop["lon"], next_stop["lat"])
     eta += seconds
-    route_id = published_route_id(session, plan_id, courier_id)
-    planned = planned_stops(session, route_id) if route_id is not None else ()
+    rounds = published_rounds(session, plan_id)
+    route_id = rounds.route_of.get(courier_id)
+    planned = rounds.stops_of.get(route_id, ()) if route_id is not None else ()
     at = next((k for k, s in enumerate(planned) if s.job_id == next_stop["job_id"]), None)
     if at is None:  # the state names a stop the cache does not know: project the next one alone
         remaining: tuple[PlannedStop, ...] = (

@@ -14,6 +14,7 @@ from api import live
 from api.auth.service import Role, authenticate
 from api.deps import Dispatcher, Reader, RedisDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES, AuthenticationError, NotFoundError, ServiceError
+from api.events.service import seed_round_states
 from api.jobs.service import build_problem
 from api.network import get_network
 from api.plans import service
@@ -138,6 +139,7 @@ def publish_plan(
     """Publish a ready plan: its routes become the couriers' rounds for the day."""
     plan = service.publish_plan(session, service.get_plan(session, plan_id))
     session.commit()
+    seed_round_states(session, r, plan.id)
     live.publish(r, plan.id, {"type": "published", "plan_id": plan.id, "version": plan.version})
     return service.plan_dict(plan)
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -43,6 +44,7 @@ from api.auth.service import Role, create_user, issue_token
 from api.config import Settings
 from api.db import make_engine, make_session_factory, session_scope, upgrade_database
 from api.embedded import EmbeddedRedis, free_port
+from api.events.service import seed_round_states
 from api.network import ensure_network
 from api.plans.service import create_plan, publish_plan, save_result
 from routing.io import LOCAL_TZ
@@ -181,6 +183,8 @@ def start_stack(args: argparse.Namespace, folder: Path, network: Path) -> Stack:
         save_result(session, rec, problem=problem, result=plan, legs={})
         publish_plan(session, rec)
         plan_id = rec.id
+        # As the publish endpoint does: every courier's live state starts in Redis.
+        seed_round_states(session, redis.Redis.from_url(red.url), plan_id)
         user = create_user(session, username="dispatcher", role=Role.dispatcher)
         tokens["dispatcher"] = issue_token(session, user=user, ttl_hours=24)
         for c in problem.couriers:

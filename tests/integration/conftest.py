@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from rq import SimpleWorker
 from sqlalchemy import create_engine, text
 
-from api.auth.service import Role, create_user, issue_token
+from api.auth.service import Role, create_user, get_user, issue_token
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, upgrade_database
 from api.embedded import EmbeddedRedis
@@ -136,6 +136,16 @@ def add_user(settings: Settings, username: str, role: Role, courier_id: str | No
         with session_scope(make_session_factory(engine)) as session:
             user = create_user(session, username=username, role=role, courier_id=courier_id)
             return issue_token(session, user=user, ttl_hours=24)
+    finally:
+        engine.dispose()
+
+
+def new_token(settings: Settings, username: str) -> str:
+    """Issue another token for an existing user (another phone or browser of theirs)."""
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            return issue_token(session, user=get_user(session, username=username), ttl_hours=24)
     finally:
         engine.dispose()
 

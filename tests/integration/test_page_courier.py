@@ -30,7 +30,7 @@ from api.auth.service import Role
 from api.db import make_engine, make_session_factory, session_scope
 from api.events.models import Proof, StopEvent
 from routing.model import Problem
-from tests.integration.conftest import LiveService, screenshot
+from tests.integration.conftest import LiveService, new_token, screenshot
 
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -194,12 +194,14 @@ def signal(live_service: LiveService) -> Iterator[Signal]:
     s.close()
 
 
-def sign_in(page: Any, base: str, live_service: LiveService, who: str) -> None:
+def sign_in(
+    page: Any, base: str, live_service: LiveService, who: str, token: str | None = None
+) -> None:
     page.goto(base + "/")
     page.evaluate(
         "([t, u]) => { localStorage.setItem('courier.token', t);"
         " localStorage.setItem('courier.user', JSON.stringify(u)); }",
-        [live_service.tokens[who], live_service.users[who]],
+        [token or live_service.tokens[who], live_service.users[who]],
     )
 
 
@@ -263,7 +265,9 @@ def test_round_worked_offline_then_synced_exactly_once(
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    sign_in(page, signal.url, live_service, courier)
+    # A session of its own: the test signs it out at the end.
+    phone_token = new_token(live_service.settings, live_service.users[courier]["username"])
+    sign_in(page, signal.url, live_service, courier, phone_token)
     page.goto(f"{signal.url}/courier?day={day}")
     page.wait_for_selector("body[data-ready='1']")
     # The service worker took over and kept the round, the map's config and roads for later.
@@ -360,6 +364,11 @@ def test_round_worked_offline_then_synced_exactly_once(
         (stops[2]["job_id"], "failed"),
     ]
     assert [q["type"] for q in queued][:2] == ["event", "photo"]  # the photo goes before its event
+    # Signing out now would strand the proof on the phone: the page refuses and says why.
+    page.click("[data-action=logout]")
+    page.wait_for_selector("#round-notice[data-unsent='4']", state="visible")
+    assert page.evaluate("localStorage.getItem('courier.token')") == phone_token
+    assert page.url.startswith(f"{signal.url}/courier")
     # Nothing reached the server while there was no signal.
     r = httpx.get(live_service.url + "/events", params={"plan_id": plan_id}, headers=staff)
     assert r.json()["count"] == 0
@@ -424,6 +433,32 @@ def test_round_worked_offline_then_synced_exactly_once(
     )
     screenshot(dispatcher, "courier-dispatcher-after-sync")
     dispatcher.context.close()
+
+    # All sent: signing out revokes the token and leaves no round behind for the next user.
+    page.click("[data-action=logout]")
+    page.wait_for_url(f"{signal.url}/")
+    assert page.evaluate("localStorage.getItem('courier.token')") is None
+    assert (
+        page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('courier.local.'))")
+        == []
+    )
+    cached_rounds = page.evaluate(
+        """async () => {
+            let n = 0;
+            for (const name of await caches.keys()) {
+                for (const r of await (await caches.open(name)).keys()) {
+                    if (new URL(r.url).pathname.startsWith('/rounds/')) n += 1;
+                }
+            }
+            return n;
+        }"""
+    )
+    assert cached_rounds == 0
+    me = httpx.get(
+        live_service.url + "/auth/me", headers={"Authorization": f"Bearer {phone_token}"}
+    )
+    assert me.status_code == 401
+    assert not errors, errors
     ctx.close()
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from api.auth.service import Role
 from routing.model import Problem
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, add_user, new_token
 
 WHO = ("anonymous", "A", "B", "dispatcher", "manager")
 A, B = "C06", "C07"
@@ -19,6 +20,8 @@ MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
     ("GET", "/auth/me", (401, 200, 200, 200, 200)),
     ("POST", "/users", (401, 403, 403, 403, 403)),
     ("POST", "/users/{username}/tokens", (401, 403, 403, 403, 403)),
+    ("DELETE", "/users/{username}/tokens", (401, 403, 403, 403, 403)),
+    ("POST", "/auth/logout", (401, 204, 204, 204, 204)),
     ("POST", "/depots", (401, 403, 403, 201, 403)),
     ("POST", "/couriers", (401, 403, 403, 201, 403)),
     ("POST", "/jobs", (401, 403, 403, 201, 403)),
@@ -61,6 +64,10 @@ def _request(
     ]
     url = path.format(plan_id=s.plan_id, courier_id=A, username="manager")
     headers = {} if who == "anonymous" else s.h({"A": A, "B": B}.get(who, who))
+    if path == "/auth/logout" and who != "anonymous":
+        # Sign out a second session of the same user: the module's tokens stay valid.
+        username = {"A": A, "B": B}.get(who, who).lower()
+        headers = {"Authorization": f"Bearer {new_token(s.settings, username)}"}
     kw: dict[str, Any] = {"headers": headers}
     ts = f"{day}T10:00:00+07:00"
     if path in ("/depots", "/couriers", "/jobs"):
@@ -153,3 +160,28 @@ def test_live_feed_requires_a_staff_token(day_stack: Stack) -> None:
             assert snap["plan_id"] == s.plan_id
             assert snap["routes"][A]["total"] >= 1
             assert {"failed", "late", "couriers", "solve"} <= set(snap)
+
+
+def test_signing_out_and_revoking_refuse_the_tokens_at_once(day_stack: Stack) -> None:
+    """Logout revokes only the token it carries; an admin revokes all of a user's tokens."""
+    s = day_stack
+    c = s.client
+    admin = {
+        "Authorization": f"Bearer {add_user(s.settings, 'admin-' + uuid.uuid4().hex[:6], Role.admin)}"
+    }
+    phone = "c08-phone-" + uuid.uuid4().hex[:6]
+    first = {"Authorization": f"Bearer {add_user(s.settings, phone, Role.courier, 'C08')}"}
+    second = {"Authorization": f"Bearer {new_token(s.settings, phone)}"}
+    third = {"Authorization": f"Bearer {new_token(s.settings, phone)}"}
+    for h in (first, second, third):
+        assert c.get("/auth/me", headers=h).status_code == 200  # now cached by the process
+    assert c.post("/auth/logout", headers=first).status_code == 204
+    assert c.get("/auth/me", headers=first).status_code == 401
+    assert c.post("/auth/logout", headers=first).status_code == 401
+    assert c.get("/auth/me", headers=second).status_code == 200
+    r = c.delete(f"/users/{phone}/tokens", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"username": phone, "revoked": 2}
+    for h in (second, third):
+        assert c.get("/rounds/me", headers=h).status_code == 401
+    assert c.delete("/users/nobody-here/tokens", headers=admin).status_code == 404

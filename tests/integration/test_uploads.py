@@ -95,7 +95,7 @@ def test_xlsx_upload_matches_csv(stack: Stack, town_files: dict[str, Path], tmp_
 
 
 def test_cli_bootstraps_users_and_tokens(stack: Stack, town_files: dict[str, Path]) -> None:
-    """`courier users add` and `courier users token` create a user whose token the API accepts."""
+    """`courier users add`, `token` and `revoke`: a user whose tokens the API accepts, then refuses."""
     from typer.testing import CliRunner
 
     runner = CliRunner()
@@ -119,3 +119,10 @@ def test_cli_bootstraps_users_and_tokens(stack: Stack, town_files: dict[str, Pat
     assert r.json()["access_token"].startswith("ct_")
     r = stack.client.post("/auth/token", json={"username": "lan", "password": "wrong"})
     assert r.status_code == 401
+    unused = stack.client.post("/auth/token", json={"username": "lan", "password": "s3cret-pass"})
+    res = runner.invoke(cli_app, ["users", "revoke", "lan"])
+    assert res.exit_code == 0, res.output
+    assert "revoked 3 token(s) of lan" in res.output
+    h_unused = {"Authorization": f"Bearer {unused.json()['access_token']}"}
+    assert stack.client.get("/auth/me", headers=h_unused).status_code == 401
+    assert runner.invoke(cli_app, ["users", "revoke", "nobody"]).exit_code == 2

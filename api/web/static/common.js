@@ -24,10 +24,31 @@ const CR = (() => {
     localStorage.setItem(USER_KEY, JSON.stringify(me));
   }
 
-  function signOut() {
+  /** Forget the token on this device and go back to the sign-in page. */
+  function forget() {
     localStorage.removeItem(TOKEN_KEY);
     localStorage.removeItem(USER_KEY);
     location.href = "/";
+  }
+
+  // A page may hold the user back (unsent work) or clean up before signing out.
+  const signOutChecks = [];
+  const beforeSignOut = (check) => signOutChecks.push(check);
+
+  /** The sign-out button: checks, then the server revokes the token (offline it just expires). */
+  async function signOut() {
+    for (const check of signOutChecks) {
+      if ((await check()) === false) return;
+    }
+    const held = token();
+    if (held) {
+      try {
+        await fetch("/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${held}` } });
+      } catch {
+        // no signal: the token stays valid until it expires or an admin revokes it
+      }
+    }
+    forget();
   }
 
   /** An API error: HTTP status and the JSON error body ({detail, errors[]}). */
@@ -56,7 +77,7 @@ const CR = (() => {
     const type = response.headers.get("content-type") || "";
     const data = type.includes("json") ? await response.json() : null;
     if (response.status === 401 && !options.allowUnauthorized) {
-      signOut();
+      forget();
     }
     if (!response.ok) throw new ApiError(response.status, data);
     return data ?? response;
@@ -112,5 +133,5 @@ const CR = (() => {
     }
   });
 
-  return { t, token, user, signIn, signOut, api, ApiError, requireRole, today, el, newKey };
+  return { t, token, user, signIn, signOut, beforeSignOut, api, ApiError, requireRole, today, el, newKey };
 })();

@@ -69,6 +69,10 @@ const Outbox = (() => {
       r.put({ ...item, blob: undefined, error });
     }),
     rejected: () => transact([REJECTED], "readonly", (r) => req(r.getAll())),
+    /** Drop what one user left queued (their GPS fixes, on signing out). */
+    dropOwned: (owner) => transact([ITEMS], "readwrite", async (s) => {
+      for (const item of await req(s.getAll())) if (item.owner === owner) s.delete(item.seq);
+    }),
   };
 })();
 
@@ -390,6 +394,32 @@ const Outbox = (() => {
     notice.dataset.rejected = String(rejected.length);
     notice.textContent = CR.t("courier.rejected", { n: rejected.length });
   }
+
+  // Signing out: never with the courier's proof still on the phone (a revoked token could not
+  // send it), and leave nothing of this round for the next person to use the phone.
+  CR.beforeSignOut(async () => {
+    const unsent = (await Outbox.all()).filter((i) => i.owner === me.username && i.type === "event");
+    if (unsent.length) {
+      const notice = $("round-notice");
+      notice.hidden = false;
+      notice.dataset.unsent = String(unsent.length);
+      notice.textContent = CR.t("courier.unsent_on_logout", { n: unsent.length });
+      return false;
+    }
+    await Outbox.dropOwned(me.username);
+    for (const key of Object.keys(localStorage)) {
+      if (key.startsWith("courier.local.")) localStorage.removeItem(key);
+    }
+    if (window.caches) {
+      for (const name of await caches.keys()) {
+        const cache = await caches.open(name);
+        for (const request of await cache.keys()) {
+          if (new URL(request.url).pathname.startsWith("/rounds/")) await cache.delete(request);
+        }
+      }
+    }
+    return true;
+  });
 
   const PATHS = { event: "/rounds/me/events", position: "/rounds/me/positions" };
 
