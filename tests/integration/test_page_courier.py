@@ -367,6 +367,7 @@ def test_round_worked_offline_then_synced_exactly_once(
     # Signing out now would strand the proof on the phone: the page refuses and says why.
     page.click("[data-action=logout]")
     page.wait_for_selector("#round-notice[data-unsent='4']", state="visible")
+    screenshot(page, "courier-logout-refused")
     assert page.evaluate("localStorage.getItem('courier.token')") == phone_token
     assert page.url.startswith(f"{signal.url}/courier")
     # Nothing reached the server while there was no signal.
