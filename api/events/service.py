@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -105,6 +106,7 @@ class PublishedRounds:
 
 
 _published: dict[int, PublishedRounds] = {}
+_published_lock = threading.Lock()
 
 
 def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
@@ -113,7 +115,12 @@ def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
     Published plans never change (edits make a new version), so nothing here goes stale; a
     whole day at once spares the first minutes of a shift one query per courier.
     """
-    if plan_id not in _published:
+    found = _published.get(plan_id)
+    if found is not None:
+        return found
+    with _published_lock:  # one thread reads the day; the couriers' first requests wait for it
+        if plan_id in _published:
+            return _published[plan_id]
         if len(_published) > 64:
             _published.clear()
         conn = session.connection()

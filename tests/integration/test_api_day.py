@@ -293,17 +293,38 @@ def test_edits_are_checked_and_published_plans_change_only_by_new_version(
 
 
 def test_manager_report_counts_the_day(day_stack: Stack, town: Problem) -> None:
-    """The day report counts stops, completed and failed per courier and in total."""
+    """The day report counts stops, completed and failed per courier and in total; a failure adds one."""
     s = day_stack
     assert town.day is not None
-    r = s.client.get("/reports/day", headers=s.h("manager"), params={"day": town.day.isoformat()})
-    assert r.status_code == 200
-    rep = r.json()
-    assert rep["plan_id"] == s.plan_id
-    total = rep["total"]
-    assert total["stops"] == sum(v["stops"] for v in rep["by_courier"].values())
-    assert total["failed"] >= 1  # C02's first stop
-    assert rep["by_courier"]["C02"]["failed"] >= 1
+
+    def report() -> dict[str, Any]:
+        r = s.client.get(
+            "/reports/day", headers=s.h("manager"), params={"day": town.day.isoformat()}
+        )
+        assert r.status_code == 200
+        return dict(r.json())
+
+    before = report()
+    assert before["plan_id"] == s.plan_id
+    assert before["total"]["stops"] == sum(v["stops"] for v in before["by_courier"].values())
+    cid, stop = next(
+        (c.courier_id, st)
+        for c in town.couriers
+        for st in reversed(my_round(s, c.courier_id, town)["stops"])
+        if st["status"] == "planned"
+    )
+    failed = {
+        "idempotency_key": key(),
+        "device_ts": at(town, stop["planned_arrival_s"]),
+        "job_id": stop["job_id"],
+        "kind": "failed",
+        "reason": "refused",
+    }
+    assert post_event(s, cid, failed).status_code == 201
+    after = report()
+    assert after["total"]["failed"] == before["total"]["failed"] + 1
+    assert after["by_courier"][cid]["failed"] == before["by_courier"][cid]["failed"] + 1
+    assert after["total"]["stops"] == before["total"]["stops"]
 
 
 def test_live_snapshot_lists_failed_stops_and_courier_states(day_stack: Stack) -> None:
