@@ -540,6 +540,7 @@ def record_position(
     state = {
         "position": {"lon": body.lon, "lat": body.lat, "device_ts": device_ts},
         "eta_drift_s": drift,
+        "eta_basis": message["eta_basis"],
         "expected_late": expected_late,
     }
     live.publish_courier_state(r, plan_id, who.courier_id, state, message)

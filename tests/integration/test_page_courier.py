@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import socket
 import struct
 import threading
@@ -25,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from websockets.sync.client import connect
 
 from api.auth.service import Role
 from api.db import make_engine, make_session_factory, session_scope
@@ -518,4 +520,73 @@ def test_a_lost_answer_is_retried_and_stored_once(
     assert [(e["job_id"], e["kind"]) for e in stored if e["idempotency_key"] == calls[0]] == [
         (job_id, "arrived")
     ]
+    ctx.close()
+
+
+def test_the_phone_reports_where_it_is_and_the_dispatcher_sees_the_stops_expected_late(
+    live_service: LiveService, browser: Any, courier_day: dict[str, Any], town: Problem
+) -> None:
+    """A courier still at the office late in the evening: the page sends the fix; the dispatcher is warned.
+
+    The phone's clock is set to 23:00 of the plan's day: every window of the round has closed.
+    """
+    day, plan_id = courier_day["day"], courier_day["plan_id"]
+    taken = courier_day["round"]["courier_id"]
+    staff = live_service.h("dispatcher")
+    rounds = {
+        cr.courier_id: httpx.get(
+            f"{live_service.url}/rounds/{cr.courier_id}", headers=staff, params={"day": day}
+        ).json()
+        for cr in town.couriers
+        if cr.courier_id != taken
+    }
+    courier_id, rnd = next((c, r) for c, r in rounds.items() if r.get("stops"))
+    username = f"phone-{courier_id.lower()}"
+    live_service.add_user(username, Role.courier, courier_id)
+    office = town.depots[0]
+    dispatcher = live_service.open_page(browser, "dispatcher", f"/dispatcher?day={day}")
+    dispatcher.wait_for_selector(f"[data-round='{courier_id}']", state="attached")
+
+    ctx = browser.new_context(
+        **PHONE,
+        geolocation={"latitude": office.lat, "longitude": office.lon, "accuracy": 10},
+        permissions=["geolocation"],
+    )
+    page = ctx.new_page()
+    page.clock.set_fixed_time(datetime.fromisoformat(f"{day}T23:00:00+07:00"))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, live_service.url, live_service, username)
+    page.goto(f"{live_service.url}/courier?day={day}")
+    page.wait_for_selector("body[data-ready='1']")
+
+    n = len(rnd["stops"])
+    late_text = f"{n} điểm dự kiến trễ"
+    meta = dispatcher.locator(f"[data-round='{courier_id}'] .round-meta")
+    dispatcher.wait_for_function(
+        "([sel, text]) => document.querySelector(sel)?.textContent.includes(text)",
+        arg=[f"[data-round='{courier_id}'] .round-meta", late_text],
+        timeout=15000,
+    )
+    assert "chậm" in meta.inner_text()
+    # ... and among the issues that need attention.
+    behind = dispatcher.locator(f"#behind-list li[data-courier='{courier_id}']")
+    assert behind.get_attribute("data-expected-late") == str(n)
+    dispatcher.locator("#issues-card").scroll_into_view_if_needed()
+    screenshot(dispatcher, "dispatcher-expected-late")
+    # The feed's state for that courier: the fix at the office, its ETA timed along the roads.
+    ws_url = live_service.url.replace("http://", "ws://") + f"/plans/{plan_id}/live"
+    with connect(ws_url, additional_headers=staff) as ws:
+        snap = json.loads(ws.recv(timeout=10))
+    state = snap["couriers"][courier_id]
+    assert state["position"]["lat"] == pytest.approx(office.lat, abs=1e-6)
+    assert state["position"]["lon"] == pytest.approx(office.lon, abs=1e-6)
+    assert state["eta_basis"] == "roads"
+    assert state["expected_late"] == [
+        s["job_id"] for s in sorted(rnd["stops"], key=lambda s: s["seq"])
+    ]
+    assert state["eta_drift_s"] > 0
+    page.wait_for_selector("#outbox-count[data-count='0']", state="attached")
+    assert not errors, errors
+    dispatcher.context.close()
     ctx.close()

@@ -511,6 +511,19 @@
       el("span", { class: "warn", text: statusText(state.stopStatus[l.job_id] || l.status || "planned") })))
       : [el("li", { class: "muted", text: t("dispatcher.none") })]));
 
+    // Rounds whose last GPS fix projects stops past their windows (along the roads).
+    const behind = Object.entries(state.live)
+      .filter(([, live]) => live?.expected_late?.length)
+      .sort(([, a], [, b]) => b.expected_late.length - a.expected_late.length);
+    setText("#behind-count", String(behind.length));
+    $("#behind-list").replaceChildren(...(behind.length ? behind.map(([cid, live]) =>
+      el("li", { "data-courier": cid, "data-expected-late": live.expected_late.length },
+        el("strong", { text: cid }), " · ",
+        el("span", { class: "warn", text: t("dispatcher.expected_late", { n: live.expected_late.length }) }),
+        typeof live.eta_drift_s === "number" && live.eta_drift_s > 0
+          ? ` · ${t("dispatcher.drift_late", { min: Math.round(live.eta_drift_s / 60) })}` : null))
+      : [el("li", { class: "muted", text: t("dispatcher.none") })]));
+
     const unassigned = state.plan?.unassigned || [];
     setText("#unassigned-count", String(unassigned.length));
     const editable = state.plan && EDITABLE.includes(state.plan.status);
@@ -724,6 +737,7 @@
     if (msg.progress) state.progress[cid] = { done: msg.progress.done, total: msg.progress.total };
     moveCourier(cid, state.live[cid]);
     updateRoundProgress(cid);
+    renderIssues();
   }
 
   /** Polling backs up the WebSocket while a plan solves (a proxy may drop sockets). */
