@@ -52,15 +52,23 @@ class Recorded:
     projection: Projection | None = None
 
 
-def _plan_for(session: Session, device_ts: datetime, plan_id: int | None) -> int:
-    if plan_id is not None:
-        return plan_id
-    day = device_ts.astimezone(LOCAL_TZ).date()
-    pid = published_plan_id(session, day, cached=True)
-    if pid is None:
-        msg = f"no published plan for {day}"
-        raise NotFoundError(msg)
-    return pid
+def _plans_for(session: Session, device_ts: datetime, plan_id: int | None) -> list[int]:
+    """Return the plans an event may belong to, the one to record it on first.
+
+    That is the day's published plan. A phone that was offline while the dispatcher published
+    a new version still names the old one: its event goes to the new version if the job is
+    still on the courier's round there, else to the version the phone named (the courier may
+    well have served a job the dispatcher has since moved), so it is never refused for that.
+    """
+    if plan_id is None:
+        day = device_ts.astimezone(LOCAL_TZ).date()
+        pid = published_plan_id(session, day, cached=True)
+        if pid is None:
+            msg = f"no published plan for {day}"
+            raise NotFoundError(msg)
+        return [pid]
+    current = published_plan_id(session, plan_day_of(session, plan_id), cached=True)
+    return [current, plan_id] if current is not None and current != plan_id else [plan_id]
 
 
 _plan_days: dict[int, date] = {}
@@ -302,13 +310,16 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         If a failed stop lacks a reason or a completion lacks the proof it needs.
     """
     assert who.courier_id is not None
-    plan_id = _plan_for(session, body.device_ts, body.plan_id)
     sql = _sql(session)
     conn = session.connection()
-    stop = conn.execute(
-        sql.find_stop,
-        {"plan_key": plan_id, "job_key": body.job_id, "courier_key": who.courier_id},
-    ).first()
+    stop = None
+    for plan_id in _plans_for(session, body.device_ts, body.plan_id):
+        stop = conn.execute(
+            sql.find_stop,
+            {"plan_key": plan_id, "job_key": body.job_id, "courier_key": who.courier_id},
+        ).first()
+        if stop is not None:
+            break
     if stop is None:
         old = _existing_event(session, who.courier_id, body.idempotency_key)
         if old is not None:
