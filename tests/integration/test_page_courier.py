@@ -17,6 +17,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -540,7 +541,7 @@ def test_the_phone_reports_where_it_is_and_the_dispatcher_sees_the_stops_expecte
         for cr in town.couriers
         if cr.courier_id != taken
     }
-    courier_id, rnd = next((c, r) for c, r in rounds.items() if r.get("stops"))
+    courier_id, rnd = next((c, r) for c, r in rounds.items() if len(r.get("stops", [])) >= 2)
     username = f"phone-{courier_id.lower()}"
     live_service.add_user(username, Role.courier, courier_id)
     office = town.depots[0]
@@ -586,6 +587,25 @@ def test_the_phone_reports_where_it_is_and_the_dispatcher_sees_the_stops_expecte
         s["job_id"] for s in sorted(rnd["stops"], key=lambda s: s["seq"])
     ]
     assert state["eta_drift_s"] > 0
+    # A stop served since the fix no longer counts as expected late.
+    first = sorted(rnd["stops"], key=lambda s: s["seq"])[0]
+    r = httpx.post(
+        f"{live_service.url}/rounds/me/events",
+        headers=live_service.h(username),
+        json={
+            "idempotency_key": uuid.uuid4().hex,
+            "device_ts": f"{day}T23:05:00+07:00",
+            "job_id": first["job_id"],
+            "kind": "failed",
+            "reason": "nobody_home",
+        },
+    )
+    assert r.status_code == 201, r.text
+    dispatcher.wait_for_selector(
+        f"#behind-list li[data-courier='{courier_id}'][data-expected-late='{n - 1}']",
+        state="attached",
+        timeout=10000,
+    )
     page.wait_for_selector("#outbox-count[data-count='0']", state="attached")
     assert not errors, errors
     dispatcher.context.close()

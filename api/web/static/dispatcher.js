@@ -397,8 +397,15 @@
       const min = Math.round(live.eta_drift_s / 60);
       bits.push(min > 0 ? t("dispatcher.drift_late", { min }) : t("dispatcher.drift_ok"));
     }
-    if (live?.expected_late?.length) bits.push(t("dispatcher.expected_late", { n: live.expected_late.length }));
+    const ahead = expectedLate(r.courier_id);
+    if (ahead.length) bits.push(t("dispatcher.expected_late", { n: ahead.length }));
     return bits.join(" · ");
+  }
+
+  /** The stops a courier's last fix projects late, less those served since that fix. */
+  function expectedLate(cid) {
+    return (state.live[cid]?.expected_late || [])
+      .filter((job) => !["completed", "failed"].includes(state.stopStatus[job]));
   }
 
   /** The bar of a round: completed stops in green, then failed ones in red. */
@@ -512,16 +519,17 @@
       : [el("li", { class: "muted", text: t("dispatcher.none") })]));
 
     // Rounds whose last GPS fix projects stops past their windows (along the roads).
-    const behind = Object.entries(state.live)
-      .filter(([, live]) => live?.expected_late?.length)
-      .sort(([, a], [, b]) => b.expected_late.length - a.expected_late.length);
+    const behind = Object.keys(state.live)
+      .map((cid) => [cid, expectedLate(cid).length, state.live[cid].eta_drift_s])
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1]);
     setText("#behind-count", String(behind.length));
-    $("#behind-list").replaceChildren(...(behind.length ? behind.map(([cid, live]) =>
-      el("li", { "data-courier": cid, "data-expected-late": live.expected_late.length },
+    $("#behind-list").replaceChildren(...(behind.length ? behind.map(([cid, n, drift]) =>
+      el("li", { "data-courier": cid, "data-expected-late": n },
         el("strong", { text: cid }), " · ",
-        el("span", { class: "warn", text: t("dispatcher.expected_late", { n: live.expected_late.length }) }),
-        typeof live.eta_drift_s === "number" && live.eta_drift_s > 0
-          ? ` · ${t("dispatcher.drift_late", { min: Math.round(live.eta_drift_s / 60) })}` : null))
+        el("span", { class: "warn", text: t("dispatcher.expected_late", { n }) }),
+        typeof drift === "number" && drift > 0
+          ? ` · ${t("dispatcher.drift_late", { min: Math.round(drift / 60) })}` : null))
       : [el("li", { class: "muted", text: t("dispatcher.none") })]));
 
     const unassigned = state.plan?.unassigned || [];
