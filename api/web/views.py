@@ -6,7 +6,9 @@ needs a token. The language is Vietnamese unless ``?lang=en`` (remembered in a c
 
 from __future__ import annotations
 
+import hashlib
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from api.web.i18n import Language, messages, pick_language, translate
+from api.web.i18n import MESSAGES_DIR, Language, messages, pick_language, translate
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -85,6 +87,36 @@ def favicon() -> Response:
     return Response(status_code=204)
 
 
+def versioned_service_worker(source: Path, files: list[Path]) -> bytes:
+    """Return the service worker with its cache named after the contents of ``files``.
+
+    The phone keeps the page, its scripts and styles in that cache; a deploy that changes any of
+    them changes the worker's bytes, so phones install it at their next start, fetch the new
+    files and drop the old cache. Nobody has to remember to bump a version by hand.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    text = source.read_text(encoding="utf-8")
+    if SW_VERSION_LINE not in text:
+        msg = f"{source} lacks the line {SW_VERSION_LINE!r} to version"
+        raise ValueError(msg)
+    named = f'const VERSION = "courier-{digest.hexdigest()[:16]}";'
+    return text.replace(SW_VERSION_LINE, named, 1).encode()
+
+
+SW_VERSION_LINE = 'const VERSION = "courier-dev";'
+
+
+@cache
+def _courier_service_worker() -> bytes:
+    shell = [p for p in STATIC_DIR.rglob("*") if p.is_file()]
+    shell += [HERE / "templates" / n for n in ("base.html", "courier.html")]
+    shell += sorted(MESSAGES_DIR.rglob("*.json"))
+    shell.append(Path(xstatic.pkg.leaflet.BASE_DIR) / "leaflet.js")
+    return versioned_service_worker(STATIC_DIR / "courier-sw.js", shell)
+
+
 @router.get("/courier-sw.js")
 def courier_service_worker() -> Response:
     """Serve the courier page's service worker from the root, so its scope can be ``/courier``.
@@ -92,7 +124,7 @@ def courier_service_worker() -> Response:
     Never cached by HTTP caches: the browser must see a new version as soon as it is deployed.
     """
     return Response(
-        (STATIC_DIR / "courier-sw.js").read_bytes(),
+        _courier_service_worker(),
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/courier"},
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -32,6 +33,7 @@ from websockets.sync.client import connect
 from api.auth.service import Role
 from api.db import make_engine, make_session_factory, session_scope
 from api.events.models import Proof, StopEvent
+from api.web.views import SW_VERSION_LINE, versioned_service_worker
 from routing.model import Problem
 from tests.integration.conftest import LiveService, new_token, screenshot
 
@@ -221,6 +223,28 @@ def test_service_worker_and_manifest_are_served(live_service: LiveService) -> No
     assert m["name"] == "Courier · Kon Tum Post"
     vi = httpx.get(live_service.url + "/courier.webmanifest").json()
     assert vi["short_name"] == "Bưu tá"
+    # Its cache is named after the files it holds, never left at the source's placeholder.
+    assert re.search(r'const VERSION = "courier-[0-9a-f]{16}";', r.text)
+    assert SW_VERSION_LINE not in r.text
+
+
+def test_a_changed_file_renames_the_phones_cache(tmp_path: Path) -> None:
+    """Change one cached file and the worker's cache name changes; the same files give the same name."""
+    source = tmp_path / "sw.js"
+    source.write_text(f"{SW_VERSION_LINE}\nself.addEventListener('fetch', () => {{}});\n")
+    files = []
+    for name in ("courier.js", "app.css"):
+        files.append(tmp_path / name)
+        files[-1].write_text(f"/* {name} */")
+    first = versioned_service_worker(source, files)
+    assert versioned_service_worker(source, list(reversed(files))) == first
+    files[0].write_text("/* courier.js, fixed */")
+    second = versioned_service_worker(source, files)
+    assert second != first
+    assert second.replace(second.split(b'"')[1], b"") == first.replace(first.split(b'"')[1], b"")
+    source.write_text("const VERSION = 1;")
+    with pytest.raises(ValueError, match="lacks the line"):
+        versioned_service_worker(source, files)
 
 
 def _aware(value: str) -> datetime:

@@ -3,7 +3,9 @@
 // holds the courier's actions until the network is back, so nothing here ever replays a write.
 "use strict";
 
-const VERSION = "courier-v1";
+// The server names the cache after the files it holds (api/web/views.py): a deploy that
+// changes any of them installs this worker anew and drops the old cache.
+const VERSION = "courier-dev";
 const SHELL = [
   "/courier",
   "/courier.webmanifest",
