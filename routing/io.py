@@ -349,9 +349,11 @@ def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, 
         raise InputFileError(
             path.name, [InputError(None, None, path.name, f"not valid JSON: {e}")]
         ) from e
+    if isinstance(data, list):
+        return _json_rows(path, data)
     features = data.get("features") if isinstance(data, dict) else None
     if not isinstance(features, list):
-        reason = "expected a GeoJSON FeatureCollection"
+        reason = "expected a JSON array of rows (objects) or a GeoJSON FeatureCollection"
         raise InputFileError(path.name, [InputError(None, None, path.name, reason)])
     header: list[str] = ["lon", "lat"]
     for f in features:
@@ -370,6 +372,25 @@ def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, 
             elif geom is not None:
                 props["__geometry__"] = geom.get("type") if isinstance(geom, dict) else geom
             yield number, props
+
+    return header, rows()
+
+
+def _json_rows(
+    path: Path, data: list[Any]
+) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """Rows of a JSON array of objects keyed like the CSV's columns; row n is the n-th object."""
+    bad = [n for n, row in enumerate(data, start=1) if not isinstance(row, dict)]
+    if bad:
+        errors = [InputError(n, None, None, "a row must be a JSON object") for n in bad[:50]]
+        raise InputFileError(path.name, errors)
+    header: list[str] = []
+    for row in data:
+        header.extend(str(k) for k in row if str(k) not in header)
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for number, row in enumerate(data, start=1):
+            yield number, {str(k): v for k, v in row.items()}
 
     return header, rows()
 
@@ -457,7 +478,7 @@ def _job(row: _Row) -> Job:
 
 
 def read_jobs(path: Path | str, *, keep_good: bool = False) -> ReadResult[Job]:
-    """Read the day's jobs from CSV, XLSX or GeoJSON (Point features).
+    """Read the day's jobs from CSV, XLSX, a JSON array of rows or GeoJSON (Point features).
 
     Parameters
     ----------

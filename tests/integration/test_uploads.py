@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 
 from api.cli import app as cli_app
+from routing import io as rio
 from routing.model import Problem
 from tests.integration.conftest import Stack, upload
 
@@ -126,3 +130,43 @@ def test_cli_bootstraps_users_and_tokens(stack: Stack, town_files: dict[str, Pat
     h_unused = {"Authorization": f"Bearer {unused.json()['access_token']}"}
     assert stack.client.get("/auth/me", headers=h_unused).status_code == 401
     assert runner.invoke(cli_app, ["users", "revoke", "nobody"]).exit_code == 2
+
+
+def test_json_rows_upload_like_the_csv(
+    stack: Stack, town_files: dict[str, Path], town: Problem, tmp_path: Path
+) -> None:
+    """Another system's JSON export (an array of row objects, typed values) stores the same jobs.
+
+    A bad object is reported by its place in the array and its key, and nothing is stored.
+    """
+    h = stack.h("dispatcher")
+    assert upload(stack.client, h, "depots", town_files["depots"]).status_code == 201
+    assert town.day is not None
+    day = town.day.isoformat()
+    with town_files["jobs"].open(encoding="utf-8-sig", newline="") as fh:
+        rows: list[dict[str, Any]] = list(csv.DictReader(fh))
+    for row in rows:  # numbers as JSON numbers, empty cells as null
+        row["lon"], row["lat"] = float(row["lon"]), float(row["lat"])
+        for k, v in row.items():
+            if v == "":
+                row[k] = None
+    bad = [dict(r) for r in rows]
+    bad[2]["lat"] = "ninety"
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
+    r = upload(stack.client, h, "jobs", path, day=day)
+    assert r.status_code == 422, r.text
+    assert {(e["row"], e["column"]) for e in r.json()["errors"]} == {(3, "lat")}
+    assert stack.client.get("/jobs", headers=h, params={"day": day}).json()["count"] == 0
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    r = upload(stack.client, h, "jobs", path, day=day)
+    assert r.status_code == 201, r.text
+    assert r.json()["stored"] == len(rows) == len(town.jobs)
+    stored = stack.client.get("/jobs", headers=h, params={"day": day}).json()["data"]
+    assert {j["data"]["job_id"] for j in stored} == {r["job_id"] for r in rows}
+    # Read the two files side by side: the same jobs, field by field.
+    assert rio.read_jobs(path).records == rio.read_jobs(town_files["jobs"]).records
+    path.write_text(json.dumps([rows[0], ["not", "an", "object"]]), encoding="utf-8")
+    r = upload(stack.client, h, "jobs", path, day=day)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["row"] == 2
