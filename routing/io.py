@@ -1,4 +1,4 @@
-"""Read and write the dispatcher's files: jobs, couriers and post offices (CSV, Excel, GeoJSON).
+"""Read and write the dispatcher's files: jobs, couriers and post offices (CSV, Excel, JSON rows, GeoJSON).
 
 Every row is validated on its own and every problem is reported with its row number (as a
 spreadsheet shows it: the header is row 1), column, value and reason. By default a file with
@@ -272,7 +272,7 @@ def format_windows(windows: Iterable[TimeWindow]) -> str:
 
 
 def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """Return the header and (row number, values) of a CSV, XLSX or GeoJSON file."""
+    """Return the header and (row number, values) of a CSV, XLSX, JSON or GeoJSON file."""
     if not path.is_file():
         raise InputFileError(path.name, [InputError(None, None, str(path), "file not found")])
     suffix = path.suffix.lower()
@@ -544,7 +544,7 @@ def _courier(row: _Row) -> Courier:
 
 
 def read_couriers(path: Path | str, *, keep_good: bool = False) -> ReadResult[Courier]:
-    """Read couriers (shifts, lunch breaks, capacities, skills) from CSV, XLSX or GeoJSON.
+    """Read couriers (shifts, lunch breaks, capacities, skills) from CSV, XLSX, JSON rows or GeoJSON.
 
     Raises
     ------
@@ -571,7 +571,7 @@ def _depot(row: _Row) -> Depot:
 
 
 def read_depots(path: Path | str, *, keep_good: bool = False) -> ReadResult[Depot]:
-    """Read post offices from CSV, XLSX or GeoJSON (Point features).
+    """Read post offices from CSV, XLSX, JSON rows or GeoJSON (Point features).
 
     Raises
     ------
