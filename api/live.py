@@ -60,16 +60,24 @@ def publish_courier_state(
     pipe.execute()
 
 
-def seed_courier_states(r: redis.Redis, plan_id: int, states: dict[str, dict[str, Any]]) -> None:
-    """Set the fields of couriers' live states that are not set yet (never overwrites newer ones).
+def seed_courier_states(
+    r: redis.Redis, plan_id: int, states: dict[str, dict[str, Any]], *, replace: bool = False
+) -> None:
+    """Set couriers' live states in one round trip.
 
-    ``states`` maps courier ids to their state; one round trip for all of them.
+    By default only fields not set yet are set (an event may have written newer ones). With
+    ``replace`` each state is written afresh: for a plan being published, whose id may have been
+    used before by a database since wiped (a test run, a training day) while Redis kept its keys.
     """
     pipe = r.pipeline(transaction=False)
     for courier_id, state in states.items():
         key = courier_key(plan_id, courier_id)
-        for k, v in state.items():
-            pipe.hsetnx(key, k, dumps(v))
+        if replace:
+            pipe.delete(key)
+            pipe.hset(key, mapping={k: dumps(v) for k, v in state.items()})
+        else:
+            for k, v in state.items():
+                pipe.hsetnx(key, k, dumps(v))
         pipe.expire(key, 3 * 24 * 3600)
     pipe.execute()
 

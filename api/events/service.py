@@ -71,18 +71,21 @@ def _plans_for(session: Session, device_ts: datetime, plan_id: int | None) -> li
     return [current, plan_id] if current is not None and current != plan_id else [plan_id]
 
 
-_plan_days: dict[int, date] = {}
+#: Process caches of what never changes once published, keyed by engine and plan id: one
+#: process may serve several databases (the test suite does), whose plan ids overlap.
+_plan_days: dict[tuple[Any, int], date] = {}
 
 
 def plan_day_of(session: Session, plan_id: int) -> date:
     """Return the day of a plan (cached: it never changes)."""
-    if plan_id not in _plan_days:
+    key = (session.get_bind(), plan_id)
+    if key not in _plan_days:
         day = session.scalar(select(PlanRecord.day).where(PlanRecord.id == plan_id))
         if day is None:
             msg = f"plan {plan_id} not found"
             raise NotFoundError(msg)
-        _plan_days[plan_id] = day
-    return _plan_days[plan_id]
+        _plan_days[key] = day
+    return _plan_days[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,7 @@ class PublishedRounds:
     stops_of: dict[int, tuple[PlannedStop, ...]]
 
 
-_published: dict[int, PublishedRounds] = {}
+_published: dict[tuple[Any, int], PublishedRounds] = {}
 _published_lock = threading.Lock()
 
 
@@ -123,12 +126,13 @@ def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
     Published plans never change (edits make a new version), so nothing here goes stale; a
     whole day at once spares the first minutes of a shift one query per courier.
     """
-    found = _published.get(plan_id)
+    key = (session.get_bind(), plan_id)
+    found = _published.get(key)
     if found is not None:
         return found
     with _published_lock:  # one thread reads the day; the couriers' first requests wait for it
-        if plan_id in _published:
-            return _published[plan_id]
+        if key in _published:
+            return _published[key]
         if len(_published) > 64:
             _published.clear()
         conn = session.connection()
@@ -139,8 +143,8 @@ def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
         stops: dict[int, list[PlannedStop]] = {rid: [] for rid in route_of.values()}
         for rid, *planned in conn.execute(sql.plan_stops, {"plan_key": plan_id}):
             stops.setdefault(rid, []).append(PlannedStop(*planned))
-        _published[plan_id] = PublishedRounds(route_of, {rid: tuple(v) for rid, v in stops.items()})
-    return _published[plan_id]
+        _published[key] = PublishedRounds(route_of, {rid: tuple(v) for rid, v in stops.items()})
+    return _published[key]
 
 
 def progress_of(stops: list[StopRow]) -> tuple[dict[str, int], StopRow | None]:
@@ -465,17 +469,18 @@ def _round_state(stops: list[StopRow]) -> dict[str, Any]:
 
 
 def seed_round_states(session: Session, r: redis.Redis, plan_id: int) -> None:
-    """Give every courier of a just-published plan a live state: progress and next stop.
+    """Give every courier of a plan being published a fresh live state: progress and next stop.
 
     Their first GPS fixes then find it in Redis instead of reading their round from the
-    database; states already there (events since) are kept.
+    database. Call it before the publish commits: no event can reach the plan before, so
+    nothing newer is overwritten.
     """
     by_route: dict[int, list[StopRow]] = {}
     for row in session.connection().execute(_sql(session).plan_stop_rows, {"plan_key": plan_id}):
         by_route.setdefault(row[0], []).append(StopRow(*row[1:]))
     rounds = published_rounds(session, plan_id)
     states = {cid: _round_state(by_route.get(rid, [])) for cid, rid in rounds.route_of.items()}
-    live.seed_courier_states(r, plan_id, states)
+    live.seed_courier_states(r, plan_id, states, replace=True)
 
 
 def _next_stop(stop: StopRow) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def get_plan(session: Session, plan_id: int, *, with_routes: bool = True) -> Pla
     return rec
 
 
-_published_cache: dict[date, tuple[float, int | None]] = {}
+#: Keyed by engine too: one process may serve several databases (the test suite does).
+_published_cache: dict[tuple[Any, date], tuple[float, int | None]] = {}
 PUBLISHED_CACHE_S = 2.0
 
 
@@ -100,13 +101,13 @@ def published_plan_id(session: Session, day: date, *, cached: bool = False) -> i
     """
     now = time.monotonic()
     if cached:
-        hit = _published_cache.get(day)
+        hit = _published_cache.get((session.get_bind(), day))
         if hit is not None and hit[0] > now:
             return hit[1]
     pid = session.scalar(
         select(PlanRecord.id).where(PlanRecord.day == day, PlanRecord.status == "published")
     )
-    _published_cache[day] = (now + PUBLISHED_CACHE_S, pid)
+    _published_cache[(session.get_bind(), day)] = (now + PUBLISHED_CACHE_S, pid)
     return pid
 
 
@@ -324,7 +325,7 @@ def publish_plan(session: Session, plan: PlanRecord) -> PlanRecord:
     plan.status = "published"
     plan.published_at = utcnow()
     session.flush()
-    _published_cache.pop(plan.day, None)
+    _published_cache.pop((session.get_bind(), plan.day), None)
     return plan
 
 

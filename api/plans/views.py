@@ -138,8 +138,8 @@ def publish_plan(
 ) -> dict[str, Any]:
     """Publish a ready plan: its routes become the couriers' rounds for the day."""
     plan = service.publish_plan(session, service.get_plan(session, plan_id))
-    session.commit()
     seed_round_states(session, r, plan.id)
+    session.commit()
     live.publish(r, plan.id, {"type": "published", "plan_id": plan.id, "version": plan.version})
     return service.plan_dict(plan)
 
