@@ -63,6 +63,8 @@ class ErrorItem(BaseModel):
     value: str | None = None
     reason: str
     kind: str | None = None
+    code: str | None = None
+    params: dict[str, Any] = {}
 
 
 class ErrorResponse(BaseModel):
@@ -106,6 +108,8 @@ def input_error_items(exc: InputError) -> list[dict[str, Any]]:
             "column": e.column,
             "value": None if e.value is None else str(e.value)[:200],
             "reason": e.reason,
+            "code": e.code,
+            "params": {k: str(v) for k, v in e.params.items()},
         }
         for e in errs
     ]

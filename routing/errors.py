@@ -24,7 +24,10 @@ class InputError(RoutingError, ValueError):
     value
         The offending value.
     reason
-        Why the value is rejected, in plain words.
+        Why the value is rejected, in plain words (English).
+    code, params
+        The reason as a message key and its values, for a page to say it in the reader's
+        language (``routing.io.ROW_ERROR_CODES``); None when there is no such key.
     """
 
     def __init__(
@@ -33,11 +36,16 @@ class InputError(RoutingError, ValueError):
         column: str | None,
         value: object,
         reason: str,
+        *,
+        code: str | None = None,
+        params: dict[str, object] | None = None,
     ) -> None:
         self.row = row
         self.column = column
         self.value = value
         self.reason = reason
+        self.code = code
+        self.params = params or {}
         msg = f"row {row}, column {column!r}, value {value!r}: {reason}"
         super().__init__(msg)
 
@@ -49,7 +57,21 @@ class InputError(RoutingError, ValueError):
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickle by keyword fields (needed when errors cross process pools)."""
-        return (InputError, (self.row, self.column, self.value, self.reason))
+        return (
+            _input_error,
+            (self.row, self.column, self.value, self.reason, self.code, self.params),
+        )
+
+
+def _input_error(
+    row: int | None,
+    column: str | None,
+    value: object,
+    reason: str,
+    code: str | None,
+    params: dict[str, object],
+) -> InputError:
+    return InputError(row, column, value, reason, code=code, params=params)
 
 
 class InputFileError(InputError):

@@ -89,6 +89,30 @@ class ReadResult(Generic[T]):
     source: str = ""
 
 
+#: Message keys of the reasons a row is refused (``dispatcher.reason_<code>`` in the pages'
+#: messages): the dispatcher reads them in their own language.
+ROW_ERROR_CODES = frozenset(
+    {
+        "required",
+        "not_number",
+        "at_least",
+        "at_most",
+        "whole_number",
+        "bad_time",
+        "window_missing",
+        "bad_window",
+        "bad_datetime",
+        "extra_values",
+        "not_point",
+        "duplicate_id",
+        "bad_kind",
+        "ends_before_start",
+        "break_half",
+        "missing_column",
+    }
+)
+
+
 class _Row:
     """One input row: text values by column, with typed getters that raise InputError."""
 
@@ -102,14 +126,17 @@ class _Row:
             value = value.strip()
         return None if value in (None, "") else value
 
-    def _fail(self, column: str, value: object, reason: str) -> InputError:
-        return InputError(self.row_no, column, value, reason)
+    def _fail(
+        self, column: str, value: object, reason: str, code: str, **params: object
+    ) -> InputError:
+        assert code in ROW_ERROR_CODES, code
+        return InputError(self.row_no, column, value, reason, code=code, params=params)
 
     def text(self, column: str, *, required: bool = False, default: str = "") -> str:
         value = self._raw(column)
         if value is None:
             if required:
-                raise self._fail(column, "", "required value is missing")
+                raise self._fail(column, "", "required value is missing", "required")
             return default
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -127,18 +154,20 @@ class _Row:
         value = self._raw(column)
         if value is None:
             if required:
-                raise self._fail(column, "", "required value is missing")
+                raise self._fail(column, "", "required value is missing", "required")
             return default
         try:
             number = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
         except ValueError:
-            raise self._fail(column, value, "not a number") from None
+            raise self._fail(column, value, "not a number", "not_number") from None
         if not math.isfinite(number):
-            raise self._fail(column, value, "not a finite number")
+            raise self._fail(column, value, "not a finite number", "not_number")
         if low is not None and number < low:
-            raise self._fail(column, value, f"must be at least {low:g}")
+            raise self._fail(column, value, f"must be at least {low:g}", "at_least", low=f"{low:g}")
         if high is not None and number > high:
-            raise self._fail(column, value, f"must be at most {high:g}")
+            raise self._fail(
+                column, value, f"must be at most {high:g}", "at_most", high=f"{high:g}"
+            )
         return number
 
     def integer(
@@ -147,7 +176,7 @@ class _Row:
         raw = self._raw(column)
         number = self.number(column, default=default, low=low, high=high)
         if not float(number).is_integer():
-            raise self._fail(column, raw, "must be a whole number")
+            raise self._fail(column, raw, "must be a whole number", "whole_number")
         return int(number)
 
     def clock(
@@ -156,12 +185,12 @@ class _Row:
         value = self._raw(column)
         if value is None:
             if required:
-                raise self._fail(column, "", "required time is missing")
+                raise self._fail(column, "", "required time is missing", "required")
             return default
         try:
             return parse_clock(value)
         except ValueError as e:
-            raise self._fail(column, value, str(e)) from None
+            raise self._fail(column, value, str(e), "bad_time") from None
 
     def windows(self, column: str = "windows") -> tuple[TimeWindow, ...]:
         value = self._raw(column)
@@ -169,11 +198,13 @@ class _Row:
         if value is None and start is not None and end is not None:
             value = f"{self.text('window_start')}-{self.text('window_end')}"
         if value is None:
-            raise self._fail(column, "", "required time window is missing (e.g. 07:30-11:30)")
+            raise self._fail(
+                column, "", "required time window is missing (e.g. 07:30-11:30)", "window_missing"
+            )
         try:
             return parse_windows(str(value))
         except ValueError as e:
-            raise self._fail(column, value, str(e)) from None
+            raise self._fail(column, value, str(e), "bad_window") from None
 
     def skills(self, column: str = "skills") -> frozenset[str]:
         raw = self.text(column)
@@ -189,7 +220,9 @@ class _Row:
             try:
                 moment = datetime.fromisoformat(str(value).replace("/", "-"))
             except ValueError:
-                raise self._fail(column, value, "not a date and time (YYYY-MM-DD HH:MM)") from None
+                raise self._fail(
+                    column, value, "not a date and time (YYYY-MM-DD HH:MM)", "bad_datetime"
+                ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=LOCAL_TZ)
         return moment
@@ -411,7 +444,10 @@ def _read(
         missing.remove("windows")
     if missing:
         errors = [
-            InputError(1, c, "", "required column is missing from the header") for c in missing
+            InputError(
+                1, c, "", "required column is missing from the header", code="missing_column"
+            )
+            for c in missing
         ]
         raise InputFileError(src.name, errors)
     records: list[T] = []
@@ -421,19 +457,28 @@ def _read(
         row = _Row(number, values)
         try:
             if "__extra__" in values:
-                raise row._fail("", values["__extra__"], "more values than header columns")
+                raise row._fail(
+                    "", values["__extra__"], "more values than header columns", "extra_values"
+                )
             if "__geometry__" in values:
-                raise row._fail("geometry", values["__geometry__"], "must be a Point")
+                raise row._fail("geometry", values["__geometry__"], "must be a Point", "not_point")
             record = build(row)
         except InputError as e:
             if e.row is None:  # raised by the model's own validation
-                e = InputError(number, e.column, e.value, e.reason)
+                e = InputError(number, e.column, e.value, e.reason, code=e.code, params=e.params)
             errors.append(e)
             continue
         k = key(record)
         if k in seen:
             errors.append(
-                InputError(number, key_column, k, f"duplicate id (first on row {seen[k]})")
+                InputError(
+                    number,
+                    key_column,
+                    k,
+                    f"duplicate id (first on row {seen[k]})",
+                    code="duplicate_id",
+                    params={"first_row": seen[k]},
+                )
             )
             continue
         seen[k] = number
@@ -450,7 +495,7 @@ def _job(row: _Row) -> Job:
     kind_raw = row.text("kind", required=True)
     kind = _KIND_ALIASES.get(kind_raw.lower())
     if kind is None:
-        raise row._fail("kind", kind_raw, "must be pickup (thu_gom) or delivery (phat)")
+        raise row._fail("kind", kind_raw, "must be pickup (thu_gom) or delivery (phat)", "bad_kind")
     demand = Load(
         items=row.integer("items", default=1),
         weight_g=round(row.number("weight_kg", default=0.0, low=0.0) * 1000),
@@ -506,7 +551,12 @@ def _courier(row: _Row) -> Courier:
     assert start is not None
     assert end is not None
     if end <= start:
-        raise row._fail("shift_end", row.text("shift_end"), "shift must end after it starts")
+        raise row._fail(
+            "shift_end",
+            row.text("shift_end"),
+            "shift must end after it starts",
+            "ends_before_start",
+        )
     b_start = row.clock("break_start")
     b_end = row.clock("break_end")
     break_window = None
@@ -515,15 +565,24 @@ def _courier(row: _Row) -> Courier:
             "break_end" if b_end is None else "break_start",
             "",
             "give both break_start and break_end",
+            "break_half",
         )
     if b_start is not None and b_end is not None:
         if b_end <= b_start:
-            raise row._fail("break_end", row.text("break_end"), "break must end after it starts")
+            raise row._fail(
+                "break_end",
+                row.text("break_end"),
+                "break must end after it starts",
+                "ends_before_start",
+            )
         break_window = TimeWindow(b_start, b_end)
     break_s = round(row.number("break_min", default=60.0 if break_window else 0.0, low=0.0) * 60)
     if break_window is None and break_s:
         raise row._fail(
-            "break_min", row.text("break_min"), "a break length needs break_start and break_end"
+            "break_min",
+            row.text("break_min"),
+            "a break length needs break_start and break_end",
+            "break_half",
         )
     return Courier(
         courier_id=row.text("courier_id", required=True),

@@ -141,6 +141,7 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     assert cells[1] == str(row_no)
     assert cells[2] == "lat"
     assert cells[3] == "abc"
+    assert cells[4] == translate("vi", "dispatcher.reason_not_number")  # said in Vietnamese
     assert "Công việc" in cells[0]
     assert "từ chối" in page.locator("#upload-errors-title").inner_text()
     expect(page.locator("#upload-result [data-file=depots]")).to_be_visible()

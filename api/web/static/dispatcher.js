@@ -847,7 +847,15 @@
     el("td", { class: "num", text: e.row ?? "–" }),
     el("td", {}, el("code", { text: e.column ?? "" })),
     el("td", {}, el("code", { text: e.value ?? "" })),
-    el("td", { text: e.reason }))));
+    el("td", { text: rowErrorReason(e) }))));
+  }
+
+  /** A refused row's reason in the page's language when it has a message, else the server's words. */
+  function rowErrorReason(e) {
+    if (!e.code) return e.reason;
+    const key = `dispatcher.reason_${e.code}`;
+    const text = t(key, e.params);
+    return text === key ? e.reason : text;
   }
 
   async function upload(event) {
