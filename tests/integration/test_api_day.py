@@ -327,19 +327,36 @@ def test_manager_report_counts_the_day(day_stack: Stack, town: Problem) -> None:
     assert after["total"]["stops"] == before["total"]["stops"]
 
 
-def test_live_snapshot_lists_failed_stops_and_courier_states(day_stack: Stack) -> None:
+def test_live_snapshot_lists_failed_stops_and_courier_states(
+    day_stack: Stack, town: Problem
+) -> None:
     """The feed's first message has each route's progress and the failed stops with reasons."""
     s = day_stack
+    cid, stop = next(
+        (c.courier_id, st)
+        for c in town.couriers
+        for st in my_round(s, c.courier_id, town)["stops"]
+        if st["status"] == "planned"
+    )
+    failed = {
+        "idempotency_key": key(),
+        "device_ts": at(town, stop["planned_arrival_s"]),
+        "job_id": stop["job_id"],
+        "kind": "failed",
+        "reason": "wrong_address",
+    }
+    assert post_event(s, cid, failed).status_code == 201
+    done = sum(st["status"] in ("completed", "failed") for st in my_round(s, cid, town)["stops"])
     with s.client.websocket_connect(
         f"/plans/{s.plan_id}/live?token={s.tokens['dispatcher']}"
     ) as ws:
         snap = ws.receive_json()
     assert snap["type"] == "snapshot"
-    assert {"courier_id": "C02", "reason": "nobody_home"}.items() <= next(
-        f for f in snap["failed"] if f["courier_id"] == "C02"
-    ).items()
-    assert snap["routes"]["C02"]["done"] >= 1
+    listed = next(f for f in snap["failed"] if f["job_id"] == stop["job_id"])
+    assert {"courier_id": cid, "reason": "wrong_address"}.items() <= listed.items()
+    assert snap["routes"][cid]["done"] == done
     assert all(r["done"] <= r["total"] for r in snap["routes"].values())
+    assert snap["couriers"][cid]["progress"]["done"] == done
 
 
 def test_a_fix_gets_its_eta_along_the_roads_and_the_late_stops_ahead(
