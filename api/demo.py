@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from api.auth.service import Role, create_user
 from api.config import Settings
 from api.db import make_engine, make_session_factory, session_scope
 from api.errors import ConflictError
+from api.events.service import seed_round_states
 from api.jobs.models import JobRecord
 from api.jobs.service import build_problem, store_couriers, store_depots, store_jobs
 from api.network import ensure_network
@@ -123,6 +125,8 @@ def seed_demo_day(
             plan = session.get(PlanRecord, plan_id)
             assert plan is not None
             publish_plan(session, plan)
+            if settings.redis_url:  # as the publish endpoint does: couriers' live states afresh
+                seed_round_states(session, redis.Redis.from_url(settings.redis_url), plan_id)
             return DemoDay(day, plan_id, len(problem.jobs), _users(session))
     finally:
         dispose_engines()

@@ -45,3 +45,11 @@ def test_demo_day_is_planned_published_and_seeded_once(tmp_path: Path, redis_url
             r = client.get("/rounds/me", headers={"Authorization": f"Bearer {ct}"})
             rounds += r.status_code == 200
         assert rounds >= 1
+        # Each courier's live state starts with the plan: nothing done yet, the first stop next.
+        with client.websocket_connect(f"/plans/{first.plan_id}/live?token={token}") as ws:
+            states = ws.receive_json()["couriers"]
+        for route in plan["routes"]:
+            state = states[route["courier_id"]]
+            assert state["progress"] == {"done": 0, "total": len(route["stops"])}
+            first_stop = route["stops"][0]["job_id"] if route["stops"] else None
+            assert (state["next_stop"] or {}).get("job_id") == first_stop
