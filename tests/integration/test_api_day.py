@@ -292,6 +292,27 @@ def test_edits_are_checked_and_published_plans_change_only_by_new_version(
         assert r.json()["errors"][0]["kind"]
 
 
+def fail_a_planned_stop(
+    s: Stack, town: Problem, reason: str, *, last: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """Post "failed" for the first (or last) still-planned stop of the first courier having one."""
+    cid, stop = next(
+        (c.courier_id, st)
+        for c in town.couriers
+        for st in (reversed if last else iter)(my_round(s, c.courier_id, town)["stops"])
+        if st["status"] == "planned"
+    )
+    failed = {
+        "idempotency_key": key(),
+        "device_ts": at(town, stop["planned_arrival_s"]),
+        "job_id": stop["job_id"],
+        "kind": "failed",
+        "reason": reason,
+    }
+    assert post_event(s, cid, failed).status_code == 201
+    return cid, stop
+
+
 def test_manager_report_counts_the_day(day_stack: Stack, town: Problem) -> None:
     """The day report counts stops, completed and failed per courier and in total; a failure adds one."""
     s = day_stack
@@ -307,20 +328,7 @@ def test_manager_report_counts_the_day(day_stack: Stack, town: Problem) -> None:
     before = report()
     assert before["plan_id"] == s.plan_id
     assert before["total"]["stops"] == sum(v["stops"] for v in before["by_courier"].values())
-    cid, stop = next(
-        (c.courier_id, st)
-        for c in town.couriers
-        for st in reversed(my_round(s, c.courier_id, town)["stops"])
-        if st["status"] == "planned"
-    )
-    failed = {
-        "idempotency_key": key(),
-        "device_ts": at(town, stop["planned_arrival_s"]),
-        "job_id": stop["job_id"],
-        "kind": "failed",
-        "reason": "refused",
-    }
-    assert post_event(s, cid, failed).status_code == 201
+    cid, _ = fail_a_planned_stop(s, town, "refused", last=True)
     after = report()
     assert after["total"]["failed"] == before["total"]["failed"] + 1
     assert after["by_courier"][cid]["failed"] == before["by_courier"][cid]["failed"] + 1
@@ -332,20 +340,7 @@ def test_live_snapshot_lists_failed_stops_and_courier_states(
 ) -> None:
     """The feed's first message has each route's progress and the failed stops with reasons."""
     s = day_stack
-    cid, stop = next(
-        (c.courier_id, st)
-        for c in town.couriers
-        for st in my_round(s, c.courier_id, town)["stops"]
-        if st["status"] == "planned"
-    )
-    failed = {
-        "idempotency_key": key(),
-        "device_ts": at(town, stop["planned_arrival_s"]),
-        "job_id": stop["job_id"],
-        "kind": "failed",
-        "reason": "wrong_address",
-    }
-    assert post_event(s, cid, failed).status_code == 201
+    cid, stop = fail_a_planned_stop(s, town, "wrong_address")
     done = sum(st["status"] in ("completed", "failed") for st in my_round(s, cid, town)["stops"])
     with s.client.websocket_connect(
         f"/plans/{s.plan_id}/live?token={s.tokens['dispatcher']}"
