@@ -543,10 +543,10 @@ def record_position(
         "idempotency_key": body.idempotency_key,
         "progress": progress,
         "next_stop": None
-        if projection is None
+        if projection is None or next_stop is None
         else {
             "job_id": projection.job_id,
-            "planned_arrival_s": projection.eta_s - projection.drift_s,
+            "planned_arrival_s": next_stop["planned_arrival_s"],
             "eta_s": projection.eta_s,
         },
         "eta_drift_s": drift,
