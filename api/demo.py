@@ -26,7 +26,7 @@ from api.jobs.service import build_problem, store_couriers, store_depots, store_
 from api.network import ensure_network
 from api.plans.models import PlanRecord
 from api.plans.service import create_plan, publish_plan, published_plan_id
-from routing.io import LOCAL_TZ
+from routing.clock import LOCAL_TZ
 
 logger = logging.getLogger(__name__)
 

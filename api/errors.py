@@ -17,7 +17,13 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geodata.errors import GeodataError, NetworkUnavailableError
-from routing.errors import InputError, InputFileError
+from routing.errors import (
+    InfeasibleChangeError,
+    InputError,
+    InputFileError,
+    PlanConflictError,
+    UnknownIdError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +43,6 @@ class NotFoundError(ServiceError, LookupError):
 
 class ConflictError(ServiceError):
     """The request contradicts the resource's state (published plan, plan not ready)."""
-
-
-class InfeasibleEditError(ServiceError):
-    """A plan edit breaks a constraint; ``errors`` lists the violations."""
 
 
 class AuthenticationError(ServiceError):
@@ -79,7 +81,9 @@ STATUS_FOR: dict[type[Exception], int] = {
     InputError: 422,
     NotFoundError: 404,
     ConflictError: 409,
-    InfeasibleEditError: 409,
+    UnknownIdError: 404,
+    PlanConflictError: 409,
+    InfeasibleChangeError: 409,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     InvalidRequestError: 422,
@@ -134,6 +138,12 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(_body(request, detail, []), status)
     if isinstance(exc, ServiceError):
         return JSONResponse(_body(request, exc.detail, exc.errors), status, headers)
+    if isinstance(exc, InfeasibleChangeError):
+        items = [
+            {"kind": v.kind, "column": v.courier_id, "value": v.job_id, "reason": v.detail}
+            for v in exc.violations
+        ]
+        return JSONResponse(_body(request, str(exc), items), status, headers)
     if status == 500:
         logger.error("unhandled error (request %s)", _request_id(request), exc_info=exc)
         return JSONResponse(_body(request, "internal server error", []), 500)

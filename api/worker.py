@@ -19,10 +19,10 @@ from api import live
 from api import models as orm_models
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, utcnow
-from api.jobs.service import problem_from_json
 from api.network import get_network
 from api.plans.models import PlanRecord
 from api.plans.service import save_result
+from routing.codec import problem_from_json
 from routing.model import Problem
 
 logger = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ OR-Tools nor the solver, so a modelling mistake in the solver cannot hide here.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from routing.plan import Plan, Route, Stop
+    from routing.schedule import RouteStart
 
 ViolationKind = Literal[
     "coverage",
@@ -73,6 +75,9 @@ def check_plan(
     plan: Plan,
     durations: NDArray[np.int64],
     distances: NDArray[np.int64],
+    *,
+    starts: Mapping[str, RouteStart] | None = None,
+    done: Collection[str] = (),
 ) -> list[Violation]:
     """Return every rule the plan breaks; an empty list means the plan is feasible.
 
@@ -112,8 +117,13 @@ def check_plan(
     for job_id in set(routed) | set(unassigned):
         if job_id not in jobs:
             out.append(Violation("unknown_job", None, job_id, "job is not in the problem"))
+    done = set(done)
     for job_id in jobs:
         n_routed, n_un = routed.get(job_id, 0), unassigned.get(job_id, 0)
+        if job_id in done:
+            if n_routed + n_un:
+                out.append(Violation("coverage", None, job_id, "already served, yet planned again"))
+            continue
         if n_routed + n_un != 1:
             out.append(
                 Violation(
@@ -141,6 +151,11 @@ def check_plan(
         pickup = next(j for j in pair if j.kind == "pickup")
         delivery = next(j for j in pair if j.kind == "delivery")
         p, d = position.get(pickup.job_id), position.get(delivery.job_id)
+        if pickup.job_id in done:
+            continue  # the delivery is on board its courier: the load check follows it
+        if delivery.job_id in done:
+            out.append(Violation("pair", None, job.pair_id, "delivered before its pickup"))
+            continue
         if p is None and d is None:
             continue
         if p is None or d is None:
@@ -164,7 +179,8 @@ def check_plan(
         seen_couriers.add(route.courier_id)
         if any(s.job_id not in jobs for s in route.stops):
             continue
-        out.extend(_check_route(problem, courier, route, durations, distances, job_loc))
+        start = (starts or {}).get(route.courier_id)
+        out.extend(_check_route(problem, courier, route, durations, distances, job_loc, start))
     return out
 
 
@@ -175,6 +191,7 @@ def _check_route(
     durations: NDArray[np.int64],
     distances: NDArray[np.int64],
     job_loc: dict[str, int],
+    start: RouteStart | None = None,
 ) -> list[Violation]:
     out: list[Violation] = []
     cid = courier.courier_id
@@ -188,9 +205,12 @@ def _check_route(
         out.append(
             Violation("depot", cid, None, f"ends at {route.end_depot_id}, not {courier.end_depot}")
         )
-    start_loc = problem.depot_index(courier.depot_id)
     end_loc = problem.depot_index(courier.end_depot)
-    earliest = max(courier.shift.start_s, depots[courier.depot_id].opening.start_s)
+    if start is None:
+        start_loc = problem.depot_index(courier.depot_id)
+        earliest = max(courier.shift.start_s, depots[courier.depot_id].opening.start_s)
+    else:
+        start_loc, earliest = start.location_idx, start.time_s
     latest = min(courier.shift.end_s, depots[courier.end_depot].opening.end_s)
     if route.start_s < earliest:
         out.append(Violation("shift", cid, None, f"leaves at {route.start_s} before {earliest}"))
@@ -199,8 +219,11 @@ def _check_route(
 
     # Break placement.
     brk_start = route.break_start_s
+    owes_break = courier.has_break and not (start is not None and start.break_taken)
     brk_len = courier.break_duration_s if courier.has_break else 0
-    if courier.has_break and courier.break_window is not None:
+    if start is not None and start.break_taken and brk_start is not None:
+        out.append(Violation("break", cid, None, "a second break planned"))
+    if owes_break and courier.break_window is not None:
         if brk_start is None:
             out.append(Violation("break", cid, None, "no break planned"))
         elif not (
@@ -316,14 +339,18 @@ def _check_route(
             )
         )
 
-    # Loads: start with the unpaired deliveries, then apply each stop.
+    # Loads: start with what is on board (in the morning: the unpaired deliveries), then
+    # apply each stop.
     cap = courier.capacity.as_tuple()
     load = [0, 0, 0]
-    for stop in route.stops:
-        job = jobs[stop.job_id]
-        if job.kind == "delivery" and job.pair_id is None:
-            load = [a + b for a, b in zip(load, job.demand.as_tuple(), strict=True)]
-    out.extend(_check_load(cid, None, load, cap, "at the depot"))
+    if start is not None:
+        load = list(start.load.as_tuple())
+    else:
+        for stop in route.stops:
+            job = jobs[stop.job_id]
+            if job.kind == "delivery" and job.pair_id is None:
+                load = [a + b for a, b in zip(load, job.demand.as_tuple(), strict=True)]
+    out.extend(_check_load(cid, None, load, cap, "at the depot" if start is None else "at start"))
     for stop in route.stops:
         job = jobs[stop.job_id]
         sign = 1 if job.kind == "pickup" else -1

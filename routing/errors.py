@@ -6,6 +6,8 @@ builtin (``except ValueError`` still catches an :class:`InputError`).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RoutingError(Exception):
     """Base class of every error raised by :mod:`routing`."""
@@ -111,3 +113,30 @@ def _describe(e: InputError) -> str:
 
 class SolverError(RoutingError, RuntimeError):
     """Report a failure of the optimisation back-end (not an infeasible job)."""
+
+
+class UnknownIdError(RoutingError, LookupError):
+    """A job or courier named in a change is not in the plan."""
+
+
+class PlanConflictError(RoutingError):
+    """A change contradicts the plan's state (a job on no route, a served stop moved)."""
+
+
+class InfeasibleChangeError(RoutingError):
+    """A change to a plan breaks a rule; ``violations`` lists what the checker found.
+
+    Parameters
+    ----------
+    msg
+        What was refused, with the first violations.
+    violations
+        :class:`routing.check.Violation` objects.
+    """
+
+    def __init__(self, msg: str, violations: list[Any]) -> None:
+        super().__init__(msg)
+        self.violations = violations
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.violations))

@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from routing.io import format_clock, format_windows, write_csv
+from routing.clock import format_clock
+from routing.io import format_windows, write_csv
 from routing.kpi import plan_kpi
-from routing.plan import reason_message
+from routing.vocabulary import reason_message
 
 if TYPE_CHECKING:
     from geodata.compact import CompactGraph

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Generic, TypeVar
-from zoneinfo import ZoneInfo
 
+from routing.clock import LOCAL_TZ, format_clock
 from routing.errors import InputError, InputFileError
 from routing.model import Courier, Depot, Job, Load, TimeWindow
 
 T = TypeVar("T")
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 SUFFIXES = (".csv", ".xlsx", ".geojson", ".json")
 
 JOB_COLUMNS = (
@@ -256,12 +255,6 @@ def parse_clock(value: object) -> int:
         msg = "not a time of day (hours 0-24, minutes 0-59)"
         raise ValueError(msg)
     return h * 3600 + m * 60 + s
-
-
-def format_clock(seconds: float) -> str:
-    """Format seconds since midnight as ``HH:MM``."""
-    seconds = max(0, round(seconds))
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
 def parse_windows(text: str) -> tuple[TimeWindow, ...]:

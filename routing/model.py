@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from routing.errors import InputError
+from routing.vocabulary import ID_CHECK_CATEGORIES, ID_CHECK_SKILL
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -345,6 +346,45 @@ class Job:
                 return max(t_s, window.start_s)
         return None
 
+    def in_window(self, t_s: int) -> bool:
+        """Return whether ``t_s`` lies in one of the job's windows."""
+        return any(w.contains(t_s) for w in self.windows)
+
+    # --- rules of the handover (one place for the courier's page, the API and the reports) ---
+
+    @property
+    def needs_id_check(self) -> bool:
+        """Whether the handover needs the recipient's identity check (CCCD) and signature.
+
+        A job asking for the ``id_check`` skill does, and so does every licence or
+        certificate return, whatever skills the file gave it.
+        """
+        return ID_CHECK_SKILL in self.skills or (
+            self.kind == "delivery" and self.category in ID_CHECK_CATEGORIES
+        )
+
+    @property
+    def payout_vnd(self) -> int:
+        """Cash paid out at the door (pension, allowance): an unpaired delivery's cash, else 0."""
+        if self.kind == "delivery" and self.pair_id is None:
+            return self.demand.cash_vnd
+        return 0
+
+    @property
+    def is_payout(self) -> bool:
+        """Whether completing the job means paying cash at the door."""
+        return self.payout_vnd > 0
+
+    @property
+    def is_office_stop(self) -> bool:
+        """Whether the stop is an office's desk (the delivery half of a transfer, e.g. one-stop)."""
+        return self.pair_id is not None and self.kind == "delivery"
+
+    @property
+    def loaded_at_depot(self) -> bool:
+        """Whether the courier takes this job's load from the post office at the start."""
+        return self.kind == "delivery" and self.pair_id is None
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -504,6 +544,6 @@ class Problem:
         total = Load()
         for job_id in job_ids:
             job = jobs[job_id]
-            if job.kind == "delivery" and job.pair_id is None:
+            if job.loaded_at_depot:
                 total = total + job.demand
         return total

@@ -7,91 +7,15 @@ Every job of the problem is either on exactly one route or in ``Plan.unassigned`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 from routing.errors import InputError
 from routing.model import Load
+from routing.vocabulary import Lang, UnassignedReason, reason_message
 
-ReasonCode = Literal[
-    "unreachable",
-    "no_feasible_window",
-    "over_capacity",
-    "missing_skill",
-    "shift_too_short",
-    "no_eligible_courier",
-    "pair_incomplete",
-    "dropped_low_priority",
-    "no_courier",
-    "far_from_road",
-    "time_limit",
-]
-REASON_CODES: frozenset[str] = frozenset(get_args(ReasonCode))
-
-REASON_MESSAGES: dict[str, tuple[str, str]] = {
-    "unreachable": (
-        "No road to the address (road cut off?)",
-        "Không có đường tới địa chỉ (đường bị chia cắt?)",
-    ),
-    "no_feasible_window": (
-        "No courier can arrive within the requested time window",
-        "Không bưu tá nào đến kịp trong khung giờ hẹn",
-    ),
-    "over_capacity": (
-        "Larger or heavier (or more cash) than any courier can carry",
-        "Vượt quá sức chở (số kiện, khối lượng hoặc tiền mặt) của mọi bưu tá",
-    ),
-    "missing_skill": (
-        "No courier has the required skill",
-        "Không bưu tá nào có nghiệp vụ yêu cầu",
-    ),
-    "shift_too_short": (
-        "The round trip to the address does not fit in any courier's shift",
-        "Chuyến đi về tới địa chỉ không vừa ca làm việc của bưu tá nào",
-    ),
-    "no_eligible_courier": (
-        "No courier of the assigned post office can serve the job",
-        "Không có bưu tá phù hợp tại bưu cục được chỉ định",
-    ),
-    "pair_incomplete": (
-        "The other half of the pickup-delivery pair cannot be served",
-        "Không thực hiện được phần còn lại của cặp thu gom - phát",
-    ),
-    "dropped_low_priority": (
-        "Not enough courier time today; left for lower priority",
-        "Không đủ thời gian bưu tá trong ngày; hoãn do mức ưu tiên thấp hơn",
-    ),
-    "far_from_road": (
-        "The address is too far from any road to be reached",
-        "Địa chỉ cách đường quá xa, không thể tới",
-    ),
-    "no_courier": (
-        "No courier is available",
-        "Không có bưu tá nào làm việc",
-    ),
-    "time_limit": (
-        "The planner ran out of time before placing this job",
-        "Hết thời gian tính toán trước khi xếp được việc này",
-    ),
-}
-
-
-def reason_message(reason: str, *, lang: Literal["en", "vi"] = "en") -> str:
-    """Return the human-readable message for a reason code.
-
-    Parameters
-    ----------
-    reason
-        A :data:`ReasonCode`.
-    lang
-        ``"en"`` for English, ``"vi"`` for Vietnamese.
-
-    Returns
-    -------
-    str
-        The message; the code itself if unknown.
-    """
-    en, vi = REASON_MESSAGES.get(reason, (reason, reason))
-    return vi if lang == "vi" else en
+#: Why a job is unassigned (one vocabulary for the whole product: :mod:`routing.vocabulary`).
+ReasonCode = UnassignedReason
+REASON_CODES: frozenset[str] = frozenset(UnassignedReason)
 
 
 def _load_dict(load: Load) -> dict[str, int]:
@@ -235,14 +159,15 @@ class Unassigned:
     """
 
     job_id: str
-    reason: ReasonCode
+    reason: UnassignedReason
     detail: str = ""
 
     def __post_init__(self) -> None:
         if self.reason not in REASON_CODES:
             raise InputError(None, "reason", self.reason, "unknown reason code")
+        object.__setattr__(self, "reason", UnassignedReason(self.reason))
 
-    def message(self, lang: Literal["en", "vi"] = "en") -> str:
+    def message(self, lang: Lang = "en") -> str:
         """Return the human-readable reason in English or Vietnamese."""
         return reason_message(self.reason, lang=lang)
 

@@ -39,7 +39,7 @@ from geodata.snap import DEFAULT_MAX_SNAP_M, Snapped, Snapper
 from routing.check import Violation, check_plan
 from routing.model import Problem
 from routing.params import SolverParams
-from routing.plan import Plan, Route, Unassigned
+from routing.plan import Plan, ReasonCode, Route, Unassigned
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -217,7 +217,7 @@ def plan_day(
     for pos, job in enumerate(problem.jobs):
         if snapped.far[nd + pos]:
             detail = f"{snapped.distance_m[nd + pos]:.0f} m from the nearest road"
-            pre_unassigned.append(Unassigned(job.job_id, "far_from_road", detail))
+            pre_unassigned.append(Unassigned(job.job_id, ReasonCode.FAR_FROM_ROAD, detail))
     far_ids = {u.job_id for u in pre_unassigned}
     partner = problem.pair_partner()
     for job_id in list(far_ids):
@@ -225,7 +225,7 @@ def plan_day(
         if other and other not in far_ids:
             far_ids.add(other)
             pre_unassigned.append(
-                Unassigned(other, "pair_incomplete", f"partner {job_id} is off the road")
+                Unassigned(other, ReasonCode.PAIR_INCOMPLETE, f"partner {job_id} is off the road")
             )
     office = _assign_offices(problem, snapped, router, zones, skip=far_ids)
     pieces, orphans = _split(problem, office, opts.max_jobs_per_piece, snapped)
@@ -355,7 +355,9 @@ def _split(
         couriers = [c for c in problem.couriers if c.depot_id == depot.depot_id]
         if not couriers:
             orphans += [
-                Unassigned(problem.jobs[p].job_id, "no_courier", f"no courier at {depot.depot_id}")
+                Unassigned(
+                    problem.jobs[p].job_id, ReasonCode.NO_COURIER, f"no courier at {depot.depot_id}"
+                )
                 for p in positions
             ]
             continue

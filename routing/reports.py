@@ -1,6 +1,6 @@
 """Delivery-time reports for managers over a table of jobs and attempts (pure functions).
 
-Every function takes a DataFrame with the columns of :data:`routing.simulate.MONTH_COLUMNS`
+Every function takes a DataFrame with the columns of :data:`MONTH_COLUMNS`
 (one row per job and attempt day; the service's event store will produce the same table) and
 returns a new DataFrame; nothing is modified in place. The definitions, in one place:
 
@@ -27,13 +27,280 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from routing.plan import reason_message
-from routing.simulate import fail_reason_message
+from routing.clock import LOCAL_TZ, local_clock
+from routing.vocabulary import fail_reason_message, reason_message
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
+
+    from routing.model import Job, Problem
+    from routing.simulate import SimulatedDay
 
 logger = logging.getLogger(__name__)
+
+# -- the table of attempts ---------------------------------------------------------------------
+
+
+def events_frame(sim: SimulatedDay) -> pd.DataFrame:
+    """Return the stop events as a DataFrame (one row per event, ``at`` as a local datetime).
+
+    ``id_checked`` is a nullable boolean and ``cash_paid_vnd`` a nullable integer column.
+    """
+    import pandas as pd
+
+    rows = [
+        {
+            "day": sim.day,
+            "courier_id": e.courier_id,
+            "job_id": e.job_id,
+            "seq": e.seq,
+            "event": e.event,
+            "at_s": e.at_s,
+            "at": local_clock(sim.day, e.at_s),
+            "reason": e.reason,
+            "recipient_name": e.recipient_name,
+            "id_checked": e.id_checked,
+            "cash_paid_vnd": e.cash_paid_vnd,
+        }
+        for e in sim.events
+    ]
+    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+    frame["id_checked"] = frame["id_checked"].astype("boolean")
+    frame["cash_paid_vnd"] = frame["cash_paid_vnd"].astype("Int64")
+    for col in ("reason", "recipient_name"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
+
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "day",
+    "courier_id",
+    "job_id",
+    "seq",
+    "event",
+    "at_s",
+    "at",
+    "reason",
+    "recipient_name",
+    "id_checked",
+    "cash_paid_vnd",
+)
+
+#: Columns of :func:`simulate_month` (one row per job and attempt day).
+MONTH_COLUMNS: tuple[str, ...] = (
+    "day",
+    "job_id",
+    "attempt",
+    "category",
+    "kind",
+    "priority",
+    "depot_id",
+    "zone_id",
+    "courier_id",
+    "seq",
+    "requested_at",
+    "window_start",
+    "window_end",
+    "planned_arrival",
+    "planned_start",
+    "actual_arrival",
+    "service_start",
+    "completed_at",
+    "finished_at",
+    "outcome",
+    "fail_reason",
+    "unassigned_reason",
+    "rain",
+    "rough_leg",
+    "request_to_completion_h",
+    "on_time",
+    "recipient_name",
+    "id_checked",
+    "cash_paid_vnd",
+)
+_DATETIME_COLUMNS = (
+    "requested_at",
+    "window_start",
+    "window_end",
+    "planned_arrival",
+    "planned_start",
+    "actual_arrival",
+    "service_start",
+    "completed_at",
+    "finished_at",
+)
+
+
+def requested_moment(job: Job) -> datetime | None:
+    """Return when the citizen asked, as an aware moment (a naive time is local)."""
+    requested = job.requested_at
+    if requested is not None and requested.tzinfo is None:
+        requested = requested.replace(tzinfo=LOCAL_TZ)
+    return requested
+
+
+def promised_window(job: Job, planned_start_s: int | None) -> tuple[int, int]:
+    """Return the window the plan promised: the one holding the planned start, else the first."""
+    if planned_start_s is not None:
+        for w in job.windows:
+            if w.contains(planned_start_s):
+                return w.start_s, w.end_s
+    return job.windows[0].start_s, job.windows[0].end_s
+
+
+def day_rows(
+    problem: Problem,
+    sim: SimulatedDay,
+    *,
+    zone_of: dict[str, str | None] | None = None,
+    depot_of_zone: dict[str, str] | None = None,
+    attempts: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Return one :data:`MONTH_COLUMNS` row per job of the day (attempted or unassigned).
+
+    Parameters
+    ----------
+    problem
+        The day's problem (``problem.day`` must be set for datetimes).
+    sim
+        Its simulation.
+    zone_of
+        Zone id per job id.
+    depot_of_zone
+        Post office of each zone, for jobs no courier took.
+    attempts
+        Attempt number per job id (1 when missing).
+
+    Returns
+    -------
+    list of dict
+    """
+    zone_of = zone_of or {}
+    depot_of_zone = depot_of_zone or {}
+    attempts = attempts or {}
+    day = problem.day
+    outcome_of = {o.job_id: o for o in sim.outcomes}
+    unassigned_of = {u.job_id: u for u in sim.unassigned}
+    rows: list[dict[str, Any]] = []
+    for job in problem.jobs:
+        o = outcome_of.get(job.job_id)
+        u = unassigned_of.get(job.job_id)
+        zone = zone_of.get(job.job_id, job.zone_id)
+        w0, w1 = promised_window(job, o.planned_start_s if o else None)
+        completed_at = local_clock(day, o.finished_s) if o and o.outcome == "completed" else None
+        requested = requested_moment(job)
+        r2c = (
+            (completed_at - requested).total_seconds() / 3600
+            if completed_at is not None and requested is not None
+            else None
+        )
+        rows.append(
+            {
+                "day": day,
+                "job_id": job.job_id,
+                "attempt": attempts.get(job.job_id, 1),
+                "category": job.category,
+                "kind": job.kind,
+                "priority": job.priority,
+                "depot_id": o.depot_id
+                if o
+                else (job.depot_id or depot_of_zone.get(zone or "", None)),
+                "zone_id": zone,
+                "courier_id": o.courier_id if o else None,
+                "seq": o.seq if o else None,
+                "requested_at": requested,
+                "window_start": local_clock(day, w0),
+                "window_end": local_clock(day, w1),
+                "planned_arrival": local_clock(day, o.planned_arrival_s) if o else None,
+                "planned_start": local_clock(day, o.planned_start_s) if o else None,
+                "actual_arrival": local_clock(day, o.arrived_s) if o else None,
+                "service_start": local_clock(day, o.service_start_s) if o else None,
+                "completed_at": completed_at,
+                "finished_at": local_clock(day, o.finished_s) if o else None,
+                "outcome": o.outcome if o else "unassigned",
+                "fail_reason": o.fail_reason if o else None,
+                "unassigned_reason": u.reason if u else None,
+                "rain": sim.rain,
+                "rough_leg": o.rough_leg if o else None,
+                "request_to_completion_h": r2c,
+                "on_time": bool(o.on_time) if o else False,
+                "recipient_name": o.recipient_name if o else None,
+                "id_checked": o.id_checked if o else None,
+                "cash_paid_vnd": o.cash_paid_vnd if o else None,
+            }
+        )
+    return rows
+
+
+def month_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return rows of :data:`MONTH_COLUMNS` as a typed DataFrame.
+
+    ``day`` becomes a naive date (``datetime64``), the moments tz-aware local datetimes,
+    ``id_checked`` / ``rough_leg`` nullable booleans, ``cash_paid_vnd`` / ``seq`` nullable
+    integers.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=list(MONTH_COLUMNS))
+    return _normalise(df)
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    df = df.copy()
+    df["day"] = pd.to_datetime(df["day"]).dt.normalize().astype("datetime64[us]")
+    for col in _DATETIME_COLUMNS:
+        moments = pd.to_datetime(df[col], utc=True, format="ISO8601")
+        df[col] = moments.dt.tz_convert(str(LOCAL_TZ)).dt.as_unit("us")
+    for col in ("id_checked", "rough_leg"):
+        df[col] = df[col].astype("boolean")
+    for col in ("rain", "on_time"):
+        df[col] = df[col].astype(bool)
+    for col in ("cash_paid_vnd", "seq", "attempt", "priority"):
+        df[col] = pd.to_numeric(df[col]).astype("Int64")
+    df["request_to_completion_h"] = pd.to_numeric(df["request_to_completion_h"]).astype(float)
+    for col in (
+        "job_id",
+        "category",
+        "kind",
+        "depot_id",
+        "zone_id",
+        "courier_id",
+        "outcome",
+        "fail_reason",
+        "unassigned_reason",
+        "recipient_name",
+    ):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
+
+
+def save_frame(df: pd.DataFrame, path: Path | str) -> Path:
+    """Save a month frame as Parquet (``.parquet``, needs pyarrow) or CSV (anything else)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        df.to_parquet(out, index=False)
+    else:
+        df.to_csv(out, index=False)
+    return out
+
+
+def load_frame(path: Path | str) -> pd.DataFrame:
+    """Load a month frame saved by :func:`save_frame`, with its column types restored."""
+    import pandas as pd
+
+    src = Path(path)
+    if src.suffix == ".parquet":
+        df = pd.read_parquet(src)
+    else:
+        df = pd.read_csv(src, keep_default_na=True)
+    return _normalise(df[list(MONTH_COLUMNS)])
+
+
+# -- the figures managers read -----------------------------------------------------------------
 
 #: Manager-facing names of the group keys.
 GROUP_COLUMNS: dict[str, str] = {
@@ -102,7 +369,7 @@ def request_to_completion_summary(df: pd.DataFrame, *, by: By = None) -> pd.Data
     Parameters
     ----------
     df
-        Jobs and attempts (:data:`routing.simulate.MONTH_COLUMNS`).
+        Jobs and attempts (:data:`MONTH_COLUMNS`).
     by
         Group key(s), e.g. ``"post_office"`` or ``["zone", "category"]``; overall when None.
 

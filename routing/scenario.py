@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from geodata.closures import Closure, write_closures
+from routing.clock import LOCAL_TZ
 from routing.io import (
     COURIER_COLUMNS,
     DEPOT_COLUMNS,
     JOB_COLUMNS,
-    LOCAL_TZ,
     courier_row,
     depot_row,
     job_row,

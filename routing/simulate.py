@@ -44,7 +44,7 @@ none of them. No GPS positions are produced.
 
 Times are integer seconds since local midnight (Asia/Ho_Chi_Minh), as in :mod:`routing.plan`.
 :func:`simulate_month` plans and simulates a month of working days and returns one tidy
-:class:`pandas.DataFrame` row per attempt (see :data:`MONTH_COLUMNS`).
+:class:`pandas.DataFrame` row per attempt (see :data:`routing.reports.MONTH_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -56,10 +56,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from routing.reports import day_rows, load_frame, month_frame, save_frame
+from routing.vocabulary import FailReason
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -72,29 +74,6 @@ if TYPE_CHECKING:
     from routing.planner import DayPlan
 
 logger = logging.getLogger(__name__)
-
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-
-FailReason = Literal[
-    "nobody_home", "wrong_address", "refused", "road_closed", "pickup_failed", "out_of_time"
-]
-FAIL_REASONS: frozenset[str] = frozenset(get_args(FailReason))
-
-FAIL_REASON_MESSAGES: dict[str, tuple[str, str]] = {
-    "nobody_home": ("Nobody home", "Không có người nhận"),
-    "wrong_address": ("Wrong address", "Sai địa chỉ"),
-    "refused": ("Refused by the recipient", "Người nhận từ chối"),
-    "road_closed": ("Road cut off", "Đường bị chia cắt"),
-    "pickup_failed": (
-        "Nothing to deliver: the pickup of the pair failed",
-        "Không có hàng để giao: thu gom không thành công",
-    ),
-    "out_of_time": ("Not reached before the end of the day", "Hết giờ, chưa đến được"),
-    # reasons couriers' phones report (api/events/schemas.py) that the simulation never draws
-    "rescheduled": ("Rescheduled with the recipient", "Hẹn lại"),
-    "id_mismatch": ("ID papers do not match", "Giấy tờ không khớp"),
-    "other": ("Other reason", "Lý do khác"),
-}
 
 EventKind = Literal["arrived", "completed", "failed"]
 Outcome = Literal["completed", "failed"]
@@ -208,7 +187,7 @@ class StopEvent:
     at_s
         When, seconds since local midnight.
     reason
-        Failure reason (:data:`FAIL_REASONS`) of a ``failed`` event.
+        Failure reason (:class:`~routing.vocabulary.FailReason`) of a ``failed`` event.
     recipient_name, id_checked, cash_paid_vnd
         Proof of a ``completed`` event (see :class:`StopOutcome`).
     """
@@ -245,7 +224,7 @@ class StopOutcome:
     outcome
         ``completed`` or ``failed``.
     fail_reason
-        One of :data:`FAIL_REASONS` for a failed stop, else ``None``.
+        One of :class:`~routing.vocabulary.FailReason` for a failed stop, else ``None``.
     recipient_name
         Who signed (completed only).
     id_checked
@@ -306,32 +285,6 @@ class SimulatedDay:
     unassigned: tuple[Unassigned, ...] = field(default=())
 
 
-def fail_reason_message(reason: str, *, lang: Literal["en", "vi"] = "en") -> str:
-    """Return the English or Vietnamese label of a failure reason (the code if unknown)."""
-    en, vi = FAIL_REASON_MESSAGES.get(reason, (reason, reason))
-    return vi if lang == "vi" else en
-
-
-def is_office_stop(job: Job) -> bool:
-    """Return whether the stop is the one-stop centre's desk (the delivery half of a transfer)."""
-    return job.pair_id is not None and job.kind == "delivery"
-
-
-def needs_cash(job: Job) -> bool:
-    """Return whether completing the job means paying cash at the door (a payout)."""
-    return job.kind == "delivery" and job.pair_id is None and job.demand.cash_vnd > 0
-
-
-def needs_id_check(job: Job) -> bool:
-    """Return whether completing the job needs the recipient's identity check (CCCD)."""
-    return "id_check" in job.skills
-
-
-def in_window(job: Job, t_s: int) -> bool:
-    """Return whether ``t_s`` lies in one of the job's windows."""
-    return any(w.contains(t_s) for w in job.windows)
-
-
 def failure_probability(job: Job, begin_s: int, *, rain: bool) -> float:
     """Return the probability that an attempt at ``begin_s`` fails at the door.
 
@@ -354,7 +307,7 @@ def failure_probability(job: Job, begin_s: int, *, rain: bool) -> float:
     float
         A probability in [0, 0.9].
     """
-    if is_office_stop(job):
+    if job.is_office_stop:
         return OFFICE_FAIL_PROB
     p = BASE_FAIL_PROB.get(job.category, DEFAULT_FAIL_PROB)
     home_delivery = job.kind == "delivery" and job.category != "pension_payout"
@@ -362,7 +315,7 @@ def failure_probability(job: Job, begin_s: int, *, rain: bool) -> float:
         p *= 1.6
     if LUNCH_START_S <= begin_s < LUNCH_END_S:
         p *= 2.5
-    if not in_window(job, begin_s):
+    if not job.in_window(begin_s):
         p *= 1.5
     if rain:
         p *= 1.2
@@ -370,7 +323,7 @@ def failure_probability(job: Job, begin_s: int, *, rain: bool) -> float:
 
 
 def _reason_weights(job: Job) -> dict[str, float]:
-    if is_office_stop(job):
+    if job.is_office_stop:
         return REASON_WEIGHTS["office"]
     if job.category == "pension_payout":
         return REASON_WEIGHTS["pension_payout"]
@@ -494,16 +447,16 @@ def _simulate_route(
             )
 
         if job.pair_id is not None and job.kind == "delivery" and job.pair_id in failed_pairs:
-            outcomes.append(fail(round(t), "pickup_failed"))
+            outcomes.append(fail(round(t), FailReason.PICKUP_FAILED))
             continue
         if t + travel > params.cutoff_s:
-            outcomes.append(fail(round(t), "out_of_time"))
+            outcomes.append(fail(round(t), FailReason.OUT_OF_TIME))
             continue
         closed_p = params.road_closed_prob_rain if rain else params.road_closed_prob_dry
         if rough and u_closed < closed_p:
             # rode up to the cut and back: about the leg's travel time, and no arrival
             t += travel
-            outcomes.append(fail(round(t), "road_closed"))
+            outcomes.append(fail(round(t), FailReason.ROAD_CLOSED))
             continue
         t += travel
         arrived = round(t)
@@ -517,7 +470,7 @@ def _simulate_route(
             weights = _reason_weights(job)
             codes = list(weights)
             cum = np.cumsum([weights[c] for c in codes])
-            reason: FailReason = codes[int(np.searchsorted(cum / cum[-1], u_reason))]  # type: ignore[assignment]
+            reason = FailReason(codes[int(np.searchsorted(cum / cum[-1], u_reason))])
             # a failed attempt still takes a couple of minutes (knocking, calling, a note)
             t = begin + min(job.service_s, 180)
             outcomes.append(fail(round(t), reason, arrived, begin))
@@ -526,10 +479,10 @@ def _simulate_route(
         t = begin + service
         done = round(t)
         signer = job.recipient or "Người nhận"
-        if not is_office_stop(job) and u_relative < params.relative_prob and job.recipient:
+        if not job.is_office_stop and u_relative < params.relative_prob and job.recipient:
             signer = f"Người nhà của {job.recipient} (ủy quyền)"
-        id_checked = True if needs_id_check(job) else None
-        cash = job.demand.cash_vnd if needs_cash(job) else None
+        id_checked = True if job.needs_id_check else None
+        cash = job.payout_vnd if job.is_payout else None
         events.append(
             StopEvent(
                 route.courier_id,
@@ -559,7 +512,7 @@ def _simulate_route(
                 id_checked=id_checked,
                 cash_paid_vnd=cash,
                 rough_leg=rough,
-                on_time=in_window(job, begin),
+                on_time=job.in_window(begin),
             )
         )
     return outcomes, events
@@ -695,268 +648,6 @@ def simulate_day(
     )
 
 
-# -- tables -----------------------------------------------------------------------------------
-
-
-def local_clock(day: date | None, t_s: int | None) -> datetime | None:
-    """Return ``t_s`` seconds after local midnight of ``day`` as an aware time (None if unknown)."""
-    if t_s is None or day is None:
-        return None
-    return datetime.combine(day, datetime.min.time(), LOCAL_TZ) + timedelta(seconds=int(t_s))
-
-
-def events_frame(sim: SimulatedDay) -> pd.DataFrame:
-    """Return the stop events as a DataFrame (one row per event, ``at`` as a local datetime).
-
-    ``id_checked`` is a nullable boolean and ``cash_paid_vnd`` a nullable integer column.
-    """
-    import pandas as pd
-
-    rows = [
-        {
-            "day": sim.day,
-            "courier_id": e.courier_id,
-            "job_id": e.job_id,
-            "seq": e.seq,
-            "event": e.event,
-            "at_s": e.at_s,
-            "at": local_clock(sim.day, e.at_s),
-            "reason": e.reason,
-            "recipient_name": e.recipient_name,
-            "id_checked": e.id_checked,
-            "cash_paid_vnd": e.cash_paid_vnd,
-        }
-        for e in sim.events
-    ]
-    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
-    frame["id_checked"] = frame["id_checked"].astype("boolean")
-    frame["cash_paid_vnd"] = frame["cash_paid_vnd"].astype("Int64")
-    for col in ("reason", "recipient_name"):
-        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-    return frame
-
-
-EVENT_COLUMNS: tuple[str, ...] = (
-    "day",
-    "courier_id",
-    "job_id",
-    "seq",
-    "event",
-    "at_s",
-    "at",
-    "reason",
-    "recipient_name",
-    "id_checked",
-    "cash_paid_vnd",
-)
-
-#: Columns of :func:`simulate_month` (one row per job and attempt day).
-MONTH_COLUMNS: tuple[str, ...] = (
-    "day",
-    "job_id",
-    "attempt",
-    "category",
-    "kind",
-    "priority",
-    "depot_id",
-    "zone_id",
-    "courier_id",
-    "seq",
-    "requested_at",
-    "window_start",
-    "window_end",
-    "planned_arrival",
-    "planned_start",
-    "actual_arrival",
-    "service_start",
-    "completed_at",
-    "finished_at",
-    "outcome",
-    "fail_reason",
-    "unassigned_reason",
-    "rain",
-    "rough_leg",
-    "request_to_completion_h",
-    "on_time",
-    "recipient_name",
-    "id_checked",
-    "cash_paid_vnd",
-)
-_DATETIME_COLUMNS = (
-    "requested_at",
-    "window_start",
-    "window_end",
-    "planned_arrival",
-    "planned_start",
-    "actual_arrival",
-    "service_start",
-    "completed_at",
-    "finished_at",
-)
-
-
-def _promised_window(job: Job, planned_start_s: int | None) -> tuple[int, int]:
-    """Return the window the plan promised: the one holding the planned start, else the first."""
-    if planned_start_s is not None:
-        for w in job.windows:
-            if w.contains(planned_start_s):
-                return w.start_s, w.end_s
-    return job.windows[0].start_s, job.windows[0].end_s
-
-
-def day_rows(
-    problem: Problem,
-    sim: SimulatedDay,
-    *,
-    zone_of: dict[str, str | None] | None = None,
-    depot_of_zone: dict[str, str] | None = None,
-    attempts: dict[str, int] | None = None,
-) -> list[dict[str, Any]]:
-    """Return one :data:`MONTH_COLUMNS` row per job of the day (attempted or unassigned).
-
-    Parameters
-    ----------
-    problem
-        The day's problem (``problem.day`` must be set for datetimes).
-    sim
-        Its simulation.
-    zone_of
-        Zone id per job id.
-    depot_of_zone
-        Post office of each zone, for jobs no courier took.
-    attempts
-        Attempt number per job id (1 when missing).
-
-    Returns
-    -------
-    list of dict
-    """
-    zone_of = zone_of or {}
-    depot_of_zone = depot_of_zone or {}
-    attempts = attempts or {}
-    day = problem.day
-    outcome_of = {o.job_id: o for o in sim.outcomes}
-    unassigned_of = {u.job_id: u for u in sim.unassigned}
-    rows: list[dict[str, Any]] = []
-    for job in problem.jobs:
-        o = outcome_of.get(job.job_id)
-        u = unassigned_of.get(job.job_id)
-        zone = zone_of.get(job.job_id, job.zone_id)
-        w0, w1 = _promised_window(job, o.planned_start_s if o else None)
-        completed_at = local_clock(day, o.finished_s) if o and o.outcome == "completed" else None
-        requested = job.requested_at
-        if requested is not None and requested.tzinfo is None:
-            requested = requested.replace(tzinfo=LOCAL_TZ)
-        r2c = (
-            (completed_at - requested).total_seconds() / 3600
-            if completed_at is not None and requested is not None
-            else None
-        )
-        rows.append(
-            {
-                "day": day,
-                "job_id": job.job_id,
-                "attempt": attempts.get(job.job_id, 1),
-                "category": job.category,
-                "kind": job.kind,
-                "priority": job.priority,
-                "depot_id": o.depot_id
-                if o
-                else (job.depot_id or depot_of_zone.get(zone or "", None)),
-                "zone_id": zone,
-                "courier_id": o.courier_id if o else None,
-                "seq": o.seq if o else None,
-                "requested_at": requested,
-                "window_start": local_clock(day, w0),
-                "window_end": local_clock(day, w1),
-                "planned_arrival": local_clock(day, o.planned_arrival_s) if o else None,
-                "planned_start": local_clock(day, o.planned_start_s) if o else None,
-                "actual_arrival": local_clock(day, o.arrived_s) if o else None,
-                "service_start": local_clock(day, o.service_start_s) if o else None,
-                "completed_at": completed_at,
-                "finished_at": local_clock(day, o.finished_s) if o else None,
-                "outcome": o.outcome if o else "unassigned",
-                "fail_reason": o.fail_reason if o else None,
-                "unassigned_reason": u.reason if u else None,
-                "rain": sim.rain,
-                "rough_leg": o.rough_leg if o else None,
-                "request_to_completion_h": r2c,
-                "on_time": bool(o.on_time) if o else False,
-                "recipient_name": o.recipient_name if o else None,
-                "id_checked": o.id_checked if o else None,
-                "cash_paid_vnd": o.cash_paid_vnd if o else None,
-            }
-        )
-    return rows
-
-
-def month_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Return rows of :data:`MONTH_COLUMNS` as a typed DataFrame.
-
-    ``day`` becomes a naive date (``datetime64``), the moments tz-aware local datetimes,
-    ``id_checked`` / ``rough_leg`` nullable booleans, ``cash_paid_vnd`` / ``seq`` nullable
-    integers.
-    """
-    import pandas as pd
-
-    df = pd.DataFrame(rows, columns=list(MONTH_COLUMNS))
-    return _normalise(df)
-
-
-def _normalise(df: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
-
-    df = df.copy()
-    df["day"] = pd.to_datetime(df["day"]).dt.normalize().astype("datetime64[us]")
-    for col in _DATETIME_COLUMNS:
-        moments = pd.to_datetime(df[col], utc=True, format="ISO8601")
-        df[col] = moments.dt.tz_convert(str(LOCAL_TZ)).dt.as_unit("us")
-    for col in ("id_checked", "rough_leg"):
-        df[col] = df[col].astype("boolean")
-    for col in ("rain", "on_time"):
-        df[col] = df[col].astype(bool)
-    for col in ("cash_paid_vnd", "seq", "attempt", "priority"):
-        df[col] = pd.to_numeric(df[col]).astype("Int64")
-    df["request_to_completion_h"] = pd.to_numeric(df["request_to_completion_h"]).astype(float)
-    for col in (
-        "job_id",
-        "category",
-        "kind",
-        "depot_id",
-        "zone_id",
-        "courier_id",
-        "outcome",
-        "fail_reason",
-        "unassigned_reason",
-        "recipient_name",
-    ):
-        df[col] = df[col].astype(object).where(df[col].notna(), None)
-    return df
-
-
-def save_frame(df: pd.DataFrame, path: Path | str) -> Path:
-    """Save a month frame as Parquet (``.parquet``, needs pyarrow) or CSV (anything else)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        df.to_parquet(out, index=False)
-    else:
-        df.to_csv(out, index=False)
-    return out
-
-
-def load_frame(path: Path | str) -> pd.DataFrame:
-    """Load a month frame saved by :func:`save_frame`, with its column types restored."""
-    import pandas as pd
-
-    src = Path(path)
-    if src.suffix == ".parquet":
-        df = pd.read_parquet(src)
-    else:
-        df = pd.read_csv(src, keep_default_na=True)
-    return _normalise(df[list(MONTH_COLUMNS)])
-
-
 def _before_planning(requested: datetime | None, day: date) -> datetime | None:
     """Move a request made on the plan day (or later) to the day before, same clock time.
 
@@ -1045,7 +736,7 @@ def simulate_month(
     Returns
     -------
     pandas.DataFrame
-        One row per job and attempt day, columns :data:`MONTH_COLUMNS`; the job id is prefixed
+        One row per job and attempt day, columns :data:`routing.reports.MONTH_COLUMNS`; the job id is prefixed
         with the day it was first requested for (``1102-J0007``).
     """
     if cache_path is not None and Path(cache_path).is_file():

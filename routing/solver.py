@@ -21,8 +21,9 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from routing.errors import InputError, SolverError
 from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Problem, TimeWindow
 from routing.params import SolverParams
-from routing.plan import Plan, ReasonCode, Route, Stop, Unassigned
+from routing.plan import Plan, ReasonCode, Route, Unassigned
 from routing.progress import NullCallbacks, SolveCallbacks
+from routing.schedule import build_route
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -42,7 +43,7 @@ class _Screen:
     """Outcome of the pre-checks: eligible couriers per kept job, reasons for the others."""
 
     eligible: dict[int, list[int]] = field(default_factory=dict)
-    rejected: dict[int, tuple[ReasonCode, str]] = field(default_factory=dict)
+    rejected: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def _shift_bounds(problem: Problem, courier: Courier) -> tuple[int, int, int, int]:
@@ -94,7 +95,11 @@ def _direct_trip(
     return None
 
 
-_FAILURE_ORDER: tuple[ReasonCode, ...] = ("no_feasible_window", "shift_too_short", "unreachable")
+_FAILURE_ORDER: tuple[str, ...] = (
+    ReasonCode.NO_FEASIBLE_WINDOW,
+    ReasonCode.SHIFT_TOO_SHORT,
+    ReasonCode.UNREACHABLE,
+)
 
 
 def _screen_jobs(problem: Problem, durations: NDArray[np.int64]) -> _Screen:
@@ -749,99 +754,6 @@ def _extract(
     return routes, routed
 
 
-def build_route(
-    problem: Problem,
-    courier: Courier,
-    job_positions: list[int],
-    service_starts: list[int],
-    *,
-    start_s: int,
-    end_s: int,
-    break_start_s: int | None,
-    durations: NDArray[np.int64],
-    distances: NDArray[np.int64],
-) -> Route:
-    """Build a :class:`Route` from a stop sequence and service start times.
-
-    Arrival at a stop is the departure from the previous one plus the travel time, plus the
-    break when the break is taken on that leg; waiting is what remains until service start.
-    Loads follow the model's convention (start load = unpaired deliveries of the route).
-
-    Parameters
-    ----------
-    problem
-        The problem.
-    courier
-        The courier driving the route.
-    job_positions
-        Positions in ``problem.jobs`` in visiting order.
-    service_starts
-        Service start per stop, seconds.
-    start_s, end_s
-        Departure from and arrival at the depots.
-    break_start_s
-        Start of the break, or ``None``.
-    durations, distances
-        Full location matrices.
-
-    Returns
-    -------
-    Route
-        The route with per-stop times and loads.
-    """
-    start_loc = problem.depot_index(courier.depot_id)
-    end_loc = problem.depot_index(courier.end_depot)
-    jobs = [problem.jobs[p] for p in job_positions]
-    load = problem.start_load([j.job_id for j in jobs])
-    stops: list[Stop] = []
-    prev_loc, prev_dep = start_loc, start_s
-    distance_m = driving_s = waiting_s = 0
-    brk = courier.break_duration_s if break_start_s is not None else 0
-    for p, job, start in zip(job_positions, jobs, service_starts, strict=True):
-        loc = problem.job_location(p)
-        travel = int(durations[prev_loc, loc])
-        arrival = prev_dep + travel
-        break_here = 0  # break taken while waiting at this stop
-        if break_start_s is not None and prev_dep <= break_start_s and break_start_s + brk <= start:
-            if break_start_s < arrival:
-                arrival += brk  # the break interrupts the ride
-            else:
-                break_here = brk
-        arrival = min(arrival, start)
-        load = load.serve(job.kind, job.demand)
-        stops.append(
-            Stop(
-                job.job_id,
-                loc,
-                arrival,
-                start,
-                start + job.service_s,
-                max(0, start - arrival - break_here),
-                load,
-            )
-        )
-        distance_m += int(distances[prev_loc, loc])
-        driving_s += travel
-        waiting_s += max(0, start - arrival - break_here)
-        prev_loc, prev_dep = loc, start + job.service_s
-    distance_m += int(distances[prev_loc, end_loc])
-    driving_s += int(durations[prev_loc, end_loc])
-    return Route(
-        courier_id=courier.courier_id,
-        depot_id=courier.depot_id,
-        start_s=start_s,
-        end_s=end_s,
-        stops=tuple(stops),
-        distance_m=distance_m,
-        driving_s=driving_s,
-        working_s=end_s - start_s,
-        waiting_s=waiting_s,
-        break_start_s=break_start_s,
-        end_depot_id=courier.end_depot,
-        break_duration_s=brk,
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
@@ -1010,7 +922,7 @@ def solve(
         }
     )
     unassigned = [
-        Unassigned(problem.jobs[p].job_id, reason, detail)
+        Unassigned(problem.jobs[p].job_id, ReasonCode(reason), detail)
         for p, (reason, detail) in sorted(screen.rejected.items())
     ]
     stats: dict[str, Any] = {"screened_out": len(screen.rejected), "engine": "none"}
@@ -1092,13 +1004,13 @@ def solve(
         )
         routes: list[Route] = []
         routed: set[int] = set()
-        drop_reason: ReasonCode = "time_limit"
+        drop_reason = ReasonCode.TIME_LIMIT
         drop_detail = (
             "the solver found no plan within the time limit; split the day or allow more time"
         )
     else:
         routes, routed = _extract(problem, model, assignment, durations, distances)
-        drop_reason = "dropped_low_priority"
+        drop_reason = ReasonCode.DROPPED_LOW_PRIORITY
         drop_detail = "the search left it out: not enough courier time or capacity for every job"
     dropped = sorted(set(screen.eligible) - routed)
     unassigned += [Unassigned(problem.jobs[p].job_id, drop_reason, drop_detail) for p in dropped]

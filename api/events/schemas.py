@@ -7,9 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-FailReason = Literal[
-    "nobody_home", "wrong_address", "refused", "road_closed", "rescheduled", "id_mismatch", "other"
-]
+from routing.vocabulary import EventKind, FailReason
 
 
 class ProofIn(BaseModel):
@@ -27,7 +25,7 @@ class StopEventIn(BaseModel):
     idempotency_key: str = Field(min_length=8, max_length=100)
     device_ts: AwareDatetime
     job_id: str = Field(min_length=1, max_length=100)
-    kind: Literal["arrived", "completed", "failed"]
+    kind: EventKind
     reason: FailReason | None = None
     proof: ProofIn | None = None
     note: str = Field(default="", max_length=1000)

@@ -26,19 +26,19 @@ from api import live
 from api.auth.service import Principal
 from api.db import UTCDateTime, utcnow, write_lock
 from api.errors import NotFoundError
-from api.events.eta import PlannedStop, Projection, project, travel_s
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
 from api.network import Network
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.service import published_plan_id
-from api.rounds.service import local_seconds
+from routing.clock import LOCAL_TZ, local_seconds
+from routing.codec import job_from_json
 from routing.errors import InputError
-from routing.io import LOCAL_TZ
+from routing.eta import PlannedStop, Projection, project, travel_s
+from routing.model import Job
+from routing.vocabulary import DONE_STATUSES, EventKind
 
 logger = logging.getLogger(__name__)
-
-ID_CHECK_CATEGORIES = ("licence_return", "result_return")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,35 +149,36 @@ def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
 
 def progress_of(stops: list[StopRow]) -> tuple[dict[str, int], StopRow | None]:
     """Return ``{"done", "total"}`` and the next stop to serve (None when all are done)."""
-    done = sum(s.status in ("completed", "failed") for s in stops)
-    nxt = next((s for s in stops if s.status in ("planned", "arrived")), None)
+    done = sum(s.status in DONE_STATUSES for s in stops)
+    nxt = next((s for s in stops if s.status not in DONE_STATUSES), None)
     return {"done": done, "total": len(stops)}, nxt
 
 
-def _check_proof(body: StopEventIn, job: dict[str, Any], uploads: Path) -> None:
-    if body.kind == "failed" and body.reason is None:
+def _check_proof(body: StopEventIn, job: Job, uploads: Path) -> None:
+    """Refuse a completion without the proof the job's rules ask for (:class:`routing.model.Job`)."""
+    if body.kind == EventKind.FAILED and body.reason is None:
         raise InputError(None, "reason", None, "a failed stop needs a reason code")
-    if body.kind != "completed":
+    if body.kind != EventKind.COMPLETED:
         return
     proof = body.proof
-    if job["kind"] == "delivery":
+    if job.kind == "delivery":
         if proof is None or not proof.recipient_name.strip():
             raise InputError(
                 None, "proof.recipient_name", None, "a handover needs the recipient's name"
             )
-        if ("id_check" in job.get("skills", []) or job.get("category") in ID_CHECK_CATEGORIES) and (
-            proof.id_check != "passed"
-        ):
+        if job.needs_id_check and proof.id_check != "passed":
             raise InputError(
                 None,
                 "proof.id_check",
                 proof.id_check,
                 "a licence or certificate needs a passed ID check",
             )
-        cash = int(job.get("demand", {}).get("cash_vnd", 0))
-        if cash > 0 and proof.cash_paid_vnd is None:
+        if job.is_payout and proof.cash_paid_vnd is None:
             raise InputError(
-                None, "proof.cash_paid_vnd", None, f"a payout of {cash} VND needs the amount paid"
+                None,
+                "proof.cash_paid_vnd",
+                None,
+                f"a payout of {job.payout_vnd} VND needs the amount paid",
             )
     if (
         proof is not None
@@ -331,7 +332,7 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         msg = f"job {body.job_id} is not on your round in plan {plan_id}"
         raise NotFoundError(msg)
     try:
-        _check_proof(body, stop.job, uploads)
+        _check_proof(body, job_from_json(stop.job), uploads)
     except InputError:
         old = _existing_event(session, who.courier_id, body.idempotency_key)
         if old is not None:
@@ -498,7 +499,7 @@ def record_position(
     """Store a GPS fix once, then publish it with the next stop's ETA and the stops expected late.
 
     ``network`` is the road network when it is ready in this process (ETAs along the roads),
-    else None (straight-line estimates); see :mod:`api.events.eta`.
+    else None (straight-line estimates); see :mod:`routing.eta`.
     """
     assert who.courier_id is not None
     day = body.device_ts.astimezone(LOCAL_TZ).date()
@@ -574,7 +575,8 @@ def _project(
 ) -> Projection:
     """Project the courier's round from this fix: the next stop's ETA, then the rest in order."""
     eta = local_seconds(body.device_ts, day)
-    seconds, basis = travel_s(network, body.lon, body.lat, next_stop["lon"], next_stop["lat"])
+    road_time = network.road_time_s if network is not None else None
+    seconds, basis = travel_s(road_time, body.lon, body.lat, next_stop["lon"], next_stop["lat"])
     eta += seconds
     rounds = published_rounds(session, plan_id)
     route_id = rounds.route_of.get(courier_id)

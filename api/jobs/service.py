@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,139 +19,19 @@ from sqlalchemy.orm import Session
 
 from api.jobs.models import CourierRecord, DepotRecord, JobRecord
 from routing import io as rio
+from routing.codec import (
+    courier_from_json,
+    courier_to_json,
+    depot_from_json,
+    depot_to_json,
+    job_from_json,
+    job_to_json,
+)
 from routing.errors import InputError, InputFileError
-from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
+from routing.model import Courier, Depot, Job, Problem
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# -- (de)serialisation of the model ------------------------------------------------------------
-
-
-def _tw(w: TimeWindow) -> list[int]:
-    return [w.start_s, w.end_s]
-
-
-def _load(x: Load) -> dict[str, int]:
-    return {"items": x.items, "weight_g": x.weight_g, "cash_vnd": x.cash_vnd}
-
-
-def depot_to_json(d: Depot) -> dict[str, Any]:
-    """Return a depot as a JSON-ready dict."""
-    return {
-        "depot_id": d.depot_id,
-        "name": d.name,
-        "lon": d.lon,
-        "lat": d.lat,
-        "opening": _tw(d.opening),
-    }
-
-
-def depot_from_json(x: dict[str, Any]) -> Depot:
-    """Rebuild a depot from :func:`depot_to_json`."""
-    return Depot(x["depot_id"], x["name"], x["lon"], x["lat"], TimeWindow(*x["opening"]))
-
-
-def courier_to_json(c: Courier) -> dict[str, Any]:
-    """Return a courier as a JSON-ready dict."""
-    return {
-        "courier_id": c.courier_id,
-        "depot_id": c.depot_id,
-        "name": c.name,
-        "profile": c.profile,
-        "shift": _tw(c.shift),
-        "break_window": _tw(c.break_window) if c.break_window else None,
-        "break_duration_s": c.break_duration_s,
-        "capacity": _load(c.capacity),
-        "skills": sorted(c.skills),
-        "end_depot_id": c.end_depot_id,
-    }
-
-
-def courier_from_json(x: dict[str, Any]) -> Courier:
-    """Rebuild a courier from :func:`courier_to_json`."""
-    bw = x.get("break_window")
-    return Courier(
-        courier_id=x["courier_id"],
-        depot_id=x["depot_id"],
-        name=x.get("name", ""),
-        profile=x.get("profile", "motorbike"),
-        shift=TimeWindow(*x["shift"]),
-        break_window=TimeWindow(*bw) if bw else None,
-        break_duration_s=x.get("break_duration_s", 0),
-        capacity=Load(**x["capacity"]),
-        skills=frozenset(x.get("skills", ())),
-        end_depot_id=x.get("end_depot_id"),
-    )
-
-
-def job_to_json(j: Job) -> dict[str, Any]:
-    """Return a job as a JSON-ready dict."""
-    return {
-        "job_id": j.job_id,
-        "kind": j.kind,
-        "lon": j.lon,
-        "lat": j.lat,
-        "windows": [_tw(w) for w in j.windows],
-        "service_s": j.service_s,
-        "demand": _load(j.demand),
-        "skills": sorted(j.skills),
-        "priority": j.priority,
-        "requested_at": j.requested_at.isoformat() if j.requested_at else None,
-        "pair_id": j.pair_id,
-        "depot_id": j.depot_id,
-        "zone_id": j.zone_id,
-        "category": j.category,
-        "address": j.address,
-        "recipient": j.recipient,
-        "note": j.note,
-    }
-
-
-def job_from_json(x: dict[str, Any]) -> Job:
-    """Rebuild a job from :func:`job_to_json`."""
-    return Job(
-        job_id=x["job_id"],
-        kind=x["kind"],
-        lon=x["lon"],
-        lat=x["lat"],
-        windows=tuple(TimeWindow(*w) for w in x["windows"]),
-        service_s=x["service_s"],
-        demand=Load(**x["demand"]),
-        skills=frozenset(x.get("skills", ())),
-        priority=x.get("priority", 1),
-        requested_at=datetime.fromisoformat(x["requested_at"]) if x.get("requested_at") else None,
-        pair_id=x.get("pair_id"),
-        depot_id=x.get("depot_id"),
-        zone_id=x.get("zone_id"),
-        category=x.get("category", ""),
-        address=x.get("address", ""),
-        recipient=x.get("recipient", ""),
-        note=x.get("note", ""),
-    )
-
-
-def problem_to_json(p: Problem) -> dict[str, Any]:
-    """Return a problem snapshot as a JSON-ready dict."""
-    return {
-        "day": p.day.isoformat() if p.day else None,
-        "name": p.name,
-        "depots": [depot_to_json(d) for d in p.depots],
-        "couriers": [courier_to_json(c) for c in p.couriers],
-        "jobs": [job_to_json(j) for j in p.jobs],
-    }
-
-
-def problem_from_json(x: dict[str, Any]) -> Problem:
-    """Rebuild a problem from :func:`problem_to_json`."""
-    return Problem(
-        depots=tuple(depot_from_json(d) for d in x["depots"]),
-        couriers=tuple(courier_from_json(c) for c in x["couriers"]),
-        jobs=tuple(job_from_json(j) for j in x["jobs"]),
-        day=date.fromisoformat(x["day"]) if x.get("day") else None,
-        name=x.get("name", ""),
-    )
-
 
 # -- uploads -----------------------------------------------------------------------------------
 

@@ -12,28 +12,30 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from api.db import utcnow
-from api.errors import ConflictError, InfeasibleEditError, NotFoundError
-from api.jobs.service import job_to_json, problem_from_json
+from api.errors import ConflictError, NotFoundError
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
-from routing.check import Violation, check_plan
-from routing.errors import InputError
-from routing.io import format_clock
-from routing.model import Courier, Problem
-from routing.plan import Plan, Route, Unassigned, reason_message
-from routing.solver import build_route
+from routing.check import Violation
+from routing.clock import format_clock
+from routing.codec import (
+    job_from_json,
+    job_to_json,
+    load_to_json,
+    problem_from_json,
+    unassigned_to_json,
+)
+from routing.edit import Edit, apply_edit
+from routing.model import Problem
+from routing.plan import Plan, Route, Unassigned
+from routing.vocabulary import STARTED_STATUSES, UnassignedReason
 
 if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
     from api.network import Network
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ def create_plan(
     session: Session, *, problem: Problem, options: dict[str, Any], created_by: int | None
 ) -> PlanRecord:
     """Insert a queued plan for ``problem.day`` (the caller enqueues the solve)."""
-    from api.jobs.service import problem_to_json
+    from routing.codec import problem_to_json
 
     assert problem.day is not None
     rec = PlanRecord(
@@ -113,17 +115,7 @@ def published_plan_id(session: Session, day: date, *, cached: bool = False) -> i
 
 def unassigned_entry(job_id: str, reason: str, detail: str = "") -> dict[str, Any]:
     """Return the stored form of an unassigned job (reason with its messages)."""
-    return {
-        "job_id": job_id,
-        "reason": reason,
-        "detail": detail,
-        "message_en": reason_message(reason, lang="en")
-        if reason != "by_dispatcher"
-        else "Unassigned by the dispatcher",
-        "message_vi": reason_message(reason, lang="vi")
-        if reason != "by_dispatcher"
-        else "Điều phối viên bỏ phân công",
-    }
+    return unassigned_to_json(Unassigned(job_id, UnassignedReason(reason), detail))
 
 
 def _route_record(
@@ -162,11 +154,7 @@ def _route_record(
             start_s=stop.start_s,
             departure_s=stop.departure_s,
             waiting_s=stop.waiting_s,
-            load_after={
-                "items": stop.load_after.items,
-                "weight_g": stop.load_after.weight_g,
-                "cash_vnd": stop.load_after.cash_vnd,
-            },
+            load_after=load_to_json(stop.load_after),
         )
         old = (previous or {}).get(stop.job_id)
         if old is not None:
@@ -215,13 +203,14 @@ def _clock(s: int | None) -> str | None:
 
 def stop_dict(s: StopRecord) -> dict[str, Any]:
     """Return the JSON of a planned stop."""
+    job = job_from_json(s.job)
     return {
         "seq": s.seq,
         "job_id": s.job_id,
-        "kind": s.job["kind"],
-        "category": s.job.get("category", ""),
-        "lon": s.job["lon"],
-        "lat": s.job["lat"],
+        "kind": job.kind,
+        "category": job.category,
+        "lon": job.lon,
+        "lat": job.lat,
         "arrival_s": s.arrival_s,
         "start_s": s.start_s,
         "departure_s": s.departure_s,
@@ -266,12 +255,13 @@ def plan_dict(plan: PlanRecord) -> dict[str, Any]:
 def plan_geojson(plan: PlanRecord) -> dict[str, Any]:
     """Return the plan as an RFC 7946 FeatureCollection: depots, legs, stops, unassigned jobs."""
     feats: list[dict[str, Any]] = []
-    for d in plan.problem.get("depots", []):
+    problem = problem_from_json(plan.problem)
+    for d in problem.depots:
         feats.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [d["lon"], d["lat"]]},
-                "properties": {"type": "depot", "depot_id": d["depot_id"], "name": d["name"]},
+                "geometry": {"type": "Point", "coordinates": [d.lon, d.lat]},
+                "properties": {"type": "depot", "depot_id": d.depot_id, "name": d.name},
             }
         )
     for r in plan.routes:
@@ -288,18 +278,18 @@ def plan_geojson(plan: PlanRecord) -> dict[str, Any]:
             feats.append(
                 {
                     "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [s.job["lon"], s.job["lat"]]},
+                    "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
                     "properties": {"type": "stop", "courier_id": r.courier_id, **stop_dict(s)},
                 }
             )
-    jobs = {j["job_id"]: j for j in plan.problem.get("jobs", [])}
+    jobs = problem.job_by_id()
     for u in plan.unassigned:
         j = jobs.get(u["job_id"])
         if j is not None:
             feats.append(
                 {
                     "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [j["lon"], j["lat"]]},
+                    "geometry": {"type": "Point", "coordinates": [j.lon, j.lat]},
                     "properties": {"type": "unassigned", **u},
                 }
             )
@@ -391,245 +381,55 @@ def clone_plan(session: Session, plan: PlanRecord) -> PlanRecord:
 # -- edits -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Edit:
-    """A dispatcher's change: move a job, reorder a route, or unassign a job."""
-
-    op: Literal["move", "reorder", "unassign"]
-    job_id: str | None = None
-    courier_id: str | None = None
-    position: int | None = None
-    job_ids: tuple[str, ...] = ()
-
-
-def schedule_route(
-    problem: Problem,
-    courier: Courier,
-    positions: list[int],
-    durations: NDArray[np.int64],
-    distances: NDArray[np.int64],
-) -> Route:
-    """Time a stop sequence as early as possible and build its route.
-
-    The courier leaves as soon as shift and post office allow, starts each service at the
-    earliest allowed time and takes the lunch break on the first leg after which service would
-    run into the break window (or on the way back). Infeasibilities are left for the checker.
-    """
-    depots = problem.depot_by_id()
-    start_s = max(courier.shift.start_s, depots[courier.depot_id].opening.start_s)
-    bw = courier.break_window if courier.has_break else None
-    brk = courier.break_duration_s if bw is not None else 0
-    break_start: int | None = None
-    prev_loc, t = problem.depot_index(courier.depot_id), start_s
-    starts: list[int] = []
-    for p in positions:
-        job = problem.jobs[p]
-        loc = problem.job_location(p)
-        travel = int(durations[prev_loc, loc])
-        s0 = job.earliest_start_from(t + travel)
-        if (
-            bw is not None
-            and break_start is None
-            and (s0 is None or s0 + job.service_s > bw.start_s)
-        ):
-            break_start = max(t, bw.start_s)
-            s0 = job.earliest_start_from(max(t + travel + brk, break_start + brk))
-        start = s0 if s0 is not None else t + travel + (brk if break_start is not None else 0)
-        starts.append(start)
-        prev_loc, t = loc, start + job.service_s
-    end_loc = problem.depot_index(courier.end_depot)
-    end_s = t + int(durations[prev_loc, end_loc])
-    if bw is not None and break_start is None:
-        break_start = max(t, bw.start_s)
-        end_s = max(end_s + brk, break_start + brk)
-    return build_route(
-        problem,
-        courier,
-        positions,
-        starts,
-        start_s=start_s,
-        end_s=end_s,
-        break_start_s=break_start,
-        durations=durations,
-        distances=distances,
-    )
-
-
-def _sequences(plan: PlanRecord) -> dict[str, list[str]]:
-    return {r.courier_id: [s.job_id for s in r.stops] for r in plan.routes}
-
-
-def _apply(
-    edit: Edit, seqs: dict[str, list[str]], problem: Problem, unassigned: set[str]
-) -> tuple[list[dict[str, list[str]]], set[str], set[str]]:
-    """Return candidate sequence maps (one per insertion position), affected couriers, new unassigned."""
-    jobs = problem.job_by_id()
-    couriers = problem.courier_by_id()
-    if edit.op in ("move", "unassign") and (edit.job_id is None or edit.job_id not in jobs):
-        msg = f"job {edit.job_id!r} is not in this plan"
-        raise NotFoundError(msg)
-    if edit.op in ("move", "reorder") and (
-        edit.courier_id is None or edit.courier_id not in couriers
-    ):
-        msg = f"courier {edit.courier_id!r} is not in this plan"
-        raise NotFoundError(msg)
-    base = {c: list(v) for c, v in seqs.items()}
-    affected: set[str] = set()
-    new_unassigned = set(unassigned)
-    if edit.op == "reorder":
-        assert edit.courier_id is not None
-        current = base.get(edit.courier_id, [])
-        if sorted(edit.job_ids) != sorted(current):
-            raise InputError(
-                None,
-                "job_ids",
-                list(edit.job_ids)[:10],
-                f"must be a permutation of the route's jobs {current}",
-            )
-        base[edit.courier_id] = list(edit.job_ids)
-        return [base], {edit.courier_id}, new_unassigned
-    assert edit.job_id is not None
-    for c, seq in base.items():
-        if edit.job_id in seq:
-            seq.remove(edit.job_id)
-            affected.add(c)
-    if edit.op == "unassign":
-        if not affected:
-            msg = f"job {edit.job_id} is not on any route"
-            raise ConflictError(msg)
-        new_unassigned.add(edit.job_id)
-        return [base], affected, new_unassigned
-    assert edit.courier_id is not None
-    new_unassigned.discard(edit.job_id)
-    affected.add(edit.courier_id)
-    target = base.setdefault(edit.courier_id, [])
-    if edit.position is not None:
-        positions = [min(max(edit.position, 0), len(target))]
-    else:
-        positions = list(range(len(target) + 1))
-    candidates = []
-    for pos in positions:
-        cand = {c: list(v) for c, v in base.items()}
-        cand[edit.courier_id].insert(pos, edit.job_id)
-        candidates.append(cand)
-    return candidates, affected, new_unassigned
-
-
 def edit_plan(session: Session, plan: PlanRecord, edit: Edit, network: Network) -> PlanRecord:
-    """Apply an edit if the affected routes stay feasible; return the (possibly new) plan version.
+    """Store a dispatcher's edit, decided by :func:`routing.edit.apply_edit`.
+
+    A published plan is copied into a new version first (stop progress included); the rounds
+    the edit touched are replaced, drawn along the roads, and the revision goes up.
 
     Raises
     ------
     ConflictError
         If the plan is not editable.
-    NotFoundError
-        If a job or courier is unknown.
-    InputError
-        If a reorder is not a permutation of the route.
-    InfeasibleEditError
-        Listing the violated constraints, if no candidate passes the checker.
+    routing.errors.UnknownIdError, routing.errors.PlanConflictError, InputError,
+    routing.errors.InfeasibleChangeError
+        From :func:`routing.edit.apply_edit`.
     """
     if plan.status not in EDITABLE:
         msg = f"plan {plan.id} is {plan.status}; only a ready or published plan can be edited"
         raise ConflictError(msg)
     problem = problem_from_json(plan.problem)
-    unassigned = {u["job_id"] for u in plan.unassigned}
-    candidates, affected, new_unassigned = _apply(edit, _sequences(plan), problem, unassigned)
+    snaps: list[Any] = []
 
-    # The sub-problem: depots, affected couriers (plus those holding a pair partner), their jobs.
-    partner = problem.pair_partner()
-    owner = {j: c for c, seq in candidates[0].items() for j in seq}
-    involved = set(affected)
-    while True:
-        jobs_in = {j for c in involved for j in candidates[0].get(c, [])}
-        if edit.job_id:
-            jobs_in.add(edit.job_id)
-        jobs_in |= {partner[j] for j in list(jobs_in) if j in partner}
-        extra = {owner[j] for j in jobs_in if j in owner} - involved
-        if not extra:
-            break
-        involved |= extra
-    couriers = problem.courier_by_id()
-    sub_jobs = tuple(j for j in problem.jobs if j.job_id in jobs_in)
-    sub = Problem(
-        problem.depots,
-        tuple(couriers[c] for c in sorted(involved)),
-        sub_jobs,
-        day=problem.day,
+    def matrix(lons: Sequence[float], lats: Sequence[float]) -> tuple[Any, Any]:
+        tm, snapped = network.matrix(list(lons), list(lats))
+        snaps.append(snapped)
+        return tm.time_s, tm.distance_m
+
+    result = apply_edit(
+        problem,
+        {r.courier_id: [s.job_id for s in r.stops] for r in plan.routes},
+        {u["job_id"]: u["reason"] for u in plan.unassigned},
+        edit,
+        matrix,
+        done={s.job_id for r in plan.routes for s in r.stops if s.status in STARTED_STATUSES},
     )
-    lons = [d.lon for d in sub.depots] + [j.lon for j in sub.jobs]
-    lats = [d.lat for d in sub.depots] + [j.lat for j in sub.jobs]
-    tm, snaps = network.matrix(lons, lats)
-    pos_of = {j.job_id: i for i, j in enumerate(sub.jobs)}
-    old_reasons = {u["job_id"]: u["reason"] for u in plan.unassigned}
-    sub_unassigned = tuple(
-        Unassigned(
-            j,
-            old_reasons.get(j, "dropped_low_priority")
-            if old_reasons.get(j, "") != "by_dispatcher"
-            else "dropped_low_priority",  # type: ignore[arg-type]
-            "",
-        )
-        for j in sorted(jobs_in & new_unassigned)
-    )
-    best: tuple[int, list[Route]] | None = None
-    first_violations: list[Violation] = []
-    for cand in candidates:
-        routes = [
-            schedule_route(
-                sub, couriers[c], [pos_of[j] for j in cand.get(c, [])], tm.time_s, tm.distance_m
-            )
-            for c in sorted(involved)
-        ]
-        violations = check_plan(
-            sub, Plan(tuple(routes), sub_unassigned, 0), tm.time_s, tm.distance_m
-        )
-        if violations:
-            if not first_violations:
-                first_violations = violations
-            continue
-        cost = sum(r.driving_s for r in routes)
-        if best is None or cost < best[0]:
-            best = (cost, routes)
-    if best is None:
-        detail = "; ".join(str(v) for v in first_violations[:3])
-        msg = f"edit rejected: {detail}"
-        raise InfeasibleEditError(
-            msg,
-            errors=[
-                {
-                    "kind": v.kind,
-                    "column": v.courier_id,
-                    "value": v.job_id,
-                    "reason": v.detail,
-                }
-                for v in first_violations
-            ],
-        )
     if plan.status == "published":
         plan = clone_plan(session, plan)
         session.refresh(plan)
-    from geodata.geometry import leg_geometry
-
     previous = {s.job_id: s for r in plan.routes for s in r.stops}
     for r in list(plan.routes):
-        if r.courier_id in involved:
+        if r.courier_id in result.routes:
             plan.routes.remove(r)
             session.delete(r)
     session.flush()
-    for route in best[1]:
-        if not route.stops:
-            continue
-        locs = [sub.depot_index(route.depot_id)] + [s.location_idx for s in route.stops]
-        locs.append(sub.depot_index(route.end_depot_id or route.depot_id))
-        legs = []
-        for a, b in itertools.pairwise(locs):
-            line = leg_geometry(network.router, snaps, a, b)  # type: ignore[arg-type]
-            legs.append([list(c) for c in line.coords] if line is not None else [])
-        plan.routes.append(_route_record(plan.id, route, sub, legs, previous))
-    kept = [u for u in plan.unassigned if u["job_id"] in new_unassigned]
+    for route in result.routes.values():
+        if route.stops:
+            legs = _legs(network, snaps[-1], result.problem, route)
+            plan.routes.append(_route_record(plan.id, route, result.problem, legs, previous))
+    kept = [u for u in plan.unassigned if u["job_id"] in result.unassigned]
     if edit.op == "unassign" and edit.job_id:
-        kept.append(unassigned_entry(edit.job_id, "by_dispatcher"))
+        kept.append(unassigned_entry(edit.job_id, UnassignedReason.BY_DISPATCHER))
     plan.unassigned = kept
     plan.revision += 1
     session.flush()
@@ -641,3 +441,16 @@ def edit_plan(session: Session, plan: PlanRecord, edit: Edit, network: Network) 
         plan.revision,
     )
     return plan
+
+
+def _legs(network: Network, snaps: Any, problem: Problem, route: Route) -> list[Any]:
+    """Draw a route's legs along the roads (for the maps)."""
+    from geodata.geometry import leg_geometry
+
+    locs = [problem.depot_index(route.depot_id)] + [s.location_idx for s in route.stops]
+    locs.append(problem.depot_index(route.end_depot_id or route.depot_id))
+    legs = []
+    for a, b in itertools.pairwise(locs):
+        line = leg_geometry(network.router, snaps, a, b)  # type: ignore[arg-type]
+        legs.append([list(c) for c in line.coords] if line is not None else [])
+    return legs

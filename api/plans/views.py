@@ -28,8 +28,9 @@ from api.plans.schemas import (
     PlanStatus,
     PlanSummary,
 )
-from api.rounds.service import local_seconds
 from api.worker import enqueue_solve
+from routing.clock import local_seconds
+from routing.edit import Edit
 from routing.errors import InputError
 
 PlanId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Plan id")]
@@ -115,7 +116,7 @@ def edit_plan(
     Editing a published plan creates a new version (returned), to be published in its turn.
     """
     plan = service.get_plan(session, plan_id)
-    edit = service.Edit(
+    edit = Edit(
         op=body.op,
         job_id=body.job_id,
         courier_id=body.courier_id,

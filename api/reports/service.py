@@ -22,7 +22,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -33,9 +33,11 @@ from api.errors import InvalidRequestError
 from api.events.models import Proof, StopEvent
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.service import published_plan_id
-from api.rounds.service import local_seconds
 from routing import reports
-from routing.simulate import LOCAL_TZ, local_clock, month_frame
+from routing.clock import local_clock, local_seconds
+from routing.codec import job_from_json, problem_from_json
+from routing.reports import month_frame, promised_window, requested_moment
+from routing.vocabulary import DONE_STATUSES, StopStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -78,33 +80,6 @@ def check_range(start: date, end: date) -> None:
         )
 
 
-def _requested(job: dict[str, Any]) -> datetime | None:
-    raw = job.get("requested_at")
-    if not raw:
-        return None
-    moment = datetime.fromisoformat(raw)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=LOCAL_TZ)
-
-
-def _promised(windows: list[list[int]], planned_start_s: int | None) -> tuple[int, int] | None:
-    """Return the window holding the planned start, else the first (None without windows)."""
-    if not windows:
-        return None
-    if planned_start_s is not None:
-        for a, b in windows:
-            if a <= planned_start_s <= b:
-                return a, b
-    return windows[0][0], windows[0][1]
-
-
-def service_start_s(windows: list[list[int]], arrival_s: int) -> int:
-    """Return when service starts: at arrival, or when the next window opens if early."""
-    if not windows or any(a <= arrival_s <= b for a, b in windows):
-        return arrival_s
-    later = [a for a, _ in windows if a > arrival_s]
-    return min(later) if later else arrival_s
-
-
 @dataclass(frozen=True, slots=True)
 class _Handover:
     recipient_name: str | None
@@ -131,35 +106,33 @@ def _handovers(session: Session, plan_ids: list[int]) -> dict[int, _Handover]:
 def _stop_row(
     day: date, stop: StopRecord, courier_id: str, depot_id: str, proof: _Handover | None
 ) -> dict[str, Any]:
-    job = stop.job
-    windows = [list(w) for w in job.get("windows", [])]
-    promised = _promised(windows, stop.start_s)
-    requested = _requested(job)
+    job = job_from_json(stop.job)
+    promised = promised_window(job, stop.start_s)
+    requested = requested_moment(job)
     done_at = stop.done_at
     seen = stop.arrived_at or done_at
-    outcome = stop.status if stop.status in ("completed", "failed") else "pending"
+    outcome = stop.status if stop.status in DONE_STATUSES else "pending"
     arrival_s = local_seconds(seen, day) if seen is not None else None
-    begin_s = service_start_s(windows, arrival_s) if arrival_s is not None else None
-    completed_at = done_at if outcome == "completed" else None
-    on_time = (
-        outcome == "completed"
-        and begin_s is not None
-        and any(a <= begin_s <= b for a, b in windows)
-    )
+    begin_s = None
+    if arrival_s is not None:  # service starts at arrival, or when the next window opens
+        opening = job.earliest_start_from(arrival_s)
+        begin_s = arrival_s if opening is None else opening
+    completed_at = done_at if outcome == StopStatus.COMPLETED else None
+    on_time = outcome == StopStatus.COMPLETED and begin_s is not None and job.in_window(begin_s)
     return {
         "day": day,
         "job_id": stop.job_id,
         "attempt": 1,
-        "category": job.get("category") or None,
-        "kind": job.get("kind"),
-        "priority": job.get("priority", 1),
+        "category": job.category or None,
+        "kind": job.kind,
+        "priority": job.priority,
         "depot_id": depot_id,
-        "zone_id": job.get("zone_id"),
+        "zone_id": job.zone_id,
         "courier_id": courier_id,
         "seq": stop.seq,
         "requested_at": requested,
-        "window_start": local_clock(day, promised[0]) if promised else None,
-        "window_end": local_clock(day, promised[1]) if promised else None,
+        "window_start": local_clock(day, promised[0]),
+        "window_end": local_clock(day, promised[1]),
         "planned_arrival": local_clock(day, stop.arrival_s),
         "planned_start": local_clock(day, stop.start_s),
         "actual_arrival": local_clock(day, arrival_s),
@@ -184,27 +157,29 @@ def _stop_row(
 def _unassigned_rows(day: date, plan: PlanRecord) -> list[dict[str, Any]]:
     if not plan.unassigned:
         return []
-    jobs = {j["job_id"]: j for j in plan.problem.get("jobs", [])}
-    depots = [d["depot_id"] for d in plan.problem.get("depots", [])]
+    problem = problem_from_json(plan.problem)
+    jobs = problem.job_by_id()
+    depots = [d.depot_id for d in problem.depots]
     rows = []
     for u in plan.unassigned:
-        job = jobs.get(u["job_id"], {})
-        windows = [list(w) for w in job.get("windows", [])]
-        promised = _promised(windows, None)
+        job = jobs.get(u["job_id"])
+        if job is None:
+            continue
+        promised = promised_window(job, None)
         rows.append(
             {
                 "day": day,
                 "job_id": u["job_id"],
                 "attempt": 1,
-                "category": job.get("category") or None,
-                "kind": job.get("kind"),
-                "priority": job.get("priority", 1),
+                "category": job.category or None,
+                "kind": job.kind,
+                "priority": job.priority,
                 # a job pinned to no office belongs to the day's only office, if there is one
-                "depot_id": job.get("depot_id") or (depots[0] if len(depots) == 1 else None),
-                "zone_id": job.get("zone_id"),
-                "requested_at": _requested(job),
-                "window_start": local_clock(day, promised[0]) if promised else None,
-                "window_end": local_clock(day, promised[1]) if promised else None,
+                "depot_id": job.depot_id or (depots[0] if len(depots) == 1 else None),
+                "zone_id": job.zone_id,
+                "requested_at": requested_moment(job),
+                "window_start": local_clock(day, promised[0]),
+                "window_end": local_clock(day, promised[1]),
                 "outcome": "unassigned",
                 "unassigned_reason": u.get("reason"),
                 "rain": False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -11,18 +11,9 @@ from sqlalchemy.orm import Session, selectinload
 from api.errors import NotFoundError
 from api.plans.models import PlanRecord, RouteRecord
 from api.plans.service import published_plan_id
-from routing.io import LOCAL_TZ, format_clock
-
-
-def local_today() -> date:
-    """Return today's date in Asia/Ho_Chi_Minh."""
-    return datetime.now(LOCAL_TZ).date()
-
-
-def local_seconds(ts: datetime, day: date) -> int:
-    """Return ``ts`` as seconds since local midnight of ``day`` (negative before, >86400 after)."""
-    local = ts.astimezone(LOCAL_TZ)
-    return (local.date() - day).days * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+from routing.clock import format_clock, local_today
+from routing.codec import job_from_json
+from routing.model import Job
 
 
 def get_route(
@@ -51,17 +42,14 @@ def get_route(
     return route
 
 
-def _handover(job: dict[str, Any]) -> dict[str, Any]:
-    d = job.get("demand", {})
-    pickup = job["kind"] == "pickup"
-    cash = int(d.get("cash_vnd", 0))
+def _handover(job: Job) -> dict[str, Any]:
+    """Return what the courier does at the door, by the job's own rules."""
     return {
-        "action": "collect" if pickup else "hand_over",
-        "items": int(d.get("items", 0)),
-        "weight_g": int(d.get("weight_g", 0)),
-        "cash_payout_vnd": cash if not pickup else 0,
-        "id_check_required": "id_check" in job.get("skills", [])
-        or job.get("category") in ("licence_return", "result_return"),
+        "action": "collect" if job.kind == "pickup" else "hand_over",
+        "items": job.demand.items,
+        "weight_g": job.demand.weight_g,
+        "cash_payout_vnd": job.payout_vnd,
+        "id_check_required": job.needs_id_check,
     }
 
 
@@ -74,24 +62,24 @@ def round_dict(session: Session, route: RouteRecord) -> dict[str, Any]:
     ).one()
     stops = []
     for s in route.stops:
-        j = s.job
+        j = job_from_json(s.job)
         stops.append(
             {
                 "seq": s.seq,
                 "job_id": s.job_id,
-                "kind": j["kind"],
-                "category": j.get("category", ""),
-                "address": j.get("address", ""),
-                "recipient": j.get("recipient", ""),
-                "note": j.get("note", ""),
-                "lon": j["lon"],
-                "lat": j["lat"],
-                "windows": [[format_clock(a), format_clock(b)] for a, b in j["windows"]],
+                "kind": j.kind,
+                "category": j.category,
+                "address": j.address,
+                "recipient": j.recipient,
+                "note": j.note,
+                "lon": j.lon,
+                "lat": j.lat,
+                "windows": [[format_clock(w.start_s), format_clock(w.end_s)] for w in j.windows],
                 "planned_arrival": format_clock(s.arrival_s),
                 "planned_start": format_clock(s.start_s),
                 "planned_arrival_s": s.arrival_s,
                 "planned_start_s": s.start_s,
-                "service_s": j["service_s"],
+                "service_s": j.service_s,
                 "task": _handover(j),
                 "status": s.status,
                 "fail_reason": s.fail_reason,

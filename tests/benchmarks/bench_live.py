@@ -47,7 +47,7 @@ from api.embedded import EmbeddedRedis, free_port
 from api.events.service import seed_round_states
 from api.network import ensure_network
 from api.plans.service import create_plan, publish_plan, save_result
-from routing.io import LOCAL_TZ
+from routing.clock import LOCAL_TZ
 from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
 from routing.plan import Plan, Route, Stop
 
@@ -159,7 +159,7 @@ def start_stack(args: argparse.Namespace, folder: Path, network: Path) -> Stack:
     engine = make_engine(settings.sqlalchemy_url)
     tokens: dict[str, str] = {}
     from api.jobs.models import CourierRecord, DepotRecord
-    from api.jobs.service import courier_to_json, depot_to_json
+    from routing.codec import courier_to_json, depot_to_json
 
     with session_scope(make_session_factory(engine)) as session:
         d = problem.depots[0]

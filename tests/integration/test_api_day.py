@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from api.events.eta import TOWN_SPEED_MPS
 from api.network import warm_network, warm_network_or_none
 from geodata.compact import CompactGraph
 from geodata.matrix import Router
 from geodata.snap import Snapper
-from routing.io import LOCAL_TZ
+from routing.clock import LOCAL_TZ
+from routing.eta import TOWN_SPEED_MPS
 from routing.model import Problem
 from tests.integration.conftest import Stack
 
@@ -237,7 +237,9 @@ def test_edits_are_checked_and_published_plans_change_only_by_new_version(
     moving = next(
         st["job_id"]
         for st in routes[donor]["stops"]
-        if jobs[st["job_id"]].kind == "delivery" and jobs[st["job_id"]].pair_id is None
+        if jobs[st["job_id"]].kind == "delivery"
+        and jobs[st["job_id"]].pair_id is None
+        and st["status"] == "planned"  # a served stop never moves
     )
     r = s.client.post(
         f"/plans/{s.plan_id}/edits",
@@ -245,7 +247,7 @@ def test_edits_are_checked_and_published_plans_change_only_by_new_version(
         json={"op": "move", "job_id": moving, "courier_id": full},
     )
     assert r.status_code == 409, r.text
-    assert any(e["kind"] == "capacity" for e in r.json()["errors"])
+    assert any(e["kind"] == "capacity" for e in r.json()["errors"]), r.text
     # Reorder with a job that is not on the route: 422 naming job_ids.
     r = s.client.post(
         f"/plans/{s.plan_id}/edits",
@@ -278,18 +280,29 @@ def test_edits_are_checked_and_published_plans_change_only_by_new_version(
     assert moving in [
         st["job_id"] for rt in v2b["routes"] if rt["courier_id"] == donor for st in rt["stops"]
     ]
-    # Reorder the donor's round reversed: either accepted (re-timed) or refused naming a constraint.
-    order = [
-        st["job_id"] for rt in v2b["routes"] if rt["courier_id"] == donor for st in rt["stops"]
-    ]
+    # Reorder the donor's round, the stops not yet served reversed (served ones keep their
+    # place): either accepted (re-timed) or refused naming a constraint.
+    stops = [st for rt in v2b["routes"] if rt["courier_id"] == donor for st in rt["stops"]]
+    served = [st["job_id"] for st in stops if st["status"] != "planned"]
+    backwards = iter([st["job_id"] for st in stops if st["status"] == "planned"][::-1])
+    order = [st["job_id"] if st["status"] != "planned" else next(backwards) for st in stops]
     r = s.client.post(
         f"/plans/{v2['id']}/edits",
         headers=h,
-        json={"op": "reorder", "courier_id": donor, "job_ids": order[::-1]},
+        json={"op": "reorder", "courier_id": donor, "job_ids": order},
     )
     assert r.status_code in (200, 409)
     if r.status_code == 409:
         assert r.json()["errors"][0]["kind"]
+    # Moving a stop already served is refused: nothing served moves.
+    if served:
+        r = s.client.post(
+            f"/plans/{v2['id']}/edits",
+            headers=h,
+            json={"op": "unassign", "job_id": served[0]},
+        )
+        assert r.status_code == 409, r.text
+        assert "served" in r.json()["detail"]
 
 
 def fail_a_planned_stop(

@@ -20,7 +20,7 @@ import pytest
 
 from api.auth.service import Role
 from api.web.i18n import translate
-from routing.io import LOCAL_TZ
+from routing.clock import LOCAL_TZ
 from routing.model import Problem
 from tests.integration.conftest import LiveService, screenshot
 

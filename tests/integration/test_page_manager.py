@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 
 from api.auth.service import Role
-from routing.io import LOCAL_TZ
+from routing.clock import LOCAL_TZ
 from routing.model import Problem
 from tests.integration.conftest import LiveService, screenshot
 from tests.integration.dayfixture import write_day

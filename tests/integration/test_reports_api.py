@@ -19,7 +19,7 @@ import pytest
 from api.db import make_engine, make_session_factory, session_scope
 from api.reports.service import delivery_frame
 from routing import reports
-from routing.io import LOCAL_TZ
+from routing.clock import LOCAL_TZ
 from routing.model import Problem
 from tests.integration.conftest import Stack
 

@@ -8,23 +8,26 @@ import pytest
 from routing.errors import InputError
 from routing.model import Load
 from routing.params import SolverParams
-from routing.plan import (
-    REASON_CODES,
-    REASON_MESSAGES,
-    Plan,
-    Route,
-    Stop,
-    Unassigned,
+from routing.plan import REASON_CODES, Plan, Route, Stop, Unassigned
+from routing.vocabulary import (
+    FAIL_REASON_MESSAGES,
+    UNASSIGNED_MESSAGES,
+    FailReason,
+    fail_reason_message,
     reason_message,
 )
 
 
 def test_every_reason_has_english_and_vietnamese_message() -> None:
     """Each reason code has a non-empty English and Vietnamese message."""
-    assert set(REASON_MESSAGES) == set(REASON_CODES)
+    assert set(UNASSIGNED_MESSAGES) == set(REASON_CODES)
     for code in REASON_CODES:
-        assert reason_message(code, lang="en")
-        assert reason_message(code, lang="vi")
+        assert reason_message(code, lang="en") not in ("", code)
+        assert reason_message(code, lang="vi") not in ("", code)
+    assert set(FAIL_REASON_MESSAGES) == set(FailReason)
+    for code in FailReason:
+        assert fail_reason_message(code, lang="en") not in ("", code)
+        assert fail_reason_message(code, lang="vi") not in ("", code)
     assert (
         reason_message("unreachable", lang="vi")
         == "Không có đường tới địa chỉ (đường bị chia cắt?)"

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from routing import reports
-from routing.simulate import LOCAL_TZ, MONTH_COLUMNS, month_frame
+from routing.clock import LOCAL_TZ
+from routing.reports import MONTH_COLUMNS, month_frame
 
 if TYPE_CHECKING:
     from pathlib import Path

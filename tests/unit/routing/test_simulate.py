@@ -13,24 +13,19 @@ import pytest
 
 from routing import simulate as sim_mod
 from routing.planner import DayPlan, PlanOptions, plan_day
+from routing.reports import EVENT_COLUMNS, MONTH_COLUMNS, events_frame, load_frame
 from routing.scenario import make_day
 from routing.simulate import (
-    EVENT_COLUMNS,
-    FAIL_REASONS,
-    MONTH_COLUMNS,
     RETRY_REASONS,
     SimulatedDay,
     SimulationParams,
-    events_frame,
     failure_probability,
-    load_frame,
-    needs_cash,
-    needs_id_check,
     simulate_day,
     simulate_month,
     simulate_plan,
     working_days,
 )
+from routing.vocabulary import FailReason
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -115,7 +110,7 @@ def test_failure_reasons_come_from_the_allowed_set(many_days: list[SimulatedDay]
     for sim in many_days:
         for o in sim.outcomes:
             if o.outcome == "failed":
-                assert o.fail_reason in FAIL_REASONS
+                assert o.fail_reason in set(FailReason)
                 seen[str(o.fail_reason)] += 1
             else:
                 assert o.outcome == "completed"
@@ -123,7 +118,7 @@ def test_failure_reasons_come_from_the_allowed_set(many_days: list[SimulatedDay]
         for e in sim.events:
             assert (e.reason is not None) == (e.event == "failed")
     assert seen["nobody_home"] > 0
-    assert set(seen) <= FAIL_REASONS
+    assert set(seen) <= set(FailReason)
 
 
 def test_proof_is_recorded_exactly_where_required(
@@ -137,14 +132,14 @@ def test_proof_is_recorded_exactly_where_required(
         for o in sim.outcomes:
             job = jobs[o.job_id]
             done = o.outcome == "completed"
-            assert (o.id_checked is True) == (done and needs_id_check(job))
+            assert (o.id_checked is True) == (done and job.needs_id_check)
             assert o.id_checked in (True, None)
-            if done and needs_cash(job):
+            if done and job.is_payout:
                 assert o.cash_paid_vnd == job.demand.cash_vnd > 0
                 cash_jobs += 1
             else:
                 assert o.cash_paid_vnd is None
-            id_jobs += int(done and needs_id_check(job))
+            id_jobs += int(done and job.needs_id_check)
             assert bool(o.recipient_name) == done
             if done:
                 e = completed_events[o.job_id]
@@ -337,7 +332,7 @@ def test_month_table_is_tidy_and_consistent(month: tuple[pd.DataFrame, Path]) ->
     assert (df.loc[df["on_time"], "outcome"] == "completed").all()
     assert df.loc[df["outcome"] != "completed", "request_to_completion_h"].isna().all()
     failed = df[df["outcome"] == "failed"]
-    assert failed["fail_reason"].isin(FAIL_REASONS).all()
+    assert failed["fail_reason"].isin(list(FailReason)).all()
     left = df[df["outcome"] == "unassigned"]
     assert left["unassigned_reason"].notna().all()
     assert left["courier_id"].isna().all()

@@ -12,12 +12,13 @@ waiting the plan had at a stop (arriving before its window opened) absorbs part 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from api.network import Network
+#: The fastest time along the roads between two points and the off-road stretch (s, m), or
+#: None when a point is farther than ``max_snap_m`` from every road.
+RoadTimeFn = Callable[..., tuple[float, float] | None]
 
 TOWN_SPEED_MPS = 30 / 3.6
 DETOUR_FACTOR = 1.3
@@ -41,11 +42,14 @@ def straight_line_s(lon1: float, lat1: float, lon2: float, lat2: float) -> int:
 
 
 def travel_s(
-    network: Network | None, lon: float, lat: float, to_lon: float, to_lat: float
+    road_time: RoadTimeFn | None, lon: float, lat: float, to_lon: float, to_lat: float
 ) -> tuple[int, Basis]:
-    """Return the travel time from a fix to a stop and what it was measured on."""
-    if network is not None:
-        found = network.road_time_s(lon, lat, to_lon, to_lat, max_snap_m=MAX_FIX_SNAP_M)
+    """Return the travel time from a fix to a stop and what it was measured on.
+
+    ``road_time`` is the road network's point-to-point time (None while it is not loaded).
+    """
+    if road_time is not None:
+        found = road_time(lon, lat, to_lon, to_lat, max_snap_m=MAX_FIX_SNAP_M)
         if found is not None:
             road_s, off_road_m = found
             return round(road_s + off_road_m / TOWN_SPEED_MPS), "roads"

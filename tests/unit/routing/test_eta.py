@@ -7,7 +7,11 @@ import random
 import numpy as np
 import pytest
 
-from api.events.eta import (
+from api.network import Network
+from geodata.compact import CompactGraph
+from geodata.matrix import UNREACHABLE, Router
+from geodata.snap import Snapper
+from routing.eta import (
     MAX_FIX_SNAP_M,
     TOWN_SPEED_MPS,
     PlannedStop,
@@ -16,10 +20,6 @@ from api.events.eta import (
     straight_line_s,
     travel_s,
 )
-from api.network import Network
-from geodata.compact import CompactGraph
-from geodata.matrix import UNREACHABLE, Router
-from geodata.snap import Snapper
 
 
 def test_delay_carries_down_the_round_less_the_planned_waiting() -> None:
@@ -81,7 +81,7 @@ def test_road_times_match_full_graph_dijkstra(
         road_s, off_road_m = found
         assert abs(road_s - expected) <= 1
         assert off_road_m == pytest.approx(float(snaps.distance_m.sum()))
-        seconds, basis = travel_s(network, lons[0], lats[0], lons[1], lats[1])
+        seconds, basis = travel_s(network.road_time_s, lons[0], lats[0], lons[1], lats[1])
         assert basis == "roads"
         assert seconds == round(road_s + off_road_m / TOWN_SPEED_MPS)
         # No road is faster than 120 km/h.
@@ -97,5 +97,8 @@ def test_fixes_far_from_every_road_fall_back_to_the_straight_line(
     lon, lat = float(g.node_lon[0]), float(g.node_lat[0])
     away = (g.bbox()[2] + 0.2, lat)  # about 20 km east of the province's last road
     assert network.road_time_s(*away, lon, lat, max_snap_m=MAX_FIX_SNAP_M) is None
-    assert travel_s(network, *away, lon, lat) == (straight_line_s(*away, lon, lat), "straight_line")
+    assert travel_s(network.road_time_s, *away, lon, lat) == (
+        straight_line_s(*away, lon, lat),
+        "straight_line",
+    )
     assert travel_s(None, lon, lat, *away) == (straight_line_s(lon, lat, *away), "straight_line")
