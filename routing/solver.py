@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UNREACHABLE", "solve"]
+__all__ = ["UNREACHABLE", "SolveGuide", "solve"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -44,6 +44,32 @@ class _Screen:
 
     eligible: dict[int, list[int]] = field(default_factory=dict)
     rejected: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SolveGuide:
+    """What a re-plan keeps from the plan in force: its rounds, couriers and promised times.
+
+    Parameters
+    ----------
+    initial
+        Each courier's current round (job ids in order): the search starts from it; jobs not
+        on it (new, orphaned) are inserted by the search.
+    preferred
+        The courier each job had: serving it with another courier costs ``reassign_cost``.
+    reassign_cost
+        Cost of giving a job to another courier, in arc-cost units (seconds of driving).
+    promised_s
+        Service start the citizen may have been told, per job id.
+    promise_slack_s
+        Moving a promised start by less than this costs nothing; each second beyond costs 1.
+    """
+
+    initial: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    preferred: dict[str, str] = field(default_factory=dict)
+    reassign_cost: int = 0
+    promised_s: dict[str, int] = field(default_factory=dict)
+    promise_slack_s: int = 1800
 
 
 def _shift_bounds(problem: Problem, courier: Courier) -> tuple[int, int, int, int]:
@@ -254,6 +280,7 @@ def _build_model(
     distances: NDArray[np.int64],
     screen: _Screen,
     params: SolverParams,
+    guide: SolveGuide | None = None,
 ) -> _Model:
     couriers = problem.couriers
     kept = sorted(screen.eligible)
@@ -286,8 +313,22 @@ def _build_model(
     finite_cost = sub_cost[~forbidden]
     big_cost = 4 * (int(finite_cost.max()) if finite_cost.size else 1) + 1
     cost = np.where(forbidden, big_cost, sub_cost).astype(np.int64)
-    cost_cb = routing.RegisterTransitMatrix(cost.tolist())
-    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+    if guide is not None and guide.preferred and guide.reassign_cost > 0:
+        # One arc-cost matrix per courier: reaching a job another courier had costs extra.
+        vehicle_of = {c.courier_id: v for v, c in enumerate(couriers)}
+        owner = np.full(len(node_loc), -1, dtype=np.int64)
+        for p, node in job_node.items():
+            had = guide.preferred.get(problem.jobs[p].job_id)
+            if had is not None and had in vehicle_of:
+                owner[node] = vehicle_of[had]
+        for v in range(len(couriers)):
+            extra = np.where((owner >= 0) & (owner != v), guide.reassign_cost, 0)
+            routing.SetArcCostEvaluatorOfVehicle(
+                routing.RegisterTransitMatrix((cost + extra[None, :]).tolist()), v
+            )
+    else:
+        cost_cb = routing.RegisterTransitMatrix(cost.tolist())
+        routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
     if params.vehicle_fixed_cost:
         routing.SetFixedCostOfAllVehicles(params.vehicle_fixed_cost)
 
@@ -302,6 +343,15 @@ def _build_model(
         cumul.SetRange(job.first_start_s, min(job.last_end_s, horizon))
         for before, after in zip(job.windows, job.windows[1:], strict=False):
             cumul.RemoveInterval(before.end_s + 1, after.start_s - 1)
+    if guide is not None:
+        # Keep the times citizens may have been told: a start moved beyond the slack costs.
+        for p, node in job_node.items():
+            promised = guide.promised_s.get(problem.jobs[p].job_id)
+            if promised is None:
+                continue
+            index = manager.NodeToIndex(node)
+            time_dim.SetCumulVarSoftUpperBound(index, promised + guide.promise_slack_s, 1)
+            time_dim.SetCumulVarSoftLowerBound(index, max(0, promised - guide.promise_slack_s), 1)
     for v, courier in enumerate(couriers):
         _, _, earliest, latest = _shift_bounds(problem, courier)
         start = time_dim.CumulVar(routing.Start(v))
@@ -631,6 +681,18 @@ def _pyvrp_routes(
     return routes
 
 
+def _guide_sequences(problem: Problem, model: _Model, guide: SolveGuide) -> list[list[int]]:
+    """Return the guide's rounds as node sequences per vehicle (screened-out jobs left out)."""
+    pos_of = {j.job_id: p for p, j in enumerate(problem.jobs)}
+    out: list[list[int]] = []
+    for courier in problem.couriers:
+        seq = guide.initial.get(courier.courier_id, ())
+        out.append(
+            [model.job_node[pos_of[j]] for j in seq if j in pos_of and pos_of[j] in model.job_node]
+        )
+    return out
+
+
 def _elapsed(t0: float) -> float:
     """Return seconds since ``t0`` (monotonic clock)."""
     return time.monotonic() - t0
@@ -871,6 +933,7 @@ def solve(
     *,
     params: SolverParams | None = None,
     callbacks: SolveCallbacks | None = None,
+    guide: SolveGuide | None = None,
 ) -> Plan:
     """Plan the couriers' rounds of ``problem``.
 
@@ -893,6 +956,9 @@ def solve(
         first-solution portfolio, then guided local search; travel-time cost).
     callbacks
         Progress observer.
+    guide
+        For a re-plan: the rounds in force to start from, and the costs of changing a job's
+        courier or its promised time (see :class:`SolveGuide`).
 
     Returns
     -------
@@ -932,7 +998,7 @@ def solve(
         return plan
 
     try:
-        model = _build_model(problem, durations, distances, screen, params)
+        model = _build_model(problem, durations, distances, screen, params, guide)
     except (RuntimeError, SystemError, OverflowError, TypeError) as e:
         msg = f"could not build the OR-Tools model: {e}"
         raise SolverError(msg) from e
@@ -944,7 +1010,23 @@ def solve(
     engine = "ortools"
     candidates: list[tuple[int, str, Any]] = []
     relaxed = any(c.has_break for c in problem.couriers)
-    if params.use_pyvrp and _pyvrp_supported(problem):
+    if guide is not None and guide.initial:
+        kept = _guide_sequences(problem, model, guide)
+        routing.CloseModelWithParameters(_search_parameters(params, 1.0))
+        initial = _assignment_from_sequences(model, kept, t0 + 0.3 * params.time_limit_s)
+        if initial is not None and _num_unperformed(model, initial):
+            # New and orphaned jobs: a short greedy descent inserts what fits.
+            greedy = replace(params, local_search="GREEDY_DESCENT")
+            budget = min(0.2 * params.time_limit_s, params.time_limit_s - _elapsed(t0))
+            improved = routing.SolveFromAssignmentWithParameters(
+                initial, _search_parameters(greedy, max(0.05, budget))
+            )
+            initial = improved if improved is not None else initial
+        if initial is not None:
+            copy = routing.solver().Assignment(initial)
+            candidates.append((int(initial.ObjectiveValue()), "replan+ortools", copy))
+            relaxed = False  # the rounds in force are a better start than any construction
+    elif params.use_pyvrp and _pyvrp_supported(problem):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
         try:
             seq = _pyvrp_routes(
