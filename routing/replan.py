@@ -820,7 +820,10 @@ def _solver_view(
         free = Load(
             *(max(0, a - b) for a, b in zip(cap.as_tuple(), reserved.as_tuple(), strict=True))
         )
-        couriers.append(replace(checked[cid], depot_id=starts_of[cid], capacity=free))
+        home = checked[cid].end_depot
+        couriers.append(
+            replace(checked[cid], depot_id=starts_of[cid], end_depot_id=home, capacity=free)
+        )
     solver_jobs: list[Job] = []
     rows: list[int] = []
     for k, job in enumerate(problem.jobs):
