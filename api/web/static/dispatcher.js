@@ -115,8 +115,8 @@
     history.replaceState(null, "", url);
     const [plans, jobs, couriers] = await Promise.all([
       CR.api(`/plans?day=${day}`),
-      CR.api(`/jobs?day=${day}`).catch(() => ({ count: null })),
-      CR.api("/couriers").catch(() => ({ data: [] })),
+      CR.api(`/jobs?day=${day}&limit=1`).catch(() => ({ count: null })),
+      CR.apiAll("/couriers").catch(() => ({ data: [] })),
     ]);
     state.jobCount = jobs.count;
     state.couriers = couriers.data;
@@ -906,8 +906,8 @@
         }
       }
       const [jobs, couriers] = await Promise.all([
-        CR.api(`/jobs?day=${state.day}`).catch(() => ({ count: null })),
-        CR.api("/couriers").catch(() => ({ data: state.couriers })),
+        CR.api(`/jobs?day=${state.day}&limit=1`).catch(() => ({ count: null })),
+        CR.apiAll("/couriers").catch(() => ({ data: state.couriers })),
       ]);
       state.jobCount = jobs.count;
       state.couriers = couriers.data;
