@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     log_json: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
     auth_cache_s: float = 30.0
+    ws_recheck_s: float = Field(default=5.0, gt=0)
+    ws_max_per_user: int = Field(default=5, ge=0)
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True

@@ -650,7 +650,9 @@
     socket.onclose = (e) => {
       document.body.dataset.live = "0";
       if (state.planId !== planId || state.socket !== socket) return;
-      if (e.code === 4401 || e.code === 4403) return;
+      // Token revoked or expired: the next API call finds out and goes back to sign-in.
+      if (e.code === 4401) { CR.api("/auth/me").catch(() => {}); return; }
+      if (e.code === 4403) return;
       const wait = Math.min(30000, 1000 * 2 ** attempt);
       setTimeout(() => {
         if (state.planId === planId && state.socket === socket) openSocket(planId, attempt + 1);
