@@ -576,6 +576,11 @@ def serve(
     from api.main import create_app
 
     settings = _service_settings()
+    if demo and settings.environment == "production":
+        raise _fail(
+            "--demo creates users with a public password; it is refused when "
+            "COURIER_ENVIRONMENT=production"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded: EmbeddedRedis | None = None
     children: list[subprocess.Popen[bytes]] = []

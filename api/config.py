@@ -6,18 +6,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEFAULT_SECRET = "dev-only-insecure-secret"
 
 
 class Settings(BaseSettings):
     """Configuration of the API, the worker and the embedded services.
 
     Every field is read from an environment variable of the same name in capitals (``REDIS_URL``,
-    ``DATABASE_URL``) or with the ``COURIER_`` prefix (``COURIER_DATA_DIR``, ``COURIER_SECRET_KEY``,
-    ``COURIER_NETWORK``, ``COURIER_ZONES``, ``COURIER_CLOSURES``, ...). Unset ``REDIS_URL`` / ``DATABASE_URL`` mean "embedded": the
+    ``DATABASE_URL``) or with the ``COURIER_`` prefix (``COURIER_DATA_DIR``,
+    ``COURIER_ENVIRONMENT``, ``COURIER_NETWORK``, ``COURIER_ZONES``, ``COURIER_CLOSURES``, ...). Unset ``REDIS_URL`` / ``DATABASE_URL`` mean "embedded": the
     ``courier serve`` command starts its own ``redis-server`` and uses a SQLite file in the
     data directory.
     """
@@ -27,7 +25,6 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     data_dir: Path = Path("courier-data")
-    secret_key: str = DEFAULT_SECRET
     environment: str = "development"
     network: Path | None = None
     zones: Path | None = None
@@ -42,6 +39,8 @@ class Settings(BaseSettings):
     log_json: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
     auth_cache_s: float = 30.0
+    ws_recheck_s: float = Field(default=5.0, gt=0)
+    ws_max_per_user: int = Field(default=5, ge=0)
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True
@@ -49,13 +48,6 @@ class Settings(BaseSettings):
     tile_url: str | None = None
     tile_attribution: str = "© OpenStreetMap contributors"
     default_language: Literal["vi", "en"] = "vi"
-
-    @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Settings:
-        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
-            msg = "COURIER_SECRET_KEY must be set in production"
-            raise ValueError(msg)
-        return self
 
     @property
     def sqlalchemy_url(self) -> str:

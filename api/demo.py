@@ -61,8 +61,15 @@ def seed_demo_day(
     Raises
     ------
     ConflictError
+        In production (``COURIER_ENVIRONMENT=production``): the demo users' password is public.
         If ``COURIER_NETWORK`` names a real region: the demo day lives on the synthetic province.
     """
+    if settings.environment == "production":
+        msg = (
+            "the demo creates users with a public password: refused when "
+            "COURIER_ENVIRONMENT=production"
+        )
+        raise ConflictError(msg)
     if settings.network is not None:
         msg = "the demo day needs the synthetic province; unset COURIER_NETWORK"
         raise ConflictError(msg)

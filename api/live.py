@@ -8,9 +8,12 @@ process can serve any dispatcher: nothing lives in process memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
@@ -36,6 +39,62 @@ def courier_key(plan_id: int, courier_id: str) -> str:
 def progress_key(plan_id: int) -> str:
     """Return the hash holding a plan's solve progress."""
     return f"{PREFIX}:plan:{plan_id}:progress"
+
+
+def sockets_key(user_id: int) -> str:
+    """Return the sorted set of a user's open live sockets (member: socket id, score: expiry)."""
+    return f"{PREFIX}:ws:user:{user_id}"
+
+
+class SocketSlot:
+    """One of a user's limited live sockets, counted in Redis so every API process sees it.
+
+    Each open socket is a member of the user's sorted set, scored by the time it lapses unless
+    refreshed; a socket of a process that died without releasing it lapses after ``ttl_s``.
+
+    Parameters
+    ----------
+    r
+        Async Redis client.
+    user_id
+        The socket's user.
+    cap
+        How many sockets a user may hold open at once; 0 for no limit.
+    ttl_s
+        How long a claim lasts without a refresh.
+    """
+
+    def __init__(self, r: aioredis.Redis, user_id: int, *, cap: int, ttl_s: float) -> None:
+        self.r = r
+        self.key = sockets_key(user_id)
+        self.cap = cap
+        self.ttl_s = ttl_s
+        self.member = uuid.uuid4().hex
+
+    async def claim(self) -> bool:
+        """Take a slot; return False (holding nothing) when the user already holds ``cap``."""
+        now = time.time()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zremrangebyscore(self.key, "-inf", now)
+        pipe.zadd(self.key, {self.member: now + self.ttl_s})
+        pipe.zcard(self.key)
+        pipe.expire(self.key, int(self.ttl_s) + 1)
+        held = (await pipe.execute())[2]
+        if self.cap and held > self.cap:
+            await self.release()
+            return False
+        return True
+
+    async def refresh(self) -> None:
+        """Keep the slot for another ``ttl_s``."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zadd(self.key, {self.member: time.time() + self.ttl_s})
+        pipe.expire(self.key, int(self.ttl_s) + 1)
+        await pipe.execute()
+
+    async def release(self) -> None:
+        """Give the slot back."""
+        await self.r.zrem(self.key, self.member)
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -118,11 +177,15 @@ async def stream_plan(
     r: aioredis.Redis,
     plan_id: int,
     snapshot: Callable[[], dict[str, Any]],
+    *,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
+    recheck_s: float = 5.0,
 ) -> None:
     """Subscribe, send a snapshot, then forward every message of the plan's channel.
 
     The subscription starts before the snapshot is taken, so no update falls between them.
-    Ends when the client disconnects.
+    Ends when the client disconnects, or closes the socket with code 4401 when
+    ``still_allowed`` says the caller's token has been revoked or has expired.
 
     Parameters
     ----------
@@ -135,6 +198,10 @@ async def stream_plan(
     snapshot
         Blocking function returning the first message (route progress, couriers' states);
         run in a worker thread.
+    still_allowed
+        Asked every ``recheck_s`` seconds whether the caller may still listen.
+    recheck_s
+        Seconds between two checks of ``still_allowed``.
     """
     pubsub = r.pubsub()
     await pubsub.subscribe(channel(plan_id))
@@ -153,7 +220,14 @@ async def stream_plan(
             if incoming["type"] == "websocket.disconnect":
                 return
 
-    tasks = [asyncio.ensure_future(forward()), asyncio.ensure_future(watch())]
+    async def guard() -> None:
+        while True:
+            await asyncio.sleep(recheck_s)
+            if still_allowed is not None and not await still_allowed():
+                return
+
+    guarded = asyncio.ensure_future(guard())
+    tasks = [asyncio.ensure_future(forward()), asyncio.ensure_future(watch()), guarded]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:
@@ -162,6 +236,9 @@ async def stream_plan(
             exc = t.exception()
             if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
                 logger.warning("live feed of plan %d failed: %r", plan_id, exc)
+        if guarded in done and guarded.exception() is None:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.close(code=4401, reason="token revoked or expired")
     finally:
         for t in tasks:
             t.cancel()

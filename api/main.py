@@ -184,19 +184,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request) -> JSONResponse:
-        """Report whether Redis and the database are reachable (503 if not), and the road network."""
+        """Report whether Redis and the database are reachable (503 if not), and the road network.
+
+        The answer names the part that is down, never its error (anyone may ask); the error
+        goes to the log.
+        """
         checks: dict[str, Any] = {}
         try:
             request.app.state.redis.ping()
             checks["redis"] = "ok"
         except redis.RedisError as e:
-            checks["redis"] = f"error: {e}"
+            logger.warning("not ready: redis unreachable: %s: %s", type(e).__name__, e)
+            checks["redis"] = "unavailable"
         try:
             with request.app.state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception as e:  # any driver error means not ready
-            checks["database"] = f"error: {type(e).__name__}"
+            logger.warning("not ready: database unreachable: %s: %s", type(e).__name__, e)
+            checks["database"] = "unavailable"
         ok = all(v == "ok" for v in checks.values())
         # Not a condition of readiness: until the roads are loaded, ETAs are straight-line.
         if not settings.road_eta:

@@ -51,10 +51,13 @@ class StopEventRead(BaseModel):
 
 
 class EventList(BaseModel):
-    """Events in device-time order."""
+    """A page of events in device-time order; ``count`` is over all pages."""
 
     data: list[StopEventRead]
-    count: int
+    count: int = Field(description="Events matching, over all pages")
+    next_after: int | None = Field(
+        default=None, description="Pass as `after` for the next page; null on the last page"
+    )
 
 
 class PositionIn(BaseModel):

@@ -29,6 +29,7 @@ from api.errors import NotFoundError
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
 from api.network import Network
+from api.pagination import DEFAULT_LIMIT, Page, count_rows, cut
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.service import published_plan_id
 from routing.clock import LOCAL_TZ, local_seconds
@@ -604,12 +605,35 @@ def store_photo(uploads: Path, data: bytes) -> str:
 
 
 def list_events(
-    session: Session, *, plan_id: int | None, courier_id: str | None
-) -> list[StopEvent]:
-    """Return stop events in device-time order (then arrival order)."""
+    session: Session,
+    *,
+    plan_id: int | None,
+    courier_id: str | None,
+    limit: int = DEFAULT_LIMIT,
+    after: int | None = None,
+) -> Page[StopEvent]:
+    """Return a page of stop events in device-time order (then arrival order).
+
+    ``after`` is the id of the last event of the previous page; the page starts at the next
+    event in (``device_ts``, ``id``) order. An ``after`` that is not an event matching the same
+    filters is refused (``InputError`` naming ``after``).
+    """
     q = select(StopEvent)
     if plan_id is not None:
         q = q.where(StopEvent.plan_id == plan_id)
     if courier_id is not None:
         q = q.where(StopEvent.courier_id == courier_id)
-    return list(session.scalars(q.order_by(StopEvent.device_ts, StopEvent.id).limit(100_000)))
+    total = count_rows(session, q)
+    if after is not None:
+        anchor = session.scalar(q.where(StopEvent.id == after))
+        if anchor is None:
+            raise InputError(None, "after", after, "not an event of this list")
+        q = q.where(
+            or_(
+                StopEvent.device_ts > anchor.device_ts,
+                (StopEvent.device_ts == anchor.device_ts) & (StopEvent.id > anchor.id),
+            )
+        )
+    rows = session.scalars(q.order_by(StopEvent.device_ts, StopEvent.id).limit(limit + 1)).all()
+    page, next_after = cut(rows, limit, lambda e: e.id)
+    return Page(page, total, next_after)

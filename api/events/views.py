@@ -20,9 +20,18 @@ from api.events.schemas import (
     StopEventRead,
 )
 from api.network import warm_network_or_none
+from api.pagination import DEFAULT_LIMIT, Limit
 from routing.errors import InputError
 
 OptPlanId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+EventAfter = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**63 - 1,
+        description="Start after this event id: the previous page's `next_after`",
+    ),
+]
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
@@ -135,16 +144,38 @@ async def post_photo(
 
 
 @router.get("/rounds/me/events", response_model=EventList)
-def my_events(session: SessionDep, who: CurrentUser, plan_id: OptPlanId = None) -> EventList:
-    """List my stop events in device-time order."""
-    rows = service.list_events(session, plan_id=plan_id, courier_id=_courier(who).courier_id)
-    return EventList(data=[_read(e) for e in rows], count=len(rows))
+def my_events(
+    session: SessionDep,
+    who: CurrentUser,
+    plan_id: OptPlanId = None,
+    limit: Limit = DEFAULT_LIMIT,
+    after: EventAfter = None,
+) -> EventList:
+    """List my stop events in device-time order, a page at a time (``next_after`` → ``after``)."""
+    page = service.list_events(
+        session, plan_id=plan_id, courier_id=_courier(who).courier_id, limit=limit, after=after
+    )
+    return EventList(
+        data=[_read(e) for e in page.rows], count=page.count, next_after=page.next_after
+    )
 
 
 @router.get("/events", response_model=EventList)
 def list_events(
-    session: SessionDep, _: Reader, plan_id: OptPlanId = None, courier_id: str | None = None
+    session: SessionDep,
+    _: Reader,
+    plan_id: OptPlanId = None,
+    courier_id: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    after: EventAfter = None,
 ) -> EventList:
-    """List stop events (of a plan and/or a courier) in device-time order."""
-    rows = service.list_events(session, plan_id=plan_id, courier_id=courier_id)
-    return EventList(data=[_read(e) for e in rows], count=len(rows))
+    """List stop events (of a plan and/or a courier) in device-time order, a page at a time.
+
+    Pass a page's ``next_after`` as ``after`` to read the next one; it is null on the last page.
+    """
+    page = service.list_events(
+        session, plan_id=plan_id, courier_id=courier_id, limit=limit, after=after
+    )
+    return EventList(
+        data=[_read(e) for e in page.rows], count=page.count, next_after=page.next_after
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.errors import ErrorItem
 
@@ -25,7 +25,10 @@ class RecordRead(BaseModel):
 
 
 class RecordList(BaseModel):
-    """A list of records."""
+    """A page of records: ``count`` is over all pages; ``next_after`` starts the next page."""
 
     data: list[RecordRead]
-    count: int
+    count: int = Field(description="Records matching, over all pages")
+    next_after: str | None = Field(
+        default=None, description="Pass as `after` for the next page; null on the last page"
+    )

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.jobs.models import CourierRecord, DepotRecord, JobRecord
+from api.pagination import Page, keyset_page
 from routing import io as rio
 from routing.codec import (
     courier_from_json,
@@ -182,6 +183,23 @@ def store_jobs(
         n += 1
     session.flush()
     return n, errors
+
+
+def list_depots(session: Session, *, limit: int, after: str | None) -> Page[DepotRecord]:
+    """Return a page of post offices by ``depot_id``."""
+    return keyset_page(session, select(DepotRecord), DepotRecord.depot_id, limit=limit, after=after)
+
+
+def list_couriers(session: Session, *, limit: int, after: str | None) -> Page[CourierRecord]:
+    """Return a page of couriers by ``courier_id``."""
+    q = select(CourierRecord)
+    return keyset_page(session, q, CourierRecord.courier_id, limit=limit, after=after)
+
+
+def list_jobs(session: Session, day: date, *, limit: int, after: str | None) -> Page[JobRecord]:
+    """Return a page of a day's jobs by ``job_id``."""
+    q = select(JobRecord).where(JobRecord.day == day)
+    return keyset_page(session, q, JobRecord.job_id, limit=limit, after=after)
 
 
 def build_problem(session: Session, day: date, *, courier_ids: list[str] | None = None) -> Problem:

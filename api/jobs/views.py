@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES, input_error_items
 from api.jobs import service
-from api.jobs.models import CourierRecord, DepotRecord, JobRecord
 from api.jobs.schemas import RecordList, RecordRead, UploadResult
+from api.pagination import DEFAULT_LIMIT, After, Limit, Page
 from routing import io as rio
 from routing.errors import InputError
 
@@ -100,24 +99,34 @@ async def upload_jobs(
     return await run_in_threadpool(work)
 
 
+def _records(page: Page[Any], key: str) -> RecordList:
+    rows = [RecordRead(id=getattr(r, key), data=r.record) for r in page.rows]
+    return RecordList(data=rows, count=page.count, next_after=page.next_after)
+
+
 @router.get("/depots", response_model=RecordList)
-def list_depots(session: SessionDep, _: Reader) -> RecordList:
-    """List the post offices."""
-    rows = [RecordRead(id=r.depot_id, data=r.record) for r in session.scalars(select(DepotRecord))]
-    return RecordList(data=rows, count=len(rows))
+def list_depots(
+    session: SessionDep, _: Reader, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> RecordList:
+    """List the post offices by ``depot_id``, a page at a time (``next_after`` → ``after``)."""
+    return _records(service.list_depots(session, limit=limit, after=after), "depot_id")
 
 
 @router.get("/couriers", response_model=RecordList)
-def list_couriers(session: SessionDep, _: Reader) -> RecordList:
-    """List the couriers."""
-    q = select(CourierRecord).order_by(CourierRecord.courier_id)
-    rows = [RecordRead(id=r.courier_id, data=r.record) for r in session.scalars(q)]
-    return RecordList(data=rows, count=len(rows))
+def list_couriers(
+    session: SessionDep, _: Reader, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> RecordList:
+    """List the couriers by ``courier_id``, a page at a time (``next_after`` → ``after``)."""
+    return _records(service.list_couriers(session, limit=limit, after=after), "courier_id")
 
 
 @router.get("/jobs", response_model=RecordList)
-def list_jobs(session: SessionDep, _: Reader, day: dt.date) -> RecordList:
-    """List the jobs of a day."""
-    q = select(JobRecord).where(JobRecord.day == day).order_by(JobRecord.id)
-    rows = [RecordRead(id=r.job_id, data=r.record) for r in session.scalars(q)]
-    return RecordList(data=rows, count=len(rows))
+def list_jobs(
+    session: SessionDep,
+    _: Reader,
+    day: dt.date,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> RecordList:
+    """List the jobs of a day by ``job_id``, a page at a time (``next_after`` → ``after``)."""
+    return _records(service.list_jobs(session, day, limit=limit, after=after), "job_id")

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from api import live
-from api.auth.service import Role, authenticate
+from api.auth.service import Principal, Role, TokenCache, authenticate
 from api.deps import Dispatcher, Reader, RedisDep, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES, AuthenticationError, NotFoundError, ServiceError
 from api.events.service import seed_round_states
@@ -202,28 +202,60 @@ async def plan_live(websocket: WebSocket, plan_id: int, token: str | None = None
     Authenticate with ``?token=`` or an ``Authorization: Bearer`` header (dispatcher,
     manager or admin). Messages are JSON objects with a ``type``: ``snapshot`` first, then
     ``stop_event``, ``position``, ``solve``, ``plan_edited``, ``published``.
+
+    The socket is accepted, then closed with a code a browser can read: 4401 without a valid
+    token, and within ``COURIER_WS_RECHECK_S`` seconds of the token being revoked or expiring;
+    4403 for other roles; 4429 when the user already holds ``COURIER_WS_MAX_PER_USER`` open
+    sockets (across every API process).
     """
     app = websocket.app
+    settings = app.state.settings
     header = websocket.headers.get("authorization", "")
     tok = token or (header[7:] if header.lower().startswith("bearer ") else None)
     factory = app.state.session_factory
 
-    def auth() -> Any:
+    def auth(cache: TokenCache | None) -> Principal:
         with factory() as session:
-            return authenticate(session, tok or "", cache=app.state.token_cache)
+            return authenticate(session, tok or "", cache=cache)
 
+    await websocket.accept()
     try:
         if not tok:
             raise AuthenticationError("missing token")
-        principal = await run_in_threadpool(auth)
+        principal = await run_in_threadpool(auth, app.state.token_cache)
     except ServiceError:
         await websocket.close(code=4401, reason="authentication required")
         return
     if principal.role not in (Role.dispatcher, Role.manager, Role.admin):
         await websocket.close(code=4403, reason="dispatchers and managers only")
         return
-    await websocket.accept()
-    r_sync = app.state.redis
-    await live.stream_plan(
-        websocket, app.state.aredis, plan_id, lambda: live_snapshot(factory, r_sync, plan_id)
+    slot = live.SocketSlot(
+        app.state.aredis,
+        principal.user_id,
+        cap=settings.ws_max_per_user,
+        ttl_s=max(15.0, 3 * settings.ws_recheck_s),
     )
+    if not await slot.claim():
+        await websocket.close(code=4429, reason="too many live connections for this user")
+        return
+
+    async def still_allowed() -> bool:
+        try:
+            await run_in_threadpool(auth, None)  # the database, not this process's cache
+        except AuthenticationError:
+            return False
+        await slot.refresh()
+        return True
+
+    r_sync = app.state.redis
+    try:
+        await live.stream_plan(
+            websocket,
+            app.state.aredis,
+            plan_id,
+            lambda: live_snapshot(factory, r_sync, plan_id),
+            still_allowed=still_allowed,
+            recheck_s=settings.ws_recheck_s,
+        )
+    finally:
+        await slot.release()

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from api.auth.models import User
 from api.config import Settings
-from api.db import upgrade_database
+from api.db import make_engine, upgrade_database
 from api.demo import DEMO_PASSWORD, DISPATCHER, seed_demo_day
+from api.errors import ConflictError
 from api.main import create_app
+from tests.integration.conftest import REPO
 
 
 def test_demo_day_is_planned_published_and_seeded_once(tmp_path: Path, redis_url: str) -> None:
@@ -53,3 +61,39 @@ def test_demo_day_is_planned_published_and_seeded_once(tmp_path: Path, redis_url
             assert state["progress"] == {"done": 0, "total": len(route["stops"])}
             first_stop = route["stops"][0]["job_id"] if route["stops"] else None
             assert (state["next_stop"] or {}).get("job_id") == first_stop
+
+
+def test_demo_is_refused_in_production(tmp_path: Path, redis_url: str) -> None:
+    """In production `courier serve --demo` exits before starting anything; seeding adds no user.
+
+    Demo users share a public password (COURIER_ENVIRONMENT=production refuses them).
+    """
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    env |= {"COURIER_ENVIRONMENT": "production", "COURIER_DATA_DIR": str(data)}
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--demo", "--port", "1"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "COURIER_ENVIRONMENT=production" in done.stderr
+    assert not data.exists(), "no Redis, database or network was started or written"
+    settings = Settings(
+        redis_url=redis_url, data_dir=tmp_path, network_nodes=1000, environment="production"
+    )
+    upgrade_database(settings.sqlalchemy_url)
+    with pytest.raises(ConflictError, match="public password"):
+        seed_demo_day(settings, n_jobs=30, n_couriers=4, time_limit_s=1)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(User)) == 0
+    finally:
+        engine.dispose()

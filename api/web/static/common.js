@@ -83,6 +83,25 @@ const CR = (() => {
     return data ?? response;
   }
 
+  /**
+   * Read every page of a list endpoint (`{data, count, next_after}`), following `next_after`;
+   * resolves to `{data, count}` with all the rows.
+   */
+  async function apiAll(path) {
+    const rows = [];
+    let after = null;
+    let page;
+    do {
+      const url = new URL(path, location.origin);
+      url.searchParams.set("limit", "5000");
+      if (after !== null) url.searchParams.set("after", after);
+      page = await api(url.pathname + url.search);
+      rows.push(...page.data);
+      after = page.next_after ?? null;
+    } while (after !== null);
+    return { data: rows, count: page.count };
+  }
+
   /** The page only works signed in with one of `roles` (admins pass); else back to login. */
   function requireRole(...roles) {
     const me = user();
@@ -133,5 +152,5 @@ const CR = (() => {
     }
   });
 
-  return { t, token, user, signIn, signOut, beforeSignOut, api, ApiError, requireRole, today, el, newKey };
+  return { t, token, user, signIn, signOut, beforeSignOut, api, apiAll, ApiError, requireRole, today, el, newKey };
 })();

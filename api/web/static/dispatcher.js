@@ -115,8 +115,8 @@
     history.replaceState(null, "", url);
     const [plans, jobs, couriers] = await Promise.all([
       CR.api(`/plans?day=${day}`),
-      CR.api(`/jobs?day=${day}`).catch(() => ({ count: null })),
-      CR.api("/couriers").catch(() => ({ data: [] })),
+      CR.api(`/jobs?day=${day}&limit=1`).catch(() => ({ count: null })),
+      CR.apiAll("/couriers").catch(() => ({ data: [] })),
     ]);
     state.jobCount = jobs.count;
     state.couriers = couriers.data;
@@ -650,7 +650,9 @@
     socket.onclose = (e) => {
       document.body.dataset.live = "0";
       if (state.planId !== planId || state.socket !== socket) return;
-      if (e.code === 4401 || e.code === 4403) return;
+      // Token revoked or expired: the next API call finds out and goes back to sign-in.
+      if (e.code === 4401) { CR.api("/auth/me").catch(() => {}); return; }
+      if (e.code === 4403) return;
       const wait = Math.min(30000, 1000 * 2 ** attempt);
       setTimeout(() => {
         if (state.planId === planId && state.socket === socket) openSocket(planId, attempt + 1);
@@ -906,8 +908,8 @@
         }
       }
       const [jobs, couriers] = await Promise.all([
-        CR.api(`/jobs?day=${state.day}`).catch(() => ({ count: null })),
-        CR.api("/couriers").catch(() => ({ data: state.couriers })),
+        CR.api(`/jobs?day=${state.day}&limit=1`).catch(() => ({ count: null })),
+        CR.apiAll("/couriers").catch(() => ({ data: state.couriers })),
       ]);
       state.jobCount = jobs.count;
       state.couriers = couriers.data;

@@ -7,19 +7,25 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import ValidationError
 
-from api.config import DEFAULT_SECRET, Settings
+from api.config import Settings
 from api.errors import ErrorResponse, NotFoundError, install_error_handlers
 from api.logging import configure_logging
 from routing.errors import InputError, InputFileError
 
 
-def test_production_refuses_the_default_secret() -> None:
-    """COURIER_ENVIRONMENT=production without COURIER_SECRET_KEY is a configuration error."""
-    with pytest.raises(ValidationError, match="COURIER_SECRET_KEY"):
-        Settings(environment="production", secret_key=DEFAULT_SECRET)
-    assert Settings(environment="production", secret_key="s" * 32).environment == "production"
+def test_production_needs_no_secret_and_ignores_a_leftover_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Production starts without a server secret; a leftover COURIER_SECRET_KEY is not read.
+
+    Nothing is signed with one (tokens are random and stored as SHA-256).
+    """
+    monkeypatch.setenv("COURIER_ENVIRONMENT", "production")
+    assert Settings().environment == "production"
+    monkeypatch.setenv("COURIER_SECRET_KEY", "an-old-deployment-value")
+    settings = Settings()
+    assert "secret" not in " ".join(settings.model_dump())
 
 
 def test_database_urls_default_to_sqlite_in_the_data_dir_and_use_psycopg(tmp_path: Path) -> None:
