@@ -259,7 +259,7 @@ class Replan:
 
 
 @dataclass(slots=True)
-class _Courier:
+class Standing:
     """A courier's standing at the time of the re-plan."""
 
     courier: Courier
@@ -287,13 +287,13 @@ def _progress(state: CourierState | None) -> dict[str, StopProgress]:
     return {} if state is None else {p.job_id: p for p in state.stops}
 
 
-def _standing(
+def standing(
     problem: Problem,
     courier: Courier,
     route: Route | None,
     state: CourierState | None,
     changes: DayChanges,
-) -> _Courier:
+) -> Standing:
     """Work out where a courier is at ``now``, with what, and which jobs only they can serve."""
     jobs = problem.job_by_id()
     depot = problem.depot_by_id()[courier.depot_id]
@@ -346,7 +346,7 @@ def _standing(
         # Not yet left: the deliveries are still to be loaded at the office, by this courier.
         pinned = {j for j in remaining if jobs[j].loaded_at_depot}
     available_until = changes.unavailable.get(courier.courier_id)
-    return _Courier(
+    return Standing(
         courier=courier,
         frozen=frozen,
         remaining=[j for j in remaining if j not in changes.cancelled],
@@ -378,7 +378,9 @@ def _break_taken(
 # -- the day after the changes -------------------------------------------------------------------
 
 
-def _nearest_depot(problem: Problem, job: Job) -> str:
+def nearest_depot(problem: Problem, job: Job) -> str:
+    """Return the post office nearest a job in a straight line (for jobs naming none)."""
+
     def d2(dep: Depot) -> float:
         dx = (dep.lon - job.lon) * math.cos(math.radians(job.lat))
         return dx * dx + (dep.lat - job.lat) ** 2
@@ -405,7 +407,7 @@ def _office_pickup(job: Job, depot: Depot, pair_id: str) -> Job:
     )
 
 
-def _collected_at_office(problem: Problem, job: Job, office: str) -> tuple[Job, Job]:
+def collected_at_office(problem: Problem, job: Job, office: str) -> tuple[Job, Job]:
     """Turn a delivery that nobody carries yet into a pair: collect at ``office``, then deliver."""
     pair_id = f"office:{job.job_id}"
     depot = problem.depot_by_id()[office]
@@ -500,7 +502,7 @@ def replan(
 
     route_of = {r.courier_id: r for r in plan.routes}
     stand = {
-        c.courier_id: _standing(
+        c.courier_id: standing(
             problem, c, route_of.get(c.courier_id), states.get(c.courier_id), changes
         )
         for c in problem.couriers
@@ -540,7 +542,7 @@ def replan(
     fresh = [known[j] for j in retry] + list(changes.new_jobs)
     unloaded_deliveries: dict[str, str] = {}  # delivery -> office, for jobs on nobody's bike
     for job in fresh:
-        office = job.depot_id or _nearest_depot(problem, job)
+        office = job.depot_id or nearest_depot(problem, job)
         office_of[job.job_id] = office
         if job.loaded_at_depot:
             unloaded_deliveries[job.job_id] = office
@@ -552,7 +554,7 @@ def replan(
         if job.job_id in unloaded_deliveries and any(
             s.left for s in stand.values() if s.courier.depot_id == office_of[job.job_id]
         ):
-            pickup, delivery = _collected_at_office(problem, job, unloaded_deliveries[job.job_id])
+            pickup, delivery = collected_at_office(problem, job, unloaded_deliveries[job.job_id])
             day_jobs.append(delivery)
             extra_jobs.append(pickup)
             office_of[pickup.job_id] = office_of[job.job_id]
@@ -716,7 +718,7 @@ def replan(
 def _office_problem(
     day: Problem,
     office: str,
-    members: list[_Courier],
+    members: list[Standing],
     placed: list[str],
     office_done: list[str],
     pos_row: dict[str, int],
@@ -758,14 +760,14 @@ def _office_problem(
     }
 
 
-def _shift_end(st: _Courier) -> int:
+def _shift_end(st: Standing) -> int:
     end = st.courier.shift.end_s
     if st.available_until is not None:
         end = min(end, st.available_until)
     return end
 
 
-def _clipped(st: _Courier) -> Courier:
+def _clipped(st: Standing) -> Courier:
     """Return the courier as the rest of the day sees them: shift from now, break if still due."""
     c = st.courier
     end = _shift_end(st)
@@ -790,7 +792,7 @@ def _solver_view(
     what else is on board (collected pickups, undelivered items, unpaid cash) takes room.
     """
     problem: Problem = ctx["problem"]
-    members: list[_Courier] = ctx["members"]
+    members: list[Standing] = ctx["members"]
     done: set[str] = ctx["done"]
     nd = len(problem.depots)
     durations: npt.NDArray[np.int64] = ctx["durations"]

@@ -195,16 +195,17 @@ def schedule_route(
     for p in positions:
         job = problem.jobs[p]
         loc = problem.job_location(p)
-        travel = int(durations[prev_loc, loc])
-        s0 = job.earliest_start_from(t + travel)
+        ready = t + int(durations[prev_loc, loc])
+        s0 = job.earliest_start_from(ready)
         if (
             bw is not None
             and break_start is None
             and (s0 is None or s0 + job.service_s > bw.start_s)
         ):
             break_start = max(t, bw.start_s)
-            s0 = job.earliest_start_from(max(t + travel + brk, break_start + brk))
-        begin = s0 if s0 is not None else t + travel + (brk if break_start is not None else 0)
+            ready = max(ready + brk, break_start + brk)
+            s0 = job.earliest_start_from(ready)
+        begin = s0 if s0 is not None else ready  # past every window: late, as soon as possible
         starts.append(begin)
         prev_loc, t = loc, begin + job.service_s
     end_loc = problem.depot_index(courier.end_depot)
