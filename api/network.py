@@ -21,6 +21,10 @@ from geodata.matrix import Router, TravelMatrix
 from geodata.snap import Snapper
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
+
     from api.config import Settings
     from geodata.synthetic import SyntheticProvince
 
@@ -76,6 +80,13 @@ class Network:
         with self._lock:
             snaps = self.snapper.snap(np.asarray(lons), np.asarray(lats))
             return self.router.matrix(snaps), snaps
+
+    def travel_matrix(
+        self, lons: Sequence[float], lats: Sequence[float]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Return travel times (s) and distances (m) between points (a ``routing`` matrix function)."""
+        tm, _ = self.matrix(list(lons), list(lats))
+        return tm.time_s, tm.distance_m
 
     def warm(self) -> None:
         """Build the snap index and the travel-time hierarchy now rather than on first use."""

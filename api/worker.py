@@ -212,3 +212,112 @@ def enqueue_solve(r: redis.Redis, queue_name: str, plan_id: int, *, timeout_s: i
     q = Queue(queue_name, connection=r)
     job = q.enqueue(solve_plan, plan_id, job_timeout=timeout_s, result_ttl=86400, failure_ttl=86400)
     return str(job.id)
+
+
+def _replan_day(
+    plan_id: int, settings: Settings, factory: Any, cb: RedisPlanCallbacks
+) -> dict[str, Any]:
+    """Re-plan a draft's day from its parent's live state and store it (see :func:`replan_plan`)."""
+    from api.plans import running
+    from routing.codec import job_from_json
+    from routing.replan import DayChanges, ReplanOptions, replan
+
+    network = get_network(settings)
+    with session_scope(factory) as session:
+        plan = session.get(PlanRecord, plan_id)
+        assert plan is not None
+        assert plan.parent_id is not None
+        parent = session.get(PlanRecord, plan.parent_id)
+        assert parent is not None
+        ask = dict(plan.options["replan"])
+        live_day = running.live_day(session, parent)
+        new_jobs = [job_from_json(j) for j in ask.get("new_jobs", [])]
+        if ask.get("with_uploaded_jobs", True):
+            given = {j.job_id for j in new_jobs}
+            new_jobs += [
+                j
+                for j in running.uploaded_new_jobs(session, parent.day, live_day.problem)
+                if j.job_id not in given
+            ]
+        time_limit_s = float(plan.options.get("time_limit_s", settings.solve_time_limit_s))
+    closures: list[Any] = []
+    if settings.closures is not None:
+        from geodata.closures import read_closures
+
+        closures = list(read_closures(settings.closures))
+    changes = DayChanges(
+        now_s=int(ask["now_s"]),
+        new_jobs=tuple(new_jobs),
+        cancelled=frozenset(ask.get("cancelled", [])),
+        unavailable={c: int(t) for c, t in ask.get("unavailable", {}).items()},
+        closures=tuple(running.closures_from_stored(ask.get("closures", []))),
+    )
+    cb.on_stage("solving", 0, 1)
+    replanned = replan(
+        live_day.problem,
+        live_day.plan,
+        live_day.states,
+        changes,
+        network.graph,
+        closures=closures,
+        options=ReplanOptions(time_limit_s=time_limit_s, workers=settings.solve_workers),
+    )
+    cb.on_stage("solving", 1, 1)
+    with session_scope(factory) as session:
+        plan = session.get(PlanRecord, plan_id)
+        parent = session.get(PlanRecord, plan.parent_id) if plan is not None else None
+        assert plan is not None
+        assert parent is not None
+        running.save_replan(session, plan, parent, replanned, network)
+    return {
+        "status": "ready",
+        "jobs_assigned": replanned.stats["routed"],
+        "jobs_unassigned": replanned.stats["unassigned"],
+        "violations": len(replanned.violations),
+        "diff": replanned.diff()["counts"],
+    }
+
+
+def replan_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Re-plan the rest of a running day into a queued draft version (the RQ job).
+
+    The draft's ``options["replan"]`` holds the changes (time, new and cancelled jobs,
+    couriers stopping, closures); its parent is the published plan whose live state it
+    starts from. Progress goes to the draft's live channel like a plan's solve.
+    """
+    settings = settings or get_settings()
+    factory = _session_factory(settings)
+    r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    t0 = time.perf_counter()
+    with session_scope(factory) as session:
+        plan = session.get(PlanRecord, plan_id)
+        if plan is None or plan.status != "queued":
+            return {"status": "missing" if plan is None else plan.status}
+        plan.status = "solving"
+    live.set_progress(r, plan_id, {"status": "solving", "stage": "loading", "elapsed_s": 0.0})
+    cb = RedisPlanCallbacks(r, plan_id, t0)
+    try:
+        summary = _replan_day(plan_id, settings, factory, cb)
+    except Exception as e:
+        logger.exception("re-plan %d failed", plan_id)
+        with session_scope(factory) as session:
+            plan = session.get(PlanRecord, plan_id)
+            assert plan is not None
+            plan.status = "failed"
+            plan.error = f"{type(e).__name__}: {e}"[:2000]
+            plan.finished_at = utcnow()
+        live.set_progress(r, plan_id, {"status": "failed", "error": str(e)[:500]})
+        return {"status": "failed"}
+    summary["elapsed_s"] = round(time.perf_counter() - t0, 2)
+    live.set_progress(r, plan_id, summary)
+    logger.info("re-plan %d ready: %s", plan_id, summary)
+    return summary
+
+
+def enqueue_replan(r: redis.Redis, queue_name: str, plan_id: int, *, timeout_s: int = 3600) -> str:
+    """Queue the re-plan of a running day into a draft version; return the RQ job id."""
+    q = Queue(queue_name, connection=r)
+    job = q.enqueue(
+        replan_plan, plan_id, job_timeout=timeout_s, result_ttl=86400, failure_ttl=86400
+    )
+    return str(job.id)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from api import live
 from api.auth.service import Principal
 from api.db import UTCDateTime, utcnow, write_lock
-from api.errors import NotFoundError
+from api.errors import ConflictError, NotFoundError
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
 from api.network import Network
@@ -69,7 +69,17 @@ def _plans_for(session: Session, device_ts: datetime, plan_id: int | None) -> li
             raise NotFoundError(msg)
         return [pid]
     current = published_plan_id(session, plan_day_of(session, plan_id), cached=True)
-    return [current, plan_id] if current is not None and current != plan_id else [plan_id]
+    if current == plan_id:
+        return [plan_id]
+    status = session.scalar(select(PlanRecord.status).where(PlanRecord.id == plan_id))
+    if status not in TAKES_EVENTS:
+        msg = f"plan {plan_id} is {status}: only a published (or superseded) plan takes events"
+        raise ConflictError(msg)
+    return [current, plan_id] if current is not None else [plan_id]
+
+
+#: Plan statuses whose stops a courier's event may land on (never a draft).
+TAKES_EVENTS = ("published", "superseded")
 
 
 #: Process caches of what never changes once published, keyed by engine and plan id: one
@@ -206,6 +216,7 @@ class _LiveSQL:
     """
 
     find_stop: Any
+    find_job_stop: Any
     route_stops: Any
     plan_stop_rows: Any
     plan_routes: Any
@@ -255,6 +266,10 @@ def _live_sql(dialect: str) -> _LiveSQL:
             StopRecord.plan_id == bindparam("plan_key"),
             StopRecord.job_id == bindparam("job_key"),
             RouteRecord.courier_id == bindparam("courier_key"),
+        ),
+        find_job_stop=select(StopRecord.id).where(
+            StopRecord.plan_id == bindparam("plan_key"),
+            StopRecord.job_id == bindparam("job_key"),
         ),
         route_stops=select(*stop_row)
         .where(StopRecord.route_id == bindparam("route_key"))
@@ -358,12 +373,16 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         try:
             event_id = conn.execute(sql.insert_event, values).scalar()
             if event_id is not None:
-                move = {"stop_key": stop.id, "new_ts": body.device_ts, "new_status": body.kind}
-                if body.kind == "arrived":
-                    stop_status = conn.execute(sql.arrive, move).scalar()
-                else:
-                    reason = body.reason if body.kind == "failed" else None
-                    stop_status = conn.execute(sql.finish, {**move, "new_reason": reason}).scalar()
+                stop_status = _move_stop(conn, sql, body, stop.id)
+                current = published_plan_id(session, plan_day_of(session, plan_id), cached=True)
+                if current is not None and current != plan_id:
+                    # Recorded on an older version (the job left this courier's round there):
+                    # the published version's stop of the job counts it too.
+                    mirror = conn.execute(
+                        sql.find_job_stop, {"plan_key": current, "job_key": body.job_id}
+                    ).scalar()
+                    if mirror is not None:
+                        _move_stop(conn, sql, body, mirror)
                 if body.proof is not None:
                     photo = body.proof.photo_id
                     conn.execute(
@@ -389,6 +408,15 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
             raise RuntimeError(msg)
         return Recorded(again, True)
     return Recorded(StopEvent(id=event_id, **values), False, stop_status, stop.route_id)
+
+
+def _move_stop(conn: Any, sql: _LiveSQL, body: StopEventIn, stop_id: int) -> str | None:
+    """Move a stop to an event's status if it is the stop's latest by device time."""
+    move = {"stop_key": stop_id, "new_ts": body.device_ts, "new_status": body.kind}
+    if body.kind == EventKind.ARRIVED:
+        return cast(str | None, conn.execute(sql.arrive, move).scalar())
+    reason = body.reason if body.kind == EventKind.FAILED else None
+    return cast(str | None, conn.execute(sql.finish, {**move, "new_reason": reason}).scalar())
 
 
 def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:

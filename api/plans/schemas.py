@@ -82,3 +82,57 @@ class PlanEdit(BaseModel):
     courier_id: str | None = Field(default=None, max_length=100)
     position: int | None = Field(default=None, ge=0, le=10_000)
     job_ids: list[str] = Field(default_factory=list, max_length=10_000)
+
+
+class CourierOff(BaseModel):
+    """A courier who stops working (a breakdown, sick), from a time (default: now)."""
+
+    courier_id: str = Field(min_length=1, max_length=100)
+    at: dt.datetime | None = None
+
+
+class ReplanCreate(BaseModel):
+    """Re-plan the rest of the day from the published plan's live state."""
+
+    now: dt.datetime | None = Field(
+        default=None, description="The time to re-plan from (default: the server's clock)"
+    )
+    new_jobs: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=5_000,
+        description="New jobs as rows keyed like the jobs file's columns",
+    )
+    with_uploaded_jobs: bool = Field(
+        default=True, description="Also place the jobs uploaded for the day since the plan"
+    )
+    cancelled: list[str] = Field(default_factory=list, max_length=10_000)
+    unavailable: list[CourierOff] = Field(default_factory=list, max_length=1_000)
+    closures: dict[str, Any] | None = Field(
+        default=None, description="Roads closed since the morning (a GeoJSON FeatureCollection)"
+    )
+    time_limit_s: float = Field(default=10.0, gt=0, le=600)
+
+
+class SuggestionAsk(BaseModel):
+    """Ask where one new job fits."""
+
+    job: dict[str, Any] = Field(description="The job as a row keyed like the jobs file's columns")
+    now: dt.datetime | None = None
+    limit: int = Field(default=10, ge=1, le=100)
+
+
+class SuggestionAccept(BaseModel):
+    """Put a new job on a courier's round at a position (a suggestion the dispatcher chose)."""
+
+    job: dict[str, Any]
+    courier_id: str = Field(min_length=1, max_length=100)
+    position: int = Field(ge=0, le=10_000)
+    now: dt.datetime | None = None
+
+
+class SuggestionList(BaseModel):
+    """Ranked insertions of a new job: feasible first, then by minutes added."""
+
+    job_id: str
+    now_s: int
+    data: list[dict[str, Any]]

@@ -118,13 +118,14 @@ def unassigned_entry(job_id: str, reason: str, detail: str = "") -> dict[str, An
     return unassigned_to_json(Unassigned(job_id, UnassignedReason(reason), detail))
 
 
-def _route_record(
+def route_record(
     plan_id: int,
     route: Route,
     problem: Problem,
     legs: list[Any],
     previous: dict[str, StopRecord] | None = None,
 ) -> RouteRecord:
+    """Return a route's stored form: its stops with their job snapshots (and ``previous`` progress)."""
     jobs = problem.job_by_id()
     rec = RouteRecord(
         plan_id=plan_id,
@@ -181,7 +182,7 @@ def save_result(
     for route in result.routes:
         if route.stops:
             plan.routes.append(
-                _route_record(plan.id, route, problem, legs.get(route.courier_id, []))
+                route_record(plan.id, route, problem, legs.get(route.courier_id, []))
             )
     plan.unassigned = [unassigned_entry(u.job_id, u.reason, u.detail) for u in result.unassigned]
     plan.objective = int(result.objective)
@@ -425,8 +426,8 @@ def edit_plan(session: Session, plan: PlanRecord, edit: Edit, network: Network) 
     session.flush()
     for route in result.routes.values():
         if route.stops:
-            legs = _legs(network, snaps[-1], result.problem, route)
-            plan.routes.append(_route_record(plan.id, route, result.problem, legs, previous))
+            legs = route_legs(network, snaps[-1], result.problem, route)
+            plan.routes.append(route_record(plan.id, route, result.problem, legs, previous))
     kept = [u for u in plan.unassigned if u["job_id"] in result.unassigned]
     if edit.op == "unassign" and edit.job_id:
         kept.append(unassigned_entry(edit.job_id, UnassignedReason.BY_DISPATCHER))
@@ -443,7 +444,7 @@ def edit_plan(session: Session, plan: PlanRecord, edit: Edit, network: Network) 
     return plan
 
 
-def _legs(network: Network, snaps: Any, problem: Problem, route: Route) -> list[Any]:
+def route_legs(network: Network, snaps: Any, problem: Problem, route: Route) -> list[Any]:
     """Draw a route's legs along the roads (for the maps)."""
     from geodata.geometry import leg_geometry
 

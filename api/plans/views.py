@@ -13,11 +13,17 @@ from sqlalchemy import select
 from api import live
 from api.auth.service import Principal, Role, TokenCache, authenticate
 from api.deps import Dispatcher, Reader, RedisDep, SessionDep, SettingsDep
-from api.errors import ERROR_RESPONSES, AuthenticationError, NotFoundError, ServiceError
+from api.errors import (
+    ERROR_RESPONSES,
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    ServiceError,
+)
 from api.events.service import seed_round_states
 from api.jobs.service import build_problem
 from api.network import get_network
-from api.plans import service
+from api.plans import running, service
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.schemas import (
     PlanCreate,
@@ -27,11 +33,17 @@ from api.plans.schemas import (
     PlanRead,
     PlanStatus,
     PlanSummary,
+    ReplanCreate,
+    SuggestionAccept,
+    SuggestionAsk,
+    SuggestionList,
 )
-from api.worker import enqueue_solve
+from api.worker import enqueue_replan, enqueue_solve
 from routing.clock import local_seconds
+from routing.codec import job_to_json
 from routing.edit import Edit
 from routing.errors import InputError
+from routing.suggest import insert_job, suggest_insertions
 
 PlanId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Plan id")]
 
@@ -138,11 +150,130 @@ def publish_plan(
     plan_id: PlanId, session: SessionDep, r: RedisDep, _: Dispatcher
 ) -> dict[str, Any]:
     """Publish a ready plan: its routes become the couriers' rounds for the day."""
-    plan = service.publish_plan(session, service.get_plan(session, plan_id))
+    plan = service.get_plan(session, plan_id)
+    # No stop event is lost between versions: the stops take the day's events, whichever
+    # version the phones posted them on while this one was a draft.
+    running.carry_progress(session, plan)
+    plan = service.publish_plan(session, plan)
     seed_round_states(session, r, plan.id)
     session.commit()
     live.publish(r, plan.id, {"type": "published", "plan_id": plan.id, "version": plan.version})
     return service.plan_dict(plan)
+
+
+# -- the running day -----------------------------------------------------------------------------
+
+
+def _now_s(day: dt.date, now: datetime | None) -> int:
+    """Return the re-plan's "now" as seconds since local midnight of the plan's day."""
+    moment = now if now is not None else datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise InputError(None, "now", str(moment), "needs a time zone (e.g. +07:00)")
+    return local_seconds(moment, day)
+
+
+def _published(session: Any, plan_id: int) -> PlanRecord:
+    plan = service.get_plan(session, plan_id)
+    if plan.status != "published":
+        msg = f"plan {plan_id} is {plan.status}; the running day is re-planned from the published plan"
+        raise ConflictError(msg)
+    return plan
+
+
+@router.post("/{plan_id}/replan", response_model=PlanCreated, status_code=status.HTTP_202_ACCEPTED)
+def replan(
+    plan_id: PlanId,
+    body: ReplanCreate,
+    session: SessionDep,
+    r: RedisDep,
+    settings: SettingsDep,
+    _: Dispatcher,
+) -> PlanCreated:
+    """Re-plan the rest of the day from the published plan's live state (solved on a worker).
+
+    New and urgent jobs (given here, or uploaded for the day since the plan), cancelled
+    jobs, couriers stopping from a time and new road closures. The result is a draft version
+    with its difference from the plan in force (``stats.diff``), to be published in its turn.
+    """
+    parent = _published(session, plan_id)
+    now_s = _now_s(parent.day, body.now)
+    new_jobs = running.parse_job_rows(body.new_jobs)
+    couriers = {c["courier_id"] for c in parent.problem["couriers"]}
+    unavailable: dict[str, int] = {}
+    for k, off in enumerate(body.unavailable):
+        if off.courier_id not in couriers:
+            raise InputError(
+                None, f"unavailable.{k}.courier_id", off.courier_id, "not a courier of this plan"
+            )
+        unavailable[off.courier_id] = now_s if off.at is None else _now_s(parent.day, off.at)
+    closures: list[dict[str, Any]] = []
+    if body.closures is not None:
+        closures = running.parse_closures(body.closures)
+    options = {
+        "replan": {
+            "now_s": now_s,
+            "new_jobs": [job_to_json(j) for j in new_jobs],
+            "with_uploaded_jobs": body.with_uploaded_jobs,
+            "cancelled": sorted(set(body.cancelled)),
+            "unavailable": unavailable,
+            "closures": closures,
+        },
+        "time_limit_s": body.time_limit_s,
+    }
+    rec = running.create_draft(session, parent, options)
+    session.commit()
+    live.set_progress(r, rec.id, {"status": "queued", "stage": "queued", "elapsed_s": 0.0})
+    enqueue_replan(r, settings.queue_name, rec.id, timeout_s=int(body.time_limit_s * 4 + 600))
+    return PlanCreated(plan_id=rec.id, day=rec.day, version=rec.version, status=rec.status)
+
+
+@router.post("/{plan_id}/suggestions", response_model=SuggestionList)
+def suggest(
+    plan_id: PlanId, body: SuggestionAsk, session: SessionDep, settings: SettingsDep, _: Dispatcher
+) -> SuggestionList:
+    """Rank where one new job fits in the rounds of its post office, from now on."""
+    parent = _published(session, plan_id)
+    now_s = _now_s(parent.day, body.now)
+    (job,) = running.parse_job_rows([body.job])
+    day = running.live_day(session, parent)
+    network = get_network(settings)
+    found = suggest_insertions(
+        day.problem, day.plan, day.states, now_s, job, network.travel_matrix, limit=body.limit
+    )
+    return SuggestionList(job_id=job.job_id, now_s=now_s, data=[s.to_dict() for s in found])
+
+
+@router.post("/{plan_id}/suggestions/accept", response_model=PlanRead)
+def accept_suggestion(
+    plan_id: PlanId,
+    body: SuggestionAccept,
+    session: SessionDep,
+    r: RedisDep,
+    settings: SettingsDep,
+    _: Dispatcher,
+) -> dict[str, Any]:
+    """Put the new job on the chosen courier's round: a new draft version, to publish."""
+    parent = _published(session, plan_id)
+    now_s = _now_s(parent.day, body.now)
+    (job,) = running.parse_job_rows([body.job])
+    day = running.live_day(session, parent)
+    network = get_network(settings)
+    new_jobs, route, _start, frozen = insert_job(
+        day.problem,
+        day.plan,
+        day.states,
+        now_s,
+        job,
+        network.travel_matrix,
+        courier_id=body.courier_id,
+        position=body.position,
+    )
+    draft = running.insert_into_draft(
+        session, parent, new_jobs, route, body.courier_id, frozen, network
+    )
+    session.commit()
+    live.publish(r, draft.id, {"type": "plan_edited", "plan_id": draft.id, "revision": 0})
+    return service.plan_dict(service.get_plan(session, draft.id))
 
 
 def live_snapshot(factory: Any, r: Any, plan_id: int) -> dict[str, Any]:

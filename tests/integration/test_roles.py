@@ -35,6 +35,9 @@ MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
     ("GET", "/plans/{plan_id}/status", (401, 403, 403, 200, 200)),
     ("POST", "/plans/{plan_id}/edits", (401, 403, 403, 422, 403)),
     ("POST", "/plans/{plan_id}/publish", (401, 403, 403, 409, 403)),
+    ("POST", "/plans/{plan_id}/replan", (401, 403, 403, 422, 403)),
+    ("POST", "/plans/{plan_id}/suggestions", (401, 403, 403, 422, 403)),
+    ("POST", "/plans/{plan_id}/suggestions/accept", (401, 403, 403, 422, 403)),
     ("GET", "/rounds/me", (401, 200, 200, 403, 403)),
     ("GET", "/rounds/{courier_id}", (401, 200, 404, 200, 200)),
     ("POST", "/rounds/me/events", (401, 201, 404, 403, 403)),
@@ -83,6 +86,13 @@ def _request(
         "/users": {"username": "x" + uuid.uuid4().hex[:6], "role": "manager"},
         "/plans": {"day": day, "time_limit_s": 1},
         "/plans/{plan_id}/edits": {"op": "reorder", "courier_id": A, "job_ids": ["not-a-job"]},
+        "/plans/{plan_id}/replan": {"unavailable": [{"courier_id": "not-a-courier"}]},
+        "/plans/{plan_id}/suggestions": {"job": {"job_id": "U1"}},
+        "/plans/{plan_id}/suggestions/accept": {
+            "job": {"job_id": "U1"},
+            "courier_id": A,
+            "position": 0,
+        },
         "/rounds/me/events": {
             "idempotency_key": uuid.uuid4().hex,
             "device_ts": ts,
