@@ -40,6 +40,7 @@ from api.overload import ShedCourierWrites
 from api.plans.views import router as plans_router
 from api.reports.views import router as reports_router
 from api.rounds.views import router as rounds_router
+from api.security import install_security_headers
 from api.web.views import mount_static
 from api.web.views import router as pages_router
 
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ShedCourierWrites, limit=settings.max_pending_writes, registry=metrics.registry
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    install_security_headers(app, tile_url=settings.tile_url)
     return app
 
 

@@ -2,6 +2,7 @@
 
 File names and columns are meant for the Kon Tum post: itineraries have Vietnamese column
 names (English in brackets) and are UTF-8 with a byte-order mark so Excel opens them right.
+Text from the day's files goes into every CSV and XLSX cell through :func:`spreadsheet_text`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,39 @@ UNASSIGNED_COLUMNS = (
     "lon",
     "lat",
 )
+
+
+#: How a cell starts when a spreadsheet would read it as a formula (or a DDE command).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """Return ``value`` as a spreadsheet cell that shows as text and is never run as a formula.
+
+    The one rule of every CSV and XLSX export that holds text from files, forms or phones
+    (OWASP, "CSV injection"): a string that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return gets a leading apostrophe, so Excel or LibreOffice shows ``'=HYPERLINK(…)``
+    instead of evaluating it; in an XLSX file the value is then also stored as a string cell,
+    never a formula. Anything that is not a string (numbers, negative amounts included; dates;
+    None) is returned unchanged, so numbers stay numbers.
+
+    Parameters
+    ----------
+    value
+        A cell's value.
+
+    Returns
+    -------
+    value
+        The string with an apostrophe in front when it needs one, else ``value`` itself.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _spreadsheet_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: spreadsheet_text(v) for k, v in row.items()}
 
 
 def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +231,7 @@ def write_outputs(
                 )
             )
         paths[f"itinerary {route.courier_id}"] = write_csv(
-            rows, itineraries / f"{route.courier_id}.csv", ITINERARY_COLUMNS
+            map(_spreadsheet_row, rows), itineraries / f"{route.courier_id}.csv", ITINERARY_COLUMNS
         )
 
     un_rows = []
@@ -216,7 +250,9 @@ def write_outputs(
                 "lat": round(job.lat, 6),
             }
         )
-    paths["unassigned.csv"] = write_csv(un_rows, folder / "unassigned.csv", UNASSIGNED_COLUMNS)
+    paths["unassigned.csv"] = write_csv(
+        map(_spreadsheet_row, un_rows), folder / "unassigned.csv", UNASSIGNED_COLUMNS
+    )
 
     summary = folder / "summary.json"
     summary.write_text(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from routing.clock import LOCAL_TZ, local_clock
+from routing.export import spreadsheet_text
 from routing.vocabulary import fail_reason_message, reason_message
 
 if TYPE_CHECKING:
@@ -622,15 +623,62 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _is_text(dtype: Any) -> bool:
+    return pd.api.types.is_object_dtype(dtype) or isinstance(
+        dtype, pd.StringDtype | pd.CategoricalDtype
+    )
+
+
+def _text_labels(index: pd.Index) -> pd.Index:
+    if isinstance(index, pd.MultiIndex):
+        labels: pd.Index = pd.MultiIndex.from_tuples(
+            [tuple(spreadsheet_text(v) for v in key) for key in index], names=index.names
+        )
+        return labels
+    if _is_text(index.dtype):
+        text: pd.Index = pd.Index(
+            [spreadsheet_text(v) for v in index], dtype=object, name=index.name
+        )
+        return text
+    return index
+
+
+def spreadsheet_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` whose text cells and labels follow :func:`spreadsheet_text`.
+
+    Text columns, the index and the column labels go through the export rule (a leading
+    apostrophe on what a spreadsheet would run as a formula); numeric columns are left alone,
+    so negative amounts stay numbers.
+    """
+    out = frame.copy()
+    for i, dtype in enumerate(out.dtypes):
+        if _is_text(dtype):
+            out.isetitem(i, out.iloc[:, i].astype(object).map(spreadsheet_text).to_numpy())
+    out.index = _text_labels(out.index)
+    out.columns = _text_labels(out.columns)
+    return out
+
+
+def export_csv(frame: pd.DataFrame) -> str:
+    """Return a table as CSV text for spreadsheets: columns only (no index), text quoted safely.
+
+    Text cells follow :func:`spreadsheet_text`; numbers are written with 6 significant digits.
+    Lines end in CRLF (RFC 4180), so a carriage return inside a value is quoted, not a new row.
+    """
+    return str(
+        spreadsheet_frame(frame).to_csv(index=False, float_format="%.6g", lineterminator="\r\n")
+    )
+
+
 def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy Excel can store: tz-aware datetimes as local naive ones."""
+    """Return a copy Excel can store: tz-aware datetimes as local naive ones, text as text."""
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
             out[col] = out[col].dt.tz_localize(None)
     if isinstance(out.index, pd.DatetimeIndex) and out.index.tz is not None:
         out.index = out.index.tz_localize(None)
-    return out
+    return spreadsheet_frame(out)
 
 
 def export_xlsx(frames: Mapping[str, pd.DataFrame], path: Path | str) -> Path:

@@ -28,7 +28,7 @@ from api.errors import ERROR_RESPONSES
 from api.reports import service
 from api.reports.service import GroupBy
 from api.web.i18n import Language
-from routing.reports import export_xlsx
+from routing.reports import export_csv, export_xlsx
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=ERROR_RESPONSES)
 
@@ -115,7 +115,7 @@ def range_csv(
 ) -> Response:
     """Download the main table (one row per group) as CSV (UTF-8 with BOM, comma-separated)."""
     rep = service.range_report(session, start, end, by)
-    text = rep.tables["groups"].reset_index().to_csv(index=False, float_format="%.6g")
+    text = export_csv(rep.tables["groups"].reset_index())
     return Response(
         ("\ufeff" + text).encode("utf-8"),
         media_type="text/csv; charset=utf-8",

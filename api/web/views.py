@@ -54,7 +54,7 @@ def render(request: Request, template: str, title_key: str, **context: Any) -> H
             "other_lang": "en" if lang == "vi" else "vi",
             "t": lambda key, **values: translate(lang, key, **values),
             "title": translate(lang, title_key),
-            "messages_json": json.dumps(messages(lang), ensure_ascii=False).replace("</", "<\\/"),
+            "messages": messages(lang),
             **context,
         },
     )

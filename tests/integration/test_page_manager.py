@@ -109,7 +109,7 @@ def wait_loaded(page: Any, query: str | None = None) -> None:
         timeout=20_000,
     )
     page.wait_for_function(
-        "[...document.querySelectorAll('img[data-chart]')]"
+        "() => [...document.querySelectorAll('img[data-chart]')]"
         ".every(i => i.complete && i.naturalWidth > 0)",
         timeout=20_000,
     )

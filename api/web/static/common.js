@@ -117,14 +117,26 @@ const CR = (() => {
     return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Ho_Chi_Minh" }).format(new Date());
   }
 
-  /** Make an element: el("div", {class: "x", text: "y"}, child, ...). */
+  // Links the pages make: same-site paths, the web, a phone's map app, a downloaded blob.
+  const SAFE_URL = /^(?:https?:|geo:|blob:|\/(?!\/)|\?|#)/i;
+
+  /**
+   * Make an element: el("div", {class: "x", text: "y", style: {width: "3px"}}, child, ...).
+   * Text goes in as text (never parsed as HTML); strings among the children become text nodes.
+   * `style` is an object set through the CSSOM, which the Content-Security-Policy allows (a
+   * style attribute would be refused). An `href`/`src` with any other scheme (javascript:,
+   * data:) is left out.
+   */
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
     for (const [name, value] of Object.entries(attrs)) {
       if (value === undefined || value === null || value === false) continue;
       if (name === "text") node.textContent = value;
+      else if (name === "style") Object.assign(node.style, value);
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-      else node.setAttribute(name, value === true ? "" : value);
+      else if ((name === "href" || name === "src") && !SAFE_URL.test(String(value).trim())) {
+        console.warn(`el: refused ${name}`, value);
+      } else node.setAttribute(name, value === true ? "" : value);
     }
     node.append(...children.filter((c) => c !== null && c !== undefined));
     return node;

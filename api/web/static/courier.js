@@ -128,13 +128,20 @@ const Outbox = (() => {
 
   // -- navigation links ----------------------------------------------------------------------
 
+  /**
+   * Links to a phone's map apps. The scheme and place are fixed here and the place is made of
+   * numbers only; the label (an address from a file) goes in percent-encoded.
+   */
   function navLinks(stop) {
-    const ll = `${stop.lat.toFixed(6)},${stop.lon.toFixed(6)}`;
-    const label = encodeURIComponent(stop.address || stop.recipient || stop.job_id);
+    const lat = Number(stop.lat);
+    const lon = Number(stop.lon);
+    if (!Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+    const ll = `${lat.toFixed(6)},${lon.toFixed(6)}`;
+    const label = encodeURIComponent(String(stop.address || stop.recipient || stop.job_id));
     return {
       geo: `geo:${ll}?q=${ll}(${label})`,
       google: `https://www.google.com/maps/dir/?api=1&destination=${ll}&travelmode=two-wheeler`,
-      osmand: `https://osmand.net/map?pin=${ll}#16/${stop.lat.toFixed(5)}/${stop.lon.toFixed(5)}`,
+      osmand: `https://osmand.net/map?pin=${ll}#16/${lat.toFixed(5)}/${lon.toFixed(5)}`,
     };
   }
 
@@ -184,11 +191,11 @@ const Outbox = (() => {
       }),
     );
     return el("div", {},
-      el("div", { class: "nav" },
+      nav ? el("div", { class: "nav" },
         el("a", { class: "nav-main", href: nav.geo, "data-nav": "geo", text: CR.t("courier.navigate") }),
         el("a", { class: "nav-alt", href: nav.google, target: "_blank", rel: "noopener", text: "Google Maps" }),
         el("a", { class: "nav-alt", href: nav.osmand, target: "_blank", rel: "noopener", text: "OsmAnd" }),
-      ),
+      ) : null,
       buttons,
     );
   }
@@ -330,7 +337,7 @@ const Outbox = (() => {
       const cls = stop.job_id === nextId ? "next" : status;
       L.marker([stop.lat, stop.lon], {
         icon: L.divIcon({
-          className: `stop-pin ${cls}`, html: String(stop.seq + 1), iconSize: [28, 28],
+          className: `stop-pin ${cls}`, html: el("span", { text: String(stop.seq + 1) }), iconSize: [28, 28],
         }),
         title: stop.address,
       }).addTo(stopLayer);

@@ -57,6 +57,12 @@
   const statusText = (st) => t(`common.status_${st}`);
   const failReason = (code) => (code ? t(`common.reason_${code}`) : t("common.reason_other"));
 
+  /**
+   * Tooltip content as a DOM node: Leaflet parses a string as HTML, and ids, names and
+   * messages come from the dispatcher's files.
+   */
+  const tip = (text) => el("span", { class: "tip", text });
+
   function setText(sel, text) {
     const node = $(sel);
     if (node) node.textContent = text;
@@ -251,16 +257,16 @@
         const [x, y] = g.coordinates;
         bounds.extend([y, x]);
         L.marker([y, x], {
-          icon: L.divIcon({ className: "depot-icon", html: "<span>✉</span>", iconSize: [26, 26] }),
+          icon: L.divIcon({ className: "depot-icon", html: el("span", { text: "✉" }), iconSize: [26, 26] }),
           title: p.name,
-        }).bindTooltip(`${t("common.post_office")}: ${p.name}`).addTo(layers.depots);
+        }).bindTooltip(tip(`${t("common.post_office")}: ${p.name}`)).addTo(layers.depots);
       } else if (p.type === "stop") {
         const [x, y] = g.coordinates;
         bounds.extend([y, x]);
         const marker = L.circleMarker([y, x], {
           renderer: svg, className: "stop-marker", ...stopStyle(p.job_id, p.courier_id),
         })
-          .bindTooltip(`${p.seq + 1}. ${p.job_id} · ${courierName(p.courier_id)} · ${p.eta || ""}`)
+          .bindTooltip(tip(`${p.seq + 1}. ${p.job_id} · ${courierName(p.courier_id)} · ${p.eta || ""}`))
           .on("click", () => selectRound(p.courier_id))
           .addTo(layers.stops);
         marker.courierId = p.courier_id;
@@ -275,14 +281,14 @@
         L.circleMarker([y, x], {
           renderer: svg, className: "unassigned-marker", radius: 6, color: "#5f6368",
           weight: 2, dashArray: "3 3", fillColor: "#fbbc04", fillOpacity: 0.9,
-        }).bindTooltip(`${p.job_id}: ${LANG === "en" ? p.message_en : p.message_vi}`)
+        }).bindTooltip(tip(`${p.job_id}: ${LANG === "en" ? p.message_en : p.message_vi}`))
           .addTo(layers.unassigned);
       }
     }
     for (const [cid, lines] of Object.entries(legs)) {
       const line = L.polyline(lines, {
         renderer: svg, className: "round-line", color: colourOf(cid), weight: 4, opacity: 0.85,
-      }).bindTooltip(courierName(cid), { sticky: true })
+      }).bindTooltip(tip(courierName(cid)), { sticky: true })
         .on("click", () => selectRound(cid))
         .addTo(layers.rounds);
       line.getElement()?.setAttribute("data-courier", cid);
@@ -322,11 +328,11 @@
       marker = L.marker([pos.lat, pos.lon], {
         icon: L.divIcon({
           className: "courier-icon",
-          html: `<span style="background:${colourOf(cid)}">${cid}</span>`,
+          html: el("span", { style: { background: colourOf(cid) }, text: cid }),
           iconSize: null,
         }),
         zIndexOffset: 1000,
-      }).bindTooltip(courierName(cid)).addTo(view.map);
+      }).bindTooltip(tip(courierName(cid))).addTo(view.map);
       marker.getElement()?.setAttribute("data-courier", cid);
       courierMarkers.set(cid, marker);
     } else {
@@ -379,7 +385,7 @@
       onclick: () => selectRound(cid),
       onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); selectRound(cid); } },
     },
-    el("span", { class: "swatch", style: `background:${colourOf(cid)}` }),
+    el("span", { class: "swatch", style: { background: colourOf(cid) } }),
     el("span", { class: "round-name" },
       el("strong", { text: cid }), " ", el("span", { class: "muted", text: courierName(cid) })),
     el("span", { class: "round-count", text: `${p.done}/${p.total}` }),
@@ -413,8 +419,8 @@
     const failed = route.stops.filter((s) => state.stopStatus[s.job_id] === "failed").length;
     const pct = (n) => (p.total ? Math.round((100 * n) / p.total) : 0);
     return [
-      el("span", { class: "bar-done", style: `width:${pct(Math.max(0, p.done - failed))}%` }),
-      el("span", { class: "bar-failed", style: `width:${pct(Math.min(failed, p.done))}%` }),
+      el("span", { class: "bar-done", style: { width: `${pct(Math.max(0, p.done - failed))}%` } }),
+      el("span", { class: "bar-failed", style: { width: `${pct(Math.min(failed, p.done))}%` } }),
     ];
   }
 
