@@ -789,7 +789,8 @@ def _solver_view(
     Each courier starts at a depot of their own (where they stand, at their time) and ends
     at their post office; jobs only one courier can serve (on board, or to be loaded by them)
     name that courier's start; a pair whose pickup is done becomes a plain delivery on board;
-    what else is on board (collected pickups, undelivered items, unpaid cash) takes room.
+    everything on board (deliveries not handed over, collected pickups, unpaid cash) takes
+    room until the end of the round, so a pickup fits only in the room left.
     """
     problem: Problem = ctx["problem"]
     members: list[Standing] = ctx["members"]
@@ -805,19 +806,21 @@ def _solver_view(
     start_rows: list[int] = []
     couriers: list[Courier] = []
     pin: dict[str, str] = {}
+    weightless: set[str] = set()  # on board already: its room is reserved at the start
     for st in members:
         cid = st.courier.courier_id
         row = ctx["start_row"][cid]
         lon, lat = st.location
         start_depots.append(Depot(starts_of[cid], cid, lon, lat, TimeWindow(0, 2 * 86400)))
         start_rows.append(row)
-        on_board = Load()
         for j in st.pinned:
             if j in jobs and j not in done:
                 pin[j] = starts_of[cid]
                 if st.left:
-                    on_board = on_board + jobs[j].demand
-        reserved = st.load - on_board if st.left else Load()
+                    weightless.add(j)
+        # Whatever is on board takes room until the end of the round: a delivery the search
+        # leaves out stays on the motorbike (so its handover frees nothing in the model).
+        reserved = st.load if st.left else Load()
         cap = checked[cid].capacity
         free = Load(
             *(max(0, a - b) for a, b in zip(cap.as_tuple(), reserved.as_tuple(), strict=True))
@@ -832,6 +835,8 @@ def _solver_view(
         if job.job_id in done:
             continue
         new = replace(job, depot_id=pin.get(job.job_id))
+        if job.job_id in weightless:
+            new = replace(new, demand=Load())
         other = partner.get(job.job_id)
         if job.kind == "delivery" and other is not None and other in done:
             new = replace(new, pair_id=None)  # collected already: on board its courier

@@ -1,0 +1,250 @@
+"""The running day through the service: re-plan from now, urgent jobs, and no event lost between versions.
+
+Each test publishes versions of its own day (a fresh service), so none depends on another.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from routing.io import job_row
+from routing.model import Problem
+from tests.integration.conftest import Stack, load_and_publish
+from tests.integration.test_api_day import at, key, my_round, post_event
+
+
+def _plan(s: Stack, plan_id: int) -> dict[str, Any]:
+    r = s.client.get(f"/plans/{plan_id}", headers=s.h("dispatcher"))
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _urgent_row(town: Problem, k: int, kind: str) -> dict[str, Any]:
+    """A new urgent job near a job of the day, as a row of the jobs file."""
+    near = town.jobs[(7 * k) % len(town.jobs)]
+    row = job_row(near)
+    row.update(
+        job_id=f"URG-{k}",
+        kind=kind,
+        lon=round(near.lon + 0.001, 6),
+        lat=round(near.lat + 0.001, 6),
+        pair_id="",
+        skills="",
+        cash_vnd=0,
+        priority=5,
+        windows="10:00-17:00",
+    )
+    return row
+
+
+def _events_agree_with_published(s: Stack, town: Problem) -> None:
+    """Every stored stop event counts in the published plan's stop of its job."""
+    h = s.h("dispatcher")
+    events = s.client.get("/events", headers=h, params={"limit": 5000}).json()["data"]
+    latest: dict[str, str] = {}
+    for e in sorted(events, key=lambda e: (e["device_ts"], e["id"])):
+        latest[e["job_id"]] = e["kind"]
+    plans = s.client.get("/plans", headers=h, params={"day": town.day.isoformat()}).json()["data"]
+    published = next(p["id"] for p in plans if p["status"] == "published")
+    status = {
+        st["job_id"]: st["status"] for rt in _plan(s, published)["routes"] for st in rt["stops"]
+    }
+    for job_id, kind in latest.items():
+        if job_id in status:
+            assert status[job_id] == kind, (job_id, status[job_id], kind)
+
+
+def test_no_event_is_lost_between_versions(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """Events posted while the next version is a draft, or naming an old version, all count.
+
+    A served stop keeps its status in the version published after it; a job moved to another
+    courier and then served by the first one shows as served on the new courier's round; the
+    day's report counts every event; a draft takes none.
+    """
+    s = stack
+    h = s.h("dispatcher")
+    v1 = load_and_publish(s, town_files, town)
+    routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if len(rt["stops"]) >= 2}
+    a, b = sorted(routes)[:2]
+    moved = routes[a]["stops"][-1]["job_id"]
+    served = routes[b]["stops"][0]
+    # v2, a draft: the dispatcher moves A's last job to B.
+    r = s.client.post(
+        f"/plans/{v1}/edits", headers=h, json={"op": "move", "job_id": moved, "courier_id": b}
+    )
+    if r.status_code == 409:  # B's round cannot take it: unassign instead
+        r = s.client.post(f"/plans/{v1}/edits", headers=h, json={"op": "unassign", "job_id": moved})
+    assert r.status_code == 200, r.text
+    v2 = r.json()["id"]
+    assert r.json()["status"] == "ready"
+    # B serves a stop on v1 while v2 is still a draft.
+    done = {
+        "idempotency_key": key(),
+        "device_ts": at(
+            town,
+            served["planned_arrival_s"] if "planned_arrival_s" in served else served["arrival_s"],
+        ),
+        "job_id": served["job_id"],
+        "kind": "completed",
+        "proof": {"recipient_name": "Nguyễn Văn A", "id_check": "passed", "cash_paid_vnd": 0},
+    }
+    r = post_event(s, b, done)
+    assert r.status_code == 201, r.text
+    assert r.json()["plan_id"] == v1
+    # A draft takes no events.
+    draft_event = dict(done, idempotency_key=key(), kind="arrived", plan_id=v2)
+    del draft_event["proof"]
+    r = post_event(s, b, draft_event)
+    assert r.status_code == 409, r.text
+    # Publishing v2 carries B's stop over.
+    assert s.client.post(f"/plans/{v2}/publish", headers=h).status_code == 200
+    v2_stops = {st["job_id"]: st for rt in _plan(s, v2)["routes"] for st in rt["stops"]}
+    assert v2_stops[served["job_id"]]["status"] == "completed"
+    # A, offline since v1, fails the job the dispatcher had moved: it lands on v1 and, when
+    # the job is on v2's rounds, moves v2's stop too.
+    late = {
+        "idempotency_key": key(),
+        "device_ts": at(town, routes[a]["stops"][-1]["arrival_s"]),
+        "job_id": moved,
+        "kind": "failed",
+        "reason": "nobody_home",
+        "plan_id": v1,
+    }
+    r = post_event(s, a, late)
+    assert r.status_code == 201, r.text
+    if moved in v2_stops:
+        assert {st["job_id"]: st for rt in _plan(s, v2)["routes"] for st in rt["stops"]}[moved][
+            "status"
+        ] == "failed"
+    _events_agree_with_published(s, town)
+    # The day's report counts both events.
+    report = s.client.get(
+        "/reports/day", headers=s.h("manager"), params={"day": town.day.isoformat()}
+    ).json()
+    assert report["plan_id"] == v2
+    assert report["total"]["completed"] >= 1
+    if moved in v2_stops:
+        assert report["total"]["failed"] >= 1
+
+
+def test_replan_from_now_with_a_courier_out_and_an_urgent_job(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """A re-plan at 11:00 frees the stopped courier's jobs, places the urgent job, and keeps served stops."""
+    s = stack
+    h = s.h("dispatcher")
+    v1 = load_and_publish(s, town_files, town)
+    routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if rt["stops"]}
+    out = max(routes, key=lambda c: len(routes[c]["stops"]))
+    keeper = next(c for c in sorted(routes) if c != out)
+    first = my_round(s, keeper, town)["stops"][0]
+    done = {
+        "idempotency_key": key(),
+        "device_ts": at(town, first["planned_arrival_s"]),
+        "job_id": first["job_id"],
+        "kind": "completed",
+        "proof": {
+            "recipient_name": "Trần Thị B",
+            "id_check": "passed",
+            "cash_paid_vnd": first["task"]["cash_payout_vnd"],
+        },
+    }
+    assert post_event(s, keeper, done).status_code == 201
+    # Bad input is a 4xx naming the row and the column.
+    bad = _urgent_row(town, 1, "pickup")
+    bad["lon"] = "east"
+    r = s.client.post(f"/plans/{v1}/replan", headers=h, json={"new_jobs": [bad]})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["column"] == "lon"
+    body = {
+        "now": at(town, 11 * 3600),
+        "new_jobs": [_urgent_row(town, 1, "pickup")],
+        "unavailable": [{"courier_id": out}],
+        "time_limit_s": 3,
+    }
+    r = s.client.post(f"/plans/{v1}/replan", headers=h, json=body)
+    assert r.status_code == 202, r.text
+    draft = r.json()["plan_id"]
+    s.run_worker()
+    plan = _plan(s, draft)
+    assert plan["status"] == "ready", plan.get("error")
+    assert plan["parent_id"] == v1
+    assert plan["stats"]["violations"] == [], plan["stats"]["violations"]
+    diff = {d["job_id"]: d for d in plan["stats"]["diff"]["jobs"]}
+    for st in routes[out]["stops"]:
+        line = diff.get(st["job_id"])
+        assert line is not None, st["job_id"]
+        assert line["kind"] in ("moved", "dropped"), line
+        if line["kind"] == "dropped":
+            assert line["reason"]
+    on_rounds = {st["job_id"]: rt["courier_id"] for rt in plan["routes"] for st in rt["stops"]}
+    unassigned = {u["job_id"]: u["reason"] for u in plan["unassigned"]}
+    assert ("URG-1" in on_rounds) != ("URG-1" in unassigned)
+    assert out not in {
+        rt["courier_id"]
+        for rt in plan["routes"]
+        if any(st["status"] == "planned" for st in rt["stops"])
+    }
+    # The served stop is still the keeper's first, still completed.
+    keeper_round = next(rt for rt in plan["routes"] if rt["courier_id"] == keeper)
+    assert keeper_round["stops"][0]["job_id"] == first["job_id"]
+    assert keeper_round["stops"][0]["status"] == "completed"
+    assert s.client.post(f"/plans/{draft}/publish", headers=h).status_code == 200
+    _events_agree_with_published(s, town)
+    # Re-planning a draft or a superseded plan is refused.
+    assert s.client.post(f"/plans/{v1}/replan", headers=h, json={}).status_code == 409
+
+
+def test_urgent_job_suggestions_are_ranked_fast_and_accepted(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """Suggestions are ranked, and accepting one makes a version with the job on that round.
+
+    Each names the courier, position, ETA, minutes added and the stops it would make late.
+    """
+    s = stack
+    h = s.h("dispatcher")
+    v1 = load_and_publish(s, town_files, town)
+    ask = {"job": _urgent_row(town, 2, "pickup"), "now": at(town, 10 * 3600)}
+    timings = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        r = s.client.post(f"/plans/{v1}/suggestions", headers=h, json=ask)
+        timings.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text
+    found = r.json()["data"]
+    assert found
+    best = found[0]
+    for field in (
+        "courier_id",
+        "position",
+        "eta_s",
+        "added_s",
+        "newly_late",
+        "violations",
+        "feasible",
+    ):
+        assert field in best
+    assert best["eta_s"] >= 10 * 3600
+    # Sorted: feasible first, then by the minutes added.
+    keys = [(not f["feasible"], f["added_s"]) for f in found]
+    assert keys == sorted(keys)
+    r = s.client.post(
+        f"/plans/{v1}/suggestions/accept",
+        headers=h,
+        json={**ask, "courier_id": best["courier_id"], "position": best["position"]},
+    )
+    assert r.status_code == 200, r.text
+    draft = r.json()
+    assert draft["status"] == "ready"
+    assert s.client.post(f"/plans/{draft['id']}/publish", headers=h).status_code == 200
+    rnd = my_round(s, best["courier_id"], town)
+    assert "URG-2" in [st["job_id"] for st in rnd["stops"]]
+    # The same job again is refused (its id is taken).
+    again = s.client.post(f"/plans/{draft['id']}/suggestions", headers=h, json=ask)
+    assert again.status_code == 422
+    del timings
