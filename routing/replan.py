@@ -148,6 +148,9 @@ class ReplanOptions:
         Random seed of the search.
     max_snap_m
         Addresses farther than this from every road are not routed.
+    keep_rounds
+        Start from the rounds in force and price changes (the default). False plans the
+        remaining work from scratch under the same rules: the baseline of the benchmarks.
     """
 
     time_limit_s: float = 10.0
@@ -156,6 +159,7 @@ class ReplanOptions:
     workers: int = 2
     seed: int = 0
     max_snap_m: float = DEFAULT_MAX_SNAP_M
+    keep_rounds: bool = True
 
     def __post_init__(self) -> None:
         if not self.time_limit_s > 0:
@@ -516,6 +520,17 @@ def replan(
     extra_jobs: list[Job] = []
     orphaned: set[str] = set()  # jobs of couriers who stopped working
     dropped: list[Unassigned] = []
+    for st in stand.values():  # nothing to deliver when the pickup failed
+        progress = _progress(states.get(st.courier.courier_id))
+        failed = {j for j in st.frozen if progress[j].status == StopStatus.FAILED}
+        for j in list(st.remaining):
+            other = partner.get(j)
+            if other in failed and known[j].kind == "delivery":
+                st.remaining.remove(j)
+                st.pinned.discard(j)
+                dropped.append(
+                    Unassigned(j, UnassignedReason.PAIR_INCOMPLETE, f"its pickup {other} failed")
+                )
     for st in stand.values():
         cid, office = st.courier.courier_id, st.courier.depot_id
         if st.available:
@@ -541,8 +556,13 @@ def replan(
     ]
     fresh = [known[j] for j in retry] + list(changes.new_jobs)
     unloaded_deliveries: dict[str, str] = {}  # delivery -> office, for jobs on nobody's bike
+    fresh_by_id = {j.job_id: j for j in fresh}
     for job in fresh:
         office = job.depot_id or nearest_depot(problem, job)
+        if job.pair_id is not None and job.kind == "delivery" and partner.get(job.job_id):
+            pickup = fresh_by_id.get(partner[job.job_id])
+            if pickup is not None:  # a pair goes with its pickup's office
+                office = pickup.depot_id or nearest_depot(problem, pickup)
         office_of[job.job_id] = office
         if job.loaded_at_depot:
             unloaded_deliveries[job.job_id] = office
@@ -608,9 +628,10 @@ def replan(
         idx = ctx["rows"]
         m = router.matrix(snapped.subset(idx))
         ctx["durations"], ctx["distances"] = m.time_s, m.distance_m
-        share = opts.time_limit_s * max(1, len(placed)) / total_jobs
+        # Offices solve in parallel on ``workers`` processes: the limit is the wall time.
+        share = opts.time_limit_s * opts.workers * max(1, len(placed)) / total_jobs
         params = SolverParams(
-            time_limit_s=max(0.5, min(opts.time_limit_s, share * 0.9)),
+            time_limit_s=max(0.5, 0.85 * min(opts.time_limit_s, share)),
             seed=opts.seed,
             objective="duration",
             use_pyvrp=False,
@@ -629,7 +650,7 @@ def replan(
             promise_slack_s=opts.promise_slack_s,
         )
         solver_problem, s_dur, s_dist = _solver_view(ctx)
-        work.append((solver_problem, s_dur, s_dist, params, guide))
+        work.append((solver_problem, s_dur, s_dist, params, guide if opts.keep_rounds else None))
         contexts.append(ctx)
     t_matrix = time.perf_counter()
     plans = _solve_all(work, opts.workers)
@@ -729,7 +750,11 @@ def _office_problem(
     nd = len(day.depots)
     jobs = day.job_by_id()
     available = [st for st in members if st.available and st.time_s < _shift_end(st)]
-    job_ids = placed + [j for j in office_done if j not in placed]
+    partner = day.pair_partner()
+    whole = set(placed) | set(office_done)
+    # A served half stays in the problem only with its other half (a dropped delivery of a
+    # collected pair is unassigned elsewhere; its served pickup has nothing to check here).
+    job_ids = placed + [j for j in office_done if j not in placed and partner.get(j, j) in whole]
     office_jobs = tuple(jobs[j] for j in sorted(job_ids, key=day_pos.__getitem__))
     checked_couriers = tuple(_clipped(st) for st in available)
     problem = Problem(day.depots, checked_couriers, office_jobs, day=day.day)
