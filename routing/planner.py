@@ -456,10 +456,10 @@ FULL_TIME_JOBS = 60
 RETRY_FACTOR = 3.0
 #: The least search time a piece gets under a wall-time limit (seconds); a limit shorter than
 #: the set-up is overrun by about this much per piece.
-MIN_SEARCH_S = 0.2
+MIN_SEARCH_S = 0.1
 #: What a piece's solve takes beyond its search time (seconds): building the model before the
 #: clock's end is checked, reading the routes out after it, handing the plan back.
-PIECE_OVERHEAD_S = 0.05
+PIECE_OVERHEAD_S = 0.02
 #: Allowance for what follows the solve under a wall-time limit: checking and stitching the
 #: pieces, closing the worker processes (seconds) ...
 FINISH_BASE_S = 0.15
@@ -472,13 +472,14 @@ def piece_time_limit(time_limit_s: float, n_jobs: int) -> float:
     return min(time_limit_s, max(MIN_PIECE_TIME_S, time_limit_s * n_jobs / FULL_TIME_JOBS))
 
 
-def share_time(budget_s: float, n_jobs: int, jobs_queued: int) -> float:
+def share_time(budget_s: float, n_jobs: int, queued_jobs: Sequence[int]) -> float:
     """Return a piece's search time under a wall-time limit.
 
-    A worker process solves its pieces one after the other; when it starts one, the piece
-    gets the share of the process's remaining time that its jobs are of the jobs the process
-    still has to solve (this piece included), so time a quick piece leaves over goes to the
-    ones after it.
+    A worker process solves its pieces one after the other; when it starts one, the pieces it
+    still has to solve (this one included) share its remaining time in proportion to their
+    jobs, each getting at least :data:`MIN_SEARCH_S` (the floors are set aside first, so tiny
+    pieces do not push the last one past the deadline). Time a quick piece leaves over goes to
+    the ones after it.
 
     Parameters
     ----------
@@ -486,15 +487,26 @@ def share_time(budget_s: float, n_jobs: int, jobs_queued: int) -> float:
         Seconds left until the solve must end, less the overheads of the pieces still queued.
     n_jobs
         Jobs of the piece.
-    jobs_queued
-        Jobs of this piece and of the pieces the process solves after it.
+    queued_jobs
+        Jobs of each piece the process has still to solve, this one included.
 
     Returns
     -------
     seconds
-        At least :data:`MIN_SEARCH_S`.
+        At least :data:`MIN_SEARCH_S`; the shares of the queued pieces add up to ``budget_s``
+        when it is large enough for every floor.
     """
-    return max(MIN_SEARCH_S, budget_s * max(1, n_jobs) / max(1, jobs_queued))
+    weights = sorted(max(1, n) for n in queued_jobs)
+    rest, total = budget_s, float(sum(weights))
+    # water-filling: pieces whose proportional share is below the floor get the floor
+    for k, w in enumerate(weights):
+        if rest * w / total >= MIN_SEARCH_S:
+            break
+        rest -= MIN_SEARCH_S
+        total -= w
+        if k == len(weights) - 1 or rest <= 0:
+            return MIN_SEARCH_S
+    return max(MIN_SEARCH_S, rest * max(1, n_jobs) / total)
 
 
 def deal_pieces(sizes: Sequence[int], workers: int) -> list[list[int]]:
@@ -569,7 +581,7 @@ def _solve_one(k: int, queued: Sequence[int]) -> tuple[int, Plan, float, float]:
     else:
         pieces: list[Piece] = _WORK["pieces"]
         left = deadline - time.monotonic() - PIECE_OVERHEAD_S * len(queued)
-        limit = share_time(left, n_jobs, sum(len(pieces[q].problem.jobs) for q in queued))
+        limit = share_time(left, n_jobs, [len(pieces[q].problem.jobs) for q in queued])
     callbacks = _QueueCallbacks(piece.piece_id, _WORK["queue"])
     plan = solve(
         piece.problem,
