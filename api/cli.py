@@ -456,7 +456,7 @@ def demo_command(
 ) -> None:
     """Generate the synthetic Kon Tum province and a realistic day, plan it, write the outputs."""
     from geodata.compact import compact_graph
-    from geodata.synthetic import make_province
+    from geodata.synthetic import DEFAULT_PROVINCE_NODES, DEFAULT_PROVINCE_SEED, make_province
     from routing.planner import PlanOptions
     from routing.scenario import make_day, write_scenario
 
@@ -477,6 +477,16 @@ def demo_command(
         graph.save(out / "province.npz")
         write_scenario(scenario, province, out / "input")
         console.print(f"input files (as a dispatcher receives them) in [bold]{out / 'input'}[/]")
+        closures_env = f"COURIER_CLOSURES={out / 'input' / 'closures.geojson'}"
+        if (nodes, seed) == (DEFAULT_PROVINCE_NODES, DEFAULT_PROVINCE_SEED):
+            console.print(
+                f"the service plans them on this same province: {closures_env} courier serve"
+            )
+        else:
+            console.print(
+                f"to plan them in the service: COURIER_NETWORK={out / 'province.npz'} "
+                f"COURIER_ZONES={out / 'input' / 'zones.geojson'} {closures_env} courier serve"
+            )
         options = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
         _run_plan(scenario.problem, graph, province.zones, scenario.closures, options, out)
 
