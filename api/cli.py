@@ -119,9 +119,9 @@ def geodata_import(
     source: Annotated[
         Path | None, typer.Argument(help="Local .osm / .osm.bz2 / .osm.pbf file.")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Graph cache file to write (.npz).")] = Path(
-        "network.npz"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Graph cache file to write, under exactly this name.")
+    ] = Path("network.npz"),
     place: Annotated[
         str | None, typer.Option(help='Download a place, e.g. "Kon Tum, Vietnam".')
     ] = None,
@@ -184,9 +184,9 @@ def geodata_synth(
         int, typer.Option(help="Approximate number of road nodes (1,000 to 150,000).")
     ] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    out: Annotated[Path, typer.Option(help="Graph cache file to write (.npz).")] = Path(
-        "province.npz"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Graph cache file to write, under exactly this name.")
+    ] = Path("province.npz"),
     profile: Annotated[str, typer.Option(help="Vehicle profile: motorbike or car.")] = "motorbike",
     zones: Annotated[Path | None, typer.Option(help="Also write the zones GeoJSON here.")] = None,
     depots: Annotated[
@@ -227,7 +227,7 @@ def geodata_synth(
 
 @geodata_app.command("info")
 def geodata_info(
-    cache: Annotated[Path, typer.Argument(help="Graph cache file (.npz).")],
+    cache: Annotated[Path, typer.Argument(help="Graph cache file, as written by import or synth.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Print nodes, edges, connectivity, bounding box and road classes of a graph cache."""
@@ -283,13 +283,13 @@ class _BarCallbacks:
 
 
 def _load_network(path: Path, profile: str) -> Any:
-    """Load a compact-graph cache (.npz) or build one from a local OSM file."""
-    from geodata.compact import compact_graph, load_compact
-    from geodata.network import graph_from_file
+    """Load a graph cache (any name: told by its content) or build one from a local OSM file."""
+    from geodata.compact import compact_graph, is_graph_cache, load_compact
+    from geodata.network import OSM_SUFFIXES, graph_from_file
 
-    if path.suffix == ".npz":
-        return load_compact(path)
-    return compact_graph(graph_from_file(path, profile=profile))
+    if not is_graph_cache(path) and path.name.lower().endswith(OSM_SUFFIXES):
+        return compact_graph(graph_from_file(path, profile=profile))
+    return load_compact(path)
 
 
 def _print_plan_summary(day: Any, out: Path) -> None:
@@ -371,7 +371,11 @@ def plan_command(
     couriers: Annotated[Path, typer.Option(help="Couriers file (CSV, XLSX or GeoJSON).")],
     depots: Annotated[Path, typer.Option(help="Post offices file (CSV, XLSX or GeoJSON).")],
     network: Annotated[
-        Path, typer.Option(help="Graph cache (.npz) or local OSM file (.osm, .osm.bz2, .osm.pbf).")
+        Path,
+        typer.Option(
+            help="Graph cache (as written by `geodata import/synth`) or local OSM file "
+            "(.osm, .osm.bz2, .osm.pbf)."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("plan-out"),
     zones: Annotated[
@@ -381,7 +385,13 @@ def plan_command(
     day: Annotated[
         str | None, typer.Option(help="Plan day YYYY-MM-DD (closures are applied by date).")
     ] = None,
-    time_limit: Annotated[float, typer.Option(help="Search seconds per piece.")] = 20.0,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            help="Wall time of the plan in seconds: snapping, matrices, the search of every "
+            "piece, checks and drawing."
+        ),
+    ] = 20.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     keep_good: Annotated[
@@ -435,13 +445,18 @@ def demo_command(
     ] = None,
     nodes: Annotated[int, typer.Option(help="Road nodes of the synthetic province.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    time_limit: Annotated[float, typer.Option(help="Search seconds per piece.")] = 10.0,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            help="Wall time of the plan in seconds (the province and the day are made first)."
+        ),
+    ] = 10.0,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
 ) -> None:
     """Generate the synthetic Kon Tum province and a realistic day, plan it, write the outputs."""
     from geodata.compact import compact_graph
-    from geodata.synthetic import make_province
+    from geodata.synthetic import DEFAULT_PROVINCE_NODES, DEFAULT_PROVINCE_SEED, make_province
     from routing.planner import PlanOptions
     from routing.scenario import make_day, write_scenario
 
@@ -462,6 +477,16 @@ def demo_command(
         graph.save(out / "province.npz")
         write_scenario(scenario, province, out / "input")
         console.print(f"input files (as a dispatcher receives them) in [bold]{out / 'input'}[/]")
+        closures_env = f"COURIER_CLOSURES={out / 'input' / 'closures.geojson'}"
+        if (nodes, seed) == (DEFAULT_PROVINCE_NODES, DEFAULT_PROVINCE_SEED):
+            console.print(
+                f"the service plans them on this same province: {closures_env} courier serve"
+            )
+        else:
+            console.print(
+                f"to plan them in the service: COURIER_NETWORK={out / 'province.npz'} "
+                f"COURIER_ZONES={out / 'input' / 'zones.geojson'} {closures_env} courier serve"
+            )
         options = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
         _run_plan(scenario.problem, graph, province.zones, scenario.closures, options, out)
 

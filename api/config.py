@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     network: Path | None = None
     zones: Path | None = None
     closures: Path | None = None
-    network_nodes: int = 3000
+    # the one default province (geodata.synthetic.DEFAULT_PROVINCE_NODES / _SEED), as the demo
+    network_nodes: int = 20_000
     network_seed: int = 0
     token_ttl_hours: float = 24.0 * 30
     solve_time_limit_s: float = 10.0
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
         if self.network is not None:
             return self.network
         return self.data_dir / f"province-{self.network_nodes}-{self.network_seed}.npz"
+
+    @property
+    def zones_path(self) -> Path | None:
+        """Return the zones file the planner uses: ``COURIER_ZONES``, else the default province's.
+
+        Without ``COURIER_NETWORK`` the service plans on the synthetic province and its zones
+        (written beside its graph cache), as ``courier demo`` does; with a real region and no
+        ``COURIER_ZONES``, jobs go to the nearest post office.
+        """
+        if self.zones is not None:
+            return self.zones
+        if self.network is None:
+            return self.network_path.with_name(self.network_path.stem + ".zones.geojson")
+        return None
 
     @property
     def uploads_dir(self) -> Path:

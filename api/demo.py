@@ -97,6 +97,7 @@ def seed_demo_day(
                 nodes=settings.network_nodes,
                 seed=settings.network_seed,
                 province=province,
+                zones_path=settings.zones_path,
             )
             scenario = make_day(province, n_jobs=n_jobs, n_couriers=n_couriers, seed=0, day=day)
             problem = scenario.problem

@@ -1,7 +1,8 @@
 """The region's road network for the service: a compact-graph cache, loaded once per process.
 
 ``COURIER_NETWORK`` names the cache (``courier geodata import/synth`` writes one); without it
-the synthetic Kon Tum province is generated into the data directory on first use.
+the default synthetic Kon Tum province (the one ``courier demo`` plans on) and its zones are
+generated into the data directory on first use.
 """
 
 from __future__ import annotations
@@ -32,28 +33,47 @@ logger = logging.getLogger(__name__)
 
 
 def ensure_network(
-    path: Path, *, nodes: int, seed: int, province: SyntheticProvince | None = None
+    path: Path,
+    *,
+    nodes: int,
+    seed: int,
+    province: SyntheticProvince | None = None,
+    zones_path: Path | None = None,
 ) -> Path:
     """Return ``path``, generating the synthetic province there first if it does not exist.
 
-    A file lock keeps concurrent processes (API, workers) from generating it twice; a caller
-    that already generated ``make_province(nodes, seed=seed)`` passes it as ``province``.
+    When ``zones_path`` is given, the province's zones are written there too (if missing), so
+    the service assigns jobs to post offices as ``courier demo`` does. A file lock keeps
+    concurrent processes (API, workers) from generating it twice; a caller that already
+    generated ``make_province(nodes, seed=seed)`` passes it as ``province``.
     """
-    if path.is_file():
+
+    def done() -> bool:
+        return path.is_file() and (zones_path is None or zones_path.is_file())
+
+    if done():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / (path.name + ".lock")).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.is_file():
+        if not done():
             from geodata.synthetic import make_province
 
             t0 = time.perf_counter()
             province = province or make_province(nodes, seed=seed)
-            tmp = path.with_suffix(".tmp.npz")
-            compact_graph(province.graph).save(tmp)
-            tmp.replace(path)
+            if not path.is_file():
+                tmp = path.with_name(path.name + ".tmp")
+                compact_graph(province.graph).save(tmp)
+                tmp.replace(path)
+            if zones_path is not None and not zones_path.is_file():
+                tmp = zones_path.with_name(zones_path.name + ".tmp")
+                province.zones.to_file(tmp, driver="GeoJSON")
+                tmp.replace(zones_path)
             logger.info(
-                "generated synthetic province (%d nodes) in %.1f s", nodes, time.perf_counter() - t0
+                "generated synthetic province (%d nodes, seed %d) in %.1f s",
+                nodes,
+                seed,
+                time.perf_counter() - t0,
             )
     return path
 
@@ -132,7 +152,12 @@ def get_network(settings: Settings) -> Network:
     with _cache_lock:
         if path not in _cache:
             if settings.network is None:
-                ensure_network(path, nodes=settings.network_nodes, seed=settings.network_seed)
+                ensure_network(
+                    path,
+                    nodes=settings.network_nodes,
+                    seed=settings.network_seed,
+                    zones_path=settings.zones_path,
+                )
             _cache[path] = Network(load_compact(path))
             logger.info("road network loaded from %s", path)
         return _cache[path]

@@ -107,20 +107,22 @@ def _plan_day(
     network = get_network(settings)
     from routing.planner import PlanOptions, plan_day
 
-    opts = PlanOptions(
-        time_limit_s=float(options.get("time_limit_s", settings.solve_time_limit_s)),
-        seed=int(options.get("seed", 0)),
-        workers=int(options.get("workers", settings.solve_workers)),
-    )
     zones = closures = None
-    if settings.zones is not None:
+    if settings.zones_path is not None:
         from geodata.zones import read_zones
 
-        zones = read_zones(settings.zones)
+        zones = read_zones(settings.zones_path)
     if settings.closures is not None:
         from geodata.closures import read_closures
 
         closures = read_closures(settings.closures)
+    # the time limit is the dispatcher's wait: loading the day, the roads and zones counts
+    limit = float(options.get("time_limit_s", settings.solve_time_limit_s))
+    opts = PlanOptions(
+        time_limit_s=max(0.1 * limit, limit - (time.perf_counter() - cb.t0)),
+        seed=int(options.get("seed", 0)),
+        workers=int(options.get("workers", settings.solve_workers)),
+    )
     day_plan = plan_day(
         problem, network.graph, zones=zones, closures=closures or (), options=opts, callbacks=cb
     )

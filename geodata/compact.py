@@ -170,19 +170,49 @@ class CompactGraph:
         }
 
     def save(self, path: Path | str) -> Path:
-        """Write the graph to one ``.npz`` cache file (uncompressed, for fast loading)."""
+        """Write the graph to one cache file, under exactly the name given.
+
+        The file is an uncompressed NumPy ``.npz`` archive (fast to load) whatever its name:
+        ``.npz`` is the usual suffix, but ``hanoi.cache`` is written as ``hanoi.cache``, so
+        every reader finds it under the name the user gave.
+
+        Parameters
+        ----------
+        path
+            The file to write (its folder is created).
+
+        Returns
+        -------
+        path
+            ``path`` itself.
+        """
         out = Path(path)
-        if out.suffix != ".npz":
-            out = out.with_suffix(out.suffix + ".npz") if out.suffix else out.with_suffix(".npz")
         out.parent.mkdir(parents=True, exist_ok=True)
         header = {"version": CACHE_VERSION, "classes": list(self.classes), "meta": self.meta}
         arrays = {name: getattr(self, name) for name in _ARRAYS}
-        np.savez(out, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+        # Through a file object: np.savez given a name would append ".npz" to it.
+        with out.open("wb") as fh:
+            np.savez(
+                fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays
+            )
         return out
+
+
+def is_graph_cache(path: Path | str) -> bool:
+    """Return whether ``path`` is an existing file in the graph cache's format (a zip archive).
+
+    Tells a cache from an OSM file by its content, not its name: OSM XML, ``.bz2`` and ``.pbf``
+    files are never zip archives.
+    """
+    src = Path(path)
+    return src.is_file() and zipfile.is_zipfile(src)
 
 
 def load_compact(path: Path | str) -> CompactGraph:
     """Load a compact graph from its cache file.
+
+    The file is read under the name given. A cache saved by an earlier version under the
+    given name plus ``.npz`` (``hanoi.cache.npz`` for ``hanoi.cache``) is found too.
 
     Raises
     ------
@@ -191,8 +221,14 @@ def load_compact(path: Path | str) -> CompactGraph:
     """
     src = Path(path)
     if not src.is_file():
-        msg = f"graph cache not found: {src}"
-        raise GraphCacheError(msg)
+        older = src.with_name(src.name + ".npz")
+        if src.suffix == ".npz" or not older.is_file():
+            msg = f"graph cache not found: {src}"
+            raise GraphCacheError(msg)
+        logger.info(
+            "graph cache %s not found; reading %s (saved by an earlier version)", src, older
+        )
+        src = older
     try:
         with src.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
             header = json.loads(bytes(data["header"]).decode())

@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Road nodes of the one default province: ``courier demo``, ``courier geodata synth`` and the
+#: service without ``COURIER_NETWORK`` all build this province, so the demo's files plan the
+#: same everywhere (``api/config.py`` repeats the numbers; a test keeps them equal).
+DEFAULT_PROVINCE_NODES: Final = 20_000
+#: Seed of the one default province.
+DEFAULT_PROVINCE_SEED: Final = 0
+
 
 @dataclass(frozen=True, slots=True)
 class Town:
@@ -239,7 +246,10 @@ def _grid(
 
 
 def make_province(
-    n_nodes: int = 5000, *, seed: int = 0, profile: str | Profile = "motorbike"
+    n_nodes: int = DEFAULT_PROVINCE_NODES,
+    *,
+    seed: int = DEFAULT_PROVINCE_SEED,
+    profile: str | Profile = "motorbike",
 ) -> SyntheticProvince:
     """Generate a Kon Tum-shaped province with about ``n_nodes`` road nodes.
 

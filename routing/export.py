@@ -310,6 +310,7 @@ def summary_dict(day: DayPlan) -> dict[str, Any]:
                 "couriers": len(r.piece.problem.couriers),
                 "unassigned": len(r.plan.unassigned),
                 "seconds": round(r.seconds, 2),
+                "time_limit_s": round(r.time_limit_s, 2),
                 "engine": r.plan.stats.get("engine"),
             }
             for r in day.pieces

@@ -80,9 +80,12 @@ class PlanOptions:
     Parameters
     ----------
     time_limit_s
-        Search time of a full piece (pieces run in parallel on ``workers`` processes); a
-        smaller piece gets a share in proportion to its jobs (at least
-        :data:`MIN_PIECE_TIME_S`), since small models converge sooner.
+        Wall time of the whole plan, seconds: from the call to the checked plan with its road
+        geometry, as a dispatcher waiting for it counts. Snapping and matrices come first;
+        what remains (less an allowance for checking, stitching and drawing) is shared among
+        the pieces by their number of jobs and the ``workers`` that solve them side by side
+        (see :func:`share_time`). A limit shorter than the set-up itself is overrun: every
+        piece still searches at least :data:`MIN_SEARCH_S`.
     seed
         Random seed of the search.
     workers
@@ -95,6 +98,12 @@ class PlanOptions:
         Cost of using one more courier, in seconds of driving.
     geometry
         Draw each leg along the roads (needed for maps; skip it in benchmarks of the solve).
+    piece_time_limit_s
+        Search time of a full piece instead of a wall time for the day (benchmarks that
+        compare solves piece by piece): a piece of :data:`FULL_TIME_JOBS` jobs or more
+        searches this long, a smaller one a share in proportion to its jobs (at least
+        :data:`MIN_PIECE_TIME_S`), whatever the whole day then takes. ``time_limit_s`` is not
+        used when this is set.
     """
 
     time_limit_s: float = 20.0
@@ -104,10 +113,14 @@ class PlanOptions:
     max_snap_m: float = DEFAULT_MAX_SNAP_M
     vehicle_fixed_cost_s: int = 1800
     geometry: bool = True
+    piece_time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.time_limit_s > 0:
             msg = f"time_limit_s must be positive, got {self.time_limit_s}"
+            raise ValueError(msg)
+        if self.piece_time_limit_s is not None and not self.piece_time_limit_s > 0:
+            msg = f"piece_time_limit_s must be positive, got {self.piece_time_limit_s}"
             raise ValueError(msg)
         if self.workers < 1 or self.max_jobs_per_piece < 2:
             msg = "workers must be >= 1 and max_jobs_per_piece >= 2"
@@ -135,6 +148,7 @@ class PieceResult:
     seconds: float
     durations: npt.NDArray[np.int64]
     distances: npt.NDArray[np.int64]
+    time_limit_s: float = 0.0  # the search time the piece was given
 
 
 @dataclass(slots=True)
@@ -195,6 +209,7 @@ def plan_day(
     opts = options or PlanOptions()
     cb: PlanCallbacks = callbacks or NullPlanCallbacks()
     timings: dict[str, float] = {}
+    started = time.monotonic()  # the wall-time limit counts from here (a clock all processes share)
     t0 = time.perf_counter()
 
     # 1. snap depots then jobs (location order of the whole day)
@@ -245,12 +260,17 @@ def plan_day(
 
     t3 = time.perf_counter()
     params = SolverParams(
-        time_limit_s=opts.time_limit_s,
+        time_limit_s=opts.piece_time_limit_s or opts.time_limit_s,
         seed=opts.seed,
         objective="duration",
         vehicle_fixed_cost=opts.vehicle_fixed_cost_s,
     )
-    results = _solve_pieces(pieces, matrices, params, opts.workers, cb)
+    deadline = None
+    if opts.piece_time_limit_s is None:
+        # the wall time left after snapping and matrices, less the finish, is the solve's
+        finish = finish_allowance_s(len(problem.jobs), geometry=opts.geometry)
+        deadline = started + opts.time_limit_s - finish
+    results = _solve_pieces(pieces, matrices, params, opts.workers, cb, deadline=deadline)
     timings["solve_s"] = time.perf_counter() - t3
 
     # 6. check, stitch, draw
@@ -429,17 +449,96 @@ def _sweep(
 # -- solving pieces in worker processes -----------------------------------------------------
 
 _WORK: dict[str, Any] = {}
-#: The least search time any piece gets (seconds).
+#: The least search time any piece gets under ``piece_time_limit_s`` (seconds).
 MIN_PIECE_TIME_S = 2.0
-#: Pieces with this many jobs or more get the full time limit.
+#: Pieces with this many jobs or more get the full ``piece_time_limit_s``.
 FULL_TIME_JOBS = 60
-#: A piece that found no solution at all is searched once more with this many times the limit.
+#: Under ``piece_time_limit_s``, a piece that found no solution at all is searched once more
+#: with this many times its limit.
 RETRY_FACTOR = 3.0
+#: The least search time a piece gets under a wall-time limit (seconds); a limit shorter than
+#: the set-up is overrun by about this much per piece.
+MIN_SEARCH_S = 0.1
+#: What a piece's solve takes beyond its search time (seconds): building the model before the
+#: clock's end is checked, reading the routes out after it, handing the plan back.
+PIECE_OVERHEAD_S = 0.02
+#: Allowance for what follows the solve under a wall-time limit: checking and stitching the
+#: pieces, closing the worker processes (seconds) ...
+FINISH_BASE_S = 0.15
+#: ... and drawing each leg along the roads, per job of the day (seconds).
+GEOMETRY_PER_JOB_S = 0.001
 
 
 def piece_time_limit(time_limit_s: float, n_jobs: int) -> float:
     """Return the search time of a piece: the full limit for big pieces, a share for small ones."""
     return min(time_limit_s, max(MIN_PIECE_TIME_S, time_limit_s * n_jobs / FULL_TIME_JOBS))
+
+
+def share_time(budget_s: float, n_jobs: int, queued_jobs: Sequence[int]) -> float:
+    """Return a piece's search time under a wall-time limit.
+
+    A worker process solves its pieces one after the other; when it starts one, the pieces it
+    still has to solve (this one included) share its remaining time in proportion to their
+    jobs, each getting at least :data:`MIN_SEARCH_S` (the floors are set aside first, so tiny
+    pieces do not push the last one past the deadline). Time a quick piece leaves over goes to
+    the ones after it.
+
+    Parameters
+    ----------
+    budget_s
+        Seconds left until the solve must end, less the overheads of the pieces still queued.
+    n_jobs
+        Jobs of the piece.
+    queued_jobs
+        Jobs of each piece the process has still to solve, this one included.
+
+    Returns
+    -------
+    seconds
+        At least :data:`MIN_SEARCH_S`; the shares of the queued pieces add up to ``budget_s``
+        when it is large enough for every floor.
+    """
+    weights = sorted(max(1, n) for n in queued_jobs)
+    rest, total = budget_s, float(sum(weights))
+    # water-filling: pieces whose proportional share is below the floor get the floor
+    for k, w in enumerate(weights):
+        if rest * w / total >= MIN_SEARCH_S:
+            break
+        rest -= MIN_SEARCH_S
+        total -= w
+        if k == len(weights) - 1 or rest <= 0:
+            return MIN_SEARCH_S
+    return max(MIN_SEARCH_S, rest * max(1, n_jobs) / total)
+
+
+def deal_pieces(sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """Deal pieces to worker processes: biggest first, each to the process with fewest jobs.
+
+    Parameters
+    ----------
+    sizes
+        Jobs of each piece.
+    workers
+        Processes solving side by side.
+
+    Returns
+    -------
+    slots
+        For each process, the positions of its pieces in solving order (biggest first).
+    """
+    n = max(1, min(workers, len(sizes)))
+    slots: list[list[int]] = [[] for _ in range(n)]
+    load = [0] * n
+    for k in sorted(range(len(sizes)), key=lambda k: (-sizes[k], k)):
+        s = min(range(n), key=lambda i: (load[i], i))
+        slots[s].append(k)
+        load[s] += max(1, sizes[k])
+    return [slot for slot in slots if slot]
+
+
+def finish_allowance_s(n_jobs: int, *, geometry: bool) -> float:
+    """Return the seconds kept, under a wall-time limit, for what follows the solve."""
+    return FINISH_BASE_S + (GEOMETRY_PER_JOB_S * n_jobs if geometry else 0.0)
 
 
 class _QueueCallbacks:
@@ -453,22 +552,39 @@ class _QueueCallbacks:
         del info
 
     def on_improvement(self, elapsed_s: float, objective: int, assigned_jobs: int) -> None:
-        if self.queue is not None:
-            self.queue.put((self.piece_id, elapsed_s, objective, assigned_jobs))
+        self.queue.put(("improvement", self.piece_id, elapsed_s, objective, assigned_jobs))
 
     def on_end(self, plan: Plan) -> None:
         del plan
 
 
-def _solve_one(k: int) -> tuple[int, Plan, float]:
+class _DirectQueue:
+    """Stands for the queue when pieces are solved in this process: delivers messages at once."""
+
+    def __init__(self, deliver: Any) -> None:
+        self.deliver = deliver
+
+    def put(self, message: tuple[Any, ...]) -> None:
+        self.deliver(message)
+
+
+def _solve_one(k: int, queued: Sequence[int]) -> tuple[int, Plan, float, float]:
+    """Solve piece ``k``; ``queued`` is it and the pieces its process solves after it."""
     from routing.solver import solve
 
     piece: Piece = _WORK["pieces"][k]
     durations, distances = _WORK["matrices"][k]
     t0 = time.perf_counter()
     params: SolverParams = _WORK["params"]
-    limit = piece_time_limit(params.time_limit_s, len(piece.problem.jobs))
-    callbacks = _QueueCallbacks(piece.piece_id, _WORK.get("queue"))
+    deadline: float | None = _WORK["deadline"]
+    n_jobs = len(piece.problem.jobs)
+    if deadline is None:
+        limit = piece_time_limit(params.time_limit_s, n_jobs)
+    else:
+        pieces: list[Piece] = _WORK["pieces"]
+        left = deadline - time.monotonic() - PIECE_OVERHEAD_S * len(queued)
+        limit = share_time(left, n_jobs, [len(pieces[q].problem.jobs) for q in queued])
+    callbacks = _QueueCallbacks(piece.piece_id, _WORK["queue"])
     plan = solve(
         piece.problem,
         durations,
@@ -477,21 +593,35 @@ def _solve_one(k: int) -> tuple[int, Plan, float]:
         callbacks=callbacks,
     )
     if any(u.reason == "time_limit" for u in plan.unassigned):
-        # no first solution in time: a late plan beats an empty one, so search once more, longer
-        logger.warning(
-            "piece %s: no solution in %.1f s, searching %.1f s more",
-            piece.piece_id,
-            limit,
-            RETRY_FACTOR * limit,
-        )
-        plan = solve(
-            piece.problem,
-            durations,
-            distances,
-            params=replace(params, time_limit_s=RETRY_FACTOR * limit),
-            callbacks=callbacks,
-        )
-    return k, plan, time.perf_counter() - t0
+        if deadline is None:
+            # no first solution in time: a late plan beats an empty one, so search once more
+            logger.warning(
+                "piece %s: no solution in %.1f s, searching %.1f s more",
+                piece.piece_id,
+                limit,
+                RETRY_FACTOR * limit,
+            )
+            plan = solve(
+                piece.problem,
+                durations,
+                distances,
+                params=replace(params, time_limit_s=RETRY_FACTOR * limit),
+                callbacks=callbacks,
+            )
+        else:
+            # the dispatcher's wait is the limit: its jobs are reported, with the reason
+            logger.warning(
+                "piece %s: no solution in its %.1f s of the plan's time limit",
+                piece.piece_id,
+                limit,
+            )
+    _WORK["queue"].put(("done", piece.piece_id))
+    return k, plan, time.perf_counter() - t0, limit
+
+
+def _solve_slot(slot: list[int]) -> list[tuple[int, Plan, float, float]]:
+    """Solve one process's pieces one after the other."""
+    return [_solve_one(k, slot[i:]) for i, k in enumerate(slot)]
 
 
 def _solve_pieces(
@@ -500,60 +630,77 @@ def _solve_pieces(
     params: SolverParams,
     workers: int,
     cb: PlanCallbacks,
+    *,
+    deadline: float | None,
 ) -> list[PieceResult]:
+    """Solve the pieces on ``workers`` processes; by ``deadline`` (monotonic) when given.
+
+    The pieces are dealt to the processes beforehand (:func:`deal_pieces`), so each process
+    knows the pieces it still has to solve and shares its remaining time among them
+    (:func:`share_time`); with no deadline each piece searches :func:`piece_time_limit`.
+    """
     import multiprocessing
 
-    results: dict[int, tuple[Plan, float]] = {}
+    results: dict[int, tuple[Plan, float, float]] = {}
+    done: list[str] = []
     cb.on_stage("solving", 0, len(pieces))
-    use_pool = workers > 1 and len(pieces) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    slots = deal_pieces([len(p.problem.jobs) for p in pieces], workers)
+    use_pool = len(slots) > 1 and "fork" in multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork") if use_pool else None
-    queue = ctx.SimpleQueue() if ctx is not None else None
-    _WORK.update(pieces=pieces, matrices=matrices, params=params, queue=queue)
+
+    def deliver(message: tuple[Any, ...]) -> None:
+        if message[0] == "improvement":
+            _, piece_id, elapsed, objective, assigned = message
+            cb.on_improvement(piece_id, elapsed, objective, assigned)
+        else:
+            done.append(message[1])
+            cb.on_stage("solving", len(done), len(pieces))
+
+    queue: Any = ctx.SimpleQueue() if ctx is not None else _DirectQueue(deliver)
+    _WORK.update(pieces=pieces, matrices=matrices, params=params, queue=queue, deadline=deadline)
     stop = threading.Event()
 
     def relay() -> None:
-        while not stop.is_set() or (queue is not None and not queue.empty()):
-            if queue is None or queue.empty():
+        while not stop.is_set() or not queue.empty():
+            if queue.empty():
                 time.sleep(0.05)
                 continue
-            piece_id, elapsed, objective, assigned = queue.get()
-            cb.on_improvement(piece_id, elapsed, objective, assigned)
+            deliver(queue.get())
 
-    relay_thread = threading.Thread(target=relay, name="plan-progress", daemon=True)
-    relay_thread.start()
     try:
         if ctx is not None:
-            order = sorted(range(len(pieces)), key=lambda k: -len(pieces[k].problem.jobs))
-            with ProcessPoolExecutor(max_workers=min(workers, len(pieces)), mp_context=ctx) as pool:
-                futures: list[Future[tuple[int, Plan, float]]] = [
-                    pool.submit(_solve_one, k) for k in order
-                ]
-                for fut in as_completed(futures):  # report pieces as they finish
-                    k, plan, seconds = fut.result()
-                    results[k] = (plan, seconds)
-                    cb.on_stage("solving", len(results), len(pieces))
+            relay_thread = threading.Thread(target=relay, name="plan-progress", daemon=True)
+            relay_thread.start()
+            try:
+                with ProcessPoolExecutor(max_workers=len(slots), mp_context=ctx) as pool:
+                    futures: list[Future[list[tuple[int, Plan, float, float]]]] = [
+                        pool.submit(_solve_slot, slot) for slot in slots
+                    ]
+                    for fut in as_completed(futures):
+                        for k, plan, seconds, limit in fut.result():
+                            results[k] = (plan, seconds, limit)
+            finally:
+                stop.set()
+                relay_thread.join(timeout=2)
         else:
-            _WORK["queue"] = None
-            for k in range(len(pieces)):
-                _, plan, seconds = _solve_one(k)
-                results[k] = (plan, seconds)
-                cb.on_stage("solving", k + 1, len(pieces))
+            for slot in slots:
+                for k, plan, seconds, limit in _solve_slot(slot):
+                    results[k] = (plan, seconds, limit)
     finally:
-        stop.set()
-        relay_thread.join(timeout=2)
         _WORK.clear()
     out = []
     for k, piece in enumerate(pieces):
-        plan, seconds = results[k]
+        plan, seconds, limit = results[k]
         logger.info(
-            "piece %s: %d jobs, %d couriers, %d unassigned, %.1f s",
+            "piece %s: %d jobs, %d couriers, %d unassigned, %.1f s (limit %.1f s)",
             piece.piece_id,
             len(piece.problem.jobs),
             len(piece.problem.couriers),
             len(plan.unassigned),
             seconds,
+            limit,
         )
-        out.append(PieceResult(piece, plan, [], seconds, *matrices[k]))
+        out.append(PieceResult(piece, plan, [], seconds, *matrices[k], time_limit_s=limit))
     return out
 
 

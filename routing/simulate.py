@@ -791,7 +791,7 @@ def simulate_month(
             name=f"Kon Tum {day.isoformat()}",
         )
         options = PlanOptions(
-            time_limit_s=time_limit_s,
+            piece_time_limit_s=time_limit_s,
             seed=seed + k,
             workers=workers,
             max_jobs_per_piece=MONTH_PIECE_JOBS,
@@ -812,7 +812,7 @@ def simulate_month(
                 g,
                 zones=province.zones,
                 closures=scenario.closures,
-                options=replace(options, time_limit_s=longer),
+                options=replace(options, piece_time_limit_s=longer),
             )
         sim = simulate_day(plan, seed=seed * 1000 + k, params=params)
         zone_of = {j.job_id: j.zone_id for j in todays}

@@ -9,7 +9,8 @@
 # manager pages. Extra arguments go to `courier serve` (e.g. --port 8080 --demo-jobs 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/bootstrap.sh dev
+# The demo and the service need the project alone: no test tools, no browser.
+source scripts/bootstrap.sh none
 if [ "${1:-}" = "--serve" ]; then
     shift
     exec courier serve --demo "$@"

@@ -12,7 +12,12 @@ class PlanCreate(BaseModel):
     """Ask for a plan of a day (solved on a worker)."""
 
     day: dt.date
-    time_limit_s: float = Field(default=10.0, gt=0, le=3600)
+    time_limit_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How long the plan may take, seconds of wall time (shared by its pieces).",
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     courier_ids: list[str] | None = Field(default=None, max_length=10_000)
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 
-from routing.planner import DayPlan, PlanOptions, piece_time_limit, plan_day
+from routing.planner import (
+    MIN_SEARCH_S,
+    DayPlan,
+    PlanOptions,
+    deal_pieces,
+    piece_time_limit,
+    plan_day,
+    share_time,
+)
 from routing.scenario import DayScenario, make_day
 
 if TYPE_CHECKING:
@@ -152,3 +161,55 @@ def test_piece_time_limit() -> None:
     assert piece_time_limit(20, 30) == 10
     assert piece_time_limit(20, 1) == 2
     assert piece_time_limit(1, 1) == 1
+
+
+def test_share_time_adds_up_to_the_budget() -> None:
+    """Queued pieces share the budget by jobs; tiny ones get the floor, set aside first."""
+    sizes = [30, 10, 1, 1]
+    shares = [share_time(3.0, n, sizes) for n in sizes]
+    assert sum(shares) == pytest.approx(3.0)
+    assert shares[2] == shares[3] == MIN_SEARCH_S  # 1/42 of 3 s is below the floor
+    assert shares[0] == pytest.approx(3 * shares[1])
+    assert share_time(0.05, 30, sizes) == MIN_SEARCH_S, "no budget left: the floor"
+
+
+def test_deal_pieces_balances_jobs_over_processes() -> None:
+    """Each piece goes to exactly one process, biggest first, loads as even as the pieces allow."""
+    sizes = [49, 49, 48, 17, 22, 13, 13, 11, 14, 25, 27, 17]
+    slots = deal_pieces(sizes, 2)
+    assert sorted(k for slot in slots for k in slot) == list(range(len(sizes)))
+    loads = [sum(sizes[k] for k in slot) for slot in slots]
+    assert max(loads) - min(loads) <= max(sizes)
+    for slot in slots:
+        assert [sizes[k] for k in slot] == sorted((sizes[k] for k in slot), reverse=True)
+    assert deal_pieces([5, 3], 4) == [[0], [1]], "no more processes than pieces"
+    assert deal_pieces([5, 3, 2], 1) == [[0, 1, 2]]
+
+
+#: Beyond the limit a plan may take: starting and joining the two solving processes and the
+#: operating system's scheduling on a machine whose two cores other work shares (seconds).
+#: Snapping, matrices, checks and drawing are inside the limit, not in this allowance.
+WALL_ALLOWANCE_S = 0.5
+
+
+def test_time_limit_is_the_wall_time_of_the_plan(
+    province: SyntheticProvince, province_graph: CompactGraph
+) -> None:
+    """A 6 s limit on a day of many pieces takes 6 s of wall time, within 10 % (+ the allowance)."""
+    scenario = make_day(province, n_jobs=120, n_couriers=20, seed=5)
+    limit = 6.0
+    options = PlanOptions(time_limit_s=limit, workers=2, max_jobs_per_piece=20)
+    t0 = time.perf_counter()
+    day = plan_day(
+        scenario.problem,
+        province_graph,
+        zones=province.zones,
+        closures=scenario.closures,
+        options=options,
+    )
+    wall = time.perf_counter() - t0
+    assert len(day.pieces) >= 6, "several pieces share the limit"
+    assert 0.9 * limit <= wall <= 1.1 * limit + WALL_ALLOWANCE_S, day.timings
+    assert day.violations == []
+    searched = sum(r.time_limit_s for r in day.pieces)
+    assert searched > 1.5 * limit, "the pieces are solved side by side on both processes"
