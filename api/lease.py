@@ -199,15 +199,22 @@ def lost_message(attempts: int) -> str:
 
 
 def _job_waiting(r: redis.Redis, job_id: bytes) -> bool:
-    """Return True if the RQ job still waits to be picked (queued, scheduled or deferred)."""
+    """Return True if the RQ job still waits on its queue (not yet taken by a worker).
+
+    A job taken by a worker that died before starting it keeps the status "queued" but is no
+    longer in the queue's list; only its place in that list tells.
+    """
+    from rq import Queue
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
     try:
-        status = Job.fetch(job_id.decode(), connection=r).get_status(refresh=False)
+        job = Job.fetch(job_id.decode(), connection=r)
     except NoSuchJobError:
         return False
-    return status in ("queued", "scheduled", "deferred")
+    if job.get_status(refresh=False) != "queued":
+        return False
+    return Queue(job.origin, connection=r).get_job_position(job.id) is not None
 
 
 def _lost(r: redis.Redis, plan_id: int) -> int:
