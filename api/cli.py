@@ -588,17 +588,24 @@ def serve(
     ] = False,
     demo_jobs: Annotated[int, typer.Option(help="Jobs in the demo day.")] = 120,
 ) -> None:
-    """Start the API; without REDIS_URL also a private redis-server and a solve worker."""
+    """Start the API; without REDIS_URL also a private redis-server and solve workers.
+
+    The embedded redis-server and the workers die with this process. A restarted serve first
+    stops what a killed one left on the same data directory (pid files in ``<data_dir>/run``).
+    A worker that dies is restarted; a plan whose worker died is queued again once, then failed.
+    """
     import os
     import signal
-    import subprocess
 
+    import redis
     import uvicorn
 
     from api.config import get_settings
     from api.db import upgrade_database
     from api.embedded import EmbeddedRedis, EmbeddedRedisError
     from api.main import create_app
+    from api.supervise import SupervisorError, WorkerSupervisor, lock_data_dir, stop_leftovers
+    from api.worker import reap_lost_plans
 
     settings = _service_settings()
     if demo and settings.environment == "production":
@@ -607,13 +614,18 @@ def serve(
             "COURIER_ENVIRONMENT=production"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = settings.data_dir / "run"
     embedded: EmbeddedRedis | None = None
-    children: list[subprocess.Popen[bytes]] = []
+    supervisor: WorkerSupervisor | None = None
     try:
         if not settings.redis_url:
+            redis_dir = settings.data_dir / "redis"
             try:
-                embedded = EmbeddedRedis(settings.data_dir / "redis").start()
-            except EmbeddedRedisError as e:
+                lock = lock_data_dir(run_dir)  # noqa: F841 (held until this process exits)
+                for what in stop_leftovers(run_dir, redis_dir):
+                    err_console.print(f"stopped {what} left by an earlier serve")
+                embedded = EmbeddedRedis(redis_dir, pid_file=run_dir / "redis-server.pid").start()
+            except (EmbeddedRedisError, SupervisorError) as e:
                 raise _fail(str(e)) from e
             os.environ["REDIS_URL"] = embedded.url
             get_settings.cache_clear()
@@ -625,13 +637,14 @@ def serve(
         if demo:
             _seed_demo(settings, demo_jobs, host, port)
         if embedded is not None:
-            for _ in range(max(0, solve_workers)):
-                children.append(
-                    subprocess.Popen(
-                        [sys.executable, "-c", "from api.cli import app; app()", "worker"],
-                        env={**os.environ, "COURIER_MIGRATE_ON_START": "false"},
-                    )
-                )
+            conn = redis.Redis.from_url(embedded.url)
+            supervisor = WorkerSupervisor(
+                argv=[sys.executable, "-c", "from api.cli import app; app()", "worker"],
+                env={**os.environ, "COURIER_MIGRATE_ON_START": "false"},
+                run_dir=run_dir,
+                count=max(0, solve_workers),
+                ticks=[lambda: reap_lost_plans(settings, conn)],
+            ).start()
         # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` instead.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(
@@ -643,13 +656,8 @@ def serve(
             ws_per_message_deflate=False,
         )
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if supervisor is not None:
+            supervisor.stop()
         if embedded is not None:
             embedded.stop()
 
@@ -660,16 +668,19 @@ def worker(
 ) -> None:
     """Start an RQ worker that solves queued plans (needs REDIS_URL)."""
     import redis
-    from rq import Worker
 
     from api.network import get_network
+    from api.worker import SolveWorker, reap_lost_plans
 
     settings = _service_settings()
     if not settings.redis_url:
         raise _fail("REDIS_URL is not set (`courier serve` starts workers itself when it is unset)")
     get_network(settings)  # load (or generate) the road network once, before forking jobs
     conn = redis.Redis.from_url(settings.redis_url)
-    Worker([settings.queue_name], connection=conn).work(burst=burst, with_scheduler=False)
+    reap_lost_plans(settings, conn)  # plans a dead worker left "solving"
+    SolveWorker([settings.queue_name], connection=conn, settings=settings).work(
+        burst=burst, with_scheduler=False
+    )
 
 
 @users_app.command("add")

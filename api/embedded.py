@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from api.supervise import die_with_parent, write_pid_file
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +67,25 @@ class EmbeddedRedis:
     appendonly
         Keep an append-only file (fsync every second) so queued solves and live state
         survive a restart.
+    pid_file
+        Where to record the server's pid and start time, for a restarted ``serve`` to find it.
+
+    The server receives SIGTERM (a clean shutdown that flushes the append-only file) when the
+    thread that started it exits, on Linux, so a killed ``serve`` leaves no ``redis-server``.
     """
 
-    def __init__(self, directory: Path, *, port: int = 0, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int = 0,
+        appendonly: bool = True,
+        pid_file: Path | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.pid_file = pid_file
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,7 +113,14 @@ class EmbeddedRedis:
             "--logfile", "redis.log",
             "--protected-mode", "yes",
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
+        if self.pid_file is not None:
+            write_pid_file(self.pid_file, self.process.pid, "redis-server", self.directory)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -126,6 +149,8 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

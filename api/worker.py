@@ -8,20 +8,26 @@ channel and stores the result.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 import traceback
+from functools import partial
 from typing import Any
 
 import redis
-from rq import Queue
+from rq import Queue, Worker
+from rq.job import Job
 
 from api import live
 from api import models as orm_models
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, utcnow
+from api.lease import PlanLease, Reaped, reap_plans, record_job
 from api.network import get_network
 from api.plans.models import PlanRecord
 from api.plans.service import save_result
+from api.supervise import set_parent_death_signal
 from routing.codec import problem_from_json
 from routing.model import Problem
 
@@ -148,6 +154,20 @@ def solve_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any]
     settings = settings or get_settings()
     factory = _session_factory(settings)
     r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    lease = PlanLease(r, plan_id)
+    if not lease.acquire():
+        logger.info("plan %d is held by another live worker; not solving it twice", plan_id)
+        return {"status": "held"}
+    try:
+        return _solve_plan(plan_id, settings, factory, r, lease)
+    finally:
+        lease.release()
+
+
+def _solve_plan(
+    plan_id: int, settings: Settings, factory: Any, r: redis.Redis, lease: PlanLease
+) -> dict[str, Any]:
+    """Solve a plan whose lease this process holds (see :func:`solve_plan`)."""
     t0 = time.perf_counter()
     with session_scope(factory) as session:
         plan = session.get(PlanRecord, plan_id)
@@ -161,11 +181,15 @@ def solve_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any]
         problem_json, options = plan.problem, dict(plan.options)
     live.set_progress(r, plan_id, {"status": "solving", "stage": "loading", "elapsed_s": 0.0})
     cb = RedisPlanCallbacks(r, plan_id, t0)
+    if "replan" in options:
+        return _replan_plan(plan_id, settings, factory, r, lease, cb, t0)
     try:
         problem = problem_from_json(problem_json)
         result, legs, violations, timings = _plan_day(problem, settings, options, cb)
     except Exception as e:
         logger.exception("plan %d failed", plan_id)
+        if not lease.current():
+            return {"status": "abandoned"}
         with session_scope(factory) as session:
             plan = session.get(PlanRecord, plan_id)
             assert plan is not None
@@ -183,6 +207,11 @@ def solve_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any]
         )
         logger.debug("%s", traceback.format_exc())
         return {"status": "failed"}
+    if not lease.current():
+        logger.warning(
+            "plan %d was queued again while this worker solved it; result dropped", plan_id
+        )
+        return {"status": "abandoned"}
     with session_scope(factory) as session:
         plan = session.get(PlanRecord, plan_id)
         assert plan is not None
@@ -213,13 +242,64 @@ def enqueue_solve(r: redis.Redis, queue_name: str, plan_id: int, *, timeout_s: i
     """Queue the solve of a plan; return the RQ job id."""
     q = Queue(queue_name, connection=r)
     job = q.enqueue(solve_plan, plan_id, job_timeout=timeout_s, result_ttl=86400, failure_ttl=86400)
+    record_job(r, plan_id, str(job.id))
     return str(job.id)
+
+
+def solve_timeout_s(options: dict[str, Any]) -> int:
+    """Return the RQ job timeout of a plan's solve: four times its time limit plus ten minutes."""
+    return int(float(options.get("time_limit_s", 10.0)) * 4 + 600)
+
+
+def requeue_solve(r: redis.Redis, queue_name: str, plan_id: int, options: dict[str, Any]) -> None:
+    """Queue a plan's solve again (its worker was lost)."""
+    enqueue_solve(r, queue_name, plan_id, timeout_s=solve_timeout_s(options))
+
+
+def reap_lost_plans(settings: Settings, r: redis.Redis) -> list[Reaped]:
+    """Re-queue once, or fail, the plans whose solve worker was lost (see ``api.lease``)."""
+    requeue = partial(requeue_solve, r, settings.queue_name)
+    return reap_plans(_session_factory(settings), r, requeue=requeue)
+
+
+class SolveWorker(Worker):
+    """An RQ worker whose work horse, and every process the horse forks, die with it.
+
+    On Linux the horse asks for SIGKILL when the worker dies (``PR_SET_PDEATHSIG``), and so does
+    each child it forks (the planner's process pool), so a killed worker leaves nothing solving.
+    A horse that dies under a live worker (killed, out of memory) has its plan re-queued at once.
+    """
+
+    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+        kwargs["work_horse_killed_handler"] = self._horse_killed
+        super().__init__(*args, **kwargs)
+        self.settings = settings
+        self._worker_pid = os.getpid()
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """Tie the horse, and what it forks, to this worker; then run the job."""
+        set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != self._worker_pid:
+            os._exit(1)
+        os.register_at_fork(after_in_child=lambda: set_parent_death_signal(signal.SIGKILL))
+        super().main_work_horse(job, queue)
+
+    def _horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        if job.func_name != f"{__name__}.solve_plan" or not job.args:
+            return
+        r = self.connection
+        requeue = partial(requeue_solve, r, self.settings.queue_name)
+        factory = _session_factory(self.settings)
+        for reaped in reap_plans(factory, r, requeue=requeue, plan_ids=[int(job.args[0])]):
+            logger.warning(
+                "plan %d: work horse %d died; %s", reaped.plan_id, retpid, reaped.outcome
+            )
 
 
 def _replan_day(
     plan_id: int, settings: Settings, factory: Any, cb: RedisPlanCallbacks
-) -> dict[str, Any]:
-    """Re-plan a draft's day from its parent's live state and store it (see :func:`replan_plan`)."""
+) -> tuple[Any, Any]:
+    """Re-plan a draft's day from its parent's live state; return it and the road network."""
     from api.plans import running
     from routing.codec import job_from_json
     from routing.replan import DayChanges, ReplanOptions, replan
@@ -265,43 +345,30 @@ def _replan_day(
         options=ReplanOptions(time_limit_s=time_limit_s, workers=settings.solve_workers),
     )
     cb.on_stage("solving", 1, 1)
-    with session_scope(factory) as session:
-        plan = session.get(PlanRecord, plan_id)
-        parent = session.get(PlanRecord, plan.parent_id) if plan is not None else None
-        assert plan is not None
-        assert parent is not None
-        running.save_replan(session, plan, parent, replanned, network)
-    return {
-        "status": "ready",
-        "jobs_assigned": replanned.stats["routed"],
-        "jobs_unassigned": replanned.stats["unassigned"],
-        "violations": len(replanned.violations),
-        "diff": replanned.diff()["counts"],
-    }
+    return replanned, network
 
 
-def replan_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any]:
-    """Re-plan the rest of a running day into a queued draft version (the RQ job).
+def _replan_plan(
+    plan_id: int,
+    settings: Settings,
+    factory: Any,
+    r: redis.Redis,
+    lease: PlanLease,
+    cb: RedisPlanCallbacks,
+    t0: float,
+) -> dict[str, Any]:
+    """Re-plan the rest of a running day into a draft version whose lease this process holds.
 
     The draft's ``options["replan"]`` holds the changes (time, new and cancelled jobs,
     couriers stopping, closures); its parent is the published plan whose live state it
-    starts from. Progress goes to the draft's live channel like a plan's solve.
+    starts from. Progress, leases and failures are a plan's solve's.
     """
-    settings = settings or get_settings()
-    factory = _session_factory(settings)
-    r = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
-    t0 = time.perf_counter()
-    with session_scope(factory) as session:
-        plan = session.get(PlanRecord, plan_id)
-        if plan is None or plan.status != "queued":
-            return {"status": "missing" if plan is None else plan.status}
-        plan.status = "solving"
-    live.set_progress(r, plan_id, {"status": "solving", "stage": "loading", "elapsed_s": 0.0})
-    cb = RedisPlanCallbacks(r, plan_id, t0)
     try:
-        summary = _replan_day(plan_id, settings, factory, cb)
+        replanned, network = _replan_day(plan_id, settings, factory, cb)
     except Exception as e:
         logger.exception("re-plan %d failed", plan_id)
+        if not lease.current():
+            return {"status": "abandoned"}
         with session_scope(factory) as session:
             plan = session.get(PlanRecord, plan_id)
             assert plan is not None
@@ -310,16 +377,25 @@ def replan_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any
             plan.finished_at = utcnow()
         live.set_progress(r, plan_id, {"status": "failed", "error": str(e)[:500]})
         return {"status": "failed"}
-    summary["elapsed_s"] = round(time.perf_counter() - t0, 2)
+    if not lease.current():
+        logger.warning("re-plan %d was queued again meanwhile; result dropped", plan_id)
+        return {"status": "abandoned"}
+    from api.plans import running
+
+    with session_scope(factory) as session:
+        plan = session.get(PlanRecord, plan_id)
+        assert plan is not None
+        parent = session.get(PlanRecord, plan.parent_id)
+        assert parent is not None
+        running.save_replan(session, plan, parent, replanned, network)
+    summary = {
+        "status": "ready",
+        "elapsed_s": round(time.perf_counter() - t0, 2),
+        "jobs_assigned": replanned.stats["routed"],
+        "jobs_unassigned": replanned.stats["unassigned"],
+        "violations": len(replanned.violations),
+        "diff": replanned.diff()["counts"],
+    }
     live.set_progress(r, plan_id, summary)
     logger.info("re-plan %d ready: %s", plan_id, summary)
     return summary
-
-
-def enqueue_replan(r: redis.Redis, queue_name: str, plan_id: int, *, timeout_s: int = 3600) -> str:
-    """Queue the re-plan of a running day into a draft version; return the RQ job id."""
-    q = Queue(queue_name, connection=r)
-    job = q.enqueue(
-        replan_plan, plan_id, job_timeout=timeout_s, result_ttl=86400, failure_ttl=86400
-    )
-    return str(job.id)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
-from api import live
+from api import lease, live
 from api.auth.service import Principal, Role, TokenCache, authenticate
 from api.deps import Dispatcher, Reader, RedisDep, SessionDep, SettingsDep
 from api.errors import (
@@ -38,7 +39,7 @@ from api.plans.schemas import (
     SuggestionAsk,
     SuggestionList,
 )
-from api.worker import enqueue_replan, enqueue_solve
+from api.worker import enqueue_solve, requeue_solve, solve_timeout_s
 from routing.clock import local_seconds
 from routing.codec import job_to_json
 from routing.edit import Edit
@@ -63,8 +64,9 @@ def create_plan(
         created_by=who.user_id,
     )
     session.commit()
+    lease.forget(r, rec.id)
     live.set_progress(r, rec.id, {"status": "queued", "stage": "queued", "elapsed_s": 0.0})
-    enqueue_solve(r, settings.queue_name, rec.id, timeout_s=int(body.time_limit_s * 4 + 600))
+    enqueue_solve(r, settings.queue_name, rec.id, timeout_s=solve_timeout_s(rec.options))
     return PlanCreated(plan_id=rec.id, day=rec.day, version=rec.version, status=rec.status)
 
 
@@ -94,13 +96,22 @@ def read_plan_geojson(plan_id: PlanId, session: SessionDep, _: Reader) -> dict[s
 
 
 @router.get("/{plan_id}/status", response_model=PlanStatus)
-def plan_status(plan_id: PlanId, session: SessionDep, r: RedisDep, _: Reader) -> PlanStatus:
-    """Return the solve's live progress: stage, elapsed, best objective so far, jobs assigned."""
-    row = session.execute(
-        select(PlanRecord.status, PlanRecord.error).where(PlanRecord.id == plan_id)
-    ).first()
+def plan_status(
+    plan_id: PlanId, session: SessionDep, r: RedisDep, settings: SettingsDep, _: Reader
+) -> PlanStatus:
+    """Return the solve's live progress: stage, elapsed, best objective so far, jobs assigned.
+
+    A plan whose solve worker was lost is queued again (once) or failed here, as by the reaper.
+    """
+    query = select(PlanRecord.status, PlanRecord.error).where(PlanRecord.id == plan_id)
+    row = session.execute(query).first()
     if row is None:
         raise NotFoundError(f"plan {plan_id} not found")
+    if row[0] in lease.ACTIVE:
+        requeue = partial(requeue_solve, r, settings.queue_name)
+        if lease.reap_plan(session, r, plan_id, requeue=requeue) is not None:
+            row = session.execute(query).first()
+            assert row is not None
     progress = live.get_progress(r, plan_id)
     return PlanStatus(
         plan_id=plan_id,
@@ -223,7 +234,7 @@ def replan(
     rec = running.create_draft(session, parent, options)
     session.commit()
     live.set_progress(r, rec.id, {"status": "queued", "stage": "queued", "elapsed_s": 0.0})
-    enqueue_replan(r, settings.queue_name, rec.id, timeout_s=int(body.time_limit_s * 4 + 600))
+    enqueue_solve(r, settings.queue_name, rec.id, timeout_s=solve_timeout_s(options))
     return PlanCreated(plan_id=rec.id, day=rec.day, version=rec.version, status=rec.status)
 
 

@@ -397,8 +397,9 @@ def test_round_worked_offline_then_synced_exactly_once(
     screenshot(page, "courier-logout-refused")
     assert page.evaluate("localStorage.getItem('courier.token')") == phone_token
     assert page.url.startswith(f"{signal.url}/courier")
-    # Nothing reached the server while there was no signal.
-    r = httpx.get(live_service.url + "/events", params={"plan_id": plan_id}, headers=staff)
+    # Nothing reached the server while there was no signal (other tests' couriers may post).
+    mine = {"plan_id": plan_id, "courier_id": courier_id}
+    r = httpx.get(live_service.url + "/events", params=mine, headers=staff)
     assert r.json()["count"] == 0
 
     # Signal back: the outbox drains in order, each action stored once, at its device time.
@@ -407,9 +408,7 @@ def test_round_worked_offline_then_synced_exactly_once(
     signal.on()
     ctx.set_offline(False)
     page.wait_for_selector("#outbox-count[data-count='0']", timeout=20000)
-    stored = httpx.get(
-        live_service.url + "/events", params={"plan_id": plan_id}, headers=staff
-    ).json()["data"]
+    stored = httpx.get(live_service.url + "/events", params=mine, headers=staff).json()["data"]
     by_key = {e["idempotency_key"]: e for e in stored}
     assert len(stored) == len(by_key) == 4
     assert set(by_key) == {q["key"] for q in events}
@@ -490,16 +489,46 @@ def test_round_worked_offline_then_synced_exactly_once(
     ctx.close()
 
 
+def _spare_rounds(
+    live_service: LiveService, courier_day: dict[str, Any], town: Problem
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return the rounds with stops of couriers other than the one the offline test works."""
+    taken = courier_day["round"]["courier_id"]
+    staff = live_service.h("dispatcher")
+    rounds = [
+        (
+            cr.courier_id,
+            httpx.get(
+                f"{live_service.url}/rounds/{cr.courier_id}",
+                headers=staff,
+                params={"day": courier_day["day"]},
+            ).json(),
+        )
+        for cr in town.couriers
+        if cr.courier_id != taken
+    ]
+    return [(c, r) for c, r in rounds if r.get("stops")]
+
+
 def test_a_lost_answer_is_retried_and_stored_once(
-    live_service: LiveService, browser: Any, courier_day: dict[str, Any]
+    live_service: LiveService, browser: Any, courier_day: dict[str, Any], town: Problem
 ) -> None:
     """The server stores an action but its answer is lost: the phone retries, gets a duplicate.
 
     The outbox keeps the item until an answer arrives, so the retry carries the same
     idempotency key and the server answers with the stored event (``duplicate: true``).
     The service worker is blocked here so that Playwright's page routes see the phone's POSTs.
+    The phone is a courier's no other test touches (the last spare round), so the test holds
+    in any order.
     """
-    day, courier = courier_day["day"], courier_day["courier"]
+    day = courier_day["day"]
+    spare = _spare_rounds(live_service, courier_day, town)
+    located = next(c for c, r in spare if len(r["stops"]) >= 2)  # the geolocation test's courier
+    courier_id, rnd = spare[-1]
+    assert courier_id != located, "the town day needs two spare rounds"
+    assert all(st["status"] == "planned" for st in rnd["stops"])
+    courier = f"lost-answer-{courier_id.lower()}"
+    live_service.add_user(courier, Role.courier, courier_id)
     ctx = browser.new_context(**PHONE, service_workers="block")
     page = ctx.new_page()
     sign_in(page, live_service.url, live_service, courier)
@@ -556,16 +585,10 @@ def test_the_phone_reports_where_it_is_and_the_dispatcher_sees_the_stops_expecte
     The phone's clock is set to 23:00 of the plan's day: every window of the round has closed.
     """
     day, plan_id = courier_day["day"], courier_day["plan_id"]
-    taken = courier_day["round"]["courier_id"]
     staff = live_service.h("dispatcher")
-    rounds = {
-        cr.courier_id: httpx.get(
-            f"{live_service.url}/rounds/{cr.courier_id}", headers=staff, params={"day": day}
-        ).json()
-        for cr in town.couriers
-        if cr.courier_id != taken
-    }
-    courier_id, rnd = next((c, r) for c, r in rounds.items() if len(r.get("stops", [])) >= 2)
+    courier_id, rnd = next(
+        (c, r) for c, r in _spare_rounds(live_service, courier_day, town) if len(r["stops"]) >= 2
+    )
     username = f"phone-{courier_id.lower()}"
     live_service.add_user(username, Role.courier, courier_id)
     office = town.depots[0]

@@ -363,7 +363,11 @@ def test_day_report_is_the_range_report_of_one_day(day_stack: Stack, posted: Pos
 def test_a_new_event_shows_in_the_next_report(
     day_stack: Stack, town: Problem, posted: Posted
 ) -> None:
-    """Reports reuse a range's frame only while nothing changed: a new failure is counted at once."""
+    """Reports reuse a range's frame only while nothing changed: a new failure is counted at once.
+
+    The failure is recorded in ``posted`` too (arrived, then failed, like the script's), so the
+    other tests of this module hold whether they run before or after this one.
+    """
     h = day_stack.h("manager")
     params = {"start": posted.day.isoformat(), "end": posted.day.isoformat(), "by": "courier"}
     before = day_stack.client.get("/reports/range", headers=h, params=params).json()["headline"]
@@ -373,16 +377,25 @@ def test_a_new_event_shows_in_the_next_report(
         "/rounds/me", headers=day_stack.h("C07"), params={"day": posted.day.isoformat()}
     ).json()
     stop = next(st for st in rnd["stops"] if st["status"] == "planned")
+    arrival = stop["planned_arrival_s"]
+    job_id = stop["job_id"]
+    _post(
+        day_stack,
+        "C07",
+        {"device_ts": at(posted.day, arrival), "job_id": job_id, "kind": "arrived"},
+    )
     _post(
         day_stack,
         "C07",
         {
-            "device_ts": at(posted.day, stop["planned_arrival_s"]),
-            "job_id": stop["job_id"],
+            "device_ts": at(posted.day, arrival + 300),
+            "job_id": job_id,
             "kind": "failed",
             "reason": "road_closed",
         },
     )
+    posted.courier_of[job_id] = "C07"
+    posted.failed[job_id] = "road_closed"
     after = day_stack.client.get("/reports/range", headers=h, params=params).json()
     assert after["headline"]["failed"] == before["failed"] + 1
     assert after["headline"]["pending"] == before["pending"] - 1

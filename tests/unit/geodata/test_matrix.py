@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -116,8 +118,13 @@ def test_nodes_match_networkx_with_one_ways_parallel_edges_and_islands(
 
 
 @METHODS
-def test_mid_edge_points_match_networkx(town: CompactGraph, method: str) -> None:
-    """Houses part-way along streets (one per street) give networkx's answer on the spliced graph."""
+def test_mid_edge_points_match_networkx(
+    town: CompactGraph, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Houses part-way along streets (one per street) give networkx's answer on the spliced graph.
+
+    Both engines are run (the log names the one used), the hierarchy's mid-edge splicing too.
+    """
     houses = [
         at(30, 5),
         at(150, -8),
@@ -130,9 +137,14 @@ def test_mid_edge_points_match_networkx(town: CompactGraph, method: str) -> None
     lon, lat = zip(*houses, strict=True)
     snaps = snap_points(town, lon, lat)
     assert len(set(snaps.edge.tolist())) == len(houses), "one house per street for this test"
-    m = build_matrix(town, snaps, workers=2)
+    with caplog.at_level(logging.INFO, logger="geodata.matrix"):
+        m = build_matrix(town, snaps, workers=2, method=method)
+    assert f"by {method} in" in caplog.text
     assert np.array_equal(
         m.time_s, to_seconds(reference(town, snaps, weights=town.time_ds), TIME_SCALE)
+    )
+    assert np.array_equal(
+        m.distance_m, to_seconds(reference(town, snaps, weights=town.length_dm), LENGTH_SCALE)
     )
 
 

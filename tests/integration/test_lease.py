@@ -1,0 +1,81 @@
+"""Plan leases on a real redis-server: lapsed leases and jobs lost off the queue are re-queued once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+
+from api import lease
+from routing.model import Problem
+from tests.integration.conftest import Stack, upload
+
+
+def _queue_plan(stack: Stack, files: dict[str, Path], town: Problem) -> int:
+    h = stack.h("dispatcher")
+    for kind in ("depots", "couriers"):
+        assert upload(stack.client, h, kind, files[kind]).status_code == 201
+    assert upload(stack.client, h, "jobs", files["jobs"], day=str(town.day)).status_code == 201
+    r = stack.client.post("/plans", headers=h, json={"day": str(town.day), "time_limit_s": 1})
+    assert r.status_code == 202, r.text
+    return int(r.json()["plan_id"])
+
+
+def _status(stack: Stack, plan_id: int) -> dict[str, object]:
+    r = stack.client.get(f"/plans/{plan_id}/status", headers=stack.h("dispatcher"))
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def test_a_lapsed_lease_of_a_worker_elsewhere_is_requeued_then_solved(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """A worker on another machine claimed the plan and went silent: once its lease lapses, the plan is queued again."""
+    plan_id = _queue_plan(stack, town_files, town)
+    r = redis.Redis.from_url(stack.settings.redis_url or "")
+    q = Queue(stack.settings.queue_name, connection=r)
+    q.empty()  # the job is taken by the silent worker
+    silent = lease.PlanLease(r, plan_id, ttl_s=1)
+    silent.holder = '{"host": "another-machine", "pid": 1, "start": 1}'
+    assert silent.acquire() == 1
+    silent._stop.set()  # it stops refreshing, as a lost machine does
+    assert _status(stack, plan_id)["status"] == "queued"
+    assert q.count == 0
+    time.sleep(1.5)
+    st = _status(stack, plan_id)
+    assert st["status"] == "queued"
+    progress = st["progress"]
+    assert isinstance(progress, dict)
+    assert (progress["stage"], progress["attempt"]) == ("requeued", 2)
+    assert q.count == 1
+    stack.run_worker()
+    assert _status(stack, plan_id)["status"] == "ready"
+
+
+def test_a_job_taken_off_the_queue_and_never_started_counts_as_an_attempt(
+    stack: Stack, town_files: dict[str, Path], town: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that died between taking the job and claiming the plan: after the grace, the plan is re-queued; the second loss fails it."""
+    monkeypatch.setattr(lease, "STRAY_GRACE_S", 0.5)
+    plan_id = _queue_plan(stack, town_files, town)
+    r = redis.Redis.from_url(stack.settings.redis_url or "")
+    q = Queue(stack.settings.queue_name, connection=r)
+    for attempt in (1, 2):
+        assert q.count == 1
+        assert r.lpop(q.key) is not None  # taken by a worker that dies before starting it
+        assert _status(stack, plan_id)["status"] == "queued"  # first look: grace starts
+        time.sleep(0.7)
+        st = _status(stack, plan_id)
+        if attempt == 1:
+            assert st["status"] == "queued"
+            progress = st["progress"]
+            assert isinstance(progress, dict)
+            assert progress["attempt"] == 2
+        else:
+            assert st["status"] == "failed"
+            assert "during each of 2 attempts" in str(st["error"])
+    assert q.count == 0
