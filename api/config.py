@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_photo_bytes: int = 8 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+    max_upload_rows: int = 50_000
+    max_xlsx_unpacked_bytes: int = 100 * 1024 * 1024
     auth_cache_s: float = 30.0
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"

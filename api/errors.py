@@ -55,6 +55,10 @@ class InvalidRequestError(ServiceError, ValueError):
     """A parameter is well-typed but unacceptable (an inverted date range, a too-large map box)."""
 
 
+class PayloadTooLargeError(ServiceError):
+    """A request body, an uploaded file or what it unpacks to is over its size cap."""
+
+
 class ErrorItem(BaseModel):
     """One problem: where (row, column or field) and why."""
 
@@ -83,6 +87,7 @@ STATUS_FOR: dict[type[Exception], int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     InvalidRequestError: 422,
+    PayloadTooLargeError: 413,
     NetworkUnavailableError: 503,
     GeodataError: 422,
     DataError: 422,
@@ -170,5 +175,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)
 }

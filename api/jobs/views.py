@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep
-from api.errors import ERROR_RESPONSES, input_error_items
+from api.errors import ERROR_RESPONSES, PayloadTooLargeError, input_error_items
 from api.jobs import service
 from api.jobs.models import CourierRecord, DepotRecord, JobRecord
 from api.jobs.schemas import RecordList, RecordRead, UploadResult
@@ -28,7 +28,8 @@ KeepGood = Annotated[
 async def _read_upload(file: UploadFile, limit: int) -> tuple[bytes, str]:
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise InputError(None, "file", file.filename, f"file larger than {limit} bytes")
+        msg = f"file larger than {limit} bytes"
+        raise PayloadTooLargeError(msg, errors=[{"column": "file", "reason": msg}])
     if not data:
         raise InputError(None, "file", file.filename, "empty file")
     return data, service.upload_suffix(file.filename, file.content_type)
