@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_upload_rows: int = 50_000
     max_xlsx_unpacked_bytes: int = 100 * 1024 * 1024
     auth_cache_s: float = 30.0
+    signin_max_failures_per_user: int = 5
+    signin_max_failures_per_address: int = 20
+    signin_window_s: int = 15 * 60
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True

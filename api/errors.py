@@ -59,6 +59,14 @@ class PayloadTooLargeError(ServiceError):
     """A request body, an uploaded file or what it unpacks to is over its size cap."""
 
 
+class RateLimitedError(ServiceError):
+    """Too many attempts (sign-in failures); ``retry_after_s`` says when to try again."""
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class ErrorItem(BaseModel):
     """One problem: where (row, column or field) and why."""
 
@@ -88,6 +96,7 @@ STATUS_FOR: dict[type[Exception], int] = {
     PermissionDeniedError: 403,
     InvalidRequestError: 422,
     PayloadTooLargeError: 413,
+    RateLimitedError: 429,
     NetworkUnavailableError: 503,
     GeodataError: 422,
     DataError: 422,
@@ -127,6 +136,8 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
             status = STATUS_FOR[cls]
             break
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, InputError):
         detail = "invalid input" if isinstance(exc, InputFileError) else str(exc)
         if isinstance(exc, InputFileError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -79,7 +80,9 @@ def _drive(app: Any, path: str, chunks: int, size: int) -> tuple[int, int, list[
         "server": ("test", 80),
         "state": {},
     }
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: an event loop may already run in this one (Playwright's).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return pulled, status, sent
 
