@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geodata.errors import GeodataError, NetworkUnavailableError
-from routing.errors import InputError, InputFileError
+from routing.errors import InputError, InputFileError, InputTooLargeError
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class ErrorResponse(BaseModel):
 
 STATUS_FOR: dict[type[Exception], int] = {
     InputError: 422,
+    InputTooLargeError: 413,
     NotFoundError: 404,
     ConflictError: 409,
     InfeasibleEditError: 409,

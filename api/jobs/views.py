@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from api.config import Settings
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep
 from api.errors import ERROR_RESPONSES, PayloadTooLargeError, input_error_items
 from api.jobs import service
@@ -35,6 +36,14 @@ async def _read_upload(file: UploadFile, limit: int) -> tuple[bytes, str]:
     return data, service.upload_suffix(file.filename, file.content_type)
 
 
+def _caps(settings: Settings) -> dict[str, int]:
+    """Return the readers' size caps from the settings."""
+    return {
+        "max_rows": settings.max_upload_rows,
+        "max_unpacked_bytes": settings.max_xlsx_unpacked_bytes,
+    }
+
+
 def _result(kind: str, stored: int, errors: list[InputError]) -> UploadResult:
     items = [i for e in errors for i in input_error_items(e)]
     return UploadResult(kind=kind, stored=stored, rejected=items)  # type: ignore[arg-type]
@@ -52,7 +61,9 @@ async def upload_depots(
     data, suffix = await _read_upload(file, settings.max_upload_bytes)
 
     def work() -> UploadResult:
-        res = service.parse_upload(data, suffix, rio.read_depots, keep_good=keep_good)
+        res = service.parse_upload(
+            data, suffix, rio.read_depots, keep_good=keep_good, **_caps(settings)
+        )
         n, errs = service.store_depots(session, res.records, keep_good=keep_good)
         session.commit()
         return _result("depots", n, [*res.errors, *errs])
@@ -72,7 +83,9 @@ async def upload_couriers(
     data, suffix = await _read_upload(file, settings.max_upload_bytes)
 
     def work() -> UploadResult:
-        res = service.parse_upload(data, suffix, rio.read_couriers, keep_good=keep_good)
+        res = service.parse_upload(
+            data, suffix, rio.read_couriers, keep_good=keep_good, **_caps(settings)
+        )
         n, errs = service.store_couriers(session, res.records, keep_good=keep_good)
         session.commit()
         return _result("couriers", n, [*res.errors, *errs])
@@ -93,7 +106,9 @@ async def upload_jobs(
     data, suffix = await _read_upload(file, settings.max_upload_bytes)
 
     def work() -> UploadResult:
-        res = service.parse_upload(data, suffix, rio.read_jobs, keep_good=keep_good)
+        res = service.parse_upload(
+            data, suffix, rio.read_jobs, keep_good=keep_good, **_caps(settings)
+        )
         n, errs = service.store_jobs(session, day, res.records, keep_good=keep_good)
         session.commit()
         return _result("jobs", n, [*res.errors, *errs])
