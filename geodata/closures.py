@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.errors import GEOSException
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 
 from .compact import CompactGraph
@@ -105,7 +105,7 @@ def _geometry(geom: Any, where: str) -> shapely.Geometry | None:
             warnings.simplefilter("ignore", RuntimeWarning)
             geometry = shape(geom)
             finite = bool(np.isfinite(shapely.get_coordinates(geometry)).all())
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError, GEOSException) as e:
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, ShapelyError) as e:
         msg = f"{where}: bad geometry ({e})"
         raise ClosureError(msg) from e
     if geometry.is_empty or not finite:
