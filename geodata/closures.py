@@ -105,7 +105,15 @@ def _geometry(geom: Any, where: str) -> shapely.Geometry | None:
             warnings.simplefilter("ignore", RuntimeWarning)
             geometry = shape(geom)
             finite = bool(np.isfinite(shapely.get_coordinates(geometry)).all())
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError, ShapelyError) as e:
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        ShapelyError,
+    ) as e:
         msg = f"{where}: bad geometry ({e})"
         raise ClosureError(msg) from e
     if geometry.is_empty or not finite:

@@ -32,6 +32,11 @@ def _fc(path: Path, *features: object) -> Path:
         ({"geometry": {"type": "Polygon", "coordinates": []}, "properties": {}}, "empty"),
         ({"geometry": None, "properties": {"way_ids": [10**30]}}, "positive integers"),
         ({"geometry": None, "properties": {"way_ids": [-4]}}, "positive integers"),
+        (
+            {"geometry": {"type": "LineString", "coordinates": [[10**400, 1], [2, 2]]}},
+            "int too large",
+        ),
+        ({"geometry": {"type": "Bogus", "coordinates": [1, 2]}}, "Unknown geometry type"),
     ],
 )
 def test_bad_closures_name_the_feature(tmp_path: Path, feature: object, words: str) -> None:

@@ -165,6 +165,20 @@ def test_xlsx_declaring_a_huge_unpacked_size_is_refused_before_it_is_opened(tmp_
         read_jobs(path, max_unpacked_bytes=10_000_000)
 
 
+def test_xlsx_needing_an_unknown_zip_version_is_refused(tmp_path: Path) -> None:
+    """A workbook whose zip directory asks for zip version 6.4 (found by the fuzz) is a clear error."""
+    book = openpyxl.Workbook()
+    buf = io.BytesIO()
+    book.save(buf)
+    data = bytearray(buf.getvalue())
+    at = data.index(b"PK\x01\x02")  # the first central directory entry
+    data[at + 6] = 64  # version needed to extract: 6.4
+    path = tmp_path / "v64.xlsx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputFileError, match="not a readable Excel"):
+        read_jobs(path)
+
+
 def test_every_error_is_an_input_error() -> None:
     """The too-large error is an InputError too, so callers catching InputError see every refusal."""
     assert issubclass(InputTooLargeError, InputError)
