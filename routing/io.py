@@ -471,10 +471,10 @@ def _csv_rows(path: Path) -> Rows:
     return header, rows()
 
 
-def _check_xlsx_zip(path: Path, limit: int) -> None:
+def _check_xlsx_zip(path: Path, data: bytes, limit: int) -> None:
     """Refuse a file that is not a zip, or whose parts declare more than ``limit`` bytes unpacked."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
             members = z.infolist()
     except (
         Exception
@@ -490,9 +490,12 @@ def _check_xlsx_zip(path: Path, limit: int) -> None:
 def _xlsx_rows(path: Path, limits: _Limits) -> Rows:
     from openpyxl import load_workbook
 
-    _check_xlsx_zip(path, limits.max_unpacked_bytes)
+    # From memory (an upload is a few MiB at most): a workbook that fails half-way through
+    # opening leaves no file handle behind.
+    data = path.read_bytes()
+    _check_xlsx_zip(path, data, limits.max_unpacked_bytes)
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         sheet = book.worksheets[0]
         declared = sheet.max_column if sheet.max_column else 0
         it = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
