@@ -39,9 +39,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_photo_bytes: int = 8 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+    max_upload_rows: int = 50_000
+    max_xlsx_unpacked_bytes: int = 100 * 1024 * 1024
     auth_cache_s: float = 30.0
     ws_recheck_s: float = Field(default=5.0, gt=0)
     ws_max_per_user: int = Field(default=5, ge=0)
+    signin_max_failures_per_user: int = 5
+    signin_max_failures_per_address: int = 20
+    signin_window_s: int = 15 * 60
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True

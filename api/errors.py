@@ -21,6 +21,7 @@ from routing.errors import (
     InfeasibleChangeError,
     InputError,
     InputFileError,
+    InputTooLargeError,
     PlanConflictError,
     UnknownIdError,
 )
@@ -57,6 +58,18 @@ class InvalidRequestError(ServiceError, ValueError):
     """A parameter is well-typed but unacceptable (an inverted date range, a too-large map box)."""
 
 
+class PayloadTooLargeError(ServiceError):
+    """A request body, an uploaded file or what it unpacks to is over its size cap."""
+
+
+class RateLimitedError(ServiceError):
+    """Too many attempts (sign-in failures); ``retry_after_s`` says when to try again."""
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class ErrorItem(BaseModel):
     """One problem: where (row, column or field) and why."""
 
@@ -79,6 +92,7 @@ class ErrorResponse(BaseModel):
 
 STATUS_FOR: dict[type[Exception], int] = {
     InputError: 422,
+    InputTooLargeError: 413,
     NotFoundError: 404,
     ConflictError: 409,
     UnknownIdError: 404,
@@ -87,6 +101,8 @@ STATUS_FOR: dict[type[Exception], int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     InvalidRequestError: 422,
+    PayloadTooLargeError: 413,
+    RateLimitedError: 429,
     NetworkUnavailableError: 503,
     GeodataError: 422,
     DataError: 422,
@@ -126,6 +142,8 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
             status = STATUS_FOR[cls]
             break
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, InputError):
         detail = "invalid input" if isinstance(exc, InputFileError) else str(exc)
         if isinstance(exc, InputFileError):
@@ -180,5 +198,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)
 }

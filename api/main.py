@@ -33,6 +33,7 @@ from api.db import make_engine, make_session_factory, upgrade_database
 from api.errors import install_error_handlers
 from api.events.views import router as events_router
 from api.jobs.views import router as jobs_router
+from api.limits import BodySizeLimit
 from api.logging import request_id_var
 from api.maps.views import router as maps_router
 from api.network import warm_network, warm_network_or_none
@@ -219,6 +220,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(
         ShedCourierWrites, limit=settings.max_pending_writes, registry=metrics.registry
+    )
+    app.add_middleware(
+        BodySizeLimit,
+        upload_bytes=settings.max_upload_bytes,
+        photo_bytes=settings.max_photo_bytes,
+        json_bytes=settings.max_json_bytes,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     install_security_headers(app, tile_url=settings.tile_url)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 
 from .compact import CompactGraph
@@ -80,14 +82,46 @@ def _date(value: Any, field: str, where: str) -> date | None:
 
 
 def _way_ids(value: Any, where: str) -> tuple[int, ...]:
-    if value in (None, ""):
+    if value is None or value == "":
         return ()
     items = value if isinstance(value, list) else str(value).replace(";", ",").split(",")
+    msg = f"{where}: way_ids {str(value)[:100]!r} must be OSM way ids (positive integers)"
     try:
-        return tuple(int(str(v).strip()) for v in items if str(v).strip())
+        ids = tuple(int(str(v).strip()) for v in items if str(v).strip())
     except ValueError as e:
-        msg = f"{where}: way_ids {value!r} must be OSM way ids (integers)"
         raise ClosureError(msg) from e
+    if not all(0 < i < 2**63 for i in ids):
+        raise ClosureError(msg)
+    return ids
+
+
+def _geometry(geom: Any, where: str) -> shapely.Geometry | None:
+    """Return a feature's geometry: finite, not empty; a self-intersecting polygon repaired."""
+    if geom is None:
+        return None
+    try:
+        # NaN coordinates come as RuntimeWarnings from shapely; the check below refuses them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geometry = shape(geom)
+            finite = bool(np.isfinite(shapely.get_coordinates(geometry)).all())
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        ShapelyError,
+    ) as e:
+        msg = f"{where}: bad geometry ({e})"
+        raise ClosureError(msg) from e
+    if geometry.is_empty or not finite:
+        msg = f"{where}: bad geometry (empty, or coordinates that are not finite numbers)"
+        raise ClosureError(msg)
+    if not geometry.is_valid:
+        geometry = shapely.make_valid(geometry)
+    return geometry
 
 
 def read_closures(path: Path | str) -> list[Closure]:
@@ -96,7 +130,9 @@ def read_closures(path: Path | str) -> list[Closure]:
     Raises
     ------
     ClosureError
-        Naming the feature number and the reason, for any bad entry.
+        Naming the feature number and the reason, for any bad entry (a geometry that is
+        empty or not finite, way ids that are not positive 64-bit integers, a date that is
+        not YYYY-MM-DD); a self-intersecting polygon is repaired.
     """
     src = Path(path)
     try:
@@ -104,7 +140,10 @@ def read_closures(path: Path | str) -> list[Closure]:
     except FileNotFoundError as e:
         msg = f"closures file not found: {src}"
         raise ClosureError(msg) from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except RecursionError as e:
+        msg = f"{src.name}: not valid GeoJSON (nested too deeply)"
+        raise ClosureError(msg) from e
+    except (ValueError, OSError) as e:  # bad JSON or UTF-8, an integer of thousands of digits
         msg = f"{src.name}: not valid GeoJSON ({e})"
         raise ClosureError(msg) from e
     features = data.get("features") if isinstance(data, dict) else None
@@ -114,13 +153,14 @@ def read_closures(path: Path | str) -> list[Closure]:
     closures = []
     for k, feature in enumerate(features, start=1):
         where = f"{src.name} feature {k}"
+        if not isinstance(feature, dict):
+            msg = f"{where}: a feature must be a JSON object"
+            raise ClosureError(msg)
         props = feature.get("properties") or {}
-        geom = feature.get("geometry")
-        try:
-            geometry = shape(geom) if geom else None
-        except (ValueError, TypeError, AttributeError) as e:
-            msg = f"{where}: bad geometry ({e})"
-            raise ClosureError(msg) from e
+        if not isinstance(props, dict):
+            msg = f"{where}: properties must be a JSON object"
+            raise ClosureError(msg)
+        geometry = _geometry(feature.get("geometry") or None, where)
         closures.append(
             Closure(
                 closure_id=str(props.get("closure_id") or f"closure-{k}"),

@@ -111,6 +111,13 @@ def _describe(e: InputError) -> str:
     return f"{place}{':' if place else ''}{value} {e.reason}".strip()
 
 
+class InputTooLargeError(InputError):
+    """Reject a file over a size cap: more rows than allowed, or an .xlsx unpacking to too much.
+
+    Not about one bad value: the reason names the cap (the service answers 413).
+    """
+
+
 class SolverError(RoutingError, RuntimeError):
     """Report a failure of the optimisation back-end (not an infeasible job)."""
 

@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import math
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -24,11 +25,26 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from routing.clock import LOCAL_TZ, format_clock
-from routing.errors import InputError, InputFileError
+from routing.errors import InputError, InputFileError, InputTooLargeError
 from routing.model import Courier, Depot, Job, Load, TimeWindow
 
 T = TypeVar("T")
 SUFFIXES = (".csv", ".xlsx", ".geojson", ".json")
+
+#: Rows a file may hold after its header (``max_rows`` of the readers).
+MAX_ROWS = 50_000
+#: What the parts of an .xlsx file (a zip) may unpack to, by the sizes the zip declares; checked
+#: before the workbook is opened (``max_unpacked_bytes`` of the readers).
+MAX_XLSX_UNPACKED_BYTES = 100 * 1024 * 1024
+#: Columns read from an Excel sheet (a sheet that declares more is refused).
+MAX_COLUMNS = 256
+#: Longest id (job, courier, post office, pair, zone) and longest free text, in characters.
+MAX_ID_CHARS = 100
+MAX_TEXT_CHARS = 1000
+#: Largest amounts on one row: items, kilograms and VND (a job's demand or a courier's capacity).
+MAX_ITEMS = 1_000_000
+MAX_WEIGHT_KG = 100_000.0
+MAX_CASH_VND = 10**12
 
 JOB_COLUMNS = (
     "job_id",
@@ -108,6 +124,9 @@ ROW_ERROR_CODES = frozenset(
         "ends_before_start",
         "break_half",
         "missing_column",
+        "duplicate_column",
+        "not_scalar",
+        "too_long",
     }
 )
 
@@ -123,7 +142,14 @@ class _Row:
         value = self.values.get(column)
         if isinstance(value, str):
             value = value.strip()
-        return None if value in (None, "") else value
+        elif isinstance(value, list | tuple | dict):
+            raise self._fail(
+                column,
+                json.dumps(value, default=str)[:200],
+                "must be one value, not a list or an object",
+                "not_scalar",
+            )
+        return None if value is None or value == "" else value
 
     def _fail(
         self, column: str, value: object, reason: str, code: str, **params: object
@@ -131,15 +157,34 @@ class _Row:
         assert code in ROW_ERROR_CODES, code
         return InputError(self.row_no, column, value, reason, code=code, params=params)
 
-    def text(self, column: str, *, required: bool = False, default: str = "") -> str:
+    def text(
+        self,
+        column: str,
+        *,
+        required: bool = False,
+        default: str = "",
+        max_chars: int = MAX_TEXT_CHARS,
+    ) -> str:
         value = self._raw(column)
         if value is None:
             if required:
                 raise self._fail(column, "", "required value is missing", "required")
             return default
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
             value = int(value)
-        return str(value)
+        text = str(value)
+        if len(text) > max_chars:
+            raise self._fail(
+                column,
+                text[:50] + "…",
+                f"longer than {max_chars} characters",
+                "too_long",
+                max=max_chars,
+            )
+        return text
+
+    def ident(self, column: str, *, required: bool = False) -> str:
+        return self.text(column, required=required, max_chars=MAX_ID_CHARS)
 
     def number(
         self,
@@ -155,10 +200,14 @@ class _Row:
             if required:
                 raise self._fail(column, "", "required value is missing", "required")
             return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self._fail(column, value, "not a number", "not_number")
         try:
-            number = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
+            number = float(value.replace(",", ".")) if isinstance(value, str) else float(value)
         except ValueError:
             raise self._fail(column, value, "not a number", "not_number") from None
+        except OverflowError:  # an integer beyond any float
+            raise self._fail(column, value, "not a finite number", "not_number") from None
         if not math.isfinite(number):
             raise self._fail(column, value, "not a finite number", "not_number")
         if low is not None and number < low:
@@ -218,10 +267,14 @@ class _Row:
         else:
             try:
                 moment = datetime.fromisoformat(str(value).replace("/", "-"))
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise self._fail(
                     column, value, "not a date and time (YYYY-MM-DD HH:MM)", "bad_datetime"
                 ) from None
+        if not 1900 <= moment.year <= 2200:
+            raise self._fail(
+                column, value, "not a date and time (YYYY-MM-DD HH:MM)", "bad_datetime"
+            )
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=LOCAL_TZ)
         return moment
@@ -297,41 +350,108 @@ def format_windows(windows: Iterable[TimeWindow]) -> str:
 # -- raw rows from each file type -----------------------------------------------------------
 
 
-def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """How much of a file a reader takes: rows after the header, and what an .xlsx unpacks to."""
+
+    max_rows: int = MAX_ROWS
+    max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTES
+
+
+Rows = tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]
+
+
+def _file_error(path: Path, reason: str, *, row: int | None = None) -> InputFileError:
+    return InputFileError(path.name, [InputError(row, None, path.name, reason)])
+
+
+def _too_many_rows(path: Path, limit: int, row: int | None = None) -> InputTooLargeError:
+    return InputTooLargeError(
+        row, None, path.name, f"more than {limit} rows (the limit); split the file"
+    )
+
+
+def _rows(path: Path, limits: _Limits) -> Rows:
     """Return the header and (row number, values) of a CSV, XLSX, JSON or GeoJSON file."""
     if not path.is_file():
         raise InputFileError(path.name, [InputError(None, None, str(path), "file not found")])
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _csv_rows(path)
-    if suffix == ".xlsx":
-        return _xlsx_rows(path)
-    if suffix in (".geojson", ".json"):
-        return _geojson_rows(path)
-    reason = f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}"
-    raise InputFileError(path.name, [InputError(None, None, path.name, reason)])
+        header, rows = _csv_rows(path)
+    elif suffix == ".xlsx":
+        header, rows = _xlsx_rows(path, limits)
+    elif suffix in (".geojson", ".json"):
+        header, rows = _geojson_rows(path, limits)
+    else:
+        reason = f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}"
+        raise InputFileError(path.name, [InputError(None, None, path.name, reason)])
+    if not any(header):
+        raise _file_error(path, "empty file: no header row", row=1)
+    seen: dict[str, int] = {}
+    duplicates = []
+    for k, name in enumerate(header, start=1):
+        if name and name in seen:
+            duplicates.append(
+                InputError(
+                    1,
+                    name,
+                    name,
+                    f"column appears more than once (columns {seen[name]} and {k})",
+                    code="duplicate_column",
+                )
+            )
+        seen.setdefault(name, k)
+    if duplicates:
+        raise InputFileError(path.name, duplicates)
+    return header, _capped(path, rows, limits.max_rows)
+
+
+def _capped(
+    path: Path, rows: Iterator[tuple[int, dict[str, Any]]], limit: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    for count, item in enumerate(rows, start=1):
+        if count > limit:
+            raise _too_many_rows(path, limit, item[0])
+        yield item
 
 
 def _normalise(header: Iterable[object]) -> list[str]:
-    return [str(h or "").strip().lower().replace(" ", "_") for h in header]
+    return [str("" if h is None else h).strip().lower().replace(" ", "_") for h in header]
 
 
-def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def _csv_rows(path: Path) -> Rows:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         reason = f"not UTF-8 text (byte {e.start}); save the file as CSV UTF-8"
         raise InputFileError(path.name, [InputError(None, None, path.name, reason)]) from e
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        reason = "holds NUL bytes: not a text (CSV) file; save the file as CSV UTF-8"
+        raise _file_error(path, reason, row=line)
     sample = text[:4096]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
-    header = _normalise(next(reader, []))
+
+    def records() -> Iterator[list[str]]:
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # a field over csv's limit (128 KiB), a broken quote
+                reason = f"not readable as CSV ({e})"
+                raise _file_error(path, reason, row=reader.line_num) from e
+            yield values
+
+    lines = records()
+    header = _normalise(next(lines, []))
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        for number, values in enumerate(reader, start=2):
+        for number, values in enumerate(lines, start=2):
             if not any(v.strip() for v in values):
                 continue
             if len(values) > len(header):
@@ -344,57 +464,111 @@ def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]
     return header, rows()
 
 
-def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def _check_xlsx_zip(path: Path, data: bytes, limit: int) -> None:
+    """Refuse a file that is not a zip, or whose parts declare more than ``limit`` bytes unpacked."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            members = z.infolist()
+    except (
+        Exception
+    ) as e:  # zipfile raises several types for junk (BadZipFile, NotImplementedError...)
+        reason = f"not a readable Excel (.xlsx) file: {e}"
+        raise _file_error(path, reason) from e
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > limit:
+        reason = f"unpacks to {unpacked} bytes, more than {limit} (the limit); split the file"
+        raise InputTooLargeError(None, None, path.name, reason)
+
+
+def _xlsx_rows(path: Path, limits: _Limits) -> Rows:
     from openpyxl import load_workbook
 
+    # From memory (an upload is a few MiB at most): a workbook that fails half-way through
+    # opening leaves no file handle behind.
+    data = path.read_bytes()
+    _check_xlsx_zip(path, data, limits.max_unpacked_bytes)
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        declared = sheet.max_column if sheet.max_column else 0
+        it = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        header = _normalise(next(it, ()))
     except Exception as e:  # openpyxl raises several types for a broken file
         reason = f"not a readable Excel (.xlsx) file: {e}"
         raise InputFileError(path.name, [InputError(None, None, path.name, reason)]) from e
-    sheet = book.worksheets[0]
-    it = sheet.iter_rows(values_only=True)
-    header = _normalise(next(it, ()))
+    if declared > MAX_COLUMNS:
+        book.close()
+        reason = f"the sheet declares {declared} columns; at most {MAX_COLUMNS} are read"
+        raise _file_error(path, reason, row=1)
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        number = 1
         try:
             for number, values in enumerate(it, start=2):
-                if all(v in (None, "") for v in values):
+                if number > limits.max_rows + 1:  # empty rows too: they cost time to skip
+                    raise _too_many_rows(path, limits.max_rows, number)
+                if all(v is None or v == "" for v in values):
                     continue
                 yield number, dict(zip(header, values, strict=False))
+        except InputError:
+            raise
+        except Exception as e:  # a sheet broken further in: bad XML, a truncated part
+            reason = f"not a readable Excel (.xlsx) file after row {number}: {e}"
+            raise _file_error(path, reason, row=number + 1) from e
         finally:
             book.close()
 
     return header, rows()
 
 
-def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def _load_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputFileError(
-            path.name, [InputError(None, None, path.name, f"not valid JSON: {e}")]
-        ) from e
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        reason = f"not UTF-8 text (byte {e.start})"
+        raise _file_error(path, reason) from e
+    except RecursionError as e:
+        raise _file_error(path, "not valid JSON: nested too deeply") from e
+    except ValueError as e:  # JSONDecodeError, or an integer of thousands of digits
+        raise _file_error(path, f"not valid JSON: {e}") from e
+
+
+def _geojson_rows(path: Path, limits: _Limits) -> Rows:
+    data = _load_json(path)
     if isinstance(data, list):
-        return _json_rows(path, data)
+        return _json_rows(path, data, limits)
     features = data.get("features") if isinstance(data, dict) else None
     if not isinstance(features, list):
         reason = "expected a JSON array of rows (objects) or a GeoJSON FeatureCollection"
         raise InputFileError(path.name, [InputError(None, None, path.name, reason)])
+    if len(features) > limits.max_rows:
+        raise _too_many_rows(path, limits.max_rows)
     header: list[str] = ["lon", "lat"]
     for f in features:
-        for key in (f.get("properties") or {}) if isinstance(f, dict) else {}:
-            if key not in header:
+        props = f.get("properties") if isinstance(f, dict) else None
+        for key in props if isinstance(props, dict) else {}:
+            if str(key) not in header:
                 header.append(str(key))
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         for number, feature in enumerate(features, start=1):
-            props = dict(feature.get("properties") or {}) if isinstance(feature, dict) else {}
-            geom = feature.get("geometry") if isinstance(feature, dict) else None
+            if not isinstance(feature, dict):
+                yield number, {"__shape__": ("feature", "a feature must be a JSON object")}
+                continue
+            raw = feature.get("properties")
+            if raw is not None and not isinstance(raw, dict):
+                yield number, {"__shape__": ("properties", "properties must be a JSON object")}
+                continue
+            props = {str(k): v for k, v in (raw or {}).items()}
+            geom = feature.get("geometry")
             if isinstance(geom, dict) and geom.get("type") == "Point":
-                coords = geom.get("coordinates") or [None, None]
-                props.setdefault("lon", coords[0] if len(coords) > 0 else None)
-                props.setdefault("lat", coords[1] if len(coords) > 1 else None)
+                coords = geom.get("coordinates")
+                if not isinstance(coords, list) or not 2 <= len(coords) <= 3:
+                    reason = "Point coordinates must be [lon, lat]"
+                    yield number, {"__shape__": ("coordinates", reason)}
+                    continue
+                props.setdefault("lon", coords[0])
+                props.setdefault("lat", coords[1])
             elif geom is not None:
                 props["__geometry__"] = geom.get("type") if isinstance(geom, dict) else geom
             yield number, props
@@ -402,17 +576,21 @@ def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, 
     return header, rows()
 
 
-def _json_rows(
-    path: Path, data: list[Any]
-) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+def _json_rows(path: Path, data: list[Any], limits: _Limits) -> Rows:
     """Rows of a JSON array of objects keyed like the CSV's columns; row n is the n-th object."""
+    if len(data) > limits.max_rows:
+        raise _too_many_rows(path, limits.max_rows)
     bad = [n for n, row in enumerate(data, start=1) if not isinstance(row, dict)]
     if bad:
         errors = [InputError(n, None, None, "a row must be a JSON object") for n in bad[:50]]
         raise InputFileError(path.name, errors)
     header: list[str] = []
+    known: set[str] = set()
     for row in data:
-        header.extend(str(k) for k in row if str(k) not in header)
+        for k in row:
+            if str(k) not in known:
+                known.add(str(k))
+                header.append(str(k))
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         for number, row in enumerate(data, start=1):
@@ -429,9 +607,10 @@ def _read(
     key_column: str,
     *,
     keep_good: bool,
+    limits: _Limits,
 ) -> ReadResult[T]:
     src = Path(path)
-    header, rows = _rows(src)
+    header, rows = _rows(src, limits)
     missing = [c for c in required if c not in header]
     if "windows" in missing and {"window_start", "window_end"} <= set(header):
         missing.remove("windows")
@@ -455,6 +634,10 @@ def _read(
                 )
             if "__geometry__" in values:
                 raise row._fail("geometry", values["__geometry__"], "must be a Point", "not_point")
+            if "__shape__" in values:
+                column, reason = values["__shape__"]
+                code = "not_point" if column == "coordinates" else None
+                raise InputError(number, column, None, reason, code=code)
             record = build(row)
         except InputError as e:
             if e.row is None:  # raised by the model's own validation
@@ -490,12 +673,12 @@ def _job(row: _Row) -> Job:
     if kind is None:
         raise row._fail("kind", kind_raw, "must be pickup (thu_gom) or delivery (phat)", "bad_kind")
     demand = Load(
-        items=row.integer("items", default=1),
-        weight_g=round(row.number("weight_kg", default=0.0, low=0.0) * 1000),
-        cash_vnd=row.integer("cash_vnd", default=0),
+        items=row.integer("items", default=1, high=MAX_ITEMS),
+        weight_g=round(row.number("weight_kg", default=0.0, low=0.0, high=MAX_WEIGHT_KG) * 1000),
+        cash_vnd=row.integer("cash_vnd", default=0, high=MAX_CASH_VND),
     )
     return Job(
-        job_id=row.text("job_id", required=True),
+        job_id=row.ident("job_id", required=True),
         kind=kind,  # type: ignore[arg-type]
         lon=row.number("lon", required=True, low=-180, high=180),
         lat=row.number("lat", required=True, low=-90, high=90),
@@ -505,17 +688,23 @@ def _job(row: _Row) -> Job:
         skills=row.skills(),
         priority=row.integer("priority", default=1, low=1, high=5),
         requested_at=row.moment("requested_at"),
-        pair_id=row.text("pair_id") or None,
-        depot_id=row.text("depot_id") or None,
-        zone_id=row.text("zone_id") or None,
-        category=row.text("category"),
+        pair_id=row.ident("pair_id") or None,
+        depot_id=row.ident("depot_id") or None,
+        zone_id=row.ident("zone_id") or None,
+        category=row.text("category", max_chars=50),
         address=row.text("address"),
         recipient=row.text("recipient"),
         note=row.text("note"),
     )
 
 
-def read_jobs(path: Path | str, *, keep_good: bool = False) -> ReadResult[Job]:
+def read_jobs(
+    path: Path | str,
+    *,
+    keep_good: bool = False,
+    max_rows: int = MAX_ROWS,
+    max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTES,
+) -> ReadResult[Job]:
     """Read the day's jobs from CSV, XLSX, a JSON array of rows or GeoJSON (Point features).
 
     Parameters
@@ -524,6 +713,11 @@ def read_jobs(path: Path | str, *, keep_good: bool = False) -> ReadResult[Job]:
         The file.
     keep_good
         Return the good rows and the errors instead of rejecting the whole file.
+    max_rows
+        Rows allowed after the header.
+    max_unpacked_bytes
+        What an .xlsx file may unpack to (by the sizes its zip declares), checked before the
+        workbook is opened.
 
     Returns
     -------
@@ -532,10 +726,18 @@ def read_jobs(path: Path | str, *, keep_good: bool = False) -> ReadResult[Job]:
     Raises
     ------
     InputFileError
-        Listing every bad row (row number, column, value, reason), unless ``keep_good``.
+        Listing every bad row (row number, column, value, reason), unless ``keep_good``; or
+        naming what makes the whole file unreadable (not UTF-8, not JSON, a broken .xlsx, a
+        duplicated or missing column).
+    InputTooLargeError
+        If the file has more rows than ``max_rows`` or unpacks to more than
+        ``max_unpacked_bytes``.
     """
     required = ("job_id", "kind", "lon", "lat", "windows")
-    return _read(path, required, _job, lambda j: j.job_id, "job_id", keep_good=keep_good)
+    limits = _Limits(max_rows, max_unpacked_bytes)
+    return _read(
+        path, required, _job, lambda j: j.job_id, "job_id", keep_good=keep_good, limits=limits
+    )
 
 
 def _courier(row: _Row) -> Courier:
@@ -569,7 +771,9 @@ def _courier(row: _Row) -> Courier:
                 "ends_before_start",
             )
         break_window = TimeWindow(b_start, b_end)
-    break_s = round(row.number("break_min", default=60.0 if break_window else 0.0, low=0.0) * 60)
+    break_s = round(
+        row.number("break_min", default=60.0 if break_window else 0.0, low=0.0, high=1440.0) * 60
+    )
     if break_window is None and break_s:
         raise row._fail(
             "break_min",
@@ -578,34 +782,52 @@ def _courier(row: _Row) -> Courier:
             "break_half",
         )
     return Courier(
-        courier_id=row.text("courier_id", required=True),
-        depot_id=row.text("depot_id", required=True),
-        name=row.text("name"),
-        profile=row.text("profile", default="motorbike"),
+        courier_id=row.ident("courier_id", required=True),
+        depot_id=row.ident("depot_id", required=True),
+        name=row.text("name", max_chars=200),
+        profile=row.text("profile", default="motorbike", max_chars=50),
         shift=TimeWindow(start, end),
         break_window=break_window,
         break_duration_s=break_s,
         capacity=Load(
-            items=row.integer("max_items", default=60),
-            weight_g=round(row.number("max_weight_kg", default=40.0, low=0.0) * 1000),
-            cash_vnd=row.integer("max_cash_vnd", default=0),
+            items=row.integer("max_items", default=60, high=MAX_ITEMS),
+            weight_g=round(
+                row.number("max_weight_kg", default=40.0, low=0.0, high=MAX_WEIGHT_KG) * 1000
+            ),
+            cash_vnd=row.integer("max_cash_vnd", default=0, high=MAX_CASH_VND),
         ),
         skills=row.skills(),
-        end_depot_id=row.text("end_depot_id") or None,
+        end_depot_id=row.ident("end_depot_id") or None,
     )
 
 
-def read_couriers(path: Path | str, *, keep_good: bool = False) -> ReadResult[Courier]:
+def read_couriers(
+    path: Path | str,
+    *,
+    keep_good: bool = False,
+    max_rows: int = MAX_ROWS,
+    max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTES,
+) -> ReadResult[Courier]:
     """Read couriers (shifts, lunch breaks, capacities, skills) from CSV, XLSX, JSON rows or GeoJSON.
+
+    Options and errors as :func:`read_jobs`.
 
     Raises
     ------
     InputFileError
         Listing every bad row, unless ``keep_good``.
+    InputTooLargeError
+        If the file is over ``max_rows`` or ``max_unpacked_bytes``.
     """
     required = ("courier_id", "depot_id", "shift_start", "shift_end")
     return _read(
-        path, required, _courier, lambda c: c.courier_id, "courier_id", keep_good=keep_good
+        path,
+        required,
+        _courier,
+        lambda c: c.courier_id,
+        "courier_id",
+        keep_good=keep_good,
+        limits=_Limits(max_rows, max_unpacked_bytes),
     )
 
 
@@ -614,21 +836,31 @@ def _depot(row: _Row) -> Depot:
         row.clock("open", default=0) or 0, row.clock("close", default=86400) or 86400
     )
     return Depot(
-        depot_id=row.text("depot_id", required=True),
-        name=row.text("name"),
+        depot_id=row.ident("depot_id", required=True),
+        name=row.text("name", max_chars=200),
         lon=row.number("lon", required=True, low=-180, high=180),
         lat=row.number("lat", required=True, low=-90, high=90),
         opening=opening,
     )
 
 
-def read_depots(path: Path | str, *, keep_good: bool = False) -> ReadResult[Depot]:
+def read_depots(
+    path: Path | str,
+    *,
+    keep_good: bool = False,
+    max_rows: int = MAX_ROWS,
+    max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTES,
+) -> ReadResult[Depot]:
     """Read post offices from CSV, XLSX, JSON rows or GeoJSON (Point features).
+
+    Options and errors as :func:`read_jobs`.
 
     Raises
     ------
     InputFileError
         Listing every bad row, unless ``keep_good``.
+    InputTooLargeError
+        If the file is over ``max_rows`` or ``max_unpacked_bytes``.
     """
     return _read(
         path,
@@ -637,6 +869,7 @@ def read_depots(path: Path | str, *, keep_good: bool = False) -> ReadResult[Depo
         lambda d: d.depot_id,
         "depot_id",
         keep_good=keep_good,
+        limits=_Limits(max_rows, max_unpacked_bytes),
     )
 
 

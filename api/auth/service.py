@@ -23,6 +23,9 @@ from api.jobs.models import CourierRecord
 
 TOKEN_PREFIX = "ct_"
 _hasher = PasswordHasher()
+#: The hash verified when a sign-in names no usable user: made by ``_hasher`` (same cost) from a
+#: random password that was thrown away.
+DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$2RKYDHMrCRTFdr3QVHj0Kg$E96yy7grxP4ocwkrI2/tuis4KQIM8VzTYWO0vze6UH0"
 
 
 class Role(StrEnum):
@@ -103,20 +106,25 @@ def issue_token(session: Session, *, user: User, ttl_hours: float) -> str:
 def login(session: Session, *, username: str, password: str, ttl_hours: float) -> str:
     """Check a username and password and return a new token.
 
+    An unknown user, an inactive one or one without a password costs one argon2
+    verification (against :data:`DUMMY_HASH`), as a wrong password does.
+
     Raises
     ------
     AuthenticationError
         On an unknown user, a user without a password or a wrong password.
     """
+    msg = "wrong username or password"
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not user.password_hash:
-        msg = "wrong username or password"
-        raise AuthenticationError(msg)
+    stored = user.password_hash if user is not None and user.active else None
+    # An unknown username costs the same argon2 verification as a wrong password, so the
+    # answer's timing does not tell which usernames exist.
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(stored or DUMMY_HASH, password)
     except VerificationError as e:
-        msg = "wrong username or password"
         raise AuthenticationError(msg) from e
+    if user is None or not stored:  # cannot happen: nobody knows the dummy hash's password
+        raise AuthenticationError(msg)
     return issue_token(session, user=user, ttl_hours=ttl_hours)
 
 

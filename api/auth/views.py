@@ -8,20 +8,46 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api.auth import service
+from api.auth.limits import SignInLimits
 from api.auth.schemas import TokenRead, TokenRequest, TokensRevoked, UserCreate, UserRead
-from api.deps import Admin, CurrentUser, SessionDep, SettingsDep, bearer
-from api.errors import ERROR_RESPONSES
+from api.deps import Admin, CurrentUser, RedisDep, SessionDep, SettingsDep, bearer
+from api.errors import ERROR_RESPONSES, AuthenticationError, ErrorResponse
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
 
-@router.post("/auth/token", response_model=TokenRead)
-def login(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> TokenRead:
-    """Exchange a username and password for a bearer token."""
-    token = service.login(
-        session, username=body.username, password=body.password, ttl_hours=settings.token_ttl_hours
+@router.post("/auth/token", response_model=TokenRead, responses={429: {"model": ErrorResponse}})
+def login(
+    body: TokenRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    r: RedisDep,
+) -> TokenRead:
+    """Exchange a username and password for a bearer token.
+
+    Failed attempts are limited per username and per client address (429 with Retry-After).
+    """
+    limits = SignInLimits(
+        r,
+        per_user=settings.signin_max_failures_per_user,
+        per_address=settings.signin_max_failures_per_address,
+        window_s=settings.signin_window_s,
     )
+    address = request.client.host if request.client else "unknown"
+    limits.check(body.username, address)
+    try:
+        token = service.login(
+            session,
+            username=body.username,
+            password=body.password,
+            ttl_hours=settings.token_ttl_hours,
+        )
+    except AuthenticationError:
+        limits.failed(body.username, address)
+        raise
     session.commit()
+    limits.succeeded(body.username)
     return TokenRead(access_token=token)
 
 

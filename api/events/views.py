@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from api.auth.service import Principal, Role
 from api.deps import CurrentUser, Reader, RedisDep, SessionDep, SettingsDep
-from api.errors import ERROR_RESPONSES, PermissionDeniedError
+from api.errors import ERROR_RESPONSES, PayloadTooLargeError, PermissionDeniedError
 from api.events import service
 from api.events.models import StopEvent
 from api.events.schemas import (
@@ -137,9 +137,13 @@ async def post_photo(
 ) -> PhotoRead:
     """Upload a proof photo; reference it as ``proof.photo_id`` in a completed event."""
     _courier(who)
-    data = await file.read(10 * 1024 * 1024 + 1)
-    if not data or len(data) > 10 * 1024 * 1024:
-        raise InputError(None, "file", file.filename, "photo must be 1 byte to 10 MiB")
+    limit = settings.max_photo_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        msg = f"photo larger than {limit} bytes"
+        raise PayloadTooLargeError(msg, errors=[{"column": "file", "reason": msg}])
+    if not data:
+        raise InputError(None, "file", file.filename, "empty photo")
     return PhotoRead(photo_id=service.store_photo(settings.uploads_dir, data), size=len(data))
 
 

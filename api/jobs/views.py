@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from api.config import Settings
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep
-from api.errors import ERROR_RESPONSES, input_error_items
+from api.errors import ERROR_RESPONSES, PayloadTooLargeError, input_error_items
 from api.jobs import service
 from api.jobs.schemas import RecordList, RecordRead, UploadResult
 from api.pagination import DEFAULT_LIMIT, After, Limit, Page
@@ -27,10 +28,19 @@ KeepGood = Annotated[
 async def _read_upload(file: UploadFile, limit: int) -> tuple[bytes, str]:
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise InputError(None, "file", file.filename, f"file larger than {limit} bytes")
+        msg = f"file larger than {limit} bytes"
+        raise PayloadTooLargeError(msg, errors=[{"column": "file", "reason": msg}])
     if not data:
         raise InputError(None, "file", file.filename, "empty file")
     return data, service.upload_suffix(file.filename, file.content_type)
+
+
+def _caps(settings: Settings) -> dict[str, int]:
+    """Return the readers' size caps from the settings."""
+    return {
+        "max_rows": settings.max_upload_rows,
+        "max_unpacked_bytes": settings.max_xlsx_unpacked_bytes,
+    }
 
 
 def _result(kind: str, stored: int, errors: list[InputError]) -> UploadResult:
@@ -50,7 +60,9 @@ async def upload_depots(
     data, suffix = await _read_upload(file, settings.max_upload_bytes)
 
     def work() -> UploadResult:
-        res = service.parse_upload(data, suffix, rio.read_depots, keep_good=keep_good)
+        res = service.parse_upload(
+            data, suffix, rio.read_depots, keep_good=keep_good, **_caps(settings)
+        )
         n, errs = service.store_depots(session, res.records, keep_good=keep_good)
         session.commit()
         return _result("depots", n, [*res.errors, *errs])
@@ -70,7 +82,9 @@ async def upload_couriers(
     data, suffix = await _read_upload(file, settings.max_upload_bytes)
 
     def work() -> UploadResult:
-        res = service.parse_upload(data, suffix, rio.read_couriers, keep_good=keep_good)
+        res = service.parse_upload(
+            data, suffix, rio.read_couriers, keep_good=keep_good, **_caps(settings)
+        )
         n, errs = service.store_couriers(session, res.records, keep_good=keep_good)
         session.commit()
         return _result("couriers", n, [*res.errors, *errs])
@@ -91,7 +105,9 @@ async def upload_jobs(
     data, suffix = await _read_upload(file, settings.max_upload_bytes)
 
     def work() -> UploadResult:
-        res = service.parse_upload(data, suffix, rio.read_jobs, keep_good=keep_good)
+        res = service.parse_upload(
+            data, suffix, rio.read_jobs, keep_good=keep_good, **_caps(settings)
+        )
         n, errs = service.store_jobs(session, day, res.records, keep_good=keep_good)
         session.commit()
         return _result("jobs", n, [*res.errors, *errs])

@@ -176,7 +176,10 @@ def make_stack(
     get_settings.cache_clear()
     settings = get_settings()
     upgrade_database(settings.sqlalchemy_url)
-    with TestClient(create_app(settings)) as client:
+    # Each stack calls from its own address: sign-in failures are counted per address in the
+    # session's shared Redis, and one test's must not lock another out.
+    address = "10.{}.{}.{}".format(*uuid.uuid4().bytes[:3])
+    with TestClient(create_app(settings), client=(address, 50000)) as client:
         stack = Stack(settings, client, env)
         for role in (Role.admin, Role.dispatcher, Role.manager):
             stack.tokens[str(role)] = add_user(settings, str(role), role)

@@ -25,7 +25,11 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
     CR.signIn(accessToken, who);
     location.href = HOME[who.role] + location.search;
   } catch (e) {
-    error.textContent = e instanceof CR.ApiError ? CR.t("common.login_failed") : `${CR.t("common.error")}: ${e.message}`;
+    if (e instanceof CR.ApiError && e.status === 429) {
+      error.textContent = CR.t("common.login_throttled");
+    } else {
+      error.textContent = e instanceof CR.ApiError ? CR.t("common.login_failed") : `${CR.t("common.error")}: ${e.message}`;
+    }
     error.hidden = false;
   }
 });
