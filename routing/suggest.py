@@ -164,14 +164,20 @@ def _office_view(
     )
 
 
-def _timed(view: _Office, cid: str, seq: list[str]) -> Route:
-    """Time a courier's remaining round from their start."""
-    pos = {j.job_id: k for k, j in enumerate(view.problem.jobs)}
-    courier = view.problem.courier_by_id()[cid]
+def _start(view: _Office, cid: str, seq: list[str]) -> RouteStart:
+    """Return where a courier's round ``seq`` starts (one who has not left loads it all)."""
     start = view.starts[cid]
     member = next(m for m in view.members if m.courier.courier_id == cid)
     if not member.left:  # loads the round's deliveries, the new one included, at the office
         start = replace(start, load=view.problem.start_load(seq))
+    return start
+
+
+def _timed(view: _Office, cid: str, seq: list[str]) -> Route:
+    """Time a courier's remaining round from their start."""
+    pos = {j.job_id: k for k, j in enumerate(view.problem.jobs)}
+    courier = view.problem.courier_by_id()[cid]
+    start = _start(view, cid, seq)
     return schedule_route(
         view.problem, courier, [pos[j] for j in seq], view.durations, view.distances, start=start
     )
@@ -266,7 +272,7 @@ def suggest_insertions(
                     relocated,
                     _sub_matrix(view.durations, sub, view.problem, view.starts[cid]),
                     _sub_matrix(view.distances, sub, view.problem, view.starts[cid]),
-                    starts={cid: replace(view.starts[cid], location_idx=sub.num_locations)},
+                    starts={cid: replace(_start(view, cid, cand), location_idx=sub.num_locations)},
                     done=set(m.frozen),
                 )
                 if v.kind not in ("window",) or v.job_id in ids
@@ -355,7 +361,7 @@ def insert_job(
         tuple(j for j in view.problem.jobs if j.job_id in sub_jobs),
         day=view.problem.day,
     )
-    start = view.starts[courier_id]
+    start = _start(view, courier_id, cand)
     violations = [
         v
         for v in check_plan(

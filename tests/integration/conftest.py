@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from rq import SimpleWorker
 from sqlalchemy import create_engine, text
 
+from api.auth.limits import PREFIX as SIGNIN_PREFIX
 from api.auth.service import Role, create_user, get_user, issue_token
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, upgrade_database
@@ -176,8 +177,12 @@ def make_stack(
     get_settings.cache_clear()
     settings = get_settings()
     upgrade_database(settings.sqlalchemy_url)
-    # Each stack calls from its own address: sign-in failures are counted per address in the
-    # session's shared Redis, and one test's must not lock another out.
+    # A fresh service: no sign-in failures counted by an earlier test's service in this Redis
+    # (per username), and each stack calls from its own address (per address).
+    conn = redis.Redis.from_url(redis_url)
+    for k in conn.scan_iter(f"{SIGNIN_PREFIX}:*"):
+        conn.delete(k)
+    conn.close()
     address = "10.{}.{}.{}".format(*uuid.uuid4().bytes[:3])
     with TestClient(create_app(settings), client=(address, 50000)) as client:
         stack = Stack(settings, client, env)
