@@ -949,6 +949,7 @@
       });
       running.asked = { planId: pub.id, job, now };
       renderSuggestions(answer);
+      markJob(L.latLng(job.lat, job.lon));
     } catch (err) {
       $("#suggest-box").hidden = true;
       formError("#urgent-error", apiErrorText(err), errorLines(err));
@@ -1045,8 +1046,14 @@
     view.map.getContainer().classList.remove("picking");
     $("#urgent-lon").value = e.latlng.lng.toFixed(6);
     $("#urgent-lat").value = e.latlng.lat.toFixed(6);
+    markJob(e.latlng);
+  }
+
+  /** Show where the urgent job is. */
+  function markJob(latlng) {
     clearPick();
-    running.pickMarker = L.marker(e.latlng, {
+    if (!view) return;
+    running.pickMarker = L.marker(latlng, {
       icon: L.divIcon({ className: "pick-icon", html: el("span", { text: "!" }), iconSize: [24, 24] }),
       zIndexOffset: 900,
     }).addTo(view.map);
@@ -1192,9 +1199,18 @@
       el("span", { class: "swatch", style: { background: colourOf(cid) } }), cid);
   }
 
+  /** A job's planned service start in the shown plan (a line of an insertion carries none). */
+  function plannedStart(jobId) {
+    for (const r of state.plan?.routes || []) {
+      const stop = r.stops.find((s) => s.job_id === jobId);
+      if (stop) return stop.start_s ?? stop.arrival_s;
+    }
+    return null;
+  }
+
   function etaChange(line) {
     if (line.eta_change_s === null || line.eta_change_s === undefined) {
-      return clock(line.eta_after_s ?? line.eta_before_s);
+      return clock(line.eta_after_s ?? line.eta_before_s ?? (line.after ? plannedStart(line.job_id) : null));
     }
     const min = minutes(line.eta_change_s);
     return `${t("dispatcher.diff_eta", { before: clock(line.eta_before_s), after: clock(line.eta_after_s) })} (${
