@@ -286,7 +286,7 @@ const Outbox = (() => {
     el("summary", {},
       stopHeader(stop),
       el("span", { class: "address", text: stop.address || stop.job_id }),
-      el("span", { class: "muted small", text: `${stop.recipient} · ${windowsText(stop)}` }),
+      el("span", { class: "muted small", text: [stop.recipient, windowsText(stop)].filter(Boolean).join(" · ") }),
       stop.task.cash_payout_vnd > 0 ? el("span", { class: "cash small", text: money(stop.task.cash_payout_vnd) }) : null,
     ),
     ...taskLines(stop),
@@ -569,7 +569,11 @@ const Outbox = (() => {
     state.round = round;
     if (changed) {
       if (!state.map && round.stops.length) drawMap().catch((err) => console.warn("map", err));
-      else drawLegs(null);
+      else if (state.map && round.stops.length) {
+        const bounds = L.latLngBounds(round.stops.map((st) => [st.lat, st.lon]));
+        drawLegs(bounds);
+        state.map.map.fitBounds(bounds.pad(0.05));
+      } else drawLegs(null);
     }
     render();
     document.body.dataset.planVersion = String(round.version);
