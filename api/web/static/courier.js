@@ -83,6 +83,8 @@ const Outbox = (() => {
   const params = new URLSearchParams(location.search);
   const day = params.get("day") || CR.today();
   const RETRY_MS = 15000;
+  // How often an open page asks for a newer version of the round (the dispatcher re-planned).
+  const ROUND_REFRESH_MS = 60000;
   const POSITION_EVERY_MS = 60000;
   const ROAD_EDGES = 6000;
   const RANK = { planned: 0, arrived: 1, completed: 2, failed: 2 };
@@ -92,9 +94,64 @@ const Outbox = (() => {
   const state = { round: null, local: {}, pending: 0, openStop: null, map: null };
 
   // Local overlay: what the courier did on this phone, shown at once and kept across reloads.
-  const localKey = () => `courier.local.${me.courier_id || me.username}.${state.round.plan_id}`;
+  // It is kept by day, not by plan version: an action taken on one version still shows on the
+  // next one the dispatcher publishes (and its outbox item still names the version it was on).
+  const who = me.courier_id || me.username;
+  const localKey = () => `courier.local.${who}.${day}`;
   const loadLocal = () => JSON.parse(localStorage.getItem(localKey()) || "{}");
   const saveLocal = () => localStorage.setItem(localKey(), JSON.stringify(state.local));
+
+  // -- a new version of the round: stops added are marked, stops moved away are listed ---------
+
+  const seenKey = `courier.local.seen.${who}.${day}`;
+  const changesKey = `courier.local.changes.${who}.${day}`;
+  const readJson = (key) => JSON.parse(localStorage.getItem(key) || "null");
+  const noChanges = () => ({ version: null, added: [], removed: [] });
+  let changes = readJson(changesKey) || noChanges();
+
+  /**
+   * Compare a round with the last one this phone showed (kept in localStorage, so a change
+   * found at the first sync after a night offline is still found). A newer version adds its
+   * new stops to `changes.added` and the stops it no longer has to `changes.removed`; both stay
+   * until the courier dismisses them.
+   */
+  function noteRound(round) {
+    const seen = readJson(seenKey);
+    const now = Object.fromEntries(round.stops.map((st) => [st.job_id, { address: st.address, recipient: st.recipient }]));
+    if (seen && seen.plan_id !== round.plan_id && round.version >= seen.version) {
+      const added = round.stops.map((st) => st.job_id).filter((id) => !(id in seen.stops));
+      const removed = Object.entries(seen.stops).filter(([id]) => !(id in now))
+        .map(([jobId, st]) => ({ job_id: jobId, ...st }));
+      const keepAdded = changes.added.filter((id) => id in now && !added.includes(id));
+      const keepRemoved = changes.removed.filter((r) => !(r.job_id in now) && !removed.some((x) => x.job_id === r.job_id));
+      changes = { version: round.version, added: [...keepAdded, ...added], removed: [...keepRemoved, ...removed] };
+      if (changes.added.length || changes.removed.length) localStorage.setItem(changesKey, JSON.stringify(changes));
+      else dismissChanges();
+    }
+    localStorage.setItem(seenKey, JSON.stringify({ plan_id: round.plan_id, version: round.version, stops: now }));
+  }
+
+  function dismissChanges() {
+    changes = noChanges();
+    localStorage.removeItem(changesKey);
+    render();
+  }
+
+  const isNew = (stop) => changes.added.includes(stop.job_id);
+
+  function renderChanges() {
+    const box = $("round-changes");
+    const shown = changes.added.length > 0 || changes.removed.length > 0;
+    box.hidden = !shown;
+    if (!shown) return;
+    box.dataset.version = String(changes.version);
+    $("round-changes-title").textContent = CR.t("courier.round_changed", { version: changes.version });
+    $("moved-away").hidden = changes.removed.length === 0;
+    $("moved-away-title").textContent = CR.t("courier.moved_away_title", { n: changes.removed.length });
+    $("moved-away-list").replaceChildren(...changes.removed.map((r) => el("li", { "data-job": r.job_id },
+      el("strong", { text: r.address || r.job_id }),
+      r.recipient ? el("span", { class: "muted", text: ` · ${r.recipient}` }) : null)));
+  }
 
   /** A stop's status: the server's, unless this phone recorded something further along. */
   function statusOf(stop) {
@@ -204,6 +261,7 @@ const Outbox = (() => {
     return el("div", { class: "stop-head" },
       el("span", { class: "seq", text: String(stop.seq + 1) }),
       el("span", { class: "eta", text: `${CR.t("courier.eta")} ${stop.planned_arrival}` }),
+      isNew(stop) ? el("span", { class: "badge new-badge", text: CR.t("courier.new_badge") }) : null,
       badge(stop),
     );
   }
@@ -228,7 +286,7 @@ const Outbox = (() => {
     el("summary", {},
       stopHeader(stop),
       el("span", { class: "address", text: stop.address || stop.job_id }),
-      el("span", { class: "muted small", text: `${stop.recipient} · ${windowsText(stop)}` }),
+      el("span", { class: "muted small", text: [stop.recipient, windowsText(stop)].filter(Boolean).join(" · ") }),
       stop.task.cash_payout_vnd > 0 ? el("span", { class: "cash small", text: money(stop.task.cash_payout_vnd) }) : null,
     ),
     ...taskLines(stop),
@@ -268,13 +326,29 @@ const Outbox = (() => {
     $("done-stops").hidden = done.length === 0;
     $("done-summary").textContent = CR.t("courier.done_stops", { n: done.length });
     $("done-list").replaceChildren(...done.map(doneRow));
+    renderChanges();
     drawStops();
   }
 
   // -- the map ---------------------------------------------------------------------------------
 
   let stopLayer = null;
+  let legLayer = null;
   let roadsBounds = null;
+
+  /** Draw the round's roads (again, when a new version of the round comes). */
+  function drawLegs(bounds) {
+    if (!legLayer) return;
+    legLayer.clearLayers();
+    for (const leg of state.round.legs || []) {
+      if (leg.length) {
+        L.polyline(leg.map(([lon, lat]) => [lat, lon]), { color: "#1a73e8", weight: 5, opacity: 0.8 })
+          .addTo(legLayer);
+        if (bounds) for (const [lon, lat] of leg) bounds.extend([lat, lon]);
+      }
+    }
+    $("round-map").dataset.legs = String((state.round.legs || []).filter((leg) => leg.length).length);
+  }
   /** Draw the round; resolves once the road lines are in (or failed to come). */
   async function drawMap() {
     const round = state.round;
@@ -282,14 +356,8 @@ const Outbox = (() => {
     const m = await CR.map.create("round-map", { zoomControl: false });
     state.map = m;
     const bounds = L.latLngBounds(round.stops.map((s) => [s.lat, s.lon]));
-    for (const leg of round.legs || []) {
-      if (leg.length) {
-        L.polyline(leg.map(([lon, lat]) => [lat, lon]), { color: "#1a73e8", weight: 5, opacity: 0.8 })
-          .addTo(m.map);
-        for (const [lon, lat] of leg) bounds.extend([lat, lon]);
-      }
-    }
-    $("round-map").dataset.legs = String((round.legs || []).filter((leg) => leg.length).length);
+    legLayer = L.layerGroup().addTo(m.map);
+    drawLegs(bounds);
     m.map.fitBounds(bounds.pad(0.05));
     stopLayer = L.layerGroup().addTo(m.map);
     drawStops();
@@ -334,7 +402,7 @@ const Outbox = (() => {
     const nextId = open[0]?.job_id;
     for (const stop of state.round.stops) {
       const status = statusOf(stop).status;
-      const cls = stop.job_id === nextId ? "next" : status;
+      const cls = (stop.job_id === nextId ? "next" : status) + (isNew(stop) ? " new" : "");
       L.marker([stop.lat, stop.lon], {
         icon: L.divIcon({
           className: `stop-pin ${cls}`, html: el("span", { text: String(stop.seq + 1) }), iconSize: [28, 28],
@@ -482,20 +550,39 @@ const Outbox = (() => {
     return flushing;
   }
 
-  /** Re-read the round after sending (also refreshes the service worker's cached copy). */
+  /**
+   * Re-read the round (after sending, on a timer, when the signal or the courier comes back;
+   * also refreshes the service worker's cached copy). A new version replaces the round in
+   * place; the outbox keeps its items, each naming the version it was recorded on.
+   */
   async function refreshRound() {
+    let round;
     try {
-      const round = await CR.api(`/rounds/me?day=${day}`);
-      if (round.plan_id !== state.round?.plan_id) {
-        state.round = round;
-        state.local = loadLocal();
-      } else {
-        state.round = round;
-      }
-      render();
-    } catch {
-      // still offline or no plan: keep what is shown
+      round = await CR.api(`/rounds/me?day=${day}`);
+    } catch (err) {
+      if (!(err instanceof CR.ApiError && err.status === 404 && state.round)) return; // offline: keep it
+      // No round in the version now in force: every stop moved away.
+      round = { ...state.round, plan_id: null, stops: [], legs: [] };
     }
+    const changed = round.plan_id !== state.round?.plan_id;
+    noteRound(round);
+    state.round = round;
+    if (changed) {
+      if (!state.map && round.stops.length) drawMap().catch((err) => console.warn("map", err));
+      else if (state.map && round.stops.length) {
+        const bounds = L.latLngBounds(round.stops.map((st) => [st.lat, st.lon]));
+        drawLegs(bounds);
+        state.map.map.fitBounds(bounds.pad(0.05));
+      } else drawLegs(null);
+    }
+    render();
+    document.body.dataset.planVersion = String(round.version);
+  }
+
+  /** Send what waits, then read the round: the phone's sync. */
+  async function sync() {
+    await flush();
+    await refreshRound();
   }
 
   // -- proof and failure forms ---------------------------------------------------------------
@@ -644,12 +731,19 @@ const Outbox = (() => {
     }
     $("round-loading").hidden = true;
     state.local = loadLocal();
+    noteRound(state.round);
+    document.body.dataset.planVersion = String(state.round.version);
+    $("round-changes-dismiss").addEventListener("click", dismissChanges);
     render();
     const mapDrawn = drawMap().catch((err) => console.warn("map", err));
     keepForOffline(mapDrawn).catch((err) => console.warn("offline cache", err));
     document.body.dataset.ready = "1";
-    window.addEventListener("online", () => flush());
+    window.addEventListener("online", () => sync());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && navigator.onLine) sync();
+    });
     setInterval(() => { if (navigator.onLine) flush(); }, RETRY_MS);
+    setInterval(() => { if (navigator.onLine) refreshRound(); }, ROUND_REFRESH_MS);
     watchPosition();
     flush();
   }

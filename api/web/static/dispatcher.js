@@ -46,6 +46,7 @@
   const stopMarkers = new Map(); // job_id -> circle marker
   const courierMarkers = new Map(); // courier_id -> marker
   const roundLines = new Map(); // courier_id -> polyline
+  const unassignedAt = new Map(); // job_id -> [lat, lon] of a job on no round
 
   // -- small helpers ---------------------------------------------------------------------------
 
@@ -151,6 +152,7 @@
   async function refreshPlanList() {
     state.plans = (await CR.api(`/plans?day=${state.day}`)).data;
     fillPlanSelect();
+    renderRunning();
   }
 
   function resetLive() {
@@ -224,8 +226,9 @@
   // -- the map ---------------------------------------------------------------------------------
 
   function clearMap() {
-    for (const name of ["rounds", "stops", "unassigned", "depots"]) layers[name]?.clearLayers();
+    for (const name of ["rounds", "stops", "unassigned", "depots", "diff"]) layers[name]?.clearLayers();
     stopMarkers.clear();
+    unassignedAt.clear();
     roundLines.clear();
     for (const m of courierMarkers.values()) m.remove();
     courierMarkers.clear();
@@ -278,6 +281,7 @@
         }
       } else if (p.type === "unassigned") {
         const [x, y] = g.coordinates;
+        unassignedAt.set(p.job_id, [y, x]);
         L.circleMarker([y, x], {
           renderer: svg, className: "unassigned-marker", radius: 6, color: "#5f6368",
           weight: 2, dashArray: "3 3", fillColor: "#fbbc04", fillOpacity: 0.9,
@@ -296,6 +300,7 @@
       for (const part of lines) for (const ll of part) bounds.extend(ll);
     }
     highlightRound();
+    drawDiff();
     for (const [cid, st] of Object.entries(state.live)) moveCourier(cid, st);
     if (bounds.isValid()) {
       state.bounds = bounds;
@@ -347,6 +352,8 @@
     renderRoundDetail();
     renderIssues();
     renderSummary();
+    renderDiff();
+    renderRunning();
   }
 
   function renderSummary() {
@@ -801,25 +808,34 @@
     $("#upload-card").open = false;
     try {
       const created = await CR.api("/plans", { method: "POST", json: { day: state.day, time_limit_s: limit } });
-      await refreshPlanList();
-      const seq = ++state.loadSeq;
-      closeSocket();
-      resetLive();
-      state.selected = null;
-      state.planId = created.plan_id;
-      state.plan = { id: created.plan_id, version: created.version, status: created.status, routes: [], unassigned: [] };
-      if (seq !== state.loadSeq) return;
-      clearMap();
-      renderAll();
-      fillPlanSelect();
-      setPlanStatus(created.status);
-      showSolve({ status: created.status, stage: "queued", elapsed_s: 0 });
-      openSocket(created.plan_id);
-      startPolling(created.plan_id);
+      await followNewPlan(created);
     } catch (err) {
       showPlanError(apiErrorText(err));
       $("#btn-plan").disabled = false;
     }
+  }
+
+  /** Show a plan just queued (a day's plan or a re-plan) and follow its solve until it is ready. */
+  async function followNewPlan(created, extra = {}) {
+    await refreshPlanList();
+    const seq = ++state.loadSeq;
+    closeSocket();
+    stopPolling();
+    resetLive();
+    state.selected = null;
+    state.planId = created.plan_id;
+    state.plan = {
+      id: created.plan_id, version: created.version, status: created.status, routes: [], unassigned: [],
+      stats: {}, ...extra,
+    };
+    clearMap();
+    renderAll();
+    fillPlanSelect();
+    setPlanStatus(created.status);
+    showSolve({ status: created.status, stage: "queued", elapsed_s: 0 });
+    if (seq !== state.loadSeq) return;
+    openSocket(created.plan_id);
+    startPolling(created.plan_id);
   }
 
   async function publish() {
@@ -834,11 +850,465 @@
       state.plan.status = plan.status;
       setPlanStatus(plan.status);
       await refreshPlanList();
+      renderDiff();
       flash(t("dispatcher.published"));
     } catch (err) {
       showPlanError(apiErrorText(err));
       setPlanStatus(state.plan.status);
     }
+  }
+
+  // -- the running day: urgent jobs, re-planning from now, a draft's difference ---------------
+
+  const running = {
+    newJobs: [], // rows (keyed like the jobs file) to place in the next re-plan
+    cancelled: new Set(),
+    picking: false,
+    pickMarker: null,
+    asked: null, // {planId, job, now}: what the shown suggestions answer
+  };
+  const DIFF_KINDS = ["moved", "added", "dropped", "unrouted", "kept"];
+  const CHANGED = ["moved", "added", "dropped", "unrouted"];
+
+  /** The local time now (Asia/Ho_Chi_Minh) as HH:MM. */
+  function hhmmNow() {
+    return new Intl.DateTimeFormat("en-GB", {
+      timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).format(new Date());
+  }
+
+  /** HH:MM of the shown day as an ISO moment in Vietnam's time zone (null when empty). */
+  const momentOf = (hhmm) => (hhmm ? `${state.day}T${hhmm}:00+07:00` : null);
+  const publishedPlan = () => state.plans.find((p) => p.status === "published") || null;
+  const reasonText = (code) => {
+    if (!code) return "";
+    const key = `dispatcher.unassigned_${code}`;
+    const text = t(key);
+    return text === key ? code : text;
+  };
+  const minutes = (s) => Math.round(s / 60);
+
+  function formError(sel, text, items = []) {
+    const node = $(sel);
+    node.replaceChildren(text, ...(items.length ? [el("ul", {}, ...items.map((i) => el("li", { text: i })))] : []));
+    node.hidden = false;
+  }
+
+  /** The server's 422 rows as "column: reason" lines. */
+  function errorLines(err) {
+    const rows = err instanceof CR.ApiError ? err.body?.errors || [] : [];
+    return rows.map((e) => [e.column, e.value !== undefined && e.value !== null && e.value !== "" ? `“${e.value}”` : "",
+      e.code ? rowErrorReason(e) : e.reason].filter(Boolean).join(" "));
+  }
+
+  // The urgent-job form.
+
+  function newJobId() {
+    const now = new Intl.DateTimeFormat("en-GB", {
+      timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    }).format(new Date()).replaceAll(":", "");
+    return `GAP-${now}`;
+  }
+
+  /** The form as a row of the jobs file, or null (and the error shown) when a field is missing. */
+  function urgentRow() {
+    const f = $("#urgent-form").elements;
+    const val = (name) => f[name].value.trim();
+    const missing = [
+      ["job_id", "dispatcher.job_id"], ["lon", "dispatcher.lon"], ["lat", "dispatcher.lat"],
+      ["window_from", "dispatcher.window_from"], ["window_to", "dispatcher.window_to"],
+    ].filter(([name]) => !val(name)).map(([, key]) => t(key));
+    if (missing.length) {
+      formError("#urgent-error", t("dispatcher.field_required", { field: missing.join(", ") }));
+      return null;
+    }
+    $("#urgent-error").hidden = true;
+    const row = {
+      job_id: val("job_id"),
+      kind: val("kind"),
+      lon: Number(val("lon")),
+      lat: Number(val("lat")),
+      windows: `${val("window_from")}-${val("window_to")}`,
+      priority: Number(val("priority")),
+    };
+    for (const name of ["category", "address", "recipient", "note"]) if (val(name)) row[name] = val(name);
+    for (const name of ["service_min", "items", "cash_vnd"]) if (val(name) !== "") row[name] = Number(val(name));
+    return row;
+  }
+
+  async function askSuggestions(event) {
+    event.preventDefault();
+    const pub = publishedPlan();
+    const job = urgentRow();
+    if (!job || !pub) return;
+    const now = momentOf($("#urgent-now").value);
+    $("#btn-suggest").disabled = true;
+    try {
+      const answer = await CR.api(`/plans/${pub.id}/suggestions`, {
+        method: "POST", json: { job, limit: 10, ...(now ? { now } : {}) },
+      });
+      running.asked = { planId: pub.id, job, now };
+      renderSuggestions(answer);
+      markJob(L.latLng(job.lat, job.lon));
+    } catch (err) {
+      $("#suggest-box").hidden = true;
+      formError("#urgent-error", apiErrorText(err), errorLines(err));
+    } finally {
+      $("#btn-suggest").disabled = !publishedPlan();
+    }
+  }
+
+  function renderSuggestions(answer) {
+    const rows = answer.data;
+    const feasible = rows.filter((s) => s.feasible).length;
+    $("#suggest-box").hidden = false;
+    setText("#suggest-summary", rows.length
+      ? t("dispatcher.suggest_count", { n: rows.length, feasible }) : t("dispatcher.suggest_none"));
+    $("#suggestions tbody").replaceChildren(...rows.map((s, i) => {
+      const late = s.newly_late || [];
+      const problems = s.violations || [];
+      const accept = el("button", {
+        type: "button", class: "small-btn good accept", text: t("dispatcher.accept"),
+        disabled: problems.length > 0, onclick: () => acceptSuggestion(s, accept),
+      });
+      return el("tr", {
+        class: s.feasible ? "suggestion" : "suggestion infeasible",
+        "data-courier": s.courier_id, "data-position": s.position, "data-feasible": s.feasible ? "1" : "0",
+      },
+      el("td", { class: "num", text: String(i + 1) }),
+      el("td", {},
+        el("span", { class: "swatch", style: { background: colourOf(s.courier_id) } }),
+        el("strong", { text: s.courier_id }), " ", el("span", { class: "muted", text: courierName(s.courier_id) }),
+        el("br"),
+        el("span", { class: "muted small", text: t("dispatcher.position_text", { n: s.position + 1 })
+          + (s.via_office ? ` · ${t("dispatcher.via_office")}` : "") }),
+        ...(problems.length ? [el("ul", { class: "violations small" },
+          ...problems.map((v) => el("li", { text: v })))] : []),
+        s.feasible ? null : el("span", { class: "badge infeasible-badge", text: t("dispatcher.infeasible") })),
+      el("td", { class: "num eta", text: clock(s.eta_s) }),
+      el("td", { class: "num", text: `${t("dispatcher.added_min", { min: minutes(s.added_s) })} · ${t("dispatcher.added_km", { km: km(s.added_m) })}` }),
+      el("td", { class: `late${late.length ? " warn" : " muted"}`, "data-late": late.join(" "),
+        text: late.length ? t("dispatcher.late_list", { jobs: late.join(", ") }) : t("dispatcher.late_none") }),
+      el("td", {}, accept));
+    }));
+  }
+
+  async function acceptSuggestion(s, button) {
+    const asked = running.asked;
+    if (!asked) return;
+    button.disabled = true;
+    try {
+      const draft = await CR.api(`/plans/${asked.planId}/suggestions/accept`, {
+        method: "POST",
+        json: { job: asked.job, courier_id: s.courier_id, position: s.position, ...(asked.now ? { now: asked.now } : {}) },
+      });
+      running.asked = null;
+      $("#suggest-box").hidden = true;
+      $("#urgent-job-id").value = newJobId();
+      clearPick();
+      await refreshPlanList();
+      await loadPlan(draft.id);
+      flash(t("dispatcher.accepted", { job: asked.job.job_id, courier: s.courier_id, version: draft.version }));
+      $("#diff-card").scrollIntoView({ block: "nearest" });
+    } catch (err) {
+      button.disabled = false;
+      formError("#urgent-error", apiErrorText(err), errorLines(err));
+    }
+  }
+
+  function addToReplan() {
+    const job = urgentRow();
+    if (!job) return;
+    running.newJobs = running.newJobs.filter((j) => j.job_id !== job.job_id).concat([job]);
+    $("#urgent-job-id").value = newJobId();
+    clearPick();
+    renderRunning();
+    flash(t("dispatcher.job_added_replan", { job: job.job_id }));
+    $("#replan-card").open = true;
+  }
+
+  // Picking the job's place on the map.
+
+  function startPick() {
+    running.picking = true;
+    view?.map.getContainer().classList.add("picking");
+    flash(t("dispatcher.pick_hint"));
+  }
+
+  function clearPick() {
+    running.pickMarker?.remove();
+    running.pickMarker = null;
+  }
+
+  function onMapClick(e) {
+    if (!running.picking) return;
+    running.picking = false;
+    view.map.getContainer().classList.remove("picking");
+    $("#urgent-lon").value = e.latlng.lng.toFixed(6);
+    $("#urgent-lat").value = e.latlng.lat.toFixed(6);
+    markJob(e.latlng);
+  }
+
+  /** Show where the urgent job is. */
+  function markJob(latlng) {
+    clearPick();
+    if (!view) return;
+    running.pickMarker = L.marker(latlng, {
+      icon: L.divIcon({ className: "pick-icon", html: el("span", { text: "!" }), iconSize: [24, 24] }),
+      zIndexOffset: 900,
+    }).addTo(view.map);
+  }
+
+  // The re-plan form.
+
+  function offRow(courierId, at) {
+    const select = el("select", { class: "off-courier", "aria-label": t("common.courier") }, ...courierOptions(null));
+    if (courierId) select.value = courierId;
+    const time = el("input", { type: "time", class: "off-at", value: at || hhmmNow(), "aria-label": t("dispatcher.courier_off_from") });
+    const li = el("li", { class: "off-row" }, select, el("span", { class: "muted", text: t("dispatcher.courier_off_from") }), time,
+      el("button", { type: "button", class: "small-btn", text: t("dispatcher.remove"), onclick: () => li.remove() }));
+    return li;
+  }
+
+  function chip(text, onRemove, attrs = {}) {
+    return el("li", { class: "chip", ...attrs }, el("span", { text }),
+      el("button", { type: "button", class: "chip-x", "aria-label": t("dispatcher.remove"), title: t("dispatcher.remove"), text: "×", onclick: onRemove }));
+  }
+
+  /** The parts of the running day that follow the shown plan: what can be re-planned, cancelled. */
+  function renderRunning() {
+    const pub = publishedPlan();
+    for (const sel of ["#btn-suggest", "#btn-add-replan", "#btn-replan"]) {
+      const node = $(sel);
+      if (node) node.disabled = !pub;
+    }
+    show("#replan-blocked", !pub);
+    $("#replan-new-jobs").replaceChildren(...(running.newJobs.length
+      ? running.newJobs.map((j) => chip(`${j.job_id} · ${t(`dispatcher.kind_${j.kind}`)} · ${j.windows}`, () => {
+        running.newJobs = running.newJobs.filter((x) => x !== j);
+        renderRunning();
+      }, { "data-job": j.job_id }))
+      : [el("li", { class: "muted small", text: t("dispatcher.new_jobs_none") })]));
+    $("#replan-cancelled").replaceChildren(...[...running.cancelled].map((id) => chip(id, () => {
+      running.cancelled.delete(id);
+      renderRunning();
+    }, { "data-job": id })));
+    const open = [];
+    for (const r of state.plan?.routes || []) {
+      for (const s of r.stops) {
+        const st = state.stopStatus[s.job_id] || s.status;
+        if (!["completed", "failed"].includes(st) && !running.cancelled.has(s.job_id)) open.push([s.job_id, r.courier_id]);
+      }
+    }
+    for (const u of state.plan?.unassigned || []) if (!running.cancelled.has(u.job_id)) open.push([u.job_id, null]);
+    open.sort((a, b) => a[0].localeCompare(b[0]));
+    $("#replan-cancel-pick").replaceChildren(
+      el("option", { value: "", text: t("dispatcher.cancel_job") }),
+      ...open.map(([id, cid]) => el("option", { value: id, text: cid ? `${id} · ${cid}` : id })),
+    );
+  }
+
+  /** Upload the chosen jobs file for the day; resolve false (errors shown) if it was refused. */
+  async function uploadReplanJobs(file) {
+    const box = $("#replan-upload-errors");
+    box.hidden = true;
+    const body = new FormData();
+    body.append("file", file);
+    try {
+      await CR.api(`/jobs?${new URLSearchParams({ day: state.day, keep_good: "false" })}`, { method: "POST", body });
+      $("#replan-file").value = "";
+      return true;
+    } catch (err) {
+      const errors = err instanceof CR.ApiError ? err.body?.errors || [] : [];
+      setText("#replan-upload-title", errors.length
+        ? t("dispatcher.upload_rejected", { file: file.name, n: errors.length })
+        : `${file.name}: ${apiErrorText(err)}`);
+      $("#replan-upload-list").replaceChildren(...errors.map((e) => el("li", { "data-row": e.row ?? "", "data-column": e.column ?? "" },
+        el("strong", { text: `${t("common.row")} ${e.row ?? "–"}` }), ` · ${e.column ?? ""} · `,
+        el("span", { text: rowErrorReason(e) }))));
+      box.hidden = false;
+      return false;
+    }
+  }
+
+  async function startReplan(event) {
+    event.preventDefault();
+    const pub = publishedPlan();
+    $("#replan-error").hidden = true;
+    if (!pub) return;
+    const limit = Number($("#replan-time-limit").value);
+    if (!(limit > 0 && limit <= 600)) {
+      formError("#replan-error", t("dispatcher.time_limit_invalid"));
+      return;
+    }
+    let closures = null;
+    const text = $("#replan-closures").value.trim();
+    if (text) {
+      try {
+        closures = JSON.parse(text);
+      } catch {
+        closures = null;
+      }
+      if (!closures || closures.type !== "FeatureCollection" || !Array.isArray(closures.features)) {
+        formError("#replan-error", t("dispatcher.closures_bad"));
+        return;
+      }
+    }
+    const now = momentOf($("#replan-now").value);
+    const unavailable = [...document.querySelectorAll("#replan-off .off-row")].map((li) => ({
+      courier_id: li.querySelector(".off-courier").value,
+      at: momentOf(li.querySelector(".off-at").value) || now,
+    })).filter((o) => o.courier_id).map((o) => (o.at ? o : { courier_id: o.courier_id }));
+    $("#btn-replan").disabled = true;
+    try {
+      const file = $("#replan-file").files[0];
+      if (file && !(await uploadReplanJobs(file))) return;
+      const body = {
+        new_jobs: running.newJobs,
+        with_uploaded_jobs: $("#replan-with-uploaded").checked || Boolean(file),
+        cancelled: [...running.cancelled],
+        unavailable,
+        time_limit_s: limit,
+        ...(now ? { now } : {}),
+        ...(closures ? { closures } : {}),
+      };
+      const created = await CR.api(`/plans/${pub.id}/replan`, { method: "POST", json: body });
+      running.newJobs = [];
+      running.cancelled.clear();
+      $("#replan-off").replaceChildren();
+      $("#replan-closures").value = "";
+      $("#replan-card").open = false;
+      await followNewPlan(created, { parent_id: pub.id });
+      $("#plan-card").scrollIntoView({ block: "nearest" });
+    } catch (err) {
+      formError("#replan-error", `${t("dispatcher.replan_failed")}: ${apiErrorText(err)}`, errorLines(err));
+    } finally {
+      $("#btn-replan").disabled = !publishedPlan();
+    }
+  }
+
+  // The draft's difference from the plan in force: a table and marks on the map.
+
+  function diffOf(plan) {
+    return plan?.parent_id && plan.stats?.diff ? plan.stats.diff : null;
+  }
+
+  function courierCell(cid) {
+    if (!cid) return el("span", { class: "muted", text: t("dispatcher.no_round") });
+    return el("span", { class: "who", "data-courier": cid },
+      el("span", { class: "swatch", style: { background: colourOf(cid) } }), cid);
+  }
+
+  /** A job's planned service start in the shown plan (a line of an insertion carries none). */
+  function plannedStart(jobId) {
+    for (const r of state.plan?.routes || []) {
+      const stop = r.stops.find((s) => s.job_id === jobId);
+      if (stop) return stop.start_s ?? stop.arrival_s;
+    }
+    return null;
+  }
+
+  function etaChange(line) {
+    if (line.eta_change_s === null || line.eta_change_s === undefined) {
+      return clock(line.eta_after_s ?? line.eta_before_s ?? (line.after ? plannedStart(line.job_id) : null));
+    }
+    const min = minutes(line.eta_change_s);
+    return `${t("dispatcher.diff_eta", { before: clock(line.eta_before_s), after: clock(line.eta_after_s) })} (${
+      t("dispatcher.diff_minutes", { sign: min > 0 ? "+" : "", min })})`;
+  }
+
+  function renderDiff() {
+    const plan = state.plan;
+    const diff = diffOf(plan);
+    show("#diff-card", Boolean(diff));
+    for (const node of document.querySelectorAll(".diff-legend")) node.hidden = !diff;
+    if (!diff) return;
+    const parent = state.plans.find((p) => p.id === plan.parent_id);
+    setText("#diff-title", t("dispatcher.diff_title", { version: parent?.version ?? "?" }));
+    const counts = diff.counts || {};
+    $("#diff-counts").replaceChildren(...DIFF_KINDS.filter((k) => counts[k]).map((k) => el("span", {
+      class: `badge diff-${k}`, "data-kind": k, "data-count": counts[k], text: `${counts[k]} ${t(`dispatcher.diff_count_${k}`)}`,
+    })));
+    const lines = (diff.jobs || []).filter((j) => CHANGED.includes(j.kind))
+      .sort((a, b) => CHANGED.indexOf(a.kind) - CHANGED.indexOf(b.kind) || a.job_id.localeCompare(b.job_id));
+    $("#diff-jobs tbody").replaceChildren(...(lines.length ? lines.map((j) => el("tr", {
+      "data-job": j.job_id, "data-kind": j.kind, "data-before": j.before ?? "", "data-after": j.after ?? "",
+      "data-reason": j.reason ?? "",
+    },
+    el("td", {}, el("strong", { text: j.job_id }), " ",
+      el("span", { class: `badge diff-${j.kind}`, text: t(`dispatcher.diff_kind_${j.kind}`) }),
+      j.reason ? el("div", { class: "reason small", text: reasonText(j.reason) }) : null),
+    el("td", { class: "couriers" }, courierCell(j.before), " → ", courierCell(j.after)),
+    el("td", { class: "num small", text: etaChange(j) })))
+      : [el("tr", {}, el("td", { colspan: "3", class: "muted", text: t("dispatcher.diff_none") }))]));
+    const shifted = (diff.jobs || []).filter((j) => j.kind === "kept" && j.eta_change_s);
+    show("#diff-eta-box", shifted.length > 0);
+    setText("#diff-eta-summary", t("dispatcher.diff_eta_changed", { n: shifted.length }));
+    $("#diff-eta-list").replaceChildren(...shifted.map((j) => el("li", { "data-job": j.job_id },
+      el("strong", { text: j.job_id }), ` · ${j.after} · ${etaChange(j)}`)));
+    const button = $("#btn-publish-draft");
+    button.textContent = t("dispatcher.publish_draft", { version: plan.version });
+    button.hidden = plan.status !== "ready";
+    button.disabled = plan.status !== "ready";
+  }
+
+  function drawDiff() {
+    layers.diff?.clearLayers();
+    const diff = diffOf(state.plan);
+    if (!diff || !view) return;
+    for (const j of diff.jobs || []) {
+      if (j.kind === "moved" || j.kind === "added") {
+        const marker = stopMarkers.get(j.job_id);
+        if (!marker) continue;
+        marker.getElement()?.setAttribute("data-diff", j.kind);
+        const label = j.kind === "moved"
+          ? `${j.job_id}: ${j.before ?? "–"} → ${j.after}` : `${j.job_id}: ${t("dispatcher.diff_kind_added")} · ${j.after}`;
+        const ring = L.circleMarker(marker.getLatLng(), {
+          renderer: svg, className: `diff-ring diff-${j.kind}`, radius: 12, color: colourOf(j.after),
+          weight: 3, dashArray: j.kind === "moved" ? "4 3" : null, fill: false, interactive: true,
+        }).bindTooltip(tip(label)).addTo(layers.diff);
+        ring.getElement()?.setAttribute("data-job", j.job_id);
+        if (j.kind === "added") {
+          L.marker(marker.getLatLng(), {
+            icon: L.divIcon({ className: "diff-mark diff-added", html: el("span", { text: "+" }), iconSize: [18, 18], iconAnchor: [-4, 22] }),
+            interactive: false,
+          }).addTo(layers.diff).getElement()?.setAttribute("data-job", j.job_id);
+        }
+      } else if (j.kind === "dropped" || j.kind === "unrouted") {
+        const where = unassignedAt.get(j.job_id);
+        if (!where) continue;
+        const mark = L.marker(where, {
+          icon: L.divIcon({ className: "diff-mark diff-dropped", html: el("span", { text: "×" }), iconSize: [22, 22] }),
+          zIndexOffset: 800,
+        }).bindTooltip(tip(`${j.job_id}: ${j.before ?? "–"} → ${t("dispatcher.no_round")} · ${reasonText(j.reason)}`))
+          .addTo(layers.diff);
+        mark.getElement()?.setAttribute("data-job", j.job_id);
+      }
+    }
+  }
+
+  function startRunningDay() {
+    $("#urgent-job-id").value = newJobId();
+    $("#urgent-now").value = hhmmNow();
+    $("#replan-now").value = hhmmNow();
+    $("#urgent-form").addEventListener("submit", askSuggestions);
+    $("#urgent-form").addEventListener("input", () => { $("#urgent-error").hidden = true; });
+    $("#btn-add-replan").addEventListener("click", addToReplan);
+    $("#btn-pick").addEventListener("click", startPick);
+    $("#replan-form").addEventListener("submit", startReplan);
+    $("#btn-add-off").addEventListener("click", () => {
+      $("#replan-off").append(offRow(null, $("#replan-now").value));
+    });
+    $("#replan-cancel-pick").addEventListener("change", (e) => {
+      if (e.target.value) running.cancelled.add(e.target.value);
+      renderRunning();
+    });
+    $("#btn-publish-draft").addEventListener("click", publish);
+    // The suggestions answer one plan in force; a newer one makes them stale.
+    $("#plan-select").addEventListener("change", () => {
+      running.asked = null;
+      $("#suggest-box").hidden = true;
+    });
   }
 
   // -- uploads ---------------------------------------------------------------------------------
@@ -943,10 +1413,12 @@
     $("#btn-plan").addEventListener("click", startPlan);
     $("#btn-publish").addEventListener("click", publish);
     $("#btn-round-close").addEventListener("click", () => selectRound(state.selected));
+    startRunningDay();
     $("#upload-card").open = true;
     try {
       view = await CR.map.create("map");
-      for (const name of ["rounds", "stops", "unassigned", "depots"]) layers[name] = L.layerGroup().addTo(view.map);
+      for (const name of ["rounds", "stops", "unassigned", "depots", "diff"]) layers[name] = L.layerGroup().addTo(view.map);
+      view.map.on("click", onMapClick);
       let roadsTimer = null;
       view.map.on("moveend", () => {
         // Roads follow the view after a pan or zoom (one request once the map settles).
