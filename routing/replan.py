@@ -426,7 +426,12 @@ _WORK: dict[str, Any] = {}
 
 def _solve_office(k: int) -> tuple[int, Plan]:
     problem, durations, distances, params, guide = _WORK["offices"][k]
-    return k, solve(problem, durations, distances, params=params, guide=guide)
+    plan = solve(problem, durations, distances, params=params, guide=guide)
+    if any(u.reason == UnassignedReason.TIME_LIMIT for u in plan.unassigned):
+        # nothing found in a small share of the time (a busy machine): once more, longer
+        longer = replace(params, time_limit_s=2 * params.time_limit_s)
+        plan = solve(problem, durations, distances, params=longer, guide=guide)
+    return k, plan
 
 
 def _solve_all(offices: list[tuple[Any, ...]], workers: int) -> list[Plan]:
@@ -599,6 +604,24 @@ def replan(
         for cid, st in stand.items()
         if st.available and st.left and st.location_job is None
     }
+    if positions:
+        # A fix far from every road (a track the map lacks, a poor GPS signal) cannot start a
+        # round on the roads: the courier starts from the last stop they reached instead.
+        ids = sorted(positions)
+        fixes = snapper.snap(
+            [positions[c][0] for c in ids],
+            [positions[c][1] for c in ids],
+            max_distance_m=opts.max_snap_m,
+            warn_far=False,
+        )
+        for c, far in zip(ids, fixes.far, strict=True):
+            if far:
+                st = stand[c]
+                last = st.frozen[-1] if st.frozen else None
+                home = problem.depot_by_id()[st.courier.depot_id]
+                st.location_job = last
+                st.location = (known[last].lon, known[last].lat) if last else (home.lon, home.lat)
+                del positions[c]
     pos_ids = sorted(positions)
     lon = (
         [d.lon for d in day.depots] + [j.lon for j in day.jobs] + [positions[c][0] for c in pos_ids]
@@ -631,7 +654,7 @@ def replan(
         # Offices solve in parallel on ``workers`` processes: the limit is the wall time.
         share = opts.time_limit_s * opts.workers * max(1, len(placed)) / total_jobs
         params = SolverParams(
-            time_limit_s=max(0.5, 0.85 * min(opts.time_limit_s, share)),
+            time_limit_s=max(1.0, 0.85 * min(opts.time_limit_s, share)),
             seed=opts.seed,
             objective="duration",
             use_pyvrp=False,

@@ -411,8 +411,11 @@ def _build_model(
     # Optional jobs, priority-weighted.
     base = _drop_penalty(problem, cost, params)
     penalties: dict[int, int] = {}
+    had_courier = guide.preferred if guide is not None else {}
     for p, node in job_node.items():
         penalties[p] = base * problem.jobs[p].priority
+        if problem.jobs[p].job_id in had_courier:  # off its courier's round: a change too
+            penalties[p] += guide.reassign_cost if guide is not None else 0
         routing.AddDisjunction([manager.NodeToIndex(node)], penalties[p])
 
     return _Model(
@@ -1025,7 +1028,6 @@ def solve(
         if initial is not None:
             copy = routing.solver().Assignment(initial)
             candidates.append((int(initial.ObjectiveValue()), "replan+ortools", copy))
-            relaxed = False  # the rounds in force are a better start than any construction
     elif params.use_pyvrp and _pyvrp_supported(problem):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
         try:
@@ -1059,7 +1061,9 @@ def solve(
                     len(model.job_node) - _num_unperformed(model, initial),
                 )
                 candidates.append((int(initial.ObjectiveValue()), "pyvrp+ortools", copy))
-    if not candidates or relaxed:
+    if not candidates or relaxed or guide is not None:
+        # With a guide too: the rounds in force may have fallen behind (a late courier), and
+        # an insertion start priced with the same costs of change can keep more jobs.
         initial, strategy = _first_solution_portfolio(model, params, t0)
         if initial is not None:
             candidates.append((int(initial.ObjectiveValue()), f"ortools({strategy})", initial))
