@@ -88,6 +88,8 @@ class NotifyWorker:
     totals: RoundStats = field(default_factory=RoundStats)
 
     def __post_init__(self) -> None:
+        # httpx logs every request's URL at INFO; a GET SMS gateway's URL holds the phone
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
         s = self.settings
         self._client = httpx.Client(
             timeout=s.notify_timeout_s,

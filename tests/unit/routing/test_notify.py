@@ -76,8 +76,10 @@ def test_mask_keeps_only_last_three_digits() -> None:
     """A masked phone shows its leading 0 and last three digits, nothing of the rest."""
     masked = mask_phone("84905123456")
     assert masked is not None
-    assert masked.startswith("0") and masked.endswith("456")
-    assert "905" not in masked and "123" not in masked
+    assert masked.startswith("0")
+    assert masked.endswith("456")
+    assert "905" not in masked
+    assert "123" not in masked
     assert mask_phone(None) is None
 
 
@@ -124,7 +126,8 @@ def test_day_ahead_text_names_the_window_and_day() -> None:
     m = day_ahead(_job(), DAY, 9 * 3600 + 40 * 60)
     assert m.kind == MessageKind.DAY_AHEAD
     assert "Bưu điện sẽ đến trả kết quả hồ sơ HS-001 vào khoảng 9:30–10:00 ngày 02/12" in m.text
-    assert m.params["thoi_gian"] == "9:30–10:00" and m.params["ngay"] == "02/12"
+    assert m.params["thoi_gian"] == "9:30–10:00"
+    assert m.params["ngay"] == "02/12"
     assert m.window == (9 * 3600 + 1800, 10 * 3600)
 
 
@@ -189,7 +192,8 @@ def test_failed_stop_says_why_and_what_next() -> None:
     stops = _round(1)
     (m,) = after_event(DAY, stops, 0, "failed", 9 * 3600 + 5 * 60, "nobody_home")
     assert m.kind == MessageKind.FAILED
-    assert "không có người nhận" in m.text and "ngày làm việc tiếp theo" in m.text
+    assert "không có người nhận" in m.text
+    assert "ngày làm việc tiếp theo" in m.text
     assert "9:05" in m.text
 
 
