@@ -617,6 +617,7 @@ def serve(
     run_dir = settings.data_dir / "run"
     embedded: EmbeddedRedis | None = None
     supervisor: WorkerSupervisor | None = None
+    notifier: WorkerSupervisor | None = None
     try:
         if not settings.redis_url:
             redis_dir = settings.data_dir / "redis"
@@ -645,6 +646,14 @@ def serve(
                 count=max(0, solve_workers),
                 ticks=[lambda: reap_lost_plans(settings, conn)],
             ).start()
+            # the outbox's sender: citizens' messages and webhooks (its state is all in the database)
+            notifier = WorkerSupervisor(
+                argv=[sys.executable, "-c", "from api.cli import app; app()", "notify-worker"],
+                env={**os.environ, "COURIER_MIGRATE_ON_START": "false"},
+                run_dir=run_dir,
+                count=1,
+                role="notify-worker",
+            ).start()
         # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` instead.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(
@@ -656,6 +665,8 @@ def serve(
             ws_per_message_deflate=False,
         )
     finally:
+        if notifier is not None:
+            notifier.stop()
         if supervisor is not None:
             supervisor.stop()
         if embedded is not None:
@@ -681,6 +692,38 @@ def worker(
     SolveWorker([settings.queue_name], connection=conn, settings=settings).work(
         burst=burst, with_scheduler=False
     )
+
+
+@app.command("notify-worker")
+def notify_worker(
+    once: Annotated[bool, typer.Option(help="Do one round and exit.")] = False,
+) -> None:
+    """Send citizens' messages and webhooks from the outbox, with retries (needs only the database).
+
+    Everything it works on is a database row, so any number may run, and one that is stopped
+    or killed loses nothing: what it had claimed is taken up again after its lease.
+    """
+    import signal
+    import threading
+
+    from api.db import make_engine, make_session_factory
+    from api.notify.worker import NotifyWorker
+
+    settings = _service_settings()
+    factory = make_session_factory(
+        make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+    )
+    worker = NotifyWorker(settings, factory)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        if once:
+            worker.run_once()
+        else:
+            worker.run(stop)
+    finally:
+        worker.close()
 
 
 @users_app.command("add")

@@ -56,6 +56,31 @@ class Settings(BaseSettings):
     tile_url: str | None = None
     tile_attribution: str = "© OpenStreetMap contributors"
     default_language: Literal["vi", "en"] = "vi"
+    # citizens' notifications and webhooks (api/notify): the outbox worker and its channels
+    notify_poll_s: float = Field(default=0.5, gt=0)
+    notify_batch: int = Field(default=200, ge=1)
+    notify_concurrency: int = Field(default=16, ge=1)
+    notify_backoff_s: float = Field(default=5.0, gt=0)
+    notify_backoff_max_s: float = Field(default=900.0, gt=0)
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_max_age_s: float = Field(default=24 * 3600.0, gt=0)
+    notify_receipt_key: str | None = None
+    zalo_access_token: str | None = None
+    zalo_url: str = "https://business.openapi.zalo.me/message/template"
+    zalo_templates: dict[str, str] = {}
+    sms_url: str | None = None
+    sms_method: Literal["POST", "GET", "PUT"] = "POST"
+    sms_body_template: str = '{"to": "{phone}", "text": "{text}", "ref": "{delivery_id}"}'
+    sms_content_type: str = "application/json"
+    sms_username: str | None = None
+    sms_password: str | None = None
+    sms_auth_header: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "buudien@localhost"
+    smtp_starttls: bool = False
 
     @property
     def sqlalchemy_url(self) -> str:

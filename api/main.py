@@ -37,6 +37,7 @@ from api.limits import BodySizeLimit
 from api.logging import request_id_var
 from api.maps.views import router as maps_router
 from api.network import warm_network, warm_network_or_none
+from api.notify.views import router as notify_router
 from api.overload import ShedCourierWrites
 from api.plans.views import router as plans_router
 from api.reports.views import router as reports_router
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         plans_router,
         reports_router,
         maps_router,
+        notify_router,
         pages_router,
     ):
         app.include_router(router)

@@ -11,6 +11,10 @@ from api.events.models import StopEvent as StopEvent
 from api.jobs.models import CourierRecord as CourierRecord
 from api.jobs.models import DepotRecord as DepotRecord
 from api.jobs.models import JobRecord as JobRecord
+from api.notify.models import Notification as Notification
+from api.notify.models import OutboxEvent as OutboxEvent
+from api.notify.models import WebhookDelivery as WebhookDelivery
+from api.notify.models import WebhookEndpoint as WebhookEndpoint
 from api.plans.models import PlanRecord as PlanRecord
 from api.plans.models import RouteRecord as RouteRecord
 from api.plans.models import StopRecord as StopRecord

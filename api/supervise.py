@@ -128,7 +128,8 @@ class ProcessRecord:
         """Return True if the running process is the one recorded and still looks like its role.
 
         A ``redis-server`` rewrites its command line to ``redis-server host:port`` and works in its
-        ``--dir``; a worker's command line names ``api.cli`` and ``worker``.
+        ``--dir``; a worker's command line names ``api.cli`` and its role (``worker``,
+        ``notify-worker``).
         """
         if not self.alive():
             return False
@@ -136,7 +137,7 @@ class ProcessRecord:
         if self.role == "redis-server":
             here = cwd(self.pid)
             return bool(args) and "redis-server" in args[0] and str(here) == self.directory
-        return any("api.cli" in a for a in args) and "worker" in args
+        return any("api.cli" in a for a in args) and self.role in args
 
 
 def write_pid_file(path: Path, pid: int, role: str, directory: Path | None = None) -> ProcessRecord:
@@ -276,6 +277,7 @@ class WorkerSupervisor:
     max_backoff_s: float = 30.0
     stable_s: float = 60.0
     ticks: list[Callable[[], object]] = field(default_factory=list)
+    role: str = "worker"
     restarts: int = 0
     _slots: list[_Slot] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -304,7 +306,7 @@ class WorkerSupervisor:
             list(self.argv), env=self.env, preexec_fn=die_with_parent(signal.SIGKILL)
         )
         slot.started = time.monotonic()
-        write_pid_file(self.run_dir / f"worker-{slot.index}.pid", slot.process.pid, "worker")
+        write_pid_file(self.run_dir / f"{self.role}-{slot.index}.pid", slot.process.pid, self.role)
 
     def _check(self, slot: _Slot) -> None:
         now = time.monotonic()
@@ -327,7 +329,7 @@ class WorkerSupervisor:
             lived,
             delay,
         )
-        (self.run_dir / f"worker-{slot.index}.pid").unlink(missing_ok=True)
+        (self.run_dir / f"{self.role}-{slot.index}.pid").unlink(missing_ok=True)
         slot.process = None
         slot.restart_at = now + delay
         self.restarts += 1
@@ -367,4 +369,4 @@ class WorkerSupervisor:
                 slot.process.kill()
                 slot.process.wait()
         for slot in self._slots:
-            (self.run_dir / f"worker-{slot.index}.pid").unlink(missing_ok=True)
+            (self.run_dir / f"{self.role}-{slot.index}.pid").unlink(missing_ok=True)

@@ -104,6 +104,9 @@ def job_to_json(j: Job) -> dict[str, Any]:
         "address": j.address,
         "recipient": j.recipient,
         "note": j.note,
+        "phone": j.phone,
+        "email": j.email,
+        "notify": str(j.notify),
     }
 
 
@@ -127,6 +130,9 @@ def job_from_json(x: dict[str, Any]) -> Job:
         address=x.get("address", ""),
         recipient=x.get("recipient", ""),
         note=x.get("note", ""),
+        phone=x.get("phone"),
+        email=x.get("email"),
+        notify=x.get("notify", "none"),
     )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from routing.clock import LOCAL_TZ, format_clock
+from routing.contact import NotifyPreference, normalise_email, normalise_phone, parse_preference
 from routing.errors import InputError, InputFileError, InputTooLargeError
 from routing.model import Courier, Depot, Job, Load, TimeWindow
 
@@ -66,6 +67,9 @@ JOB_COLUMNS = (
     "address",
     "recipient",
     "note",
+    "phone",
+    "email",
+    "notify",
 )
 COURIER_COLUMNS = (
     "courier_id",
@@ -127,6 +131,10 @@ ROW_ERROR_CODES = frozenset(
         "duplicate_column",
         "not_scalar",
         "too_long",
+        "bad_phone",
+        "bad_email",
+        "bad_notify",
+        "notify_needs_contact",
     }
 )
 
@@ -182,6 +190,31 @@ class _Row:
                 max=max_chars,
             )
         return text
+
+    def phone(self, column: str = "phone") -> str | None:
+        value = self.text(column, max_chars=40)
+        if not value:
+            return None
+        try:
+            return normalise_phone(value)
+        except ValueError as e:
+            raise self._fail(column, value, str(e), "bad_phone") from e
+
+    def email(self, column: str = "email") -> str | None:
+        value = self.text(column, max_chars=254)
+        if not value:
+            return None
+        try:
+            return normalise_email(value)
+        except ValueError as e:
+            raise self._fail(column, value, str(e), "bad_email") from e
+
+    def preference(self, column: str = "notify") -> NotifyPreference:
+        value = self.text(column, max_chars=20)
+        try:
+            return parse_preference(value)
+        except ValueError as e:
+            raise self._fail(column, value, str(e), "bad_notify") from e
 
     def ident(self, column: str, *, required: bool = False) -> str:
         return self.text(column, required=required, max_chars=MAX_ID_CHARS)
@@ -695,7 +728,26 @@ def _job(row: _Row) -> Job:
         address=row.text("address"),
         recipient=row.text("recipient"),
         note=row.text("note"),
+        **_contact(row),
     )
+
+
+def _contact(row: _Row) -> dict[str, Any]:
+    """Return a job's phone, e-mail and notification preference, checked against each other."""
+    phone, email, notify = row.phone(), row.email(), row.preference()
+    if notify in (NotifyPreference.ZALO, NotifyPreference.SMS) and phone is None:
+        raise row._fail(
+            "phone", "", f"notify={notify} needs a phone", "notify_needs_contact", notify=notify
+        )
+    if notify == NotifyPreference.EMAIL and email is None:
+        raise row._fail(
+            "email",
+            "",
+            "notify=email needs an e-mail address",
+            "notify_needs_contact",
+            notify=notify,
+        )
+    return {"phone": phone, "email": email, "notify": notify}
 
 
 def read_jobs(
@@ -898,6 +950,9 @@ def job_row(job: Job) -> dict[str, Any]:
         "address": job.address,
         "recipient": job.recipient,
         "note": job.note,
+        "phone": job.phone or "",
+        "email": job.email or "",
+        "notify": "" if job.notify == NotifyPreference.NONE else str(job.notify),
     }
 
 

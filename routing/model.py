@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from routing.contact import NotifyPreference
 from routing.errors import InputError
 from routing.vocabulary import ID_CHECK_CATEGORIES, ID_CHECK_SKILL
 
@@ -286,6 +287,14 @@ class Job:
         Post office the job is pre-assigned to, if any.
     zone_id, address, recipient, note
         Descriptive fields carried through to the plan.
+    phone
+        The citizen's phone, normalised to international digits (``84905123456``,
+        :func:`routing.contact.normalise_phone`), or None.
+    email
+        The citizen's e-mail address, or None.
+    notify
+        How the citizen wants to hear about the visit (:class:`routing.contact.NotifyPreference`);
+        Zalo and SMS need ``phone``, e-mail needs ``email``.
     category
         What the job is, for couriers and reports: ``dossier_pickup``, ``result_return``,
         ``licence_return``, ``pension_payout``, ``ems_delivery``, ``parcel_pickup``,
@@ -309,9 +318,13 @@ class Job:
     address: str = ""
     recipient: str = ""
     note: str = ""
+    phone: str | None = None
+    email: str | None = None
+    notify: NotifyPreference = NotifyPreference.NONE
 
     def __post_init__(self) -> None:
         _require(bool(self.job_id), "job_id", self.job_id, "must not be empty")
+        self._check_contact()
         _require(self.kind in JOB_KINDS, "kind", self.kind, "must be 'pickup' or 'delivery'")
         _check_lonlat(self.lon, self.lat)
         if not isinstance(self.windows, tuple):
@@ -328,6 +341,28 @@ class Job:
         _require(1 <= self.priority <= 5, "priority", self.priority, "must be between 1 and 5")
         if not isinstance(self.skills, frozenset):
             object.__setattr__(self, "skills", frozenset(self.skills))
+
+    def _check_contact(self) -> None:
+        if not isinstance(self.notify, NotifyPreference):
+            _require(
+                self.notify in set(NotifyPreference), "notify", self.notify, "unknown preference"
+            )
+            object.__setattr__(self, "notify", NotifyPreference(self.notify))
+        _require(
+            self.phone is None or (self.phone.isdigit() and self.phone.startswith("84")),
+            "phone",
+            self.phone,
+            "a stored phone is in its normalised form (84...)",
+        )
+        needs = {NotifyPreference.ZALO: "phone", NotifyPreference.SMS: "phone"}
+        if self.notify == NotifyPreference.EMAIL:
+            _require(
+                self.email is not None, "email", None, "an e-mail notification needs an address"
+            )
+        elif self.notify in needs:
+            _require(
+                self.phone is not None, "phone", None, f"a {self.notify} notification needs a phone"
+            )
 
     @property
     def first_start_s(self) -> int:

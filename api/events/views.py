@@ -20,6 +20,7 @@ from api.events.schemas import (
     StopEventRead,
 )
 from api.network import warm_network_or_none
+from api.notify.service import record_stop_event
 from api.pagination import DEFAULT_LIMIT, Limit
 from routing.errors import InputError
 
@@ -82,6 +83,9 @@ def post_event(
     ``device_ts``, so events queued offline and sent late land in their true order.
     """
     rec = service.record_event(session, _courier(who), body, uploads=settings.uploads_dir)
+    # One outbox row for citizens and webhooks (a no-op if recorded): a retry whose first
+    # answer was lost after the event's commit restores it.
+    record_stop_event(session, rec.row)
     if rec.duplicate:
         response.status_code = 200
     else:

@@ -24,6 +24,7 @@ from api.errors import (
 from api.events.service import seed_round_states
 from api.jobs.service import build_problem
 from api.network import get_network
+from api.notify.service import record_published
 from api.plans import running, service
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.schemas import (
@@ -167,6 +168,7 @@ def publish_plan(
     running.carry_progress(session, plan)
     plan = service.publish_plan(session, plan)
     seed_round_states(session, r, plan.id)
+    record_published(session, plan)  # citizens' day-ahead messages and webhooks, sent by the worker
     session.commit()
     live.publish(r, plan.id, {"type": "published", "plan_id": plan.id, "version": plan.version})
     return service.plan_dict(plan)

@@ -18,6 +18,7 @@ class RoundStop(BaseModel):
     address: str
     recipient: str
     note: str
+    phone: str | None = None
     lon: float
     lat: float
     windows: list[list[str]]

@@ -13,7 +13,9 @@ from api.plans.models import PlanRecord, RouteRecord
 from api.plans.service import published_plan_id
 from routing.clock import format_clock, local_today
 from routing.codec import job_from_json
+from routing.contact import mask_phone
 from routing.model import Job
+from routing.vocabulary import DONE_STATUSES
 
 
 def get_route(
@@ -54,13 +56,18 @@ def _handover(job: Job) -> dict[str, Any]:
 
 
 def round_dict(session: Session, route: RouteRecord) -> dict[str, Any]:
-    """Return a round as the courier's phone shows it: ordered stops, windows, ETAs, legs."""
+    """Return a round as the courier's phone shows it: ordered stops, windows, ETAs, legs.
+
+    The citizen's phone is shown whole only on the stop being served (the first not yet
+    completed or failed), to call from the door; the others' are masked (``0•••••••456``).
+    """
     plan = session.execute(
         select(PlanRecord.id, PlanRecord.day, PlanRecord.version).where(
             PlanRecord.id == route.plan_id
         )
     ).one()
     stops = []
+    serving = next((s.seq for s in route.stops if s.status not in DONE_STATUSES), None)
     for s in route.stops:
         j = job_from_json(s.job)
         stops.append(
@@ -72,6 +79,7 @@ def round_dict(session: Session, route: RouteRecord) -> dict[str, Any]:
                 "address": j.address,
                 "recipient": j.recipient,
                 "note": j.note,
+                "phone": j.phone if s.seq == serving else mask_phone(j.phone),
                 "lon": j.lon,
                 "lat": j.lat,
                 "windows": [[format_clock(w.start_s), format_clock(w.end_s)] for w in j.windows],

@@ -53,6 +53,17 @@ MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
     ("GET", "/map/config", (401, 200, 200, 200, 200)),
     ("GET", "/map/roads", (401, 200, 200, 200, 200)),
     ("GET", "/auth/token", (405, 405, 405, 405, 405)),
+    ("POST", "/webhooks", (401, 403, 403, 403, 403)),
+    ("GET", "/webhooks", (401, 403, 403, 403, 403)),
+    ("PATCH", "/webhooks/{endpoint_id}", (401, 403, 403, 403, 403)),
+    ("DELETE", "/webhooks/{endpoint_id}", (401, 403, 403, 403, 403)),
+    ("GET", "/webhooks/{endpoint_id}/deliveries", (401, 403, 403, 403, 403)),
+    ("POST", "/webhooks/{endpoint_id}/replay", (401, 403, 403, 403, 403)),
+    ("POST", "/webhooks/deliveries/{delivery_id}/replay", (401, 403, 403, 403, 403)),
+    ("GET", "/notifications", (401, 403, 403, 200, 200)),
+    ("POST", "/notifications/requeue", (401, 403, 403, 403, 403)),
+    # a provider's delivery report: authenticated by COURIER_NOTIFY_RECEIPT_KEY, not a role
+    ("POST", "/notifications/receipts", (401, 401, 401, 401, 401)),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/auth/token")}
 
@@ -65,7 +76,9 @@ def _request(
     a_job = s.client.get("/rounds/me", headers=s.h(A), params={"day": day}).json()["stops"][-1][
         "job_id"
     ]
-    url = path.format(plan_id=s.plan_id, courier_id=A, username="manager")
+    url = path.format(
+        plan_id=s.plan_id, courier_id=A, username="manager", endpoint_id=1, delivery_id="d1"
+    )
     headers = {} if who == "anonymous" else s.h({"A": A, "B": B}.get(who, who))
     if path == "/auth/logout" and who != "anonymous":
         # Sign out a second session of the same user: the module's tokens stay valid.
@@ -99,6 +112,11 @@ def _request(
             "job_id": a_job,
             "kind": "arrived",
         },
+        "/webhooks": {"url": "http://127.0.0.1:9/x", "event_types": ["*"]},
+        "/webhooks/{endpoint_id}": {"active": False},
+        "/webhooks/{endpoint_id}/replay": {"since": ts},
+        "/notifications/requeue": {"status": "unsent"},
+        "/notifications/receipts": {"delivery_id": "d1", "status": "delivered"},
         "/rounds/me/positions": {
             "idempotency_key": uuid.uuid4().hex,
             "device_ts": ts,

@@ -1,0 +1,1 @@
+"""Citizens' notifications and webhooks: the outbox, its channels and the worker that sends it."""
