@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.db import Base, utcnow
@@ -21,7 +21,17 @@ class PlanRecord(Base):
     """
 
     __tablename__ = "plans"
-    __table_args__ = (UniqueConstraint("day", "version", name="uq_plans_day_version"),)
+    __table_args__ = (
+        UniqueConstraint("day", "version", name="uq_plans_day_version"),
+        # one published version per day, whatever races two dispatchers run
+        Index(
+            "uq_plans_one_published_per_day",
+            "day",
+            unique=True,
+            sqlite_where=text("status = 'published'"),
+            postgresql_where=text("status = 'published'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(index=True)

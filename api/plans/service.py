@@ -16,6 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from api.db import utcnow
@@ -315,7 +316,12 @@ def publish_plan(session: Session, plan: PlanRecord) -> PlanRecord:
     session.flush()
     plan.status = "published"
     plan.published_at = utcnow()
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as e:  # another version of the day was published at the same moment
+        session.rollback()
+        msg = f"another version of {plan.day} was published meanwhile; reload the day and retry"
+        raise ConflictError(msg) from e
     _published_cache.pop((session.get_bind(), plan.day), None)
     return plan
 

@@ -9,6 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from api.db import make_engine, make_session_factory
+from api.plans.models import PlanRecord
+from api.plans.service import clone_plan, get_plan
 from routing.io import job_row
 from routing.model import Problem
 from tests.integration.conftest import Stack, load_and_publish
@@ -248,3 +254,21 @@ def test_urgent_job_suggestions_are_ranked_fast_and_accepted(
     again = s.client.post(f"/plans/{draft['id']}/suggestions", headers=h, json=ask)
     assert again.status_code == 422
     del timings
+
+
+def test_the_database_keeps_one_published_plan_per_day(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """Two versions of a day marked published at once are refused by the database itself."""
+    v1 = load_and_publish(stack, town_files, town)
+    engine = make_engine(stack.settings.sqlalchemy_url)
+    try:
+        with make_session_factory(engine)() as session:
+            other = clone_plan(session, get_plan(session, v1))
+            other.status = "published"  # as a racing publish that skipped the supersede would
+            with pytest.raises(IntegrityError):
+                session.flush()
+            session.rollback()
+            assert session.query(PlanRecord).filter_by(status="published").count() == 1
+    finally:
+        engine.dispose()
