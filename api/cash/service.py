@@ -43,14 +43,14 @@ def _rounds(session: Session, plan_id: int) -> dict[str, _Round]:
             .join(Proof, Proof.event_id == StopEvent.id)
             .where(StopEvent.plan_id == plan_id, StopEvent.kind == "completed")
             .order_by(StopEvent.device_ts, StopEvent.id)  # the latest completion wins
-        )
+        ).all()
     )
     depots: dict[str, str] = dict(
         session.execute(
             select(RouteRecord.courier_id, RouteRecord.depot_id).where(
                 RouteRecord.plan_id == plan_id
             )
-        ).tuples()
+        ).all()
     )
     stops: dict[str, list[tuple[Any, str, int | None]]] = {cid: [] for cid in depots}
     for stop, courier_id in session.execute(
