@@ -10,7 +10,8 @@ Pure rules, shared by the service, the pages and the reports. For each courier a
 - **returned**: the cash counted back at close;
 - **difference** = issued - paid - returned (positive: cash missing, negative: cash over).
 
-A non-zero difference flags the courier's day until a manager signs it off with a note.
+A non-zero difference flags the courier's day until a manager signs it off with a note; so does
+a closed day whose courier held cash and had none counted back (the difference is unknown).
 """
 
 from __future__ import annotations
@@ -54,12 +55,15 @@ class CashDay:
         Cash returned at close, or ``None`` before the close.
     signed_off
         Whether a manager signed off the day's difference.
+    closed
+        Whether the day is closed (what was not counted back by then is missing).
     """
 
     issued_vnd: int | None
     paid_vnd: int
     returned_vnd: int | None
     signed_off: bool = False
+    closed: bool = False
 
     @property
     def in_hand_vnd(self) -> int | None:
@@ -76,6 +80,15 @@ class CashDay:
         return self.issued_vnd - self.paid_vnd - self.returned_vnd
 
     @property
+    def missing_return(self) -> bool:
+        """Whether the day closed with cash in the courier's hands and nothing counted back."""
+        return (
+            self.closed
+            and self.returned_vnd is None
+            and (self.issued_vnd or 0) - self.paid_vnd != 0
+        )
+
+    @property
     def flagged(self) -> bool:
-        """Whether the day shows a difference no manager has signed off yet."""
-        return self.difference_vnd not in (None, 0) and not self.signed_off
+        """Whether the day shows a difference (or a missing return) no manager signed off yet."""
+        return (self.difference_vnd not in (None, 0) or self.missing_return) and not self.signed_off

@@ -157,6 +157,7 @@ def _row(day: date, rnd: _Round, rec: CashDayRecord | None) -> dict[str, Any]:
         paid_vnd=paid,
         returned_vnd=rec.returned_vnd if rec is not None else None,
         signed_off=rec is not None and rec.signed_off_at is not None,
+        closed=rec is not None and rec.paid_vnd is not None,  # paid is frozen at the close
     )
     return {
         "day": day,
@@ -172,6 +173,7 @@ def _row(day: date, rnd: _Round, rec: CashDayRecord | None) -> dict[str, Any]:
         if issued is not None
         else (rnd.proposed_vnd - paid if state.returned_vnd is None else 0),
         "difference_vnd": state.difference_vnd,
+        "missing_return": state.missing_return,
         "flagged": state.flagged,
         "signed_off_at": rec.signed_off_at if rec is not None else None,
         "sign_off_note": rec.sign_off_note if rec is not None else "",
@@ -255,6 +257,7 @@ CASH_COLUMNS: tuple[str, ...] = (
     "paid_vnd",
     "returned_vnd",
     "difference_vnd",
+    "missing_return",
     "flagged",
     "signed_off_at",
     "sign_off_note",
@@ -283,6 +286,7 @@ def reconciliation_frame(session: Session, start: date, end: date) -> pd.DataFra
     ):
         df[col] = pd.to_numeric(df[col]).astype("Int64")
     df["flagged"] = df["flagged"].astype(bool)
+    df["missing_return"] = df["missing_return"].astype(bool)
     df["signed_off_at"] = pd.to_datetime(df["signed_off_at"], utc=True)
     return df.sort_values(["depot_id", "courier_id", "day"]).reset_index(drop=True)
 

@@ -56,6 +56,9 @@ class CashRead(BaseModel):
     returned_vnd: int | None
     in_hand_vnd: int | None
     difference_vnd: int | None
+    missing_return: bool = Field(
+        description="Closed with cash in hand and nothing counted back (flagged too)"
+    )
     flagged: bool
     signed_off_at: dt.datetime | None
     sign_off_note: str

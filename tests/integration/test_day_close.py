@@ -276,6 +276,11 @@ def test_cash_difference_flags_the_day_until_a_manager_signs_it_off(
     # Couriers whose morning cash was never entered took the proposal; they returned nothing.
     others = [c for c in r.json()["cash"] if c["courier_id"] != courier]
     assert all(c["issued_vnd"] == c["proposed_vnd"] for c in others)
+    # Those who held cash and had none counted back are flagged too (missing return).
+    unreturned = [c for c in others if c["issued_vnd"] > c["paid_vnd"]]
+    assert unreturned
+    assert all(c["flagged"] and c["missing_return"] for c in unreturned)
+    assert not any(c["flagged"] for c in others if c["issued_vnd"] == c["paid_vnd"])
 
     sign = f"/days/{day}/cash/{courier}/sign-off"
     assert s.client.post(sign, headers=h, json={"note": "ok"}).status_code == 403

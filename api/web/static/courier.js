@@ -259,6 +259,7 @@ const Outbox = (() => {
     const cashLeft = open.reduce((sum, s) => sum + (s.task.cash_payout_vnd || 0), 0);
     $("round-cash").hidden = cashLeft === 0;
     $("round-cash").textContent = CR.t("courier.cash_left", { amount: money(cashLeft) });
+    renderCashInHand(stops);
 
     const next = $("next-stop");
     next.replaceChildren(open.length
@@ -269,6 +270,37 @@ const Outbox = (() => {
     $("done-summary").textContent = CR.t("courier.done_stops", { n: done.length });
     $("done-list").replaceChildren(...done.map(doneRow));
     drawStops();
+  }
+
+  /**
+   * Cash in hand: what the post office issued this morning (or the payouts planned, until the
+   * dispatcher enters it) minus what was paid out; payouts completed here count at once (at the
+   * amount due), even before the outbox has sent them.
+   */
+  function renderCashInHand(stops) {
+    const cash = state.cash;
+    const box = $("cash-in-hand");
+    if (!cash || cash.returned_vnd !== null) {
+      box.hidden = true;
+      return;
+    }
+    const issued = cash.issued_vnd ?? cash.proposed_vnd;
+    const paidHere = stops
+      .filter((s) => s.task.cash_payout_vnd > 0 && statusOf(s).status === "completed")
+      .reduce((sum, s) => sum + s.task.cash_payout_vnd, 0);
+    const inHand = issued - Math.max(paidHere, cash.paid_vnd);
+    box.hidden = issued === 0;
+    box.dataset.amount = String(inHand);
+    box.textContent = CR.t("courier.cash_in_hand", { amount: money(inHand) });
+  }
+
+  async function loadCash() {
+    try {
+      state.cash = await CR.api(`/cash/me?day=${day}`);
+      render();
+    } catch {
+      // offline, or no cash for this round: the line stays hidden
+    }
   }
 
   // -- the map ---------------------------------------------------------------------------------
@@ -493,6 +525,7 @@ const Outbox = (() => {
         state.round = round;
       }
       render();
+      loadCash();
     } catch {
       // still offline or no plan: keep what is shown
     }
@@ -645,6 +678,7 @@ const Outbox = (() => {
     $("round-loading").hidden = true;
     state.local = loadLocal();
     render();
+    loadCash();
     const mapDrawn = drawMap().catch((err) => console.warn("map", err));
     keepForOffline(mapDrawn).catch((err) => console.warn("offline cache", err));
     document.body.dataset.ready = "1";

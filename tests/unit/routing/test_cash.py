@@ -74,3 +74,15 @@ def test_authorised_person_only_for_results_and_payouts() -> None:
     with pytest.raises(InputError) as e:
         check_recipient(PAY_A, "citizen", authorised_given=True)
     assert e.value.column == "proof.authorised"
+
+
+def test_closed_day_without_a_return_is_flagged() -> None:
+    """Cash in hand at close and nothing counted back flags the day; nothing held, no flag."""
+    unreturned = CashDay(2_000_000, 0, None, closed=True)
+    assert unreturned.missing_return
+    assert unreturned.flagged
+    assert unreturned.difference_vnd is None
+    assert not replace(unreturned, signed_off=True).flagged
+    assert not CashDay(2_000_000, 2_000_000, None, closed=True).flagged
+    assert not CashDay(0, 0, None, closed=True).flagged
+    assert not CashDay(2_000_000, 0, None, closed=False).flagged

@@ -1,0 +1,202 @@
+"""The day's end in a real browser: close, the next day's carried jobs, the cash sign-off.
+
+The dispatcher closes the day on the dispatcher's page and opens the next one with its carried
+jobs; the manager signs off a courier's cash difference in the reconciliation.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.auth.service import Role
+from routing.clock import LOCAL_TZ
+from routing.close import next_working_day
+from routing.model import Job, Problem
+from tests.integration.conftest import LiveService, screenshot
+from tests.integration.dayfixture import write_day
+
+SHORT_VND = 50_000
+
+
+def at(day: date, seconds: int) -> str:
+    return (
+        datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ) + timedelta(seconds=seconds)
+    ).isoformat()
+
+
+@pytest.fixture(scope="module")
+def worked_day(
+    live_service: LiveService, town: Problem, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The town day published; one job failed nobody_home, one wrong_address, one payout paid."""
+    svc, day = live_service, town.day
+    assert day is not None
+    files = write_day(town, tmp_path_factory.mktemp("close-day"))
+    h = svc.h("dispatcher")
+    jobs = town.job_by_id()
+    with httpx.Client(base_url=svc.url, timeout=60) as c:
+        for kind in ("depots", "couriers", "jobs"):
+            params = {"day": day.isoformat()} if kind == "jobs" else {}
+            with files[kind].open("rb") as fh:
+                r = c.post(
+                    f"/{kind}", headers=h, files={"file": (f"{kind}.csv", fh)}, params=params
+                )
+            assert r.status_code == 201, r.text
+        r = c.post("/plans", headers=h, json={"day": day.isoformat(), "time_limit_s": 2})
+        assert r.status_code == 202, r.text
+        plan_id = r.json()["plan_id"]
+        deadline = time.monotonic() + 45
+        while c.get(f"/plans/{plan_id}/status", headers=h).json()["status"] != "ready":
+            assert time.monotonic() < deadline, "the worker did not finish the plan"
+            time.sleep(0.3)
+        assert c.post(f"/plans/{plan_id}/publish", headers=h).status_code == 200
+        plan = c.get(f"/plans/{plan_id}", headers=h).json()
+        loose = [
+            (r["courier_id"], jobs[s["job_id"]])
+            for r in plan["routes"]
+            for s in r["stops"]
+            if jobs[s["job_id"]].kind == "delivery" and jobs[s["job_id"]].pair_id is None
+        ]
+        payer, payout = next((cid, j) for cid, j in loose if j.is_payout)
+        others = [(cid, j) for cid, j in loose if j.job_id != payout.job_id]
+        (away_c, away), (wrong_c, wrong) = others[0], others[1]
+
+        def send(courier: str, job: Job, kind: str, **extra: Any) -> None:
+            if courier.lower() not in svc.tokens:
+                svc.add_user(courier.lower(), Role.courier, courier)
+            body = {
+                "idempotency_key": uuid.uuid4().hex,
+                "device_ts": at(day, 10 * 3600),
+                "job_id": job.job_id,
+                "kind": kind,
+                **extra,
+            }
+            r = c.post("/rounds/me/events", headers=svc.h(courier.lower()), json=body)
+            assert r.status_code == 201, r.text
+
+        send(away_c, away, "failed", reason="nobody_home")
+        send(wrong_c, wrong, "failed", reason="wrong_address")
+        proof = {
+            "recipient_name": "Nguyễn Thị Hoa",
+            "id_check": "passed",
+            "cash_paid_vnd": payout.payout_vnd,
+        }
+        send(payer, payout, "completed", proof=proof)
+    return {"day": day, "away": away, "wrong": wrong, "payer": payer, "payout": payout}
+
+
+def test_dispatcher_closes_the_day_and_manager_signs_off_the_cash(
+    live_service: LiveService, browser: Any, worked_day: dict[str, Any], tmp_path: Path
+) -> None:
+    """Close on the dispatcher's page, the next day's carried jobs, the manager's reconciliation."""
+    day: date = worked_day["day"]
+    payer, payout, away, wrong = (worked_day[k] for k in ("payer", "payout", "away", "wrong"))
+    nxt = next_working_day(day)
+    page = live_service.open_page(
+        browser,
+        "dispatcher",
+        f"/dispatcher?day={day.isoformat()}",
+        viewport={"width": 1400, "height": 1000},
+        locale="vi-VN",
+    )
+    page.set_default_timeout(20_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: d.accept())
+    page.wait_for_function("d => document.body.dataset.closeLoaded === d", arg=day.isoformat())
+    assert page.inner_text("#close-status") == "Ngày đang mở."
+    row = page.locator(f"#cash-table tr[data-courier='{payer}']")
+    proposed = int(row.locator("input[name=issued]").get_attribute("placeholder") or "0")
+    assert proposed >= payout.payout_vnd
+    issued = proposed + 200_000  # the office hands out a margin
+    returned = issued - payout.payout_vnd - SHORT_VND
+    # The dispatcher counts what each courier brings back (the expected amount is shown).
+    for other in page.locator("#cash-table input[name=returned]").all():
+        other.fill(other.get_attribute("placeholder") or "0")
+    row.locator("input[name=issued]").fill(str(issued))
+    row.locator("input[name=returned]").fill(str(returned))
+    page.click("#btn-close-day")
+    page.wait_for_selector("#close-status[data-closed='1'], #close-error:not([hidden])")
+    assert page.locator("#close-error").is_hidden(), page.inner_text("#close-error")
+    assert "Đã chốt" in page.inner_text("#close-status")
+    carried = page.locator("#carried-list li")
+    assert (
+        page.locator(f"#carried-list li[data-job='{away.job_id}']").get_attribute("data-attempts")
+        == "1"
+    )
+    assert "Không có người nhận" in page.inner_text(f"#carried-list li[data-job='{away.job_id}']")
+    assert page.locator(f"#held-list li[data-job='{wrong.job_id}']").count() == 1
+    assert page.locator(f"#carried-list li[data-job='{payout.job_id}']").count() == 0
+    flagged = page.locator(f"#cash-table tr[data-courier='{payer}']")
+    assert flagged.get_attribute("data-flagged") == "1"
+    assert "50.000" in flagged.inner_text()
+    n_carried = carried.count()
+    screenshot(page, "dispatcher-day-closed")
+    page.locator("#close-card").screenshot(path=str(screenshot(page, "dispatcher-close-card")))
+
+    page.click("#btn-open-next")
+    page.wait_for_function("d => document.body.dataset.closeLoaded === d", arg=nxt.isoformat())
+    assert page.input_value("#day") == nxt.isoformat()
+    assert page.locator("#carried-in-list li").count() == n_carried
+    assert page.inner_text("#carried-in-count") == str(n_carried)
+    assert page.locator(f"#carried-in-list li[data-job='{away.job_id}']").count() == 1
+    assert page.inner_text("#close-status") == "Cần công bố phương án trước khi chốt ngày."
+    screenshot(page, "dispatcher-next-day-carried")
+    page.locator("#carried-in-card").screenshot(path=str(screenshot(page, "dispatcher-carried-in")))
+    assert problems == []
+    page.context.close()
+
+    page = live_service.open_page(
+        browser,
+        "manager",
+        f"/manager?start={day.isoformat()}&end={day.isoformat()}",
+        viewport={"width": 1280, "height": 1000},
+        locale="vi-VN",
+        accept_downloads=True,
+    )
+    page.set_default_timeout(20_000)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    query = f"start={day.isoformat()}&end={day.isoformat()}"
+    page.wait_for_function("q => document.body.dataset.cashLoaded === q", arg=query)
+    office = page.locator("[data-cash-table=offices] tbody tr")
+    assert office.count() == 1
+    assert office.first.get_attribute("data-flagged") == "1"
+    courier_row = page.locator(f"[data-cash-table=couriers] tr[data-courier='{payer}']")
+    assert "50.000" in courier_row.locator("td[data-column=difference_vnd]").inner_text()
+    open_day = page.locator(f"[data-cash-table=days] tr[data-courier='{payer}']")
+    assert open_day.get_attribute("data-flagged") == "1"
+    assert "1" in page.inner_text("#cash-status")
+    screenshot(page, "manager-cash-flagged")
+    page.locator("#cash").screenshot(path=str(screenshot(page, "manager-cash-section")))
+
+    note = "<b>Thiếu 50.000đ</b> — bưu tá nộp bù"
+    open_day.locator("input[name=note]").fill(note)
+    page.evaluate("delete document.body.dataset.cashLoaded")
+    open_day.locator("button[type=submit]").click()
+    page.wait_for_function("q => document.body.dataset.cashLoaded === q", arg=query)
+    signed = page.locator(f"[data-cash-table=days] tr[data-courier='{payer}']")
+    assert signed.get_attribute("data-flagged") == "0"
+    assert note in signed.inner_text()  # the note is text, never markup
+    assert signed.locator("b").count() == 0
+    assert (
+        page.locator("[data-cash-table=offices] tbody tr").first.get_attribute("data-flagged")
+        == "0"
+    )
+    with page.expect_download() as info:
+        page.click("button[data-cash-download=csv]")
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    assert payer in path.read_text("utf-8-sig")
+    # The report shows first-attempt success and who received the handovers.
+    page.wait_for_selector("[data-table=first_attempt] tbody tr")
+    assert page.locator("[data-table=handovers] tbody tr").count() == 1
+    screenshot(page, "manager-cash-signed-off")
+    assert problems == []
+    page.context.close()
