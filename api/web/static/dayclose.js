@@ -49,6 +49,7 @@
       name, "data-courier": row.courier_id, value: value === null || value === undefined ? "" : String(value),
       placeholder: String(name === "issued" ? row.proposed_vnd
         : (row.issued_vnd ?? row.proposed_vnd) - row.paid_vnd),
+      title: name === "issued" ? `${t("dispatcher.cash_proposed")}: ${money(row.proposed_vnd)}` : null,
       "aria-label": `${t(name === "issued" ? "dispatcher.cash_issued" : "dispatcher.cash_returned")} ${row.courier_id}`,
     });
   }
@@ -59,7 +60,6 @@
       const diff = row.difference_vnd;
       return el("tr", { "data-courier": row.courier_id, "data-flagged": row.flagged ? "1" : "0" },
         el("td", { text: row.courier_id }),
-        el("td", { class: "num", text: money(row.proposed_vnd) }),
         el("td", { class: "num" }, closed ? money(row.issued_vnd) : amountInput("issued", row, row.issued_vnd)),
         el("td", { class: "num", text: money(row.paid_vnd) }),
         el("td", { class: "num" }, closed ? money(row.returned_vnd) : amountInput("returned", row, row.returned_vnd)),
