@@ -402,3 +402,38 @@ def test_authorised_handover_is_recorded_and_counted(
     ).json()
     counted = rep["tables"]["handovers"]["rows"][0]
     assert (counted["handovers"], counted["citizen"], counted["authorised"]) == (2, 1, 1)
+
+
+def test_office_rules_decide_the_carry_over(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """An office that holds nobody_home and closes on the next working day sees that at close."""
+    s, day = stack, town.day
+    assert day is not None
+    load_and_publish(s, town_files, town)
+    h = s.h("dispatcher")
+    url = "/offices/BC-KONTUM/carry-rules"
+    nxt = next_working_day(day)
+    rules = s.client.get(url, headers=h).json()
+    rules["by_reason"]["nobody_home"] = "hold"
+    rules["not_attempted"] = "return_to_office"
+    rules["holidays"] = [nxt.isoformat()]
+    r = s.client.put(url, headers=h, json=rules)
+    assert r.status_code == 200, r.text
+    assert s.client.get(url, headers=s.h("manager")).json()["by_reason"]["nobody_home"] == "hold"
+    bad = s.client.put(url, headers=h, json={**rules, "by_reason": {"lost_dog": "hold"}})
+    assert bad.status_code == 422
+    assert s.client.put(url, headers=h, json={**rules, "max_attempts": 0}).status_code == 422
+    assert s.client.put(url, headers=s.h("manager"), json=rules).status_code == 403
+    assert s.client.get("/offices/NOWHERE/carry-rules", headers=h).status_code == 404
+
+    a, b = routed_deliveries(s, town, day)[:2]
+    assert report(s, day, a.job_id, "failed", reason="nobody_home").status_code == 201
+    assert report(s, day, b.job_id, "failed", reason="rescheduled").status_code == 201
+    closed = close(s, day).json()
+    assert a.job_id in {o["job_id"] for o in closed["held"]}
+    carried = {o["job_id"]: o for o in closed["carried"]}
+    # The next working day is a holiday of this office: the one after it.
+    assert carried[b.job_id]["carried_to"] == next_working_day(nxt).isoformat()
+    assert set(carried) == {b.job_id}  # everything not attempted went back to the office
+    assert len(closed["returned"]) == len(town.jobs) - 2

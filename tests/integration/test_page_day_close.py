@@ -99,6 +99,25 @@ def test_dispatcher_closes_the_day_and_manager_signs_off_the_cash(
     day: date = worked_day["day"]
     payer, payout, away, wrong = (worked_day[k] for k in ("payer", "payout", "away", "wrong"))
     nxt = next_working_day(day)
+    # The courier's page shows the cash in hand: issued this morning minus what was paid out.
+    issued = payout.payout_vnd + 200_000  # the office hands out a margin
+    r = httpx.put(
+        f"{live_service.url}/days/{day.isoformat()}/cash/{payer}",
+        headers=live_service.h("dispatcher"),
+        json={"issued_vnd": issued},
+    )
+    assert r.status_code == 200, r.text
+    phone = live_service.open_page(
+        browser,
+        payer.lower(),
+        f"/courier?day={day.isoformat()}",
+        viewport={"width": 412, "height": 915},
+    )
+    phone.wait_for_selector("#cash-in-hand:not([hidden])", timeout=20_000)
+    assert phone.get_attribute("#cash-in-hand", "data-amount") == str(issued - payout.payout_vnd)
+    assert "200.000" in phone.inner_text("#cash-in-hand")
+    phone.context.close()
+
     page = live_service.open_page(
         browser,
         "dispatcher",
@@ -113,9 +132,9 @@ def test_dispatcher_closes_the_day_and_manager_signs_off_the_cash(
     page.wait_for_function("d => document.body.dataset.closeLoaded === d", arg=day.isoformat())
     assert page.inner_text("#close-status") == "Ngày đang mở."
     row = page.locator(f"#cash-table tr[data-courier='{payer}']")
+    assert row.locator("input[name=issued]").input_value() == str(issued)
     proposed = int(row.locator("input[name=issued]").get_attribute("placeholder") or "0")
     assert proposed >= payout.payout_vnd
-    issued = proposed + 200_000  # the office hands out a margin
     returned = issued - payout.payout_vnd - SHORT_VND
     # The dispatcher counts what each courier brings back (the expected amount is shown).
     for other in page.locator("#cash-table input[name=returned]").all():
