@@ -21,8 +21,7 @@ from routing.clock import LOCAL_TZ
 from routing.close import next_working_day
 from routing.model import Job, Problem
 from tests.integration.conftest import Stack, load_and_publish
-
-PHOTO = b"\x89PNG\r\n\x1a\n" + b"authorisation letter" * 20
+from tests.integration.test_page_courier import tiny_png
 
 
 def at(day: date, seconds: int) -> str:
@@ -328,7 +327,9 @@ def test_authorised_handover_is_recorded_and_counted(
     parcel = next(j for j in routed if not j.allows_authorised_handover)
     courier = courier_of(s, day, result.job_id)
     photo = s.client.post(
-        "/rounds/me/photos", headers=s.h(courier), files={"file": ("auth.png", PHOTO, "image/png")}
+        "/rounds/me/photos",
+        headers=s.h(courier),
+        files={"file": ("auth.png", tiny_png(), "image/png")},
     ).json()["photo_id"]
     person = {
         "name": "Nguyễn Thị Hoa",

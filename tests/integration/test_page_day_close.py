@@ -14,13 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from api.auth.service import Role
+from api.db import make_engine, make_session_factory
+from api.events.models import Proof, StopEvent
 from routing.clock import LOCAL_TZ
 from routing.close import next_working_day
 from routing.model import Job, Problem
 from tests.integration.conftest import LiveService, screenshot
 from tests.integration.dayfixture import write_day
+from tests.integration.test_page_courier import tiny_png
 
 SHORT_VND = 50_000
 
@@ -89,7 +93,15 @@ def worked_day(
             "cash_paid_vnd": payout.payout_vnd,
         }
         send(payer, payout, "completed", proof=proof)
-    return {"day": day, "away": away, "wrong": wrong, "payer": payer, "payout": payout}
+    return {
+        "day": day,
+        "away": away,
+        "wrong": wrong,
+        "payer": payer,
+        "payout": payout,
+        "plan": plan,
+        "touched": {payer, away_c, wrong_c},
+    }
 
 
 def test_dispatcher_closes_the_day_and_manager_signs_off_the_cash(
@@ -219,3 +231,75 @@ def test_dispatcher_closes_the_day_and_manager_signs_off_the_cash(
     screenshot(page, "manager-cash-signed-off")
     assert problems == []
     page.context.close()
+
+
+def test_courier_hands_a_result_to_an_authorised_person(
+    live_service: LiveService, browser: Any, worked_day: dict[str, Any], town: Problem
+) -> None:
+    """On the phone: someone else received it; name, relation, ID digits and the authorisation's photo."""
+    day: date = worked_day["day"]
+    jobs = town.job_by_id()
+    courier, job_id = next(
+        (r["courier_id"], s["job_id"])
+        for r in worked_day["plan"]["routes"]
+        if r["courier_id"] not in worked_day["touched"]
+        for s in r["stops"]
+        if jobs[s["job_id"]].allows_authorised_handover and not jobs[s["job_id"]].is_payout
+    )
+    if courier.lower() not in live_service.tokens:
+        live_service.add_user(courier.lower(), Role.courier, courier)
+    page = live_service.open_page(
+        browser,
+        courier.lower(),
+        f"/courier?day={day.isoformat()}",
+        viewport={"width": 412, "height": 915},
+    )
+    page.set_default_timeout(20_000)
+    page.wait_for_selector("body[data-ready='1']")
+    card = page.locator(f".stop[data-job='{job_id}']").first
+    if card.evaluate("e => e.tagName") == "DETAILS":
+        card.locator("summary").click()
+    card.locator("button[data-act=done]").click()
+    page.wait_for_selector("#proof-dialog[open]")
+    assert page.locator("#proof-received-by").is_visible()
+    assert page.locator("#proof-authorised").is_hidden()
+    page.fill("#proof-recipient", "Trần Thị Bình")
+    page.check("#proof-id-check input[value=passed]")
+    page.check("#proof-received-by input[value=authorised]")
+    assert page.locator("#auth-name").is_visible()
+    page.click("#proof-submit")
+    assert page.locator("#proof-error").is_visible()  # the authorised person's details are needed
+    page.fill("#auth-name", "Nguyễn Văn Nam")
+    page.fill("#auth-relation", "chồng")
+    page.fill("#auth-digits", "0917")
+    page.set_input_files(
+        "#auth-photo",
+        files=[{"name": "uy-quyen.png", "mimeType": "image/png", "buffer": tiny_png()}],
+    )
+    page.wait_for_selector("#auth-photo-preview:not([hidden])")
+    screenshot(page, "courier-authorised-handover")
+    page.click("#proof-submit")
+    page.wait_for_selector(f"#done-list .stop[data-job='{job_id}']", state="attached")
+    page.wait_for_selector("#outbox-count[data-count='0']", state="attached")
+    page.context.close()
+
+    engine = make_engine(live_service.settings.sqlalchemy_url)
+    try:
+        with make_session_factory(engine)() as session:
+            proof = session.execute(
+                select(Proof)
+                .join(StopEvent, StopEvent.id == Proof.event_id)
+                .where(StopEvent.job_id == job_id)
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert proof.received_by == "authorised"
+    assert (proof.authorised_name, proof.authorised_relation, proof.authorised_id_digits) == (
+        "Nguyễn Văn Nam",
+        "chồng",
+        "0917",
+    )
+    assert proof.authorisation_photo_sha256 is not None
+    assert (
+        Path(live_service.settings.uploads_dir) / f"{proof.authorisation_photo_sha256}.bin"
+    ).is_file()
