@@ -352,6 +352,8 @@ def release_held(
 ) -> JobOutcome:
     """Make a held job a job of ``to_day`` (default: the office's next working day after ``day``).
 
+    A held pair is released whole, whichever half is named.
+
     Raises
     ------
     NotFoundError
@@ -377,13 +379,32 @@ def release_held(
         to_day = next_working_day(day, rules=rules)
     if to_day <= day:
         raise InputError(None, "to_day", to_day.isoformat(), f"must be after {day}")
-    if not _carry(session, job_from_json(rec.job), to_day):
-        msg = f"{to_day} already has a job {job_id}"
-        raise ConflictError(msg)
-    rec.carried_to = to_day
-    rec.released_at = utcnow()
+    # The other half of a held pair goes with it: a day cannot plan half a pair.
+    together = [rec, *_held_partners(session, rec)]
+    for held in together:
+        if not _carry(session, job_from_json(held.job), to_day):
+            msg = f"{to_day} already has a job {held.job_id}"
+            raise ConflictError(msg)
+        held.carried_to = to_day
+        held.released_at = utcnow()
     session.flush()
     return rec
+
+
+def _held_partners(session: Session, rec: JobOutcome) -> list[JobOutcome]:
+    """Return the other held, unreleased half of a held pair (closed the same day)."""
+    pair_id = (rec.job or {}).get("pair_id")
+    if not pair_id:
+        return []
+    rows = session.scalars(
+        select(JobOutcome).where(
+            JobOutcome.day == rec.day,
+            JobOutcome.action == CarryAction.HOLD,
+            JobOutcome.carried_to.is_(None),
+            JobOutcome.job_id != rec.job_id,
+        )
+    )
+    return [o for o in rows if (o.job or {}).get("pair_id") == pair_id]
 
 
 def is_closed(session: Session, day: date) -> bool:

@@ -438,3 +438,33 @@ def test_office_rules_decide_the_carry_over(
     assert carried[b.job_id]["carried_to"] == next_working_day(nxt).isoformat()
     assert set(carried) == {b.job_id}  # everything not attempted went back to the office
     assert len(closed["returned"]) == len(town.jobs) - 2
+
+
+def test_a_held_pair_is_released_whole(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """A failed pickup holds its delivery too; releasing either half makes both jobs of the day."""
+    s, day = stack, town.day
+    assert day is not None
+    load_and_publish(s, town_files, town)
+    jobs = town.job_by_id()
+    routed = [st["job_id"] for stops in rounds(s, day).values() for st in stops]
+    pickup = next(jobs[j] for j in routed if jobs[j].pair_id and jobs[j].kind == "pickup")
+    delivery = next(
+        j for j in town.jobs if j.pair_id == pickup.pair_id and j.job_id != pickup.job_id
+    )
+    assert report(s, day, pickup.job_id, "failed", reason="wrong_address").status_code == 201
+    closed = close(s, day).json()
+    assert {pickup.job_id, delivery.job_id} <= {o["job_id"] for o in closed["held"]}
+    h = s.h("dispatcher")
+    later = next_working_day(day)
+    r = s.client.post(f"/days/{day}/held/{delivery.job_id}/release", headers=h, json={})
+    assert r.status_code == 200, r.text
+    assert r.json()["carried_to"] == later.isoformat()
+    stored = s.client.get("/jobs", headers=h, params={"day": later.isoformat(), "limit": 500})
+    records = {row["id"]: row["data"] for row in stored.json()["data"]}
+    assert records[pickup.job_id]["pair_id"] == records[delivery.job_id]["pair_id"]
+    assert s.client.get("/held", headers=h).json()["count"] == 0
+    # The day with the pair plans: the store holds both halves.
+    r = s.client.post("/plans", headers=h, json={"day": later.isoformat(), "time_limit_s": 1})
+    assert r.status_code == 202, r.text
