@@ -28,7 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth.service import TokenCache
 from api.auth.views import router as auth_router
+from api.cash.views import router as cash_router
 from api.config import Settings, get_settings
+from api.days.views import router as days_router
 from api.db import make_engine, make_session_factory, upgrade_database
 from api.errors import install_error_handlers
 from api.events.views import router as events_router
@@ -174,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs_router,
         plans_router,
         reports_router,
+        days_router,
+        cash_router,
         maps_router,
         notify_router,
         pages_router,

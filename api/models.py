@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from api.auth.models import ApiToken as ApiToken
 from api.auth.models import User as User
+from api.cash.models import CashDayRecord as CashDayRecord
+from api.days.models import CarryRulesRecord as CarryRulesRecord
+from api.days.models import DayClose as DayClose
+from api.days.models import JobOutcome as JobOutcome
 from api.db import Base as Base
 from api.events.models import Position as Position
 from api.events.models import Proof as Proof

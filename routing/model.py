@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Literal
 
 from routing.contact import NotifyPreference
 from routing.errors import InputError
-from routing.vocabulary import ID_CHECK_CATEGORIES, ID_CHECK_SKILL
+from routing.vocabulary import (
+    AUTHORISED_HANDOVER_CATEGORIES,
+    ID_CHECK_CATEGORIES,
+    ID_CHECK_SKILL,
+)
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -409,6 +413,13 @@ class Job:
     def is_payout(self) -> bool:
         """Whether completing the job means paying cash at the door."""
         return self.payout_vnd > 0
+
+    @property
+    def allows_authorised_handover(self) -> bool:
+        """Whether someone the citizen authorised may receive it: a result return or a payout."""
+        return self.kind == "delivery" and (
+            self.category in AUTHORISED_HANDOVER_CATEGORIES or self.is_payout
+        )
 
     @property
     def is_office_stop(self) -> bool:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from routing.clock import LOCAL_TZ, local_clock
 from routing.export import spreadsheet_text
-from routing.vocabulary import fail_reason_message, reason_message
+from routing.vocabulary import Recipient, fail_reason_message, reason_message
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -119,6 +119,7 @@ MONTH_COLUMNS: tuple[str, ...] = (
     "recipient_name",
     "id_checked",
     "cash_paid_vnd",
+    "received_by",
 )
 _DATETIME_COLUMNS = (
     "requested_at",
@@ -229,6 +230,9 @@ def day_rows(
                 "recipient_name": o.recipient_name if o else None,
                 "id_checked": o.id_checked if o else None,
                 "cash_paid_vnd": o.cash_paid_vnd if o else None,
+                "received_by": Recipient.CITIZEN
+                if o and o.outcome == "completed" and job.kind == "delivery"
+                else None,
             }
         )
     return rows
@@ -273,6 +277,7 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
         "fail_reason",
         "unassigned_reason",
         "recipient_name",
+        "received_by",
     ):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
@@ -298,6 +303,8 @@ def load_frame(path: Path | str) -> pd.DataFrame:
         df = pd.read_parquet(src)
     else:
         df = pd.read_csv(src, keep_default_na=True)
+    if "received_by" not in df.columns:  # saved before handovers recorded who received them
+        df["received_by"] = None
     return _normalise(df[list(MONTH_COLUMNS)])
 
 
@@ -548,6 +555,115 @@ def unassigned_reasons(df: pd.DataFrame) -> pd.DataFrame:
     counts["reason_en"] = counts["unassigned_reason"].map(lambda r: reason_message(r, lang="en"))
     counts = counts.sort_values(["count", "unassigned_reason"], ascending=[False, True])
     return counts[["unassigned_reason", "ly_do", "reason_en", "count"]].reset_index(drop=True)
+
+
+def first_attempt_success(df: pd.DataFrame, *, by: By = None) -> pd.DataFrame:
+    """Return first-attempt success and attempts to completion, overall or per group.
+
+    A job's first attempt is its attempt row with ``attempt`` 1; jobs whose first attempt lies
+    before the frame's range are not counted there, but their later completions are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``first_attempts``, ``first_attempt_completed``, ``first_attempt_success_rate``,
+        ``completed`` (completions at any attempt), ``mean_attempts_to_complete`` and
+        ``completed_after_retry`` (completions at attempt 2 or later).
+    """
+
+    def summarise(part: pd.DataFrame) -> dict[str, float]:
+        first = part[part["attempt"] == 1]
+        done = part[part["outcome"] == "completed"]
+        n_first = len(first)
+        first_done = int((first["outcome"] == "completed").sum())
+        return {
+            "first_attempts": n_first,
+            "first_attempt_completed": first_done,
+            "first_attempt_success_rate": first_done / n_first if n_first else float("nan"),
+            "completed": len(done),
+            "mean_attempts_to_complete": float(done["attempt"].astype(float).mean())
+            if len(done)
+            else float("nan"),
+            "completed_after_retry": int((done["attempt"] > 1).sum()),
+        }
+
+    out = _grouped(attempts(df), by, summarise)
+    for col in ("first_attempts", "first_attempt_completed", "completed", "completed_after_retry"):
+        out[col] = out[col].astype(int)
+    return out
+
+
+def attempts_by_reason(df: pd.DataFrame) -> pd.DataFrame:
+    """Count failed attempts per reason and attempt number, and how many jobs later succeeded.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``fail_reason``, ``ly_do``, ``reason_en``, ``failed`` (attempts), ``first``
+        (at attempt 1), ``retries`` (at attempt 2 or later), ``jobs`` (distinct jobs) and
+        ``later_completed`` (of those jobs, how many were completed at a later attempt in
+        the frame); most frequent first.
+    """
+    cols = ["fail_reason", "ly_do", "reason_en", "failed", "first", "retries", "jobs"]
+    failed = df[df["outcome"] == "failed"]
+    if failed.empty:
+        return pd.DataFrame(columns=[*cols, "later_completed"])
+    done_at = df[df["outcome"] == "completed"].groupby("job_id")["attempt"].max()
+    rows = []
+    for reason, part in failed.groupby("fail_reason", sort=True):
+        last_fail = part.groupby("job_id")["attempt"].max()
+        later = done_at.reindex(last_fail.index)
+        rows.append(
+            {
+                "fail_reason": reason,
+                "ly_do": fail_reason_message(str(reason), lang="vi"),
+                "reason_en": fail_reason_message(str(reason), lang="en"),
+                "failed": len(part),
+                "first": int((part["attempt"] == 1).sum()),
+                "retries": int((part["attempt"] > 1).sum()),
+                "jobs": int(part["job_id"].nunique()),
+                "later_completed": int((later > last_fail).sum()),
+            }
+        )
+    out = pd.DataFrame(rows)
+    return out.sort_values(["failed", "fail_reason"], ascending=[False, True]).reset_index(
+        drop=True
+    )
+
+
+def request_to_completion_by_attempt(df: pd.DataFrame) -> pd.DataFrame:
+    """Summarise request-to-completion times by the attempt that completed the job.
+
+    The request time is the citizen's first (it stays with a job carried to later days), so
+    a job completed at its third attempt counts the days in between.
+    """
+    return request_to_completion_summary(df, by="attempt")
+
+
+def handover_recipients(df: pd.DataFrame, *, by: By = None) -> pd.DataFrame:
+    """Count completed handovers by who received them: the citizen or an authorised person.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``handovers``, ``citizen``, ``authorised`` and ``authorised_share``.
+    """
+
+    def summarise(part: pd.DataFrame) -> dict[str, float]:
+        n = len(part)
+        authorised = int((part["received_by"] == Recipient.AUTHORISED).sum())
+        return {
+            "handovers": n,
+            "citizen": int((part["received_by"] == Recipient.CITIZEN).sum()),
+            "authorised": authorised,
+            "authorised_share": authorised / n if n else float("nan"),
+        }
+
+    done = df[(df["outcome"] == "completed") & df["received_by"].notna()]
+    out = _grouped(done, by, summarise)
+    for col in ("handovers", "citizen", "authorised"):
+        out[col] = out[col].astype(int)
+    return out
 
 
 def courier_comparison(df: pd.DataFrame) -> pd.DataFrame:

@@ -160,6 +160,42 @@ ID_CHECK_CATEGORIES: frozenset[str] = frozenset({"licence_return", "result_retur
 #: The skill a courier needs to check IDs, and the one to carry payout cash.
 ID_CHECK_SKILL = "id_check"
 CASH_SKILL = "cash_payout"
+#: Job categories an authorised person may receive instead of the citizen (with an authorisation).
+AUTHORISED_HANDOVER_CATEGORIES: frozenset[str] = frozenset(
+    {"result_return", "licence_return", "pension_payout"}
+)
+
+
+class Recipient(StrEnum):
+    """Who received a handover: the citizen, or a person the citizen authorised."""
+
+    CITIZEN = "citizen"
+    AUTHORISED = "authorised"
+
+
+class CloseOutcome(StrEnum):
+    """How a job of the published plan ends when the dispatcher closes the day."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not_attempted"
+
+
+class CarryAction(StrEnum):
+    """What happens to a job that was not completed when its day closes."""
+
+    DONE = "done"
+    NEXT_DAY = "next_day"
+    HOLD = "hold"
+    RETURN = "return_to_office"
+
+
+CARRY_MESSAGES: dict[str, tuple[str, str]] = {
+    CarryAction.DONE: ("Completed", "Đã hoàn thành"),
+    CarryAction.NEXT_DAY: ("Carried to the next working day", "Chuyển sang ngày làm việc kế tiếp"),
+    CarryAction.HOLD: ("Held for the dispatcher", "Giữ lại chờ điều phối viên"),
+    CarryAction.RETURN: ("Returned to the post office", "Trả về bưu cục"),
+}
 
 
 def _message(table: dict[str, tuple[str, str]], code: str, lang: Lang) -> str:
@@ -175,3 +211,8 @@ def fail_reason_message(reason: str, *, lang: Lang = "en") -> str:
 def reason_message(reason: str, *, lang: Lang = "en") -> str:
     """Return the English or Vietnamese message of an unassigned reason (the code if unknown)."""
     return _message(UNASSIGNED_MESSAGES, reason, lang)
+
+
+def carry_message(action: str, *, lang: Lang = "en") -> str:
+    """Return the English or Vietnamese label of a carry-over action (the code if unknown)."""
+    return _message(CARRY_MESSAGES, action, lang)

@@ -47,6 +47,13 @@ class Proof(Base):
     cash_paid_vnd: Mapped[int | None] = mapped_column(nullable=True)
     photo_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     photo_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Who received it: the citizen, or an authorised person (name, relation, ID digits, photo
+    # of the authorisation). Null on proofs stored before this was recorded: the citizen.
+    received_by: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    authorised_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    authorised_relation: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    authorised_id_digits: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    authorisation_photo_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Position(Base):

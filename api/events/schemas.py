@@ -7,16 +7,29 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from routing.vocabulary import EventKind, FailReason
+from routing.vocabulary import EventKind, FailReason, Recipient
+
+
+class AuthorisedIn(BaseModel):
+    """The person the citizen authorised to receive a result or a payout."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    relation: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    id_last_digits: str = Field(pattern=r"^[0-9]{3,6}$", description="Last digits of their ID")
+    photo_id: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="Uploaded photo of the written authorisation"
+    )
 
 
 class ProofIn(BaseModel):
-    """Proof of a handover."""
+    """Proof of a handover; ``received_by`` says who received it (the citizen by default)."""
 
     recipient_name: str = Field(default="", max_length=200)
     id_check: Literal["passed", "failed", "not_required"] | None = None
     cash_paid_vnd: int | None = Field(default=None, ge=0, le=10**12)
     photo_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    received_by: Recipient = Recipient.CITIZEN
+    authorised: AuthorisedIn | None = None
 
 
 class StopEventIn(BaseModel):

@@ -26,6 +26,7 @@ from api import live
 from api.auth.service import Principal
 from api.db import UTCDateTime, utcnow, write_lock
 from api.errors import ConflictError, NotFoundError
+from api.events.handover import authorised_columns
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
 from api.network import Network
@@ -36,6 +37,7 @@ from routing.clock import LOCAL_TZ, local_seconds
 from routing.codec import job_from_json
 from routing.errors import InputError
 from routing.eta import PlannedStop, Projection, project, travel_s
+from routing.handover import check_recipient
 from routing.model import Job
 from routing.vocabulary import DONE_STATUSES, EventKind
 
@@ -197,6 +199,16 @@ def _check_proof(body: StopEventIn, job: Job, uploads: Path) -> None:
         and not (uploads / f"{proof.photo_id}.bin").is_file()
     ):
         raise InputError(None, "proof.photo_id", proof.photo_id, "unknown photo; upload it first")
+    if proof is not None:
+        check_recipient(job, proof.received_by, authorised_given=proof.authorised is not None)
+        authorised = proof.authorised
+        if authorised is not None and not (uploads / f"{authorised.photo_id}.bin").is_file():
+            raise InputError(
+                None,
+                "proof.authorised.photo_id",
+                authorised.photo_id,
+                "unknown photo; upload it first",
+            )
 
 
 def _existing_event(session: Session, courier_id: str, key: str) -> StopEvent | None:
@@ -394,6 +406,7 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
                             "cash_paid_vnd": body.proof.cash_paid_vnd,
                             "photo_path": f"{photo}.bin" if photo else None,
                             "photo_sha256": photo,
+                            **authorised_columns(body.proof),
                         },
                     )
             session.commit()

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
+from api.days.models import JobOutcome
 from api.errors import InvalidRequestError
 from api.events.models import Proof, StopEvent
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
@@ -37,7 +38,7 @@ from routing import reports
 from routing.clock import local_clock, local_seconds
 from routing.codec import job_from_json, problem_from_json
 from routing.reports import month_frame, promised_window, requested_moment
-from routing.vocabulary import DONE_STATUSES, StopStatus
+from routing.vocabulary import DONE_STATUSES, Recipient, StopStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -85,6 +86,7 @@ class _Handover:
     recipient_name: str | None
     id_checked: bool | None
     cash_paid_vnd: int | None
+    received_by: str | None = None
 
 
 def _handovers(session: Session, plan_ids: list[int]) -> dict[int, _Handover]:
@@ -92,14 +94,25 @@ def _handovers(session: Session, plan_ids: list[int]) -> dict[int, _Handover]:
     if not plan_ids:
         return {}
     rows = session.execute(
-        select(StopEvent.stop_id, Proof.recipient_name, Proof.id_check, Proof.cash_paid_vnd)
+        select(
+            StopEvent.stop_id,
+            Proof.recipient_name,
+            Proof.id_check,
+            Proof.cash_paid_vnd,
+            Proof.received_by,
+        )
         .join(Proof, Proof.event_id == StopEvent.id)
         .where(StopEvent.plan_id.in_(plan_ids), StopEvent.kind == "completed")
         .order_by(StopEvent.device_ts, StopEvent.id)
     ).all()
     return {
-        stop_id: _Handover(name or None, None if check is None else check == "passed", cash)
-        for stop_id, name, check, cash in rows
+        stop_id: _Handover(
+            name or None,
+            None if check is None else check == "passed",
+            cash,
+            received_by or Recipient.CITIZEN,
+        )
+        for stop_id, name, check, cash, received_by in rows
     }
 
 
@@ -151,6 +164,9 @@ def _stop_row(
         "recipient_name": proof.recipient_name if proof else None,
         "id_checked": proof.id_checked if proof else None,
         "cash_paid_vnd": proof.cash_paid_vnd if proof else None,
+        "received_by": proof.received_by
+        if proof and completed_at is not None and job.kind == "delivery"
+        else None,
     }
 
 
@@ -195,8 +211,9 @@ def delivery_frame(session: Session, start: date, end: date) -> pd.DataFrame:
     One row per planned stop and per unassigned job of each day's published plan, with the
     columns of :data:`routing.simulate.MONTH_COLUMNS` (typed by
     :func:`routing.simulate.month_frame`); see the module docstring for how they are filled.
-    ``attempt`` counts the days a job id appears in the range (a job re-planned after a
-    failure is attempt 2 on its second day).
+    ``attempt`` is the job's attempt number that day: one more than the attempts the closed
+    days before it counted (:mod:`api.days`), so a day the courier never reached does not
+    count; a job no closed day knows counts the days its id appears in the range.
     """
     plans = list(
         session.scalars(
@@ -224,7 +241,30 @@ def delivery_frame(session: Session, start: date, end: date) -> pd.DataFrame:
     df = month_frame(rows)
     if not df.empty:
         df["attempt"] = (df.groupby("job_id")["day"].rank(method="dense")).astype("Int64")
+        _attempts_from_closes(session, df, end)
     return df
+
+
+def _attempts_from_closes(session: Session, df: pd.DataFrame, end: date) -> None:
+    """Set ``attempt`` from the attempts the closed days counted before each row's day."""
+    job_ids = sorted(set(df["job_id"]))
+    history: dict[str, list[tuple[date, int]]] = {}
+    for chunk in range(0, len(job_ids), 500):
+        for job_id, day, count in session.execute(
+            select(JobOutcome.job_id, JobOutcome.day, JobOutcome.attempts)
+            .where(JobOutcome.job_id.in_(job_ids[chunk : chunk + 500]), JobOutcome.day <= end)
+            .order_by(JobOutcome.day)
+        ):
+            history.setdefault(job_id, []).append((day, count))
+    if not history:
+        return
+    attempt = df["attempt"].to_numpy(dtype=object)
+    for k, (job_id, day) in enumerate(zip(df["job_id"], df["day"], strict=True)):
+        past = history.get(job_id)
+        if past is not None:
+            before = [count for d, count in past if d < day.date()]
+            attempt[k] = (before[-1] if before else 0) + 1
+    df["attempt"] = pd.array(attempt, dtype="Int64")
 
 
 _FRAMES: OrderedDict[tuple[str, date, date], tuple[tuple[Any, ...], pd.DataFrame]] = OrderedDict()
@@ -234,10 +274,10 @@ FRAME_CACHE_SIZE = 8
 
 
 def _fingerprint(session: Session, start: date, end: date) -> tuple[Any, ...]:
-    """Return what the range's frame depends on: published plans and their stop events.
+    """Return what the range's frame depends on: published plans, their stop events, closes.
 
-    A stop changes only through an event or a newly published version, so equal fingerprints
-    mean equal frames.
+    A stop changes only through an event or a newly published version, and attempt numbers
+    only when a day closes, so equal fingerprints mean equal frames.
     """
     plans = tuple(
         session.execute(
@@ -253,7 +293,10 @@ def _fingerprint(session: Session, start: date, end: date) -> tuple[Any, ...]:
             StopEvent.plan_id.in_([p[0] for p in plans])
         )
     ).one()
-    return (*plans, count, last)
+    closes = session.execute(
+        select(func.count(JobOutcome.id), func.max(JobOutcome.id)).where(JobOutcome.day <= end)
+    ).one()
+    return (*plans, count, last, *closes)
 
 
 def cached_frame(session: Session, start: date, end: date) -> pd.DataFrame:
@@ -310,6 +353,10 @@ def report_tables(df: pd.DataFrame, by: GroupBy) -> dict[str, pd.DataFrame]:
         "unassigned": reports.unassigned_reasons(df),
         "couriers": reports.courier_comparison(df),
         "days": reports.daily_summary(df),
+        "first_attempt": reports.first_attempt_success(df, by=by),
+        "attempt_reasons": reports.attempts_by_reason(df),
+        "r2c_by_attempt": reports.request_to_completion_by_attempt(df),
+        "handovers": reports.handover_recipients(df, by=by),
     }
 
 
@@ -324,6 +371,10 @@ SHEETS: dict[str, str] = {
     "unassigned": "Chưa phân công (unassigned)",
     "couriers": "Bưu tá (courier)",
     "days": "Ngày (day)",
+    "first_attempt": "Lần đầu (first attempt)",
+    "attempt_reasons": "Lý do theo lần (reasons)",
+    "r2c_by_attempt": "Yêu cầu-HT theo lần (r2c)",
+    "handovers": "Người nhận (recipients)",
 }
 
 

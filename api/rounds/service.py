@@ -52,6 +52,7 @@ def _handover(job: Job) -> dict[str, Any]:
         "weight_g": job.demand.weight_g,
         "cash_payout_vnd": job.payout_vnd,
         "id_check_required": job.needs_id_check,
+        "authorised_allowed": job.allows_authorised_handover,
     }
 
 

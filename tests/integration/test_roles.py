@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -64,6 +65,21 @@ MATRIX: list[tuple[str, str, tuple[int, int, int, int, int]]] = [
     ("POST", "/notifications/requeue", (401, 403, 403, 403, 403)),
     # a provider's delivery report: authenticated by COURIER_NOTIFY_RECEIPT_KEY, not a role
     ("POST", "/notifications/receipts", (401, 401, 401, 401, 401)),
+    # the day's end (a close is tried on a day without a published plan: nothing closes)
+    ("POST", "/days/{day}/close", (401, 403, 403, 409, 403)),
+    ("GET", "/days/{day}/close", (401, 403, 403, 404, 404)),
+    ("GET", "/days/{day}/carried", (401, 403, 403, 200, 200)),
+    ("GET", "/held", (401, 403, 403, 200, 200)),
+    ("POST", "/days/{day}/held/{job_id}/release", (401, 403, 403, 404, 403)),
+    ("GET", "/offices/{depot_id}/carry-rules", (401, 403, 403, 200, 200)),
+    ("PUT", "/offices/{depot_id}/carry-rules", (401, 403, 403, 200, 403)),
+    ("GET", "/days/{day}/cash", (401, 403, 403, 200, 200)),
+    ("PUT", "/days/{day}/cash/{courier_id}", (401, 403, 403, 200, 403)),
+    ("POST", "/days/{day}/cash/{courier_id}/sign-off", (401, 403, 403, 403, 409)),
+    ("GET", "/cash/me", (401, 200, 200, 403, 403)),
+    ("GET", "/reports/cash", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/cash.csv", (401, 403, 403, 200, 200)),
+    ("GET", "/reports/cash.xlsx", (401, 403, 403, 200, 200)),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/auth/token")}
 
@@ -76,8 +92,18 @@ def _request(
     a_job = s.client.get("/rounds/me", headers=s.h(A), params={"day": day}).json()["stops"][-1][
         "job_id"
     ]
+    closing = (
+        town.day - timedelta(days=7) if (method, path) == ("POST", "/days/{day}/close") else None
+    )
     url = path.format(
-        plan_id=s.plan_id, courier_id=A, username="manager", endpoint_id=1, delivery_id="d1"
+        plan_id=s.plan_id,
+        courier_id=A,
+        username="manager",
+        endpoint_id=1,
+        delivery_id="d1",
+        day=(closing or town.day).isoformat(),
+        job_id=a_job,
+        depot_id="BC-KONTUM",
     )
     headers = {} if who == "anonymous" else s.h({"A": A, "B": B}.get(who, who))
     if path == "/auth/logout" and who != "anonymous":
@@ -91,6 +117,10 @@ def _request(
         kw["files"] = {"file": (f"{name}.csv", files[name].read_bytes(), "text/csv")}
     if path in ("/jobs", "/reports/day", "/rounds/me", "/rounds/{courier_id}"):
         kw["params"] = {"day": day}
+    if path == "/cash/me":
+        kw["params"] = {"day": day}
+    if path.startswith("/reports/cash"):
+        kw["params"] = {"start": day, "end": day}
     if path.startswith("/reports/range"):
         kw["params"] = {"start": day, "end": day, "by": "courier"}
     if path == "/map/roads":
@@ -117,6 +147,11 @@ def _request(
         "/webhooks/{endpoint_id}/replay": {"since": ts},
         "/notifications/requeue": {"status": "unsent"},
         "/notifications/receipts": {"delivery_id": "d1", "status": "delivered"},
+        "/days/{day}/close": {},
+        "/days/{day}/held/{job_id}/release": {},
+        "/offices/{depot_id}/carry-rules": {"by_reason": {"nobody_home": "next_day"}},
+        "/days/{day}/cash/{courier_id}": {"issued_vnd": 0},
+        "/days/{day}/cash/{courier_id}/sign-off": {"note": "checked"},
         "/rounds/me/positions": {
             "idempotency_key": uuid.uuid4().hex,
             "device_ts": ts,

@@ -21,7 +21,7 @@ const SHELL = [
   "/static/vendor/leaflet/images/layers-2x.png",
 ];
 // Data the page needs offline, answered network-first and kept in the cache.
-const DATA = ["/rounds/me", "/map/roads", "/map/config"];
+const DATA = ["/rounds/me", "/cash/me", "/map/roads", "/map/config"];
 // How long to wait for a weak signal before answering from the cache.
 const NETWORK_TIMEOUT_MS = 5000;
 

@@ -51,14 +51,22 @@ const Outbox = (() => {
     }),
     all: () => transact([ITEMS], "readonly", (s) => req(s.getAll())),
     remove: (seq) => transact([ITEMS], "readwrite", (s) => { s.delete(seq); }),
-    /** The photo is on the server: drop its blob, give its id to the events that wait for it. */
+    /**
+     * The photo is on the server: drop its blob, give its id to the events that wait for it —
+     * as the proof's photo, or as the photo of an authorisation (`photoRefs[ref]`).
+     */
     photoSent: (seq, ref, photoId) => transact([ITEMS], "readwrite", async (s) => {
       const items = await req(s.getAll());
       s.delete(seq);
       for (const item of items) {
-        if (item.type === "event" && item.photoRef === ref) {
+        if (item.type !== "event") continue;
+        if (item.photoRef === ref) {
           item.body.proof = { ...item.body.proof, photo_id: photoId };
           delete item.photoRef;
+          s.put(item);
+        } else if (item.photoRefs?.[ref] === "authorisation") {
+          item.body.proof.authorised = { ...item.body.proof.authorised, photo_id: photoId };
+          delete item.photoRefs[ref];
           s.put(item);
         }
       }
@@ -317,6 +325,7 @@ const Outbox = (() => {
     const cashLeft = open.reduce((sum, s) => sum + (s.task.cash_payout_vnd || 0), 0);
     $("round-cash").hidden = cashLeft === 0;
     $("round-cash").textContent = CR.t("courier.cash_left", { amount: money(cashLeft) });
+    renderCashInHand(stops);
 
     const next = $("next-stop");
     next.replaceChildren(open.length
@@ -328,6 +337,37 @@ const Outbox = (() => {
     $("done-list").replaceChildren(...done.map(doneRow));
     renderChanges();
     drawStops();
+  }
+
+  /**
+   * Cash in hand: what the post office issued this morning (or the payouts planned, until the
+   * dispatcher enters it) minus what was paid out; payouts completed here count at once (at the
+   * amount due), even before the outbox has sent them.
+   */
+  function renderCashInHand(stops) {
+    const cash = state.cash;
+    const box = $("cash-in-hand");
+    if (!cash || cash.returned_vnd !== null) {
+      box.hidden = true;
+      return;
+    }
+    const issued = cash.issued_vnd ?? cash.proposed_vnd;
+    const paidHere = stops
+      .filter((s) => s.task.cash_payout_vnd > 0 && statusOf(s).status === "completed")
+      .reduce((sum, s) => sum + s.task.cash_payout_vnd, 0);
+    const inHand = issued - Math.max(paidHere, cash.paid_vnd);
+    box.hidden = issued === 0;
+    box.dataset.amount = String(inHand);
+    box.textContent = CR.t("courier.cash_in_hand", { amount: money(inHand) });
+  }
+
+  async function loadCash() {
+    try {
+      state.cash = await CR.api(`/cash/me?day=${day}`);
+      render();
+    } catch {
+      // offline, or no cash for this round: the line stays hidden
+    }
   }
 
   // -- the map ---------------------------------------------------------------------------------
@@ -430,7 +470,7 @@ const Outbox = (() => {
     }
   }
 
-  async function queueAction(stop, kind, { reason, proof, note, photo } = {}) {
+  async function queueAction(stop, kind, { reason, proof, note, photo, authorisation } = {}) {
     const deviceTs = nowIso();
     const body = {
       idempotency_key: CR.newKey(),
@@ -446,7 +486,15 @@ const Outbox = (() => {
     const items = [];
     const ref = photo ? CR.newKey() : null;
     if (photo) items.push({ type: "photo", owner: me.username, ref, blob: photo, name: photo.name || "proof.jpg", at: deviceTs });
-    items.push({ type: "event", owner: me.username, body, photoRef: ref || undefined, at: deviceTs });
+    const event = { type: "event", owner: me.username, body, photoRef: ref || undefined, at: deviceTs };
+    if (authorisation) {
+      // The authorisation's photo goes first; its id fills proof.authorised.photo_id.
+      const authRef = CR.newKey();
+      items.push({ type: "photo", owner: me.username, ref: authRef, blob: authorisation,
+        name: authorisation.name || "authorisation.jpg", at: deviceTs });
+      event.photoRefs = { [authRef]: "authorisation" };
+    }
+    items.push(event);
     await Outbox.add(...items);
     state.local[stop.job_id] = { status: kind, reason: reason || null, at: deviceTs };
     saveLocal();
@@ -576,6 +624,7 @@ const Outbox = (() => {
       } else drawLegs(null);
     }
     render();
+    loadCash();
     document.body.dataset.planVersion = String(round.version);
   }
 
@@ -602,6 +651,9 @@ const Outbox = (() => {
     $("proof-cash-label").hidden = cash === 0;
     $("proof-cash").value = cash ? String(cash) : "";
     $("proof-cash-due").textContent = cash ? CR.t("courier.cash_due", { amount: money(cash) }) : "";
+    $("proof-received-by").hidden = !stop.task.authorised_allowed;
+    $("auth-photo-preview").hidden = true;
+    showAuthorised(false);
     $("proof-dialog").showModal();
   }
 
@@ -641,13 +693,25 @@ const Outbox = (() => {
     });
   }
 
-  $("proof-photo").addEventListener("change", () => {
-    const file = $("proof-photo").files[0];
-    const preview = $("proof-photo-preview");
-    if (preview.src) URL.revokeObjectURL(preview.src);
-    preview.hidden = !file;
-    if (file) preview.src = URL.createObjectURL(file);
-  });
+  /** The authorised person's fields, shown when the courier says someone else received it. */
+  function showAuthorised(on) {
+    $("proof-authorised").hidden = !on;
+    for (const input of $("proof-authorised").querySelectorAll("input")) input.disabled = !on;
+  }
+
+  for (const radio of document.querySelectorAll("input[name=received_by]")) {
+    radio.addEventListener("change", () => showAuthorised(radio.value === "authorised" && radio.checked));
+  }
+
+  for (const [input, img] of [["proof-photo", "proof-photo-preview"], ["auth-photo", "auth-photo-preview"]]) {
+    $(input).addEventListener("change", () => {
+      const file = $(input).files[0];
+      const preview = $(img);
+      if (preview.src) URL.revokeObjectURL(preview.src);
+      preview.hidden = !file;
+      if (file) preview.src = URL.createObjectURL(file);
+    });
+  }
 
   $("proof-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -670,9 +734,27 @@ const Outbox = (() => {
       }
       proof.cash_paid_vnd = Math.round(paid);
     }
+    let authorisation = null;
+    if (task.authorised_allowed && new FormData($("proof-form")).get("received_by") === "authorised") {
+      const person = {
+        name: $("auth-name").value.trim(),
+        relation: $("auth-relation").value.trim(),
+        id_last_digits: $("auth-digits").value.trim(),
+      };
+      authorisation = $("auth-photo").files[0];
+      if (!person.name || !person.relation || !/^[0-9]{3,6}$/.test(person.id_last_digits) || !authorisation) {
+        return formError("proof-error", "courier.need_authorised");
+      }
+      proof.received_by = "authorised";
+      proof.authorised = person;
+    }
     const file = $("proof-photo").files[0];
     $("proof-dialog").close();
-    return record(stop, "completed", { proof, photo: file ? await shrink(file) : null });
+    return record(stop, "completed", {
+      proof,
+      photo: file ? await shrink(file) : null,
+      authorisation: authorisation ? await shrink(authorisation) : null,
+    });
   });
 
   $("fail-form").addEventListener("submit", (event) => {
@@ -735,6 +817,7 @@ const Outbox = (() => {
     document.body.dataset.planVersion = String(state.round.version);
     $("round-changes-dismiss").addEventListener("click", dismissChanges);
     render();
+    loadCash();
     const mapDrawn = drawMap().catch((err) => console.warn("map", err));
     keepForOffline(mapDrawn).catch((err) => console.warn("offline cache", err));
     document.body.dataset.ready = "1";

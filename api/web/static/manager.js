@@ -11,10 +11,11 @@
   const statusLine = document.getElementById("report-status");
   const KEY_COLUMN = { post_office: "depot_id", zone: "zone_id", courier: "courier_id", day: "day" };
   const TEXT_COLUMNS = new Set(["depot_id", "zone_id", "courier_id", "day", "ly_do"]);
-  const PERCENT = new Set(["on_time_rate", "completion_rate", "late_share", "share"]);
+  const PERCENT = new Set(["on_time_rate", "completion_rate", "late_share", "share",
+    "first_attempt_success_rate", "authorised_share"]);
   const DECIMAL = new Set([
     "mean_h", "median_h", "p90_h", "median_min", "p90_min", "stops_per_day",
-    "median_delay_min", "p90_delay_min",
+    "median_delay_min", "p90_delay_min", "mean_attempts_to_complete",
   ]);
   const TABLES = {
     groups: ["attempts", "completed", "failed", "on_time", "on_time_rate", "completion_rate",
@@ -23,6 +24,9 @@
     couriers: ["courier_id", "depot_id", "days", "attempts", "stops_per_day", "completion_rate",
       "on_time_rate", "median_delay_min", "failed"],
     unassigned: ["ly_do", "count"],
+    first_attempt: ["first_attempts", "first_attempt_success_rate", "mean_attempts_to_complete",
+      "completed_after_retry"],
+    handovers: ["handovers", "citizen", "authorised", "authorised_share"],
   };
   const blobUrls = new Map();
 
@@ -111,6 +115,10 @@
       renderTable("couriers", CR.t("manager.table_couriers"), report.tables.couriers, TABLES.couriers),
       renderTable("unassigned", CR.t("manager.table_unassigned"), report.tables.unassigned,
         TABLES.unassigned),
+      renderTable("first_attempt", CR.t("manager.table_first_attempt", { group }),
+        report.tables.first_attempt, [keyColumn, ...TABLES.first_attempt]),
+      renderTable("handovers", CR.t("manager.table_handovers", { group }), report.tables.handovers,
+        [keyColumn, ...TABLES.handovers]),
     );
   }
 

@@ -1,0 +1,1 @@
+"""Cash reconciliation of pension payouts per courier and day."""
