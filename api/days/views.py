@@ -12,6 +12,7 @@ from api.days import service
 from api.days.schemas import CarryRulesIO, CloseIn, CloseRead, OutcomeList, OutcomeRead, ReleaseIn
 from api.deps import Dispatcher, Reader, RedisDep, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.notify import service as notify
 from routing.close import rules_from_json, rules_to_json
 
 router = APIRouter(tags=["days"], responses=ERROR_RESPONSES)
@@ -34,8 +35,20 @@ def close_day(
     result = service.close_day(
         session, day, closed_by=who.user_id, cash_returned=body.cash_returned
     )
-    session.commit()
     out = service.close_dict(session, day)
+    # Other systems hear of it (webhooks), in the close's own transaction.
+    notify.emit(
+        session,
+        "day.closed",
+        {
+            "day": day.isoformat(),
+            "plan_id": result.plan_id,
+            "carried_skipped": list(result.carried_skipped),
+        },
+        source_key=f"day.closed:{day.isoformat()}",
+        plan_id=result.plan_id,
+    )
+    session.commit()
     live.publish(
         r,
         result.plan_id,
