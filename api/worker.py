@@ -188,25 +188,7 @@ def _solve_plan(
         result, legs, violations, timings = _plan_day(problem, settings, options, cb)
     except Exception as e:
         logger.exception("plan %d failed", plan_id)
-        if not lease.current():
-            return {"status": "abandoned"}
-        with session_scope(factory) as session:
-            plan = session.get(PlanRecord, plan_id)
-            assert plan is not None
-            plan.status = "failed"
-            plan.error = f"{type(e).__name__}: {e}"[:2000]
-            plan.finished_at = utcnow()
-        live.set_progress(
-            r,
-            plan_id,
-            {
-                "status": "failed",
-                "error": str(e)[:500],
-                "elapsed_s": round(time.perf_counter() - t0, 2),
-            },
-        )
-        logger.debug("%s", traceback.format_exc())
-        return {"status": "failed"}
+        return _failed(plan_id, e, factory, r, lease, t0)
     if not lease.current():
         logger.warning(
             "plan %d was queued again while this worker solved it; result dropped", plan_id
@@ -296,6 +278,31 @@ class SolveWorker(Worker):
             )
 
 
+def _failed(
+    plan_id: int, e: Exception, factory: Any, r: redis.Redis, lease: PlanLease, t0: float
+) -> dict[str, Any]:
+    """Mark a plan failed with the error (unless it was queued again meanwhile)."""
+    if not lease.current():
+        return {"status": "abandoned"}
+    with session_scope(factory) as session:
+        plan = session.get(PlanRecord, plan_id)
+        assert plan is not None
+        plan.status = "failed"
+        plan.error = f"{type(e).__name__}: {e}"[:2000]
+        plan.finished_at = utcnow()
+    live.set_progress(
+        r,
+        plan_id,
+        {
+            "status": "failed",
+            "error": str(e)[:500],
+            "elapsed_s": round(time.perf_counter() - t0, 2),
+        },
+    )
+    logger.debug("%s", traceback.format_exc())
+    return {"status": "failed"}
+
+
 def _replan_day(
     plan_id: int, settings: Settings, factory: Any, cb: RedisPlanCallbacks
 ) -> tuple[Any, Any]:
@@ -367,16 +374,7 @@ def _replan_plan(
         replanned, network = _replan_day(plan_id, settings, factory, cb)
     except Exception as e:
         logger.exception("re-plan %d failed", plan_id)
-        if not lease.current():
-            return {"status": "abandoned"}
-        with session_scope(factory) as session:
-            plan = session.get(PlanRecord, plan_id)
-            assert plan is not None
-            plan.status = "failed"
-            plan.error = f"{type(e).__name__}: {e}"[:2000]
-            plan.finished_at = utcnow()
-        live.set_progress(r, plan_id, {"status": "failed", "error": str(e)[:500]})
-        return {"status": "failed"}
+        return _failed(plan_id, e, factory, r, lease, t0)
     if not lease.current():
         logger.warning("re-plan %d was queued again meanwhile; result dropped", plan_id)
         return {"status": "abandoned"}

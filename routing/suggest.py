@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from routing.check import check_plan
+from routing.check import Violation, check_plan
 from routing.edit import MatrixFn
 from routing.errors import InputError
 from routing.model import Job, Problem
@@ -257,26 +257,7 @@ def suggest_insertions(
                 and s.job_id not in base_late
                 and not jobs[s.job_id].in_window(s.start_s)
             )
-            sub_jobs = set(cand) | set(m.frozen)
-            sub = Problem(
-                view.problem.depots,
-                (m.courier,),
-                tuple(j for j in view.problem.jobs if j.job_id in sub_jobs),
-                day=view.problem.day,
-            )
-            relocated = _relocate(route, sub)
-            violations = tuple(
-                str(v)
-                for v in check_plan(
-                    sub,
-                    relocated,
-                    _sub_matrix(view.durations, sub, view.problem, view.starts[cid]),
-                    _sub_matrix(view.distances, sub, view.problem, view.starts[cid]),
-                    starts={cid: replace(_start(view, cid, cand), location_idx=sub.num_locations)},
-                    done=set(m.frozen),
-                )
-                if v.kind not in ("window",) or v.job_id in ids
-            )
+            violations = tuple(str(v) for v in _violations(view, m, cand, route, ids))
             out.append(
                 Suggestion(
                     cid,
@@ -291,6 +272,38 @@ def suggest_insertions(
             )
     out.sort(key=lambda s: (not s.feasible, s.added_s, s.eta_s))
     return out[:limit]
+
+
+def _violations(
+    view: _Office, member: Standing, cand: list[str], route: Route, new_ids: tuple[str, ...]
+) -> list[Violation]:
+    """Check a courier's remaining round with the new job by the independent checker.
+
+    Other stops made late are the dispatcher's call (each suggestion lists them), so only
+    their window violations are left out; everything else, the new job's window included,
+    counts.
+    """
+    cid = member.courier.courier_id
+    sub_jobs = set(cand) | set(member.frozen)
+    sub = Problem(
+        view.problem.depots,
+        (member.courier,),
+        tuple(j for j in view.problem.jobs if j.job_id in sub_jobs),
+        day=view.problem.day,
+    )
+    start = _start(view, cid, cand)
+    return [
+        v
+        for v in check_plan(
+            sub,
+            _relocate(route, sub),
+            _sub_matrix(view.durations, sub, view.problem, start),
+            _sub_matrix(view.distances, sub, view.problem, start),
+            starts={cid: replace(start, location_idx=sub.num_locations)},
+            done=set(member.frozen),
+        )
+        if v.kind != "window" or v.job_id in new_ids
+    ]
 
 
 def _index_map(sub: Problem, full: Problem) -> list[int]:
@@ -354,26 +367,8 @@ def insert_job(
     ids = view.new_ids
     cand = [*seq[:position], *ids, *seq[position:]]
     route = _timed(view, courier_id, cand)
-    sub_jobs = set(cand) | set(member.frozen)
-    sub = Problem(
-        view.problem.depots,
-        (member.courier,),
-        tuple(j for j in view.problem.jobs if j.job_id in sub_jobs),
-        day=view.problem.day,
-    )
     start = _start(view, courier_id, cand)
-    violations = [
-        v
-        for v in check_plan(
-            sub,
-            _relocate(route, sub),
-            _sub_matrix(view.durations, sub, view.problem, start),
-            _sub_matrix(view.distances, sub, view.problem, start),
-            starts={courier_id: replace(start, location_idx=sub.num_locations)},
-            done=set(member.frozen),
-        )
-        if v.kind != "window"
-    ]
+    violations = _violations(view, member, cand, route, ids)
     if violations:
         msg = "; ".join(str(v) for v in violations[:3])
         raise InfeasibleChangeError(f"the job does not fit there: {msg}", violations)

@@ -23,8 +23,15 @@ from api.db import utcnow
 from api.events.models import Position, StopEvent
 from api.jobs.models import JobRecord
 from api.jobs.service import parse_upload
-from api.plans.models import PlanRecord, RouteRecord, StopRecord
-from api.plans.service import next_version, route_legs, route_record, unassigned_entry
+from api.plans.models import PlanRecord, RouteRecord
+from api.plans.service import (
+    copy_route,
+    copy_stop,
+    next_version,
+    route_legs,
+    route_record,
+    unassigned_entry,
+)
 from routing import io as rio
 from routing.clock import local_seconds
 from routing.codec import (
@@ -195,7 +202,7 @@ def save_replan(
         old = old_routes.get(cid)
         if touched is not None and cid not in touched:
             if old is not None:
-                plan.routes.append(_copy_route(plan.id, old))
+                plan.routes.append(copy_route(plan.id, old))
             continue
         frozen = replanned.frozen.get(cid, ())
         tail = new_routes.get(cid)
@@ -207,11 +214,11 @@ def save_replan(
             legs = _tail_legs(network, problem, tail)
         else:
             assert old is not None
-            rec = _copy_route(plan.id, old)
+            rec = copy_route(plan.id, old)
             for s in list(rec.stops):
                 rec.stops.remove(s)
             legs = []
-        head = [_copy_stop(plan.id, old_stops[j]) for j in frozen if j in old_stops]
+        head = [copy_stop(plan.id, old_stops[j]) for j in frozen if j in old_stops]
         tail_stops = list(rec.stops)
         for s in tail_stops:
             rec.stops.remove(s)
@@ -254,48 +261,6 @@ def _tail_legs(network: Network | None, problem: Problem, route: Route) -> list[
     _tm, snaps = network.matrix(lons, lats)
     stops = tuple(replace(s, location_idx=where[s.job_id]) for s in route.stops)
     return route_legs(network, snaps, sub, replace(route, stops=stops))
-
-
-def _copy_stop(plan_id: int, s: StopRecord) -> StopRecord:
-    return StopRecord(
-        plan_id=plan_id,
-        seq=s.seq,
-        job_id=s.job_id,
-        job=s.job,
-        lon=s.lon,
-        lat=s.lat,
-        window_end_s=s.window_end_s,
-        arrival_s=s.arrival_s,
-        start_s=s.start_s,
-        departure_s=s.departure_s,
-        waiting_s=s.waiting_s,
-        load_after=s.load_after,
-        status=s.status,
-        status_at=s.status_at,
-        arrived_at=s.arrived_at,
-        done_at=s.done_at,
-        fail_reason=s.fail_reason,
-    )
-
-
-def _copy_route(plan_id: int, r: RouteRecord) -> RouteRecord:
-    nr = RouteRecord(
-        plan_id=plan_id,
-        courier_id=r.courier_id,
-        depot_id=r.depot_id,
-        end_depot_id=r.end_depot_id,
-        start_s=r.start_s,
-        end_s=r.end_s,
-        distance_m=r.distance_m,
-        driving_s=r.driving_s,
-        waiting_s=r.waiting_s,
-        break_start_s=r.break_start_s,
-        break_duration_s=r.break_duration_s,
-        legs=r.legs,
-    )
-    for s in r.stops:
-        nr.stops.append(_copy_stop(plan_id, s))
-    return nr
 
 
 # -- no stop event lost between versions --------------------------------------------------------

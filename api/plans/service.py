@@ -344,45 +344,53 @@ def clone_plan(session: Session, plan: PlanRecord) -> PlanRecord:
     session.add(new)
     session.flush()
     for r in plan.routes:
-        nr = RouteRecord(
-            plan_id=new.id,
-            courier_id=r.courier_id,
-            depot_id=r.depot_id,
-            end_depot_id=r.end_depot_id,
-            start_s=r.start_s,
-            end_s=r.end_s,
-            distance_m=r.distance_m,
-            driving_s=r.driving_s,
-            waiting_s=r.waiting_s,
-            break_start_s=r.break_start_s,
-            break_duration_s=r.break_duration_s,
-            legs=r.legs,
-        )
-        for s in r.stops:
-            nr.stops.append(
-                StopRecord(
-                    plan_id=new.id,
-                    seq=s.seq,
-                    job_id=s.job_id,
-                    job=s.job,
-                    lon=s.lon,
-                    lat=s.lat,
-                    window_end_s=s.window_end_s,
-                    arrival_s=s.arrival_s,
-                    start_s=s.start_s,
-                    departure_s=s.departure_s,
-                    waiting_s=s.waiting_s,
-                    load_after=s.load_after,
-                    status=s.status,
-                    status_at=s.status_at,
-                    arrived_at=s.arrived_at,
-                    done_at=s.done_at,
-                    fail_reason=s.fail_reason,
-                )
-            )
-        new.routes.append(nr)
+        new.routes.append(copy_route(new.id, r))
     session.flush()
     return new
+
+
+def copy_stop(plan_id: int, s: StopRecord) -> StopRecord:
+    """Return a stop of another version, its progress included, for version ``plan_id``."""
+    return StopRecord(
+        plan_id=plan_id,
+        seq=s.seq,
+        job_id=s.job_id,
+        job=s.job,
+        lon=s.lon,
+        lat=s.lat,
+        window_end_s=s.window_end_s,
+        arrival_s=s.arrival_s,
+        start_s=s.start_s,
+        departure_s=s.departure_s,
+        waiting_s=s.waiting_s,
+        load_after=s.load_after,
+        status=s.status,
+        status_at=s.status_at,
+        arrived_at=s.arrived_at,
+        done_at=s.done_at,
+        fail_reason=s.fail_reason,
+    )
+
+
+def copy_route(plan_id: int, r: RouteRecord) -> RouteRecord:
+    """Return a round of another version, with its stops and their progress, for ``plan_id``."""
+    nr = RouteRecord(
+        plan_id=plan_id,
+        courier_id=r.courier_id,
+        depot_id=r.depot_id,
+        end_depot_id=r.end_depot_id,
+        start_s=r.start_s,
+        end_s=r.end_s,
+        distance_m=r.distance_m,
+        driving_s=r.driving_s,
+        waiting_s=r.waiting_s,
+        break_start_s=r.break_start_s,
+        break_duration_s=r.break_duration_s,
+        legs=r.legs,
+    )
+    for s in r.stops:
+        nr.stops.append(copy_stop(plan_id, s))
+    return nr
 
 
 # -- edits -------------------------------------------------------------------------------------
