@@ -638,14 +638,18 @@ def replan(
     t_snap = time.perf_counter()
 
     offices = sorted(set(office_of.values()))
+    stats_offices = len(offices)
     work: list[tuple[Any, ...]] = []
     contexts: list[dict[str, Any]] = []
     total_jobs = max(1, len(office_of))
+    pieces: list[tuple[str, list[Standing], list[str]]] = []
     for office in offices:
         members = [st for st in stand.values() if st.courier.depot_id == office]
         placed = [j for j, o in office_of.items() if o == office and j in day_pos]
         placed += [j.job_id for j in extra_jobs if office_of[j.job_id] == office]
         placed = sorted(set(placed), key=day_pos.__getitem__)
+        pieces += [(office, m, p) for m, p in _split_office(day, office, members, placed)]
+    for office, members, placed in pieces:
         office_done = [j for st in members for j in st.frozen]
         ctx = _office_problem(day, office, members, placed, office_done, pos_row, day_pos, changes)
         idx = ctx["rows"]
@@ -732,7 +736,8 @@ def replan(
     t_end = time.perf_counter()
     stats = {
         "now_s": now,
-        "offices": len(offices),
+        "offices": stats_offices,
+        "pieces": len(pieces),
         "jobs_to_place": len(office_of),
         "frozen": len(done),
         "routed": sum(len(r.stops) for r in routes),
@@ -757,6 +762,78 @@ def replan(
         t_end - t0,
     )
     return Replan(day, remaining, starts, frozen, job_changes, violations, stats)
+
+
+#: A post office with more jobs to place than this is re-planned in pieces: groups of its
+#: couriers (by direction from the office) with their own jobs and the nearest new ones.
+MAX_PIECE_JOBS = 90
+
+
+def _split_office(
+    day: Problem, office: str, members: list[Standing], placed: list[str]
+) -> list[tuple[list[Standing], list[str]]]:
+    """Cut a big office's re-plan into pieces of nearby couriers; small offices stay whole.
+
+    Each courier's own remaining jobs stay in their piece; the other jobs (new ones, those of
+    couriers who stopped, the morning's left-overs) go to the piece whose couriers work
+    nearest; a pair, and a delivery's office pickup, go together.
+    """
+    working = [st for st in members if st.available]
+    n = min(len(working), math.ceil(len(placed) / MAX_PIECE_JOBS))
+    if n <= 1:
+        return [(members, placed)]
+    jobs = day.job_by_id()
+    depot = day.depot_by_id()[office]
+    here = set(placed)
+
+    def centre(st: Standing) -> tuple[float, float]:
+        own = [jobs[j] for j in st.remaining if j in here]
+        if not own:
+            return st.location
+        return (sum(j.lon for j in own) / len(own), sum(j.lat for j in own) / len(own))
+
+    centres = {st.courier.courier_id: centre(st) for st in working}
+    order = sorted(
+        working,
+        key=lambda st: math.atan2(
+            centres[st.courier.courier_id][1] - depot.lat,
+            centres[st.courier.courier_id][0] - depot.lon,
+        ),
+    )
+    groups = [order[k * len(order) // n : (k + 1) * len(order) // n] for k in range(n)]
+    group_of: dict[str, int] = {}
+    for g, group in enumerate(groups):
+        for st in group:
+            for j in st.remaining:
+                if j in here:
+                    group_of[j] = g
+    partner = day.pair_partner()
+    for j in placed:
+        if j in group_of:
+            continue
+        # a pair is placed by its citizen's half (an office pickup by its delivery)
+        office_pickup = jobs[j].category == "office_pickup"
+        anchor = jobs[partner[j]] if j in partner and office_pickup else jobs[j]
+        if anchor.job_id in group_of:
+            group_of[j] = group_of[anchor.job_id]
+            continue
+        group_of[j] = min(
+            range(n),
+            key=lambda g: min(
+                (centres[st.courier.courier_id][0] - anchor.lon) ** 2
+                + (centres[st.courier.courier_id][1] - anchor.lat) ** 2
+                for st in groups[g]
+            ),
+        )
+    for j in placed:  # the other half of a pair joins its piece
+        other = partner.get(j)
+        if other is None or other not in group_of or jobs[j].kind != "pickup":
+            continue
+        if jobs[j].category == "office_pickup":
+            group_of[j] = group_of[other]
+        else:
+            group_of[other] = group_of[j]
+    return [(groups[g], [j for j in placed if group_of[j] == g]) for g in range(n)]
 
 
 def _office_problem(

@@ -684,15 +684,22 @@ def _pyvrp_routes(
     return routes
 
 
-def _guide_sequences(problem: Problem, model: _Model, guide: SolveGuide) -> list[list[int]]:
-    """Return the guide's rounds as node sequences per vehicle (screened-out jobs left out)."""
+def _guide_sequences(
+    problem: Problem, model: _Model, guide: SolveGuide, screen: _Screen
+) -> list[list[int]]:
+    """Return the guide's rounds as node sequences per vehicle.
+
+    Jobs screened out, or that this vehicle can no longer serve (its time left, its skills),
+    are left out, with the other half of their pair: the search places them.
+    """
     pos_of = {j.job_id: p for p, j in enumerate(problem.jobs)}
+    partner = problem.pair_partner()
     out: list[list[int]] = []
-    for courier in problem.couriers:
-        seq = guide.initial.get(courier.courier_id, ())
-        out.append(
-            [model.job_node[pos_of[j]] for j in seq if j in pos_of and pos_of[j] in model.job_node]
-        )
+    for v, courier in enumerate(problem.couriers):
+        seq = [j for j in guide.initial.get(courier.courier_id, ()) if j in pos_of]
+        ok = {j for j in seq if pos_of[j] in model.job_node and v in screen.eligible[pos_of[j]]}
+        ok = {j for j in ok if j not in partner or partner[j] in ok}
+        out.append([model.job_node[pos_of[j]] for j in seq if j in ok])
     return out
 
 
@@ -1014,7 +1021,7 @@ def solve(
     candidates: list[tuple[int, str, Any]] = []
     relaxed = any(c.has_break for c in problem.couriers)
     if guide is not None and guide.initial:
-        kept = _guide_sequences(problem, model, guide)
+        kept = _guide_sequences(problem, model, guide, screen)
         routing.CloseModelWithParameters(_search_parameters(params, 1.0))
         initial = _assignment_from_sequences(model, kept, t0 + 0.3 * params.time_limit_s)
         if initial is not None and _num_unperformed(model, initial):

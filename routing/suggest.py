@@ -22,7 +22,7 @@ import numpy as np
 from routing.check import Violation, check_plan
 from routing.edit import MatrixFn
 from routing.errors import InputError
-from routing.model import Job, Problem
+from routing.model import UNREACHABLE, Job, Problem
 from routing.plan import Plan, Route
 from routing.replan import (
     CourierState,
@@ -144,6 +144,12 @@ def _office_view(
             lats.append(m.location[1])
             rows[cid] = len(lons) - 1
     durations, distances = matrix(lons, lats)
+    home = {m.courier.courier_id: sub.depot_index(m.courier.depot_id) for m in members}
+    for m in members:
+        cid = m.courier.courier_id
+        if int(durations[rows[cid], home[cid]]) >= UNREACHABLE:
+            # a fix off every mapped road: start from the last stop reached, else the office
+            rows[cid] = loc_of[m.frozen[-1]] if m.frozen else home[cid]
     starts = {
         m.courier.courier_id: RouteStart(
             rows[m.courier.courier_id],
