@@ -241,3 +241,29 @@ def test_replan_properties(
         options=ReplanOptions(time_limit_s=1, workers=1, seed=seed),
     )
     assert_sound(morning, states, changes, out)
+
+
+def test_big_offices_are_replanned_in_sound_pieces(
+    province_graph: CompactGraph,
+    scenario: DayScenario,
+    morning: DayPlan,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cut into pieces of a few jobs, a re-plan keeps every rule and every job's courier."""
+    monkeypatch.setattr("routing.replan.MAX_PIECE_JOBS", 6)
+    now = 10 * H
+    states = live_states(morning, now, fail_every=5)
+    changes = DayChanges(
+        now_s=now, new_jobs=(urgent(morning, 3, "pickup", now), urgent(morning, 4, "delivery", now))
+    )
+    out = replan(
+        morning.problem,
+        morning.plan,
+        states,
+        changes,
+        province_graph,
+        closures=scenario.closures,
+        options=ReplanOptions(time_limit_s=2, workers=2),
+    )
+    assert out.stats["pieces"] > out.stats["offices"]
+    assert_sound(morning, states, changes, out)
