@@ -1,8 +1,9 @@
 """Where does an urgent job fit? Rank the insertions over the couriers of its post office.
 
 A dispatcher on the phone with a citizen needs an answer in a fraction of a second: for
-every courier of the job's post office still at work, every position in the remaining
-round is priced by its detour; the cheapest positions are then timed in full from the
+the couriers of the job's post office still at work nearest the job (:data:`MAX_COURIERS`,
+so a town office of twenty rounds costs no more than a village's), every position in the
+remaining round is priced by its detour; the cheapest positions are then timed in full from the
 courier's start (:mod:`routing.schedule`) and checked by the independent checker, and the
 suggestions name the courier, the position, the job's ETA, the minutes added to the round
 and every other stop that would become late (never silently).
@@ -13,6 +14,7 @@ already left (the office stop is inserted just before it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -102,6 +104,24 @@ class _Office:
     new_ids: tuple[str, ...]
 
 
+#: Couriers of the office whose rounds are priced in full: those working nearest the job.
+MAX_COURIERS = 8
+
+
+def _nearest(problem: Problem, members: list[Standing], job: Job, k: int) -> list[Standing]:
+    """Return the ``k`` couriers whose position or remaining stops come nearest the job."""
+    if len(members) <= k:
+        return members
+    jobs = problem.job_by_id()
+    scale = math.cos(math.radians(job.lat))
+
+    def gap(m: Standing) -> float:
+        points = [m.location, *((jobs[j].lon, jobs[j].lat) for j in m.remaining)]
+        return min(((x - job.lon) * scale) ** 2 + (y - job.lat) ** 2 for x, y in points)
+
+    return sorted(members, key=gap)[:k]
+
+
 def _office_view(
     problem: Problem,
     plan: Plan,
@@ -109,6 +129,7 @@ def _office_view(
     now_s: int,
     job: Job,
     matrix: MatrixFn,
+    max_couriers: int = MAX_COURIERS,
 ) -> _Office:
     """Return the job's post office at ``now_s``: couriers, remaining rounds, starts, matrices."""
     if job.job_id in problem.job_by_id():
@@ -121,7 +142,7 @@ def _office_view(
         for c in problem.couriers
         if c.depot_id == office
     ]
-    members = [m for m in members if m.available]
+    members = _nearest(problem, [m for m in members if m.available], job, max_couriers)
     new_jobs: tuple[Job, ...] = (replace(job, depot_id=office),)
     if job.loaded_at_depot and any(m.left for m in members):
         pickup, delivery = collected_at_office(problem, job, office)
@@ -361,7 +382,8 @@ def insert_job(
     """
     from routing.errors import InfeasibleChangeError
 
-    view = _office_view(problem, plan, states, now_s, job, matrix)
+    # the chosen courier, whoever it is (not only the nearest the suggestions priced)
+    view = _office_view(problem, plan, states, now_s, job, matrix, len(problem.couriers))
     member = next((m for m in view.members if m.courier.courier_id == courier_id), None)
     if member is None:
         raise InputError(
