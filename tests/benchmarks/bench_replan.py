@@ -240,6 +240,7 @@ def run_day(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "unassigned": len(result.remaining.unassigned),
             "stability": stability(morning, result, touched),
             "violations": len(result.violations),
+            "violation_details": [str(v) for v in result.violations[:20]],
             "diff": result.diff()["counts"],
             "engines": sorted({str(e) for e in result.stats["engines"]}),
         }
