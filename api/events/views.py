@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from api.auth.service import Principal, Role
 from api.deps import CurrentUser, Reader, RedisDep, SessionDep, SettingsDep
-from api.errors import ERROR_RESPONSES, PayloadTooLargeError, PermissionDeniedError
+from api.errors import (
+    ERROR_RESPONSES,
+    ErrorResponse,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
 from api.events import service
 from api.events.models import StopEvent
 from api.events.schemas import (
@@ -81,7 +87,13 @@ def post_event(
     with status 200 and changes nothing. The stop's status follows the latest event by
     ``device_ts``, so events queued offline and sent late land in their true order.
     """
-    rec = service.record_event(session, _courier(who), body, uploads=settings.uploads_dir)
+    rec = service.record_event(
+        session,
+        _courier(who),
+        body,
+        uploads=settings.uploads_dir,
+        device_ts_ahead_s=settings.device_ts_ahead_s,
+    )
     if rec.duplicate:
         response.status_code = 200
     else:
@@ -113,7 +125,9 @@ def post_position(
     live feed say which in ``eta_basis``.
     """
     network = warm_network_or_none(settings) if settings.road_eta else None
-    rec = service.record_position(session, r, _courier(who), body, network)
+    rec = service.record_position(
+        session, r, _courier(who), body, network, device_ts_ahead_s=settings.device_ts_ahead_s
+    )
     if rec.duplicate:
         response.status_code = 200
     p = rec.projection
@@ -129,13 +143,22 @@ def post_position(
     )
 
 
-@router.post("/rounds/me/photos", response_model=PhotoRead, status_code=201)
+@router.post(
+    "/rounds/me/photos",
+    response_model=PhotoRead,
+    status_code=201,
+    responses={415: {"model": ErrorResponse, "description": "Not an image"}},
+)
 async def post_photo(
     settings: SettingsDep,
     who: CurrentUser,
-    file: Annotated[UploadFile, File(description="A JPEG/PNG proof photo")],
+    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or HEIC proof photo")],
 ) -> PhotoRead:
-    """Upload a proof photo; reference it as ``proof.photo_id`` in a completed event."""
+    """Upload a proof photo; reference it as ``proof.photo_id`` in a completed event.
+
+    The photo is on disk (synced) before the answer; a file that is not an image is refused
+    with 415.
+    """
     _courier(who)
     limit = settings.max_photo_bytes
     data = await file.read(limit + 1)
@@ -144,7 +167,8 @@ async def post_photo(
         raise PayloadTooLargeError(msg, errors=[{"column": "file", "reason": msg}])
     if not data:
         raise InputError(None, "file", file.filename, "empty photo")
-    return PhotoRead(photo_id=service.store_photo(settings.uploads_dir, data), size=len(data))
+    photo_id = await run_in_threadpool(service.store_photo, settings.uploads_dir, data)
+    return PhotoRead(photo_id=photo_id, size=len(data))
 
 
 @router.get("/rounds/me/events", response_model=EventList)
