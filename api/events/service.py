@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import redis
@@ -46,7 +47,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """The outcome of a write: the stored row and whether it was already there."""
+    """The outcome of a write: the stored row and whether it was already there.
+
+    ``row`` has the columns of a :class:`StopEvent` or :class:`Position` as attributes (the
+    ORM row when it was read back, a plain namespace when it was just inserted).
+    """
 
     row: Any
     duplicate: bool
@@ -505,7 +510,8 @@ def record_event(
             msg = "event insert conflicted but the stored event is missing"
             raise RuntimeError(msg)
         return _retry_of(again, body_sha256, "event")
-    return Recorded(StopEvent(id=event_id, **values), False, stop_status, stop.route_id)
+    # The stored columns as plain attributes: an ORM instance would cost more than the insert.
+    return Recorded(SimpleNamespace(id=event_id, **values), False, stop_status, stop.route_id)
 
 
 def _move_stop(conn: Any, sql: _LiveSQL, body: StopEventIn, stop_id: int) -> str | None:
@@ -668,7 +674,7 @@ def record_position(
             msg = "position insert conflicted but the stored fix is missing"
             raise RuntimeError(msg)
         return _retry_of(again, body_sha256, "position")
-    pos = Position(id=new_id, **values)
+    pos = SimpleNamespace(id=new_id, **values)
     if not on_round or plan_id is None:
         return Recorded(pos, False)
     projection = None

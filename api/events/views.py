@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from api.auth.service import Principal, Role
-from api.deps import CurrentUser, Reader, RedisDep, SessionDep, SettingsDep
+from api.config import Settings
+from api.deps import CurrentUser, Reader, SessionDep, SettingsDep
 from api.errors import (
     ERROR_RESPONSES,
     ErrorResponse,
@@ -65,6 +67,17 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
     )
 
 
+def _answer(read: BaseModel, duplicate: bool) -> Response:
+    """Return a write's answer as JSON: 201 when stored now, 200 when it already was.
+
+    Serialised here, on the event loop: FastAPI would validate the returned model again in a
+    worker thread, a second thread hop on the service's most frequent requests.
+    """
+    return Response(
+        read.model_dump_json(), 200 if duplicate else 201, media_type="application/json"
+    )
+
+
 @router.post(
     "/rounds/me/events",
     response_model=StopEventRead,
@@ -73,35 +86,37 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
         200: {"model": StopEventRead, "description": "Already stored (same idempotency key)"}
     },
 )
-def post_event(
-    body: StopEventIn,
-    response: Response,
-    session: SessionDep,
-    r: RedisDep,
-    settings: SettingsDep,
-    who: CurrentUser,
-) -> StopEventRead:
+async def post_event(body: StopEventIn, request: Request, who: CurrentUser) -> Response:
     """Record arrived / completed (with proof) / failed (with a reason) at one of my stops.
 
     Stored durably before the response; a repeated idempotency key returns the stored event
-    with status 200 and changes nothing. The stop's status follows the latest event by
-    ``device_ts``, so events queued offline and sent late land in their true order.
+    with status 200 and changes nothing (the same key with another event is a 409). The
+    stop's status follows the latest event by ``device_ts``, so events queued offline and sent
+    late land in their true order.
     """
-    rec = service.record_event(
-        session,
-        _courier(who),
-        body,
-        uploads=settings.uploads_dir,
-        device_ts_ahead_s=settings.device_ts_ahead_s,
-    )
-    if rec.duplicate:
-        response.status_code = 200
-    else:
-        try:
-            service.publish_event(session, r, rec)
-        except Exception:  # the event is stored; the live feed is best effort
-            service.logger.exception("publishing event %s failed", rec.row.id)
-    return _read(rec.row, rec.duplicate, rec.stop_status)
+    courier = _courier(who)
+    state = request.app.state
+    settings: Settings = state.settings
+
+    def write() -> StopEventRead:
+        # One worker thread does the whole write: the database, then the live feed.
+        with state.session_factory() as session:
+            rec = service.record_event(
+                session,
+                courier,
+                body,
+                uploads=settings.uploads_dir,
+                device_ts_ahead_s=settings.device_ts_ahead_s,
+            )
+            if not rec.duplicate:
+                try:
+                    service.publish_event(session, state.redis, rec)
+                except Exception:  # the event is stored; the live feed is best effort
+                    service.logger.exception("publishing event %s failed", rec.row.id)
+            return _read(rec.row, rec.duplicate, rec.stop_status)
+
+    read = await run_in_threadpool(write)
+    return _answer(read, read.duplicate)
 
 
 @router.post(
@@ -110,37 +125,42 @@ def post_event(
     status_code=201,
     responses={200: {"model": PositionRead, "description": "Already stored"}},
 )
-def post_position(
-    body: PositionIn,
-    response: Response,
-    session: SessionDep,
-    r: RedisDep,
-    settings: SettingsDep,
-    who: CurrentUser,
-) -> PositionRead:
+async def post_position(body: PositionIn, request: Request, who: CurrentUser) -> Response:
     """Record a GPS fix of mine (idempotent), published with the next stop's ETA.
 
     The ETA runs along the roads once the road network is ready in the serving process (by
     straight line before that, and from fixes far from every mapped road); the reply and the
     live feed say which in ``eta_basis``.
     """
+    courier = _courier(who)
+    state = request.app.state
+    settings: Settings = state.settings
     network = warm_network_or_none(settings) if settings.road_eta else None
-    rec = service.record_position(
-        session, r, _courier(who), body, network, device_ts_ahead_s=settings.device_ts_ahead_s
-    )
-    if rec.duplicate:
-        response.status_code = 200
-    p = rec.projection
-    return PositionRead(
-        id=rec.row.id,
-        courier_id=rec.row.courier_id,
-        device_ts=rec.row.device_ts,
-        duplicate=rec.duplicate,
-        next_job_id=None if p is None else p.job_id,
-        eta_drift_s=None if p is None else p.drift_s,
-        eta_basis=None if p is None else p.basis,
-        expected_late=[] if p is None else list(p.expected_late),
-    )
+
+    def write() -> PositionRead:
+        with state.session_factory() as session:
+            rec = service.record_position(
+                session,
+                state.redis,
+                courier,
+                body,
+                network,
+                device_ts_ahead_s=settings.device_ts_ahead_s,
+            )
+        p = rec.projection
+        return PositionRead(
+            id=rec.row.id,
+            courier_id=rec.row.courier_id,
+            device_ts=rec.row.device_ts,
+            duplicate=rec.duplicate,
+            next_job_id=None if p is None else p.job_id,
+            eta_drift_s=None if p is None else p.drift_s,
+            eta_basis=None if p is None else p.basis,
+            expected_late=[] if p is None else list(p.expected_late),
+        )
+
+    read = await run_in_threadpool(write)
+    return _answer(read, read.duplicate)
 
 
 @router.post(
