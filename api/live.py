@@ -98,9 +98,13 @@ class SocketSlot:
         await self.r.zrem(self.key, self.member)
 
 
-def dumps(message: dict[str, Any]) -> str:
+#: One encoder for every message: ``json.dumps`` with options builds a new one per call.
+_encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps(message: Any) -> str:
     """Serialise a message (datetimes as ISO strings)."""
-    return json.dumps(message, default=str, ensure_ascii=False, separators=(",", ":"))
+    return _encoder.encode(message)
 
 
 def publish(r: redis.Redis, plan_id: int, message: dict[str, Any]) -> None:

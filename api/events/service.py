@@ -570,10 +570,17 @@ def _existing_position(session: Session, courier_id: str, key: str) -> Position 
 
 
 def _insert_position(session: Session, values: dict[str, Any]) -> int | None:
-    """Insert a GPS fix unless its idempotency key is stored; return the new id (None if not)."""
-    with write_lock(session):
-        new_id = session.connection().execute(_sql(session).insert_position, values).scalar()
+    """Insert a GPS fix unless its idempotency key is stored; return the new id (None if not).
+
+    On a connection of its own, committed at once: the session's transaction machinery would
+    cost about as much as the insert. What the session read ends first, so that a thread never
+    holds two pooled connections (threads each waiting for a second one would stall the pool).
+    """
+    if session.in_transaction():
         session.commit()
+    with session.get_bind().connect() as conn, write_lock(session, conn):
+        new_id = conn.execute(_sql(session).insert_position, values).scalar()
+        conn.commit()
     return cast(int | None, new_id)
 
 
