@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -10,7 +14,8 @@ from pydantic import BaseModel
 
 from api.auth.service import Principal, Role
 from api.config import Settings
-from api.deps import CurrentUser, Reader, SessionDep, SettingsDep
+from api.db import THREADS
+from api.deps import BEARER_DOC, CurrentUser, Reader, SessionDep, SettingsDep, principal_of
 from api.errors import (
     ERROR_RESPONSES,
     ErrorResponse,
@@ -42,6 +47,7 @@ EventAfter = Annotated[
 ]
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+T = TypeVar("T")
 
 
 def _courier(who: Principal) -> Principal:
@@ -67,6 +73,18 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
     )
 
 
+#: The couriers' writes run on threads that live as long as the process: what a thread builds
+#: on first use (pyproj's per-thread transformer in the road snapper) is built once, where
+#: anyio's pool retires threads idle for 10 s and their successors build it again.
+_writers = ThreadPoolExecutor(max_workers=THREADS // 2, thread_name_prefix="courier-write")
+
+
+async def _in_writer(write: Callable[[], T]) -> T:
+    """Run ``write`` on a writer thread (with this request's context: its id in the logs)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_writers, contextvars.copy_context().run, write)
+
+
 def _answer(read: BaseModel, duplicate: bool) -> Response:
     """Return a write's answer as JSON: 201 when stored now, 200 when it already was.
 
@@ -85,8 +103,9 @@ def _answer(read: BaseModel, duplicate: bool) -> Response:
     responses={
         200: {"model": StopEventRead, "description": "Already stored (same idempotency key)"}
     },
+    openapi_extra=BEARER_DOC,
 )
-async def post_event(body: StopEventIn, request: Request, who: CurrentUser) -> Response:
+async def post_event(body: StopEventIn, request: Request) -> Response:
     """Record arrived / completed (with proof) / failed (with a reason) at one of my stops.
 
     Stored durably before the response; a repeated idempotency key returns the stored event
@@ -94,7 +113,7 @@ async def post_event(body: StopEventIn, request: Request, who: CurrentUser) -> R
     stop's status follows the latest event by ``device_ts``, so events queued offline and sent
     late land in their true order.
     """
-    courier = _courier(who)
+    courier = _courier(await principal_of(request))
     state = request.app.state
     settings: Settings = state.settings
 
@@ -115,7 +134,7 @@ async def post_event(body: StopEventIn, request: Request, who: CurrentUser) -> R
                     service.logger.exception("publishing event %s failed", rec.row.id)
             return _read(rec.row, rec.duplicate, rec.stop_status)
 
-    read = await run_in_threadpool(write)
+    read = await _in_writer(write)
     return _answer(read, read.duplicate)
 
 
@@ -124,15 +143,16 @@ async def post_event(body: StopEventIn, request: Request, who: CurrentUser) -> R
     response_model=PositionRead,
     status_code=201,
     responses={200: {"model": PositionRead, "description": "Already stored"}},
+    openapi_extra=BEARER_DOC,
 )
-async def post_position(body: PositionIn, request: Request, who: CurrentUser) -> Response:
+async def post_position(body: PositionIn, request: Request) -> Response:
     """Record a GPS fix of mine (idempotent), published with the next stop's ETA.
 
     The ETA runs along the roads once the road network is ready in the serving process (by
     straight line before that, and from fixes far from every mapped road); the reply and the
     live feed say which in ``eta_basis``.
     """
-    courier = _courier(who)
+    courier = _courier(await principal_of(request))
     state = request.app.state
     settings: Settings = state.settings
     network = warm_network_or_none(settings) if settings.road_eta else None
@@ -159,7 +179,7 @@ async def post_position(body: PositionIn, request: Request, who: CurrentUser) ->
             expected_late=[] if p is None else list(p.expected_late),
         )
 
-    read = await run_in_threadpool(write)
+    read = await _in_writer(write)
     return _answer(read, read.duplicate)
 
 
