@@ -73,9 +73,9 @@ async def get_principal(
 async def principal_of(request: Request) -> Principal:
     """Return the caller of a request by its ``Authorization: Bearer`` header, as :data:`CurrentUser`.
 
-    For the couriers' frequent writes, which call it themselves instead of declaring
-    :data:`CurrentUser`: FastAPI's resolution of a dependency chain costs as much as the rest
-    of the request's handling. The route declares the bearer scheme with :data:`BEARER_DOC`.
+    For the couriers' frequent writes, which depend on it directly instead of on
+    :data:`CurrentUser`: FastAPI's resolution of a chain of dependencies is a large part of a
+    small request's handling. Such a route declares the bearer scheme with :data:`BEARER_DOC`.
 
     Raises
     ------
