@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True
     max_pending_writes: int = 64
+    # how far ahead of the server's clock a phone's device_ts may be (its clock drifts a little)
+    device_ts_ahead_s: float = Field(default=600.0, ge=0)
     tile_url: str | None = None
     tile_attribution: str = "© OpenStreetMap contributors"
     default_language: Literal["vi", "en"] = "vi"

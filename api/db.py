@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -116,16 +116,18 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
 _sqlite_writes = threading.Lock()
 
 
-def write_lock(session: Session) -> Any:
+def write_lock(session: Session, conn: Connection | None = None) -> Any:
     """Return a lock to hold while a write transaction commits.
 
     SQLite allows one writer at a time and makes the others sleep and retry; serialising the
     API's own threads here hands the lock over at once instead. Other databases get a no-op.
 
-    The session takes its pooled connection first: a thread that waited for a connection while
-    holding the lock would stall every thread holding a connection and waiting for the lock.
+    The session takes its pooled connection first (unless the write goes through ``conn``, a
+    connection already taken): a thread that waited for a connection while holding the lock
+    would stall every thread holding a connection and waiting for the lock.
     """
-    session.connection()
+    if conn is None:
+        session.connection()
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         return _sqlite_writes

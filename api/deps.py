@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis
 from fastapi import Depends, Request
@@ -67,14 +67,41 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         msg = "missing bearer token"
         raise AuthenticationError(msg)
+    return await _principal_of_token(request, credentials.credentials)
+
+
+async def principal_of(request: Request) -> Principal:
+    """Return the caller of a request by its ``Authorization: Bearer`` header, as :data:`CurrentUser`.
+
+    For the couriers' frequent writes, which depend on it directly instead of on
+    :data:`CurrentUser`: FastAPI's resolution of a chain of dependencies is a large part of a
+    small request's handling. Such a route declares the bearer scheme with :data:`BEARER_DOC`.
+
+    Raises
+    ------
+    AuthenticationError
+        Without a valid token.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        msg = "missing bearer token"
+        raise AuthenticationError(msg)
+    return await _principal_of_token(request, token)
+
+
+#: ``openapi_extra`` of a route that authenticates with :func:`principal_of`.
+BEARER_DOC: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
+
+
+async def _principal_of_token(request: Request, token: str) -> Principal:
     cache: TokenCache = request.app.state.token_cache
-    hit = cache.get(hash_token(credentials.credentials))
+    hit = cache.get(hash_token(token))
     if hit is not None:
         return hit
 
     def lookup() -> Principal:
         with request.app.state.session_factory() as session:
-            return authenticate(session, credentials.credentials, cache=cache)
+            return authenticate(session, token, cache=cache)
 
     return await run_in_threadpool(lookup)
 

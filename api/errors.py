@@ -62,6 +62,10 @@ class PayloadTooLargeError(ServiceError):
     """A request body, an uploaded file or what it unpacks to is over its size cap."""
 
 
+class UnsupportedMediaError(ServiceError):
+    """An uploaded file is not of a kind the route takes (a photo that is not an image)."""
+
+
 class RateLimitedError(ServiceError):
     """Too many attempts (sign-in failures); ``retry_after_s`` says when to try again."""
 
@@ -102,6 +106,7 @@ STATUS_FOR: dict[type[Exception], int] = {
     PermissionDeniedError: 403,
     InvalidRequestError: 422,
     PayloadTooLargeError: 413,
+    UnsupportedMediaError: 415,
     RateLimitedError: 429,
     NetworkUnavailableError: 503,
     GeodataError: 422,

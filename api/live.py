@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -97,9 +98,13 @@ class SocketSlot:
         await self.r.zrem(self.key, self.member)
 
 
-def dumps(message: dict[str, Any]) -> str:
+#: One encoder for every message: ``json.dumps`` with options builds a new one per call.
+_encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps(message: Any) -> str:
     """Serialise a message (datetimes as ISO strings)."""
-    return json.dumps(message, default=str, ensure_ascii=False, separators=(",", ":"))
+    return _encoder.encode(message)
 
 
 def publish(r: redis.Redis, plan_id: int, message: dict[str, Any]) -> None:
@@ -107,16 +112,29 @@ def publish(r: redis.Redis, plan_id: int, message: dict[str, Any]) -> None:
     r.publish(channel(plan_id), dumps(message))
 
 
+#: Merge fields into a courier's state hash, keep it ``ARGV[1]`` seconds, publish ``ARGV[3]`` on
+#: channel ``ARGV[2]``: one command instead of a pipeline of three (the couriers' every write).
+_PUBLISH_STATE_LUA = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return redis.call('PUBLISH', ARGV[2], ARGV[3])
+"""
+_PUBLISH_STATE_SHA = hashlib.sha1(_PUBLISH_STATE_LUA.encode()).hexdigest()
+STATE_TTL_S = 3 * 24 * 3600
+
+
 def publish_courier_state(
     r: redis.Redis, plan_id: int, courier_id: str, state: dict[str, Any], message: dict[str, Any]
 ) -> None:
     """Merge ``state`` into the courier's live state and publish ``message``, in one round trip."""
+    args: list[Any] = [STATE_TTL_S, channel(plan_id), dumps(message)]
+    for k, v in state.items():
+        args += (k, dumps(v))
     key = courier_key(plan_id, courier_id)
-    pipe = r.pipeline(transaction=False)
-    pipe.hset(key, mapping={k: dumps(v) for k, v in state.items()})
-    pipe.expire(key, 3 * 24 * 3600)
-    pipe.publish(channel(plan_id), dumps(message))
-    pipe.execute()
+    try:
+        r.evalsha(_PUBLISH_STATE_SHA, 1, key, *args)
+    except redis.exceptions.NoScriptError:  # a fresh (or flushed) server: send the script itself
+        r.eval(_PUBLISH_STATE_LUA, 1, key, *args)
 
 
 def seed_courier_states(
@@ -137,7 +155,7 @@ def seed_courier_states(
         else:
             for k, v in state.items():
                 pipe.hsetnx(key, k, dumps(v))
-        pipe.expire(key, 3 * 24 * 3600)
+        pipe.expire(key, STATE_TTL_S)
     pipe.execute()
 
 

@@ -84,6 +84,7 @@ class Network:
     def __init__(self, graph: CompactGraph) -> None:
         self.graph = graph
         self._lock = threading.Lock()
+        self._stop_snaps: dict[tuple[float, float], tuple[int, float, float]] = {}
 
     @cached_property
     def snapper(self) -> Snapper:
@@ -124,21 +125,29 @@ class Network:
         Returns ``(seconds on the roads, metres from the points to the roads)``, or None when a
         point is farther than ``max_snap_m`` from every road or no road joins them. Call
         :meth:`warm` first (from one thread); then any number of threads may call this.
+
+        The destination is a planned stop, asked for again and again: its snap is remembered.
         """
         # No lock: after warm() the snap index and the hierarchy are only read, pyproj's
         # transformers are thread-safe and each query has its own CCH query object.
-        snaps = self.snapper.snap(
-            np.asarray([lon, to_lon]),
-            np.asarray([lat, to_lat]),
-            max_distance_m=max_snap_m,
-            warn_far=False,
-        )
-        if snaps.far.any():
+        snapper = self.snapper
+        fix = snapper.snap_one(lon, lat)
+        stop = self._stop_snaps.get((to_lon, to_lat))
+        if stop is None:
+            stop = snapper.snap_one(to_lon, to_lat)
+            if len(self._stop_snaps) >= _STOP_SNAPS:
+                self._stop_snaps.clear()
+            self._stop_snaps[(to_lon, to_lat)] = stop
+        if fix[2] > max_snap_m or stop[2] > max_snap_m:
             return None
-        found = self.router.path(snaps, 0, 1)
-        if found is None:
+        seconds = self.router.time_s(fix[:2], stop[:2])
+        if seconds is None:
             return None
-        return found[2], float(snaps.distance_m.sum())
+        return seconds, fix[2] + stop[2]
+
+
+#: Planned stops whose snaps a network remembers (a province's day is a few thousand).
+_STOP_SNAPS = 50_000
 
 
 _cache: dict[Path, Network] = {}

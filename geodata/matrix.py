@@ -429,6 +429,60 @@ class Router:
         )
         return TravelMatrix(time_s, distance_m, unreachable, tuple(np.flatnonzero(far).tolist()))
 
+    def time_s(self, start: tuple[int, float], end: tuple[int, float]) -> float | None:
+        """Return the fastest time (s) from one snapped point to another, or None if no road joins them.
+
+        ``start`` and ``end`` are ``(edge, fraction)`` as :meth:`Snapper.snap_one` gives them.
+        The same time as :meth:`path` finds, without the path, in plain Python numbers: the
+        live ETAs ask for one time per GPS fix.
+        """
+        import routingkit_cch as rk
+
+        g, w = self.graph, self.time_w
+        (e_a, f_a), (e_b, f_b) = start, end
+        direct = math.inf
+        if e_a == e_b:  # both on one edge: along it, either way it may be ridden
+            delta = f_b - f_a
+            w_e, twin = int(w[e_a]), int(g.twin[e_a])
+            if w_e < CCH_INF and delta >= 0:
+                direct = delta * w_e
+            if twin >= 0 and int(w[twin]) < CCH_INF and delta <= 0:
+                direct = min(direct, -delta * int(w[twin]))
+            if math.isfinite(direct):
+                direct = float(round(direct))
+        # Leaving the start's edge: at its node, or by either end it may be ridden to.
+        tail, head, twin = int(g.tail[e_a]), int(g.head[e_a]), int(g.twin[e_a])
+        sources: list[tuple[int, int]] = []
+        if f_a == 0.0:
+            sources.append((tail, 0))
+        elif f_a == 1.0:
+            sources.append((head, 0))
+        else:
+            if int(w[e_a]) < CCH_INF:
+                sources.append((head, round((1 - f_a) * int(w[e_a]))))
+            if twin >= 0 and int(w[twin]) < CCH_INF:
+                sources.append((tail, round(f_a * int(w[twin]))))
+        # Entering the end's edge likewise.
+        tail, head, twin = int(g.tail[e_b]), int(g.head[e_b]), int(g.twin[e_b])
+        targets: list[tuple[int, int]] = []
+        if f_b == 0.0:
+            targets.append((tail, 0))
+        elif f_b == 1.0:
+            targets.append((head, 0))
+        else:
+            if int(w[e_b]) < CCH_INF:
+                targets.append((tail, round(f_b * int(w[e_b]))))
+            if twin >= 0 and int(w[twin]) < CCH_INF:
+                targets.append((head, round((1 - f_b) * int(w[twin]))))
+        best: float | None = None
+        if sources and targets:
+            res = rk.CCHQuery(self.time_metric).run_multi(sources, targets)
+            if res.distance is not None and res.distance < CCH_INF:
+                best = float(res.distance)
+        if math.isfinite(direct) and (best is None or direct <= best):
+            best = direct
+        return None if best is None else best / TIME_SCALE
+
     def path(self, snaps: Snapped, i: int, j: int) -> tuple[list[int], list[int], float] | None:
         """Return the fastest path from point i to point j: (edges, nodes, seconds), or None.
 

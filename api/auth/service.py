@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api.auth.models import ApiToken, User
@@ -203,6 +203,23 @@ class TokenCache:
             self._data[digest] = (time.monotonic() + ttl, principal)
 
 
+#: A token's row and its user's, as plain columns: every courier's token is looked up again
+#: each ``auth_cache_s`` in each API process, so the statement is built once.
+_TOKEN_LOOKUP = (
+    select(
+        ApiToken.revoked,
+        ApiToken.expires_at,
+        User.id,
+        User.username,
+        User.role,
+        User.courier_id,
+        User.active,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
 def authenticate(session: Session, token: str, *, cache: TokenCache | None = None) -> Principal:
     """Return the principal of a bearer token.
 
@@ -214,19 +231,15 @@ def authenticate(session: Session, token: str, *, cache: TokenCache | None = Non
     digest = hash_token(token)
     if cache is not None and (hit := cache.get(digest)) is not None:
         return hit
-    row = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == digest)
-    ).first()
+    row = session.connection().execute(_TOKEN_LOOKUP, {"digest": digest}).first()
     if row is None:
         msg = "invalid token"
         raise AuthenticationError(msg)
-    tok, user = row[0], row[1]
-    if tok.revoked or tok.expires_at < utcnow() or not user.active:
+    revoked, expires_at, user_id, username, role, courier_id, active = row
+    if revoked or expires_at < utcnow() or not active:
         msg = "token expired or revoked"
         raise AuthenticationError(msg)
-    principal = Principal(user.id, user.username, Role(user.role), user.courier_id)
+    principal = Principal(user_id, username, Role(role), courier_id)
     if cache is not None:
         cache.put(digest, principal)
     return principal

@@ -31,6 +31,9 @@ class StopEvent(Base):
     note: Mapped[str] = mapped_column(String(1000), default="")
     lon: Mapped[float | None] = mapped_column(nullable=True)
     lat: Mapped[float | None] = mapped_column(nullable=True)
+    #: SHA-256 of the event's canonical body: a repeated key with another body is refused
+    #: (null on events stored before it was kept; those are answered as retries).
+    body_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Proof(Base):
@@ -73,3 +76,5 @@ class Position(Base):
     lon: Mapped[float]
     lat: Mapped[float]
     accuracy_m: Mapped[float | None] = mapped_column(nullable=True)
+    #: SHA-256 of the fix's canonical body (see :attr:`StopEvent.body_sha256`).
+    body_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

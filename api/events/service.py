@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import redis
@@ -25,7 +28,7 @@ from sqlalchemy.orm import Session
 from api import live
 from api.auth.service import Principal
 from api.db import UTCDateTime, utcnow, write_lock
-from api.errors import ConflictError, NotFoundError
+from api.errors import ConflictError, NotFoundError, UnsupportedMediaError
 from api.events.handover import authorised_columns
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
@@ -46,7 +49,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """The outcome of a write: the stored row and whether it was already there."""
+    """The outcome of a write: the stored row and whether it was already there.
+
+    ``row`` has the columns of a :class:`StopEvent` or :class:`Position` as attributes (the
+    ORM row when it was read back, a plain namespace when it was just inserted).
+    """
 
     row: Any
     duplicate: bool
@@ -219,6 +226,89 @@ def _existing_event(session: Session, courier_id: str, key: str) -> StopEvent | 
     )
 
 
+def check_device_ts(device_ts: datetime, ahead_s: float) -> None:
+    """Refuse a device time more than ``ahead_s`` seconds ahead of the server's clock.
+
+    A phone's clock drifts a little, so a few minutes ahead are let through; further ahead, the
+    event would order itself after everything the courier does next.
+
+    Raises
+    ------
+    InputError
+        Naming ``device_ts``.
+    """
+    now = utcnow()
+    if device_ts > now + timedelta(seconds=ahead_s):
+        raise InputError(
+            None,
+            "device_ts",
+            device_ts.isoformat(),
+            f"more than {ahead_s:g} s ahead of the server's clock ({now.isoformat(timespec='seconds')});"
+            " check the phone's time",
+        )
+
+
+def _sha256_of(canonical: dict[str, Any]) -> str:
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event_body_sha256(body: StopEventIn) -> str:
+    """Return the hash of what an event says: two sends with one key must say the same.
+
+    That is the job, the kind, the device time (as an instant: the offset it was written with
+    does not matter), the reason, the proof and the plan as sent. The note and the position
+    are not part of it: a phone may refine them when it sends again.
+    """
+    proof = body.proof
+    return _sha256_of(
+        {
+            "job_id": body.job_id,
+            "kind": str(body.kind),
+            "device_ts": body.device_ts.astimezone(UTC).isoformat(),
+            "reason": None if body.reason is None else str(body.reason),
+            "proof": None
+            if proof is None
+            else [proof.recipient_name, proof.id_check, proof.cash_paid_vnd, proof.photo_id],
+            "plan_id": body.plan_id,
+        }
+    )
+
+
+def position_body_sha256(body: PositionIn) -> str:
+    """Return the hash of what a GPS fix says: its device time (an instant), place and accuracy."""
+    return _sha256_of(
+        {
+            "device_ts": body.device_ts.astimezone(UTC).isoformat(),
+            "lon": body.lon,
+            "lat": body.lat,
+            "accuracy_m": body.accuracy_m,
+        }
+    )
+
+
+def _retry_of(stored: Any, body_sha256: str, what: str) -> Recorded:
+    """Answer a repeated idempotency key: the stored row if the body is the same, else 409.
+
+    A row stored before bodies were hashed (``body_sha256`` null) is taken as the same.
+
+    Raises
+    ------
+    ConflictError
+        When the key was used for a different body.
+    """
+    if stored.body_sha256 is not None and stored.body_sha256 != body_sha256:
+        msg = (
+            f"idempotency key {stored.idempotency_key!r} was already used for a different {what};"
+            " a new one needs a new key"
+        )
+        raise ConflictError(
+            msg,
+            errors=[{"column": "idempotency_key", "value": stored.idempotency_key, "reason": msg}],
+        )
+    return Recorded(stored, True)
+
+
 @dataclass(frozen=True, slots=True)
 class _LiveSQL:
     """The live path's statements, built once per dialect and run with parameters.
@@ -328,21 +418,33 @@ def _live_sql(dialect: str) -> _LiveSQL:
     )
 
 
-def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads: Path) -> Recorded:
+def record_event(
+    session: Session,
+    who: Principal,
+    body: StopEventIn,
+    *,
+    uploads: Path,
+    device_ts_ahead_s: float = 600.0,
+) -> Recorded:
     """Store a stop event once and update its stop's status by device time.
 
     The event insert (``ON CONFLICT DO NOTHING`` on the courier's idempotency key), the stop
-    update and the proof share one transaction; a repeated key changes nothing and returns the
-    stored event instead.
+    update and the proof share one transaction; a repeated key with the same body changes
+    nothing and returns the stored event instead.
 
     Raises
     ------
     NotFoundError
         If the job is not on the caller's published round.
     InputError
-        If a failed stop lacks a reason or a completion lacks the proof it needs.
+        If a failed stop lacks a reason, a completion lacks the proof it needs, or
+        ``device_ts`` is more than ``device_ts_ahead_s`` ahead of the server's clock.
+    ConflictError
+        If the idempotency key was used for a different event.
     """
     assert who.courier_id is not None
+    check_device_ts(body.device_ts, device_ts_ahead_s)
+    body_sha256 = event_body_sha256(body)
     sql = _sql(session)
     conn = session.connection()
     stop = None
@@ -356,7 +458,7 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
     if stop is None:
         old = _existing_event(session, who.courier_id, body.idempotency_key)
         if old is not None:
-            return Recorded(old, True)
+            return _retry_of(old, body_sha256, "event")
         msg = f"job {body.job_id} is not on your round in plan {plan_id}"
         raise NotFoundError(msg)
     try:
@@ -364,7 +466,7 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
     except InputError:
         old = _existing_event(session, who.courier_id, body.idempotency_key)
         if old is not None:
-            return Recorded(old, True)
+            return _retry_of(old, body_sha256, "event")
         raise
     values = {
         "stop_id": stop.id,
@@ -379,6 +481,7 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         "note": body.note,
         "lon": body.lon,
         "lat": body.lat,
+        "body_sha256": body_sha256,
     }
     stop_status = None
     with write_lock(session):
@@ -419,8 +522,9 @@ def record_event(session: Session, who: Principal, body: StopEventIn, *, uploads
         if again is None:
             msg = "event insert conflicted but the stored event is missing"
             raise RuntimeError(msg)
-        return Recorded(again, True)
-    return Recorded(StopEvent(id=event_id, **values), False, stop_status, stop.route_id)
+        return _retry_of(again, body_sha256, "event")
+    # The stored columns as plain attributes: an ORM instance would cost more than the insert.
+    return Recorded(SimpleNamespace(id=event_id, **values), False, stop_status, stop.route_id)
 
 
 def _move_stop(conn: Any, sql: _LiveSQL, body: StopEventIn, stop_id: int) -> str | None:
@@ -479,10 +583,17 @@ def _existing_position(session: Session, courier_id: str, key: str) -> Position 
 
 
 def _insert_position(session: Session, values: dict[str, Any]) -> int | None:
-    """Insert a GPS fix unless its idempotency key is stored; return the new id (None if not)."""
-    with write_lock(session):
-        new_id = session.connection().execute(_sql(session).insert_position, values).scalar()
+    """Insert a GPS fix unless its idempotency key is stored; return the new id (None if not).
+
+    On a connection of its own, committed at once: the session's transaction machinery would
+    cost about as much as the insert. What the session read ends first, so that a thread never
+    holds two pooled connections (threads each waiting for a second one would stall the pool).
+    """
+    if session.in_transaction():
         session.commit()
+    with session.get_bind().connect() as conn, write_lock(session, conn):
+        new_id = conn.execute(_sql(session).insert_position, values).scalar()
+        conn.commit()
     return cast(int | None, new_id)
 
 
@@ -536,14 +647,29 @@ def _next_stop(stop: StopRow) -> dict[str, Any]:
 
 
 def record_position(
-    session: Session, r: redis.Redis, who: Principal, body: PositionIn, network: Network | None
+    session: Session,
+    r: redis.Redis,
+    who: Principal,
+    body: PositionIn,
+    network: Network | None,
+    *,
+    device_ts_ahead_s: float = 600.0,
 ) -> Recorded:
     """Store a GPS fix once, then publish it with the next stop's ETA and the stops expected late.
 
     ``network`` is the road network when it is ready in this process (ETAs along the roads),
     else None (straight-line estimates); see :mod:`routing.eta`.
+
+    Raises
+    ------
+    InputError
+        If ``device_ts`` is more than ``device_ts_ahead_s`` ahead of the server's clock.
+    ConflictError
+        If the idempotency key was used for a different fix.
     """
     assert who.courier_id is not None
+    check_device_ts(body.device_ts, device_ts_ahead_s)
+    body_sha256 = position_body_sha256(body)
     day = body.device_ts.astimezone(LOCAL_TZ).date()
     plan_id = published_plan_id(session, day, cached=True)
     progress, next_stop = (
@@ -559,6 +685,7 @@ def record_position(
         "lat": body.lat,
         "accuracy_m": body.accuracy_m,
         "received_at": utcnow(),
+        "body_sha256": body_sha256,
     }
     new_id = _insert_position(session, values)
     if new_id is None:
@@ -566,8 +693,8 @@ def record_position(
         if again is None:
             msg = "position insert conflicted but the stored fix is missing"
             raise RuntimeError(msg)
-        return Recorded(again, True)
-    pos = Position(id=new_id, **values)
+        return _retry_of(again, body_sha256, "position")
+    pos = SimpleNamespace(id=new_id, **values)
     if not on_round or plan_id is None:
         return Recorded(pos, False)
     projection = None
@@ -633,16 +760,71 @@ def _project(
     return project(remaining, eta, basis)
 
 
+#: ISO base media brands of HEIF images (``ftyp`` box): iPhones' HEIC and the generic HEIF.
+HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
+
+
+def image_format(data: bytes) -> str | None:
+    """Return the format of an image by its first bytes (jpeg, png, webp, heic), else None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        return "heic"
+    return None
+
+
 def store_photo(uploads: Path, data: bytes) -> str:
-    """Store a photo under its SHA-256 (idempotent) and return that id."""
+    """Store a photo under its SHA-256 (idempotent) and return that id.
+
+    The bytes go to a temporary file of their own in the uploads directory, synced to disk,
+    then renamed into place and the directory synced: once this returns, the photo survives a
+    crash, and a half-written file never carries a photo's name.
+
+    Raises
+    ------
+    UnsupportedMediaError
+        If the bytes are not a JPEG, PNG, WebP or HEIC image (naming ``file``).
+    """
+    if image_format(data) is None:
+        msg = "the file is not a JPEG, PNG, WebP or HEIC image"
+        raise UnsupportedMediaError(msg, errors=[{"column": "file", "reason": msg}])
     digest = hashlib.sha256(data).hexdigest()
     uploads.mkdir(parents=True, exist_ok=True)
     path = uploads / f"{digest}.bin"
-    if not path.is_file():
-        tmp = path.with_suffix(f".{utcnow().timestamp():.0f}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+    if path.is_file():
+        return digest
+    tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, before the rename)
+        dir=uploads, prefix=f".{digest[:16]}.", suffix=".tmp", delete=False
+    )
+    try:
+        with tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        Path(tmp.name).replace(path)
+    except BaseException:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(uploads)
     return digest
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Sync a directory's entries (a rename into it) to disk, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a system that cannot open directories (Windows): nothing to sync
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def list_events(

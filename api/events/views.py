@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from api.auth.service import Principal, Role
-from api.deps import CurrentUser, Reader, RedisDep, SessionDep, SettingsDep
-from api.errors import ERROR_RESPONSES, PayloadTooLargeError, PermissionDeniedError
+from api.config import Settings
+from api.db import THREADS
+from api.deps import BEARER_DOC, CurrentUser, Reader, SessionDep, SettingsDep, principal_of
+from api.errors import (
+    ERROR_RESPONSES,
+    ErrorResponse,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
 from api.events import service
 from api.events.models import StopEvent
 from api.events.schemas import (
@@ -35,6 +48,10 @@ EventAfter = Annotated[
 ]
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+T = TypeVar("T")
+#: The caller of a courier's write: :data:`CurrentUser` in one dependency instead of a chain
+#: (checked before the body, as every route does); the routes document the bearer scheme.
+Caller = Annotated[Principal, Depends(principal_of)]
 
 
 def _courier(who: Principal) -> Principal:
@@ -60,6 +77,29 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
     )
 
 
+#: The couriers' writes run on threads that live as long as the process: what a thread builds
+#: on first use (pyproj's per-thread transformer in the road snapper) is built once, where
+#: anyio's pool retires threads idle for 10 s and their successors build it again.
+_writers = ThreadPoolExecutor(max_workers=THREADS // 2, thread_name_prefix="courier-write")
+
+
+async def _in_writer(write: Callable[[], T]) -> T:
+    """Run ``write`` on a writer thread (with this request's context: its id in the logs)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_writers, contextvars.copy_context().run, write)
+
+
+def _answer(read: BaseModel, duplicate: bool) -> Response:
+    """Return a write's answer as JSON: 201 when stored now, 200 when it already was.
+
+    Serialised here, on the event loop: FastAPI would validate the returned model again in a
+    worker thread, a second thread hop on the service's most frequent requests.
+    """
+    return Response(
+        read.model_dump_json(), 200 if duplicate else 201, media_type="application/json"
+    )
+
+
 @router.post(
     "/rounds/me/events",
     response_model=StopEventRead,
@@ -67,33 +107,42 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
     responses={
         200: {"model": StopEventRead, "description": "Already stored (same idempotency key)"}
     },
+    openapi_extra=BEARER_DOC,
 )
-def post_event(
-    body: StopEventIn,
-    response: Response,
-    session: SessionDep,
-    r: RedisDep,
-    settings: SettingsDep,
-    who: CurrentUser,
-) -> StopEventRead:
+async def post_event(body: StopEventIn, request: Request, who: Caller) -> Response:
     """Record arrived / completed (with proof) / failed (with a reason) at one of my stops.
 
     Stored durably before the response; a repeated idempotency key returns the stored event
-    with status 200 and changes nothing. The stop's status follows the latest event by
-    ``device_ts``, so events queued offline and sent late land in their true order.
+    with status 200 and changes nothing (the same key with another event is a 409). The
+    stop's status follows the latest event by ``device_ts``, so events queued offline and sent
+    late land in their true order.
     """
-    rec = service.record_event(session, _courier(who), body, uploads=settings.uploads_dir)
-    # One outbox row for citizens and webhooks (a no-op if recorded): a retry whose first
-    # answer was lost after the event's commit restores it.
-    record_stop_event(session, rec.row)
-    if rec.duplicate:
-        response.status_code = 200
-    else:
-        try:
-            service.publish_event(session, r, rec)
-        except Exception:  # the event is stored; the live feed is best effort
-            service.logger.exception("publishing event %s failed", rec.row.id)
-    return _read(rec.row, rec.duplicate, rec.stop_status)
+    courier = _courier(who)
+    state = request.app.state
+    settings: Settings = state.settings
+
+    def write() -> StopEventRead:
+        # One worker thread does the whole write: the database, then the live feed.
+        with state.session_factory() as session:
+            rec = service.record_event(
+                session,
+                courier,
+                body,
+                uploads=settings.uploads_dir,
+                device_ts_ahead_s=settings.device_ts_ahead_s,
+            )
+            # One outbox row for citizens and webhooks (a no-op if recorded): a retry whose
+            # first answer was lost after the event's commit restores it.
+            record_stop_event(session, rec.row)
+            if not rec.duplicate:
+                try:
+                    service.publish_event(session, state.redis, rec)
+                except Exception:  # the event is stored; the live feed is best effort
+                    service.logger.exception("publishing event %s failed", rec.row.id)
+            return _read(rec.row, rec.duplicate, rec.stop_status)
+
+    read = await _in_writer(write)
+    return _answer(read, read.duplicate)
 
 
 @router.post(
@@ -101,45 +150,62 @@ def post_event(
     response_model=PositionRead,
     status_code=201,
     responses={200: {"model": PositionRead, "description": "Already stored"}},
+    openapi_extra=BEARER_DOC,
 )
-def post_position(
-    body: PositionIn,
-    response: Response,
-    session: SessionDep,
-    r: RedisDep,
-    settings: SettingsDep,
-    who: CurrentUser,
-) -> PositionRead:
+async def post_position(body: PositionIn, request: Request, who: Caller) -> Response:
     """Record a GPS fix of mine (idempotent), published with the next stop's ETA.
 
     The ETA runs along the roads once the road network is ready in the serving process (by
     straight line before that, and from fixes far from every mapped road); the reply and the
     live feed say which in ``eta_basis``.
     """
+    courier = _courier(who)
+    state = request.app.state
+    settings: Settings = state.settings
     network = warm_network_or_none(settings) if settings.road_eta else None
-    rec = service.record_position(session, r, _courier(who), body, network)
-    if rec.duplicate:
-        response.status_code = 200
-    p = rec.projection
-    return PositionRead(
-        id=rec.row.id,
-        courier_id=rec.row.courier_id,
-        device_ts=rec.row.device_ts,
-        duplicate=rec.duplicate,
-        next_job_id=None if p is None else p.job_id,
-        eta_drift_s=None if p is None else p.drift_s,
-        eta_basis=None if p is None else p.basis,
-        expected_late=[] if p is None else list(p.expected_late),
-    )
+
+    def write() -> PositionRead:
+        with state.session_factory() as session:
+            rec = service.record_position(
+                session,
+                state.redis,
+                courier,
+                body,
+                network,
+                device_ts_ahead_s=settings.device_ts_ahead_s,
+            )
+        p = rec.projection
+        return PositionRead(
+            id=rec.row.id,
+            courier_id=rec.row.courier_id,
+            device_ts=rec.row.device_ts,
+            duplicate=rec.duplicate,
+            next_job_id=None if p is None else p.job_id,
+            eta_drift_s=None if p is None else p.drift_s,
+            eta_basis=None if p is None else p.basis,
+            expected_late=[] if p is None else list(p.expected_late),
+        )
+
+    read = await _in_writer(write)
+    return _answer(read, read.duplicate)
 
 
-@router.post("/rounds/me/photos", response_model=PhotoRead, status_code=201)
+@router.post(
+    "/rounds/me/photos",
+    response_model=PhotoRead,
+    status_code=201,
+    responses={415: {"model": ErrorResponse, "description": "Not an image"}},
+)
 async def post_photo(
     settings: SettingsDep,
     who: CurrentUser,
-    file: Annotated[UploadFile, File(description="A JPEG/PNG proof photo")],
+    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or HEIC proof photo")],
 ) -> PhotoRead:
-    """Upload a proof photo; reference it as ``proof.photo_id`` in a completed event."""
+    """Upload a proof photo; reference it as ``proof.photo_id`` in a completed event.
+
+    The photo is on disk (synced) before the answer; a file that is not an image is refused
+    with 415.
+    """
     _courier(who)
     limit = settings.max_photo_bytes
     data = await file.read(limit + 1)
@@ -148,7 +214,8 @@ async def post_photo(
         raise PayloadTooLargeError(msg, errors=[{"column": "file", "reason": msg}])
     if not data:
         raise InputError(None, "file", file.filename, "empty photo")
-    return PhotoRead(photo_id=service.store_photo(settings.uploads_dir, data), size=len(data))
+    photo_id = await run_in_threadpool(service.store_photo, settings.uploads_dir, data)
+    return PhotoRead(photo_id=photo_id, size=len(data))
 
 
 @router.get("/rounds/me/events", response_model=EventList)

@@ -162,7 +162,7 @@ def _request(
     if path in bodies:
         kw["json"] = bodies[path]
     if path == "/rounds/me/photos":
-        kw["files"] = {"file": ("p.jpg", b"photo-" + uuid.uuid4().bytes, "image/jpeg")}
+        kw["files"] = {"file": ("p.jpg", b"\xff\xd8\xff" + uuid.uuid4().bytes, "image/jpeg")}
     return s.client.request(method, url, **kw).status_code
 
 

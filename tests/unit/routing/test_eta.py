@@ -102,3 +102,32 @@ def test_fixes_far_from_every_road_fall_back_to_the_straight_line(
         "straight_line",
     )
     assert travel_s(None, lon, lat, *away) == (straight_line_s(lon, lat, *away), "straight_line")
+
+
+def test_one_point_snaps_and_times_equal_the_general_ones(
+    network: Network, province_graph: CompactGraph
+) -> None:
+    """The live ETAs' one-point snap and time-only query give what snap() and path() give.
+
+    Points on nodes (fraction 0 or 1), beside roads, and pairs on one edge are all covered.
+    """
+    g = province_graph
+    rng = random.Random(11)
+    snapper, router = network.snapper, network.router
+    same_edge = 0
+    for k in range(400):
+        a = rng.randrange(g.n_nodes)
+        b = a if k % 4 == 0 else rng.randrange(g.n_nodes)
+        lons = [float(g.node_lon[a]) + rng.choice([0.0, 1e-5, 4e-4]), float(g.node_lon[b])]
+        lats = [float(g.node_lat[a]) + rng.choice([0.0, -3e-4]), float(g.node_lat[b]) + 1e-4]
+        snaps = snapper.snap(np.asarray(lons), np.asarray(lats), warn_far=False)
+        ones = [snapper.snap_one(lons[i], lats[i]) for i in (0, 1)]
+        for i, (edge, fraction, distance_m) in enumerate(ones):
+            assert edge == int(snaps.edge[i])
+            assert fraction == float(snaps.fraction[i])
+            assert distance_m == float(snaps.distance_m[i])
+        same_edge += ones[0][0] == ones[1][0]
+        found = router.path(snaps, 0, 1)
+        seconds = router.time_s(ones[0][:2], ones[1][:2])
+        assert seconds == (None if found is None else found[2])
+    assert same_edge >= 20
