@@ -42,7 +42,7 @@ EventAfter = Annotated[
     int | None,
     Query(
         ge=1,
-        le=2**63 - 1,
+        le=2**31 - 1,  # event ids are 32-bit integers in the database
         description="Start after this event id: the previous page's `next_after`",
     ),
 ]

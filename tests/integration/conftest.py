@@ -29,6 +29,7 @@ from api.auth.service import Role, create_user, get_user, issue_token
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, upgrade_database
 from api.embedded import EmbeddedRedis
+from api.live import sockets_key
 from api.main import create_app
 from api.worker import dispose_engines
 from tests.integration.dayfixture import town_day, write_day
@@ -179,9 +180,11 @@ def make_stack(
     upgrade_database(settings.sqlalchemy_url)
     # A fresh service: no sign-in failures counted by an earlier test's service in this Redis
     # (per username), and each stack calls from its own address (per address).
+    # Nor live sockets counted against its users' ids (a fresh database reuses them).
     conn = redis.Redis.from_url(redis_url)
-    for k in conn.scan_iter(f"{SIGNIN_PREFIX}:*"):
-        conn.delete(k)
+    for pattern in (f"{SIGNIN_PREFIX}:*", sockets_key(0).replace(":0", ":*")):
+        for k in conn.scan_iter(pattern):
+            conn.delete(k)
     conn.close()
     address = "10.{}.{}.{}".format(*uuid.uuid4().bytes[:3])
     with TestClient(create_app(settings), client=(address, 50000)) as client:

@@ -238,13 +238,16 @@ def test_publish_and_events_reach_citizens_and_webhooks(
         courier, first = route["courier_id"], route["stops"][0]["job_id"]
         day = problem.day
         assert day is not None
-        t0 = datetime.combine(day, datetime.min.time(), LOCAL_TZ) + timedelta(hours=9)
+        # the day is tomorrow, and a phone's clock may not run ahead of the server's: the
+        # events name the plan and carry the phone's own (today's) time
+        t0 = datetime.now(LOCAL_TZ) - timedelta(minutes=5)
         for kind, dt_s, extra in (("arrived", 0, {}), ("failed", 120, {"reason": "nobody_home"})):
             body = {
                 "idempotency_key": uuid.uuid4().hex,
                 "device_ts": (t0 + timedelta(seconds=dt_s)).isoformat(),
                 "job_id": first,
                 "kind": kind,
+                "plan_id": stack.plan_id,
                 **extra,
             }
             assert _event(stack, courier, body).status_code == 201
