@@ -116,3 +116,19 @@ def test_a_second_break_is_refused_and_a_due_break_is_required() -> None:
     assert "break" in _kinds(
         check_plan(problem, no_break, dur, dist, starts={"C": due}, done={"d1"})
     )
+
+
+def test_an_overload_at_the_start_is_a_given_that_may_not_grow() -> None:
+    """A courier over capacity at the start may hand things over, but may not collect more.
+
+    (A failed delivery stays on board; a pickup may have been taken anyway.)
+    """
+    problem, dur, dist, fix = _day()
+    over = RouteStart(fix, 11 * H, Load(items=4, weight_g=2000), break_taken=True)
+    handing = _remaining(problem, dur, dist, over, ["d1", "d2"])
+    assert check_plan(problem, handing, dur, dist, starts={"C": over}, done={"done", "p1"}) == []
+    collecting = _remaining(problem, dur, dist, over, ["p1"])
+    found = check_plan(
+        problem, collecting, dur, dist, starts={"C": over}, done={"done", "d1", "d2"}
+    )
+    assert "capacity" in _kinds(found)
