@@ -493,20 +493,71 @@ def _add_load_dimension(
 LOOSE_WINDOW_FACTOR = 1.5
 
 
-def _pyvrp_supported(problem: Problem) -> bool:
+def _common_break(problem: Problem) -> tuple[int, int, int] | None:
+    """Return ``(window start, window end, length)`` if every courier has that same break."""
+    couriers = problem.couriers
+    if not couriers or not all(c.has_break and c.break_window for c in couriers):
+        return None
+    kinds = {
+        (c.break_window.start_s, c.break_window.end_s, c.break_duration_s)
+        for c in couriers
+        if c.break_window is not None
+    }
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _compressed_windows(
+    window: TimeWindow, service_s: int, brk: tuple[int, int, int]
+) -> list[tuple[int, int]]:
+    """Return the windows of a stop on a clock that leaves the lunch break out.
+
+    Every courier takes the same break ``(bs, be, length)``: a break of ``length`` starting at
+    some ``B`` in ``[bs, be - length]``. On the compressed clock the break is an instant ``B``;
+    a stop served at compressed ``t`` is served at ``t`` if before the break and at
+    ``t + length`` after it. Each returned interval is safe whatever ``B`` the search picks:
+    ``[a, bs - service]`` (done before any break can start), ``[a, b - length]`` (in the window
+    either way) and ``[max(a, be) - length, b - length]`` (after any break has ended). So a
+    route feasible on this clock stays feasible once the break is placed in a gap between
+    stops of ``[bs, be - length]``; afternoon windows (after the break window) are exact.
+    """
+    a, b = window.start_s, window.end_s
+    bs, be, length = brk
+    parts = [
+        (a, min(b, bs - service_s)),
+        (a, b - length),
+        (max(a, be) - length, b - length),
+    ]
+    parts = sorted((lo, hi) for lo, hi in parts if lo <= hi and hi >= 0)
+    merged: list[tuple[int, int]] = []
+    for lo, hi in parts:
+        lo = max(0, lo)
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _pyvrp_supported(problem: Problem, screen: _Screen | None = None) -> bool:
     """Return whether PyVRP should warm-start the problem.
 
     PyVRP 0.14 has no skills, multiple windows, pre-assigned depots or breaks; they are
     mapped (see :func:`_pyvrp_routes`): per-courier eligibility becomes routing profiles with
-    forbidden arcs, a job's windows a mutually exclusive client group, breaks a conservative
-    relaxation (a paired job with several windows keeps only its longest one, as shipments
-    have one window: a restriction, so the start stays feasible). Left out: breaks when some
-    window is shorter than :data:`LOOSE_WINDOW_FACTOR` breaks -- the relaxation then costs
-    more quality than OR-Tools alone loses.
+    forbidden arcs, a job's windows a mutually exclusive client group, a break shared by every
+    courier a clock without the break (:func:`_compressed_windows`), other breaks a
+    conservative relaxation (a pair keeps one window per half, the pickup its longest and the
+    delivery its latest, as shipments have one window: a restriction, so the start stays
+    feasible). Left out: breaks
+    that differ between couriers when some searched job's window is shorter than
+    :data:`LOOSE_WINDOW_FACTOR` breaks -- that relaxation then costs more quality than
+    OR-Tools alone loses.
     """
+    if _common_break(problem) is not None:
+        return True
     longest_break = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
     limit = LOOSE_WINDOW_FACTOR * longest_break
-    return not any(w.duration_s < limit for j in problem.jobs for w in j.windows)
+    jobs = problem.jobs if screen is None else [problem.jobs[p] for p in screen.eligible]
+    return not any(w.duration_s < limit for j in jobs for w in j.windows)
 
 
 MAX_PYVRP_PROFILES = 16
@@ -524,10 +575,12 @@ def _pyvrp_routes(
 
     Couriers that may not serve some jobs (skills, pre-assigned post office, capacity, the
     pre-checks) get a routing profile whose arcs into those jobs are too long to use. A job
-    with several windows becomes one client per window in a mutually exclusive group. Breaks
-    are relaxed conservatively: each shift ends a break earlier, and a window that closes
-    after the break window opens closes a break earlier too, so that inserting the break
-    later delays no stop past its window. Returns ``None`` without a feasible solution.
+    with several windows becomes one client per window in a mutually exclusive group. A break
+    every courier shares is left out of PyVRP's clock (:func:`_compressed_windows`: shifts end
+    a break earlier, windows after the break window move a break earlier). Other breaks are
+    relaxed conservatively: each shift ends a break earlier, and a window that closes after the
+    break window opens closes a break earlier too, so that inserting the break later delays no
+    stop past its window. Returns ``None`` without a feasible solution.
     """
     try:
         from pyvrp import Model as PyVRPModel
@@ -591,13 +644,40 @@ def _pyvrp_routes(
     longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
     first_break = min((w.start_s for w in breaks), default=0)
 
-    def late(window: TimeWindow) -> int:
-        if longest and window.end_s > first_break:
-            return max(window.start_s, window.end_s - longest)
-        return window.end_s
+    common = _common_break(problem)
 
-    def longest_window(job: Job) -> TimeWindow:
-        return max(job.windows, key=lambda w: w.duration_s)
+    def windows_of(job: Job) -> list[tuple[int, int]]:
+        """Return the job's windows on PyVRP's clock (without breaks), merged, in order."""
+        if common is None:
+            # Breaks differ between couriers: a window closing after the first break window
+            # opens closes a break earlier.
+            return [
+                (
+                    w.start_s,
+                    max(w.start_s, w.end_s - longest)
+                    if longest and w.end_s > first_break
+                    else w.end_s,
+                )
+                for w in job.windows
+            ]
+        parts = sorted(
+            iv for w in job.windows for iv in _compressed_windows(w, job.service_s, common)
+        )
+        merged: list[tuple[int, int]] = []
+        for lo, hi in parts:
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        return merged
+
+    def pickup_window(job: Job) -> tuple[int, int]:
+        return max(windows_of(job), key=lambda w: w[1] - w[0])
+
+    def delivery_window(job: Job) -> tuple[int, int]:
+        # The latest window: a delivery follows its pickup, and an early one would pull the
+        # whole trip into the morning.
+        return max(windows_of(job), key=lambda w: (w[1], w[1] - w[0]))
 
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
@@ -615,14 +695,15 @@ def _pyvrp_routes(
             q = pos_by_id[partner[job.job_id]]
             other = problem.jobs[q]
             d_node = model.job_node[q]
+            (p_early, p_late), (d_early, d_late) = pickup_window(job), delivery_window(other)
             m.add_shipment(
                 locs[node],
                 locs[d_node],
-                pickup_tw_early=longest_window(job).start_s,
-                pickup_tw_late=late(longest_window(job)),
+                pickup_tw_early=p_early,
+                pickup_tw_late=p_late,
                 pickup_service_duration=job.service_s,
-                delivery_tw_early=longest_window(other).start_s,
-                delivery_tw_late=late(longest_window(other)),
+                delivery_tw_early=d_early,
+                delivery_tw_late=d_late,
                 delivery_service_duration=other.service_s,
                 amount=amounts,
                 prize=model.penalties[p] + model.penalties[q],
@@ -630,15 +711,16 @@ def _pyvrp_routes(
             )
             shipment_nodes.append((node, d_node))
             continue
-        group = m.add_client_group(required=False) if len(job.windows) > 1 else None
-        for window in job.windows:
+        windows = windows_of(job)
+        group = m.add_client_group(required=False) if len(windows) > 1 else None
+        for early, late in windows:
             m.add_client(
                 locs[node],
                 delivery=amounts if job.kind == "delivery" else zero,
                 pickup=amounts if job.kind == "pickup" else zero,
                 service_duration=job.service_s,
-                tw_early=window.start_s,
-                tw_late=late(window),
+                tw_early=early,
+                tw_late=late,
                 prize=model.penalties[p],
                 required=False,
                 group=group,
@@ -1009,7 +1091,9 @@ def solve(
     # Candidate starts: PyVRP's routes (breaks relaxed) and/or the OR-Tools portfolio.
     engine = "ortools"
     candidates: list[tuple[int, str, Any]] = []
-    relaxed = any(c.has_break for c in problem.couriers)
+    # Breaks that differ between couriers are relaxed coarsely for PyVRP: the construction
+    # portfolio then competes with its start.
+    relaxed = any(c.has_break for c in problem.couriers) and _common_break(problem) is None
     if guide is not None and guide.initial:
         kept = _guide_sequences(problem, model, guide)
         routing.CloseModelWithParameters(_search_parameters(params, 1.0))
@@ -1026,7 +1110,7 @@ def solve(
             copy = routing.solver().Assignment(initial)
             candidates.append((int(initial.ObjectiveValue()), "replan+ortools", copy))
             relaxed = False  # the rounds in force are a better start than any construction
-    elif params.use_pyvrp and _pyvrp_supported(problem):
+    elif params.use_pyvrp and _pyvrp_supported(problem, screen):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
         try:
             seq = _pyvrp_routes(
