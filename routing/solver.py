@@ -538,6 +538,18 @@ def _compressed_windows(
     return merged
 
 
+def _break_is_exact(problem: Problem, screen: _Screen) -> bool:
+    """Return whether PyVRP's clock without the break offers every searched job a window."""
+    common = _common_break(problem)
+    if common is None:
+        return False
+    for p in screen.eligible:
+        job = problem.jobs[p]
+        if not any(_compressed_windows(w, job.service_s, common) for w in job.windows):
+            return False
+    return True
+
+
 def _pyvrp_supported(problem: Problem, screen: _Screen | None = None) -> bool:
     """Return whether PyVRP should warm-start the problem.
 
@@ -671,13 +683,13 @@ def _pyvrp_routes(
                 merged.append((lo, hi))
         return merged
 
-    def pickup_window(job: Job) -> tuple[int, int]:
-        return max(windows_of(job), key=lambda w: w[1] - w[0])
+    def pickup_window(job: Job) -> tuple[int, int] | None:
+        return max(windows_of(job), key=lambda w: w[1] - w[0], default=None)
 
-    def delivery_window(job: Job) -> tuple[int, int]:
+    def delivery_window(job: Job) -> tuple[int, int] | None:
         # The latest window: a delivery follows its pickup, and an early one would pull the
         # whole trip into the morning.
-        return max(windows_of(job), key=lambda w: (w[1], w[1] - w[0]))
+        return max(windows_of(job), key=lambda w: (w[1], w[1] - w[0]), default=None)
 
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
@@ -695,7 +707,10 @@ def _pyvrp_routes(
             q = pos_by_id[partner[job.job_id]]
             other = problem.jobs[q]
             d_node = model.job_node[q]
-            (p_early, p_late), (d_early, d_late) = pickup_window(job), delivery_window(other)
+            p_window, d_window = pickup_window(job), delivery_window(other)
+            if p_window is None or d_window is None:
+                continue  # no window safe on PyVRP's clock: OR-Tools inserts the pair
+            (p_early, p_late), (d_early, d_late) = p_window, d_window
             m.add_shipment(
                 locs[node],
                 locs[d_node],
@@ -1091,9 +1106,10 @@ def solve(
     # Candidate starts: PyVRP's routes (breaks relaxed) and/or the OR-Tools portfolio.
     engine = "ortools"
     candidates: list[tuple[int, str, Any]] = []
-    # Breaks that differ between couriers are relaxed coarsely for PyVRP: the construction
-    # portfolio then competes with its start.
-    relaxed = any(c.has_break for c in problem.couriers) and _common_break(problem) is None
+    # Breaks that differ between couriers are relaxed coarsely for PyVRP, and a shared break
+    # leaves out a job whose every window is too short to be safe on PyVRP's clock: the
+    # construction portfolio then competes with PyVRP's start.
+    relaxed = any(c.has_break for c in problem.couriers) and not _break_is_exact(problem, screen)
     if guide is not None and guide.initial:
         kept = _guide_sequences(problem, model, guide)
         routing.CloseModelWithParameters(_search_parameters(params, 1.0))
