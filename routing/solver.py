@@ -26,6 +26,8 @@ from routing.progress import NullCallbacks, SolveCallbacks
 from routing.schedule import build_route
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
@@ -609,155 +611,170 @@ def _pyvrp_routes(
     cost = model.cost
     num_depots = sum(1 for j in model.node_job if j is None)
 
-    m = PyVRPModel()
-    locs = [m.add_location(0.0, 0.0) for _ in range(n)]
-    depots = [m.add_depot(locs[k]) for k in range(num_depots)]
-    dims = [
-        d
-        for d in range(len(LOAD_DIMENSIONS))
-        if any(j.demand.as_tuple()[d] for j in problem.jobs)
-        or any(c.capacity.as_tuple()[d] for c in problem.couriers)
-    ]
-    # Profiles: one per distinct set of jobs a courier may not serve.
-    signatures: dict[frozenset[int], int] = {}
-    vehicle_profile: list[int] = []
-    for v in range(len(problem.couriers)):
-        forbidden = frozenset(
-            node for p, node in model.job_node.items() if v not in screen.eligible[p]
-        )
-        vehicle_profile.append(signatures.setdefault(forbidden, len(signatures)))
-    if len(signatures) > MAX_PYVRP_PROFILES:
-        logger.info("PyVRP skipped: %d courier eligibility profiles", len(signatures))
-        return None
-    profiles = [m.add_profile() for _ in signatures]
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for v, courier in enumerate(problem.couriers):
-        s, e, earliest, latest = _shift_bounds(problem, courier)
-        # PyVRP has no breaks: reserve the break's length by ending the shift earlier.
-        latest -= courier.break_duration_s if courier.has_break else 0
-        caps = tuple(courier.capacity.as_tuple()[d] for d in dims)
-        key = (s, e, earliest, latest, caps, vehicle_profile[v])
-        groups.setdefault(key, []).append(v)
-    depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
-    type_vehicles: list[list[int]] = []
-    for (s, e, earliest, latest, caps, profile), vehicles in groups.items():
-        m.add_vehicle_type(
-            len(vehicles),
-            capacity=list(caps),
-            start_depot=depots[depot_node[s]],
-            end_depot=depots[depot_node[e]],
-            fixed_cost=params.vehicle_fixed_cost,
-            tw_early=earliest,
-            tw_late=max(earliest, latest),
-            profile=profiles[profile],
-        )
-        type_vehicles.append(vehicles)
-    breaks = [c.break_window for c in problem.couriers if c.has_break and c.break_window]
-    longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
-    first_break = min((w.start_s for w in breaks), default=0)
+    def build(required: bool) -> Any:
+        """Return PyVRP's data of the piece (every job optional, or every job required)."""
+        client_node.clear()
+        shipment_nodes.clear()
+        type_vehicles.clear()
+        m = PyVRPModel()
+        locs = [m.add_location(0.0, 0.0) for _ in range(n)]
+        depots = [m.add_depot(locs[k]) for k in range(num_depots)]
+        dims = [
+            d
+            for d in range(len(LOAD_DIMENSIONS))
+            if any(j.demand.as_tuple()[d] for j in problem.jobs)
+            or any(c.capacity.as_tuple()[d] for c in problem.couriers)
+        ]
+        # Profiles: one per distinct set of jobs a courier may not serve.
+        signatures: dict[frozenset[int], int] = {}
+        vehicle_profile: list[int] = []
+        for v in range(len(problem.couriers)):
+            forbidden = frozenset(
+                node for p, node in model.job_node.items() if v not in screen.eligible[p]
+            )
+            vehicle_profile.append(signatures.setdefault(forbidden, len(signatures)))
+        if len(signatures) > MAX_PYVRP_PROFILES:
+            logger.info("PyVRP skipped: %d courier eligibility profiles", len(signatures))
+            return None
+        profiles = [m.add_profile() for _ in signatures]
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for v, courier in enumerate(problem.couriers):
+            s, e, earliest, latest = _shift_bounds(problem, courier)
+            # PyVRP has no breaks: reserve the break's length by ending the shift earlier.
+            latest -= courier.break_duration_s if courier.has_break else 0
+            caps = tuple(courier.capacity.as_tuple()[d] for d in dims)
+            key = (s, e, earliest, latest, caps, vehicle_profile[v])
+            groups.setdefault(key, []).append(v)
+        depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
+        for (s, e, earliest, latest, caps, profile), vehicles in groups.items():
+            m.add_vehicle_type(
+                len(vehicles),
+                capacity=list(caps),
+                start_depot=depots[depot_node[s]],
+                end_depot=depots[depot_node[e]],
+                fixed_cost=params.vehicle_fixed_cost,
+                tw_early=earliest,
+                tw_late=max(earliest, latest),
+                profile=profiles[profile],
+            )
+            type_vehicles.append(vehicles)
+        breaks = [c.break_window for c in problem.couriers if c.has_break and c.break_window]
+        longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
+        first_break = min((w.start_s for w in breaks), default=0)
 
-    common = _common_break(problem)
+        common = _common_break(problem)
 
-    def windows_of(job: Job) -> list[tuple[int, int]]:
-        """Return the job's windows on PyVRP's clock (without breaks), merged, in order."""
-        if common is None:
-            # Breaks differ between couriers: a window closing after the first break window
-            # opens closes a break earlier.
-            return [
-                (
-                    w.start_s,
-                    max(w.start_s, w.end_s - longest)
-                    if longest and w.end_s > first_break
-                    else w.end_s,
+        def windows_of(job: Job) -> list[tuple[int, int]]:
+            """Return the job's windows on PyVRP's clock (without breaks), merged, in order."""
+            if common is None:
+                # Breaks differ between couriers: a window closing after the first break window
+                # opens closes a break earlier.
+                return [
+                    (
+                        w.start_s,
+                        max(w.start_s, w.end_s - longest)
+                        if longest and w.end_s > first_break
+                        else w.end_s,
+                    )
+                    for w in job.windows
+                ]
+            parts = sorted(
+                iv for w in job.windows for iv in _compressed_windows(w, job.service_s, common)
+            )
+            merged: list[tuple[int, int]] = []
+            for lo, hi in parts:
+                if merged and lo <= merged[-1][1] + 1:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+                else:
+                    merged.append((lo, hi))
+            return merged
+
+        def pickup_window(job: Job) -> tuple[int, int] | None:
+            return max(windows_of(job), key=lambda w: w[1] - w[0], default=None)
+
+        def delivery_window(job: Job) -> tuple[int, int] | None:
+            # The latest window: a delivery follows its pickup, and an early one would pull the
+            # whole trip into the morning.
+            return max(windows_of(job), key=lambda w: (w[1], w[1] - w[0]), default=None)
+
+        partner = problem.pair_partner()
+        pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
+        for node in range(num_depots, n):
+            p = model.node_job[node]
+            assert p is not None
+            job = problem.jobs[p]
+            amounts = [job.demand.as_tuple()[d] for d in dims]
+            zero = [0] * len(dims)
+            if job.pair_id is not None:
+                if job.kind != "pickup":
+                    continue
+                q = pos_by_id[partner[job.job_id]]
+                other = problem.jobs[q]
+                d_node = model.job_node[q]
+                p_window, d_window = pickup_window(job), delivery_window(other)
+                if p_window is None or d_window is None:
+                    continue  # no window safe on PyVRP's clock: OR-Tools inserts the pair
+                (p_early, p_late), (d_early, d_late) = p_window, d_window
+                m.add_shipment(
+                    locs[node],
+                    locs[d_node],
+                    pickup_tw_early=p_early,
+                    pickup_tw_late=p_late,
+                    pickup_service_duration=job.service_s,
+                    delivery_tw_early=d_early,
+                    delivery_tw_late=d_late,
+                    delivery_service_duration=other.service_s,
+                    amount=amounts,
+                    prize=model.penalties[p] + model.penalties[q],
+                    required=required,
                 )
-                for w in job.windows
-            ]
-        parts = sorted(
-            iv for w in job.windows for iv in _compressed_windows(w, job.service_s, common)
+                shipment_nodes.append((node, d_node))
+                continue
+            windows = windows_of(job)
+            group = m.add_client_group(required=required) if len(windows) > 1 else None
+            for early, late in windows:
+                m.add_client(
+                    locs[node],
+                    delivery=amounts if job.kind == "delivery" else zero,
+                    pickup=amounts if job.kind == "pickup" else zero,
+                    service_duration=job.service_s,
+                    tw_early=early,
+                    tw_late=late,
+                    prize=model.penalties[p],
+                    required=required and group is None,
+                    group=group,
+                )
+                client_node.append(node)
+        cost_matrices, duration_matrices = [], []
+        big_cost = 4 * int(cost.max()) + 1
+        for forbidden in signatures:
+            cols = sorted(forbidden)
+            c = np.array(cost, dtype=np.int64, copy=True)
+            t = np.array(dur, dtype=np.int64, copy=True)
+            if cols:
+                c[:, cols] = big_cost
+                t[:, cols] = horizon + 1
+                c[cols, cols] = t[cols, cols] = 0  # PyVRP requires zero diagonals
+            cost_matrices.append(c)
+            duration_matrices.append(t)
+        return m.data().replace(
+            distance_matrices=cost_matrices, duration_matrices=duration_matrices
         )
-        merged: list[tuple[int, int]] = []
-        for lo, hi in parts:
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-            else:
-                merged.append((lo, hi))
-        return merged
-
-    def pickup_window(job: Job) -> tuple[int, int] | None:
-        return max(windows_of(job), key=lambda w: w[1] - w[0], default=None)
-
-    def delivery_window(job: Job) -> tuple[int, int] | None:
-        # The latest window: a delivery follows its pickup, and an early one would pull the
-        # whole trip into the morning.
-        return max(windows_of(job), key=lambda w: (w[1], w[1] - w[0]), default=None)
 
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
-    partner = problem.pair_partner()
-    pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
-    for node in range(num_depots, n):
-        p = model.node_job[node]
-        assert p is not None
-        job = problem.jobs[p]
-        amounts = [job.demand.as_tuple()[d] for d in dims]
-        zero = [0] * len(dims)
-        if job.pair_id is not None:
-            if job.kind != "pickup":
-                continue
-            q = pos_by_id[partner[job.job_id]]
-            other = problem.jobs[q]
-            d_node = model.job_node[q]
-            p_window, d_window = pickup_window(job), delivery_window(other)
-            if p_window is None or d_window is None:
-                continue  # no window safe on PyVRP's clock: OR-Tools inserts the pair
-            (p_early, p_late), (d_early, d_late) = p_window, d_window
-            m.add_shipment(
-                locs[node],
-                locs[d_node],
-                pickup_tw_early=p_early,
-                pickup_tw_late=p_late,
-                pickup_service_duration=job.service_s,
-                delivery_tw_early=d_early,
-                delivery_tw_late=d_late,
-                delivery_service_duration=other.service_s,
-                amount=amounts,
-                prize=model.penalties[p] + model.penalties[q],
-                required=False,
-            )
-            shipment_nodes.append((node, d_node))
-            continue
-        windows = windows_of(job)
-        group = m.add_client_group(required=False) if len(windows) > 1 else None
-        for early, late in windows:
-            m.add_client(
-                locs[node],
-                delivery=amounts if job.kind == "delivery" else zero,
-                pickup=amounts if job.kind == "pickup" else zero,
-                service_duration=job.service_s,
-                tw_early=early,
-                tw_late=late,
-                prize=model.penalties[p],
-                required=False,
-                group=group,
-            )
-            client_node.append(node)
-    cost_matrices, duration_matrices = [], []
-    big_cost = 4 * int(cost.max()) + 1
-    for forbidden in signatures:
-        cols = sorted(forbidden)
-        c = np.array(cost, dtype=np.int64, copy=True)
-        t = np.array(dur, dtype=np.int64, copy=True)
-        if cols:
-            c[:, cols] = big_cost
-            t[:, cols] = horizon + 1
-            c[cols, cols] = t[cols, cols] = 0  # PyVRP requires zero diagonals
-        cost_matrices.append(c)
-        duration_matrices.append(t)
-    data = m.data().replace(distance_matrices=cost_matrices, duration_matrices=duration_matrices)
+    type_vehicles: list[list[int]] = []
+    data = build(required=False)
+    if data is None:
+        return None
     budget = max(0.05, deadline - time.monotonic())
-    result = pyvrp_solve(data, MaxRuntime(budget), seed=params.seed, collect_stats=False)
-    best = result.best
-    if not best.is_feasible():
+    if params.vehicle_fixed_cost > 0:
+        best = _pyvrp_fewer_routes(
+            data, lambda: build(required=True), deadline, budget, params.seed
+        )
+    else:
+        best = pyvrp_solve(data, MaxRuntime(budget), seed=params.seed, collect_stats=False).best
+    if best is None or not best.is_feasible():
         logger.info("PyVRP found no feasible solution in %.1f s", budget)
         return None
     routes: list[list[int]] = [[] for _ in problem.couriers]
@@ -774,8 +791,106 @@ def _pyvrp_routes(
                 pickup_node, delivery_node = shipment_nodes[activity.idx]
                 seq.append(pickup_node if activity.is_pickup() else delivery_node)
         routes[vehicle] = seq
-    logger.info("PyVRP: cost %s, %d routes", result.cost(), best.num_routes())
+    logger.info("PyVRP: distance %s, %d routes", best.distance(), best.num_routes())
     return routes
+
+
+#: Share of PyVRP's time spent before trying to empty routes, when couriers cost.
+FIRST_PASS_SHARE = 0.5
+
+
+def _pyvrp_cost(solution: Any) -> int:
+    """Return a PyVRP solution's cost: arcs, fixed costs and the prizes it leaves."""
+    return int(
+        solution.distance_cost()
+        + solution.duration_cost()
+        + solution.fixed_vehicle_cost()
+        + solution.uncollected_prizes()
+    )
+
+
+def _pyvrp_fewer_routes(
+    data: Any, make_required: Callable[[], Any], deadline: float, budget: float, seed: int
+) -> Any:
+    """Solve with PyVRP, empty its shortest routes while it pays, then polish.
+
+    With a fixed cost per courier, a route less is worth more than the detours of its stops,
+    but PyVRP's search rarely empties a route by itself. When a first pass serves every job,
+    each attempt takes the fleet PyVRP used less the vehicle of its route with the fewest
+    stops, and searches (every job now required) from the solution without that route until
+    it serves every job again or its time is up; a cheaper result is kept. The rest of the
+    time improves the best solution with every job optional and the whole fleet again.
+    Returns the best solution, or ``None`` if nothing feasible was found.
+    """
+    from pyvrp import Route as PyVRPRoute
+    from pyvrp import Solution
+    from pyvrp import solve as pyvrp_solve
+    from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
+
+    def moved(target: Any, routes: list[Any]) -> Any:
+        return Solution(
+            target,
+            [
+                PyVRPRoute(
+                    target,
+                    [a for a in route if a.is_client() or a.is_shipment()],
+                    route.vehicle_type(),
+                )
+                for route in routes
+            ],
+        )
+
+    first = pyvrp_solve(data, MaxRuntime(FIRST_PASS_SHARE * budget), seed=seed, collect_stats=False)
+    best = first.best
+    if not best.is_feasible():
+        return None
+    grouped = sum(len(g.clients) for g in data.groups())
+    jobs = data.num_clients - grouped + data.num_groups
+    complete = best.num_clients() == jobs and best.num_shipments() == data.num_shipments
+    required = make_required() if complete else None
+    attempt = 0
+    while required is not None and best.num_routes() > 1:
+        left = deadline - time.monotonic()
+        if left < 0.15 * budget:
+            break
+        routes = best.routes()
+        victim = min(range(len(routes)), key=lambda k: (routes[k].num_clients(), k))
+        fleet = [0] * data.num_vehicle_types
+        for k, route in enumerate(routes):
+            if k != victim:
+                fleet[route.vehicle_type()] += 1
+        smaller = required.replace(
+            vehicle_types=[
+                vt.replace(num_available=max(1, fleet[t]))
+                for t, vt in enumerate(required.vehicle_types())
+            ]
+        )
+        attempt += 1
+        result = pyvrp_solve(
+            smaller,
+            MultipleCriteria([FirstFeasible(), MaxRuntime(0.6 * left)]),
+            seed=seed + attempt,
+            collect_stats=False,
+            initial_solution=moved(smaller, [r for k, r in enumerate(routes) if k != victim]),
+        )
+        logger.debug(
+            "PyVRP without a route: %d -> %d routes, cost %d -> %s",
+            best.num_routes(),
+            result.best.num_routes(),
+            _pyvrp_cost(best),
+            _pyvrp_cost(result.best) if result.best.is_feasible() else "infeasible",
+        )
+        if not result.best.is_feasible() or _pyvrp_cost(result.best) >= _pyvrp_cost(best):
+            break
+        best = moved(data, result.best.routes())
+    left = deadline - time.monotonic()
+    if left > 0.02:
+        polished = pyvrp_solve(
+            data, MaxRuntime(left), seed=seed, collect_stats=False, initial_solution=best
+        ).best
+        if polished.is_feasible() and _pyvrp_cost(polished) <= _pyvrp_cost(best):
+            best = polished
+    return best
 
 
 def _guide_sequences(problem: Problem, model: _Model, guide: SolveGuide) -> list[list[int]]:

@@ -14,7 +14,8 @@ Instances (each solved on its own, as the planner solves a piece):
   fleet-minimising cost of ``bench_lilim.py``; 10 s.
 
 Every plan is verified by ``routing.check.check_plan``. The best plan found per instance
-(most jobs served, then lowest solver objective) is kept in ``days_best.json`` next to this
+(lowest solver objective: travel, a fixed cost per courier, a priority-weighted
+penalty per job left out) is kept in ``days_best.json`` next to this
 file, with its routes and how it was found; ``--update-best`` merges a run into it (use long
 runs with several seeds for that). Usage::
 
@@ -263,12 +264,14 @@ def run_one(inst: Instance, seconds: float, seed: int) -> dict[str, Any]:
 
 
 def better(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
-    """Return whether result ``a`` beats best ``b``: feasible, more served, lower objective."""
+    """Return whether result ``a`` beats best ``b``: feasible with a lower objective.
+
+    The objective counts a priority-weighted penalty per job left out, so serving fewer jobs
+    of higher priority can be better than serving more.
+    """
     if not a["feasible"]:
         return False
-    if b is None:
-        return True
-    return (-a["served"], a["objective"]) < (-b["served"], b["objective"])
+    return b is None or a["objective"] < b["objective"]
 
 
 def commit() -> str:
@@ -304,7 +307,7 @@ def table(rows: list[dict[str, Any]], best: dict[str, Any], label: str) -> str:
     rows = gap_rows(rows, best)
     lines = [
         f"{label}: family   n  feas  served=best  gap_obj% mean/median/max  gap_travel% mean/median"
-        "  +veh  construction-starts  engines"
+        "  +veh  within1%  construction-starts  engines"
     ]
     for fam in [*sorted({r["family"] for r in rows}), "all"]:
         sel = [r for r in rows if fam in ("all", r["family"])]
@@ -323,8 +326,9 @@ def table(rows: list[dict[str, Any]], best: dict[str, Any], label: str) -> str:
             f"{max(go) if go else float('nan'):6.2f}   "
             f"{statistics.fmean(gt) if gt else float('nan'):7.2f} "
             f"{statistics.median(gt) if gt else float('nan'):6.2f} "
-            f"{sum(r.get('extra_vehicles', 0) for r in g):5d} {construction:6d}  "
-            + ", ".join(f"{e}:{n}" for e, n in sorted(engines.items()))
+            f"{sum(r.get('extra_vehicles', 0) for r in g):5d} "
+            f"{sum(bool(r.get('same_served')) and r['gap_objective_pct'] <= 1.0 for r in g):6d} "
+            f"{construction:6d}  " + ", ".join(f"{e}:{n}" for e, n in sorted(engines.items()))
         )
     return "\n".join(lines)
 
@@ -341,11 +345,20 @@ def main() -> None:
     p.add_argument("--json", default="")
     p.add_argument("--update-best", action="store_true", help="merge better plans into the bests")
     p.add_argument("--report", nargs="*", help="print tables of earlier --json runs")
+    p.add_argument("--merge", nargs="*", help="merge these best-known files into --best")
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/courier-bench"))
     p.add_argument("--best", type=Path, default=BEST_PATH, help="the best-known file")
     args = p.parse_args()
     best_path: Path = args.best
     best: dict[str, Any] = json.loads(best_path.read_text()) if best_path.exists() else {}
+    if args.merge:
+        for path in args.merge:
+            for name, entry in json.loads(Path(path).read_text()).items():
+                if better(entry | {"feasible": True}, best.get(name)):
+                    best[name] = entry
+        best_path.write_text(json.dumps(best, indent=1, sort_keys=True) + "\n")
+        print(f"{len(best)} best knowns in {best_path}")
+        return
     if args.report:
         for path in args.report:
             print(table(json.loads(Path(path).read_text()), best, Path(path).stem))
