@@ -491,3 +491,27 @@ def test_shared_break_with_short_windows_gets_the_pyvrp_start() -> None:
     assert plan.stats["engine"] == "pyvrp+ortools"
     assert check_plan(problem, plan, dur, dist) == []
     _assert_complete(problem, plan)
+
+
+def test_dear_couriers_fill_their_motorbikes() -> None:
+    """When a courier costs more than any detour, the plan uses the fewest the loads allow.
+
+    Thirty one-item jobs, motorbikes of ten items, a lunch break shared by all: three
+    couriers are needed and enough, whatever PyVRP's first pass used.
+    """
+    rng = np.random.default_rng(5)
+    jobs = tuple(
+        job(f"j{i}", float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3)), demand=Load(items=1))
+        for i in range(30)
+    )
+    couriers = tuple(
+        courier(f"c{k}", capacity=Load(items=10), brk=(11 * H + 1800, 13 * H + 1800, 3600))
+        for k in range(6)
+    )
+    problem = Problem((depot(),), couriers, jobs)
+    dur, dist = matrices(problem)
+    params = SolverParams(time_limit_s=1.5, vehicle_fixed_cost=100_000)
+    plan = solve(problem, dur, dist, params=params)
+    assert check_plan(problem, plan, dur, dist) == []
+    assert not plan.unassigned
+    assert plan.num_routes == 3
