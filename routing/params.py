@@ -58,8 +58,10 @@ class SolverParams:
     local_search
         OR-Tools metaheuristic name (``LocalSearchMetaheuristic``).
     use_pyvrp
-        Run PyVRP first on problems it supports (no breaks, pairs, skills or multi-window
-        jobs) and hand its routes to OR-Tools as the initial solution.
+        Run PyVRP first and hand its routes to OR-Tools as the initial solution. Skills and
+        pre-assigned offices become PyVRP routing profiles, a job's windows a client group,
+        pairs shipments, a lunch break every courier shares a clock without the break;
+        breaks that differ between couriers are relaxed (see ``routing.solver``).
     pyvrp_share
         Fraction of ``time_limit_s`` given to PyVRP when it runs (0 < share < 1).
     first_solution_portfolio

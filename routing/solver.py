@@ -26,6 +26,8 @@ from routing.progress import NullCallbacks, SolveCallbacks
 from routing.schedule import build_route
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
@@ -496,20 +498,83 @@ def _add_load_dimension(
 LOOSE_WINDOW_FACTOR = 1.5
 
 
-def _pyvrp_supported(problem: Problem) -> bool:
+def _common_break(problem: Problem) -> tuple[int, int, int] | None:
+    """Return ``(window start, window end, length)`` if every courier has that same break."""
+    couriers = problem.couriers
+    if not couriers or not all(c.has_break and c.break_window for c in couriers):
+        return None
+    kinds = {
+        (c.break_window.start_s, c.break_window.end_s, c.break_duration_s)
+        for c in couriers
+        if c.break_window is not None
+    }
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _compressed_windows(
+    window: TimeWindow, service_s: int, brk: tuple[int, int, int]
+) -> list[tuple[int, int]]:
+    """Return the windows of a stop on a clock that leaves the lunch break out.
+
+    Every courier takes the same break ``(bs, be, length)``: a break of ``length`` starting at
+    some ``B`` in ``[bs, be - length]``. On the compressed clock the break is an instant ``B``;
+    a stop served at compressed ``t`` is served at ``t`` if before the break and at
+    ``t + length`` after it. Each returned interval is safe whatever ``B`` the search picks:
+    ``[a, bs - service]`` (done before any break can start), ``[a, b - length]`` (in the window
+    either way) and ``[max(a, be) - length, b - length]`` (after any break has ended). So a
+    route feasible on this clock stays feasible once the break is placed in a gap between
+    stops of ``[bs, be - length]``; afternoon windows (after the break window) are exact.
+    """
+    a, b = window.start_s, window.end_s
+    bs, be, length = brk
+    parts = [
+        (a, min(b, bs - service_s)),
+        (a, b - length),
+        (max(a, be) - length, b - length),
+    ]
+    parts = sorted((lo, hi) for lo, hi in parts if lo <= hi and hi >= 0)
+    merged: list[tuple[int, int]] = []
+    for lo, hi in parts:
+        lo = max(0, lo)
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _break_is_exact(problem: Problem, screen: _Screen) -> bool:
+    """Return whether PyVRP's clock without the break offers every searched job a window."""
+    common = _common_break(problem)
+    if common is None:
+        return False
+    for p in screen.eligible:
+        job = problem.jobs[p]
+        if not any(_compressed_windows(w, job.service_s, common) for w in job.windows):
+            return False
+    return True
+
+
+def _pyvrp_supported(problem: Problem, screen: _Screen | None = None) -> bool:
     """Return whether PyVRP should warm-start the problem.
 
     PyVRP 0.14 has no skills, multiple windows, pre-assigned depots or breaks; they are
     mapped (see :func:`_pyvrp_routes`): per-courier eligibility becomes routing profiles with
-    forbidden arcs, a job's windows a mutually exclusive client group, breaks a conservative
-    relaxation (a paired job with several windows keeps only its longest one, as shipments
-    have one window: a restriction, so the start stays feasible). Left out: breaks when some
-    window is shorter than :data:`LOOSE_WINDOW_FACTOR` breaks -- the relaxation then costs
-    more quality than OR-Tools alone loses.
+    forbidden arcs, a job's windows a mutually exclusive client group, a break shared by every
+    courier a clock without the break (:func:`_compressed_windows`), other breaks a
+    conservative relaxation (a pair keeps one window per half, the pickup its longest and the
+    delivery its latest, as shipments have one window: a restriction, so the start stays
+    feasible). Left out: breaks
+    that differ between couriers when some searched job's window is shorter than
+    :data:`LOOSE_WINDOW_FACTOR` breaks -- that relaxation then costs more quality than
+    OR-Tools alone loses.
     """
+    if _common_break(problem) is not None:
+        return True
     longest_break = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
     limit = LOOSE_WINDOW_FACTOR * longest_break
-    return not any(w.duration_s < limit for j in problem.jobs for w in j.windows)
+    jobs = problem.jobs if screen is None else [problem.jobs[p] for p in screen.eligible]
+    return not any(w.duration_s < limit for j in jobs for w in j.windows)
 
 
 MAX_PYVRP_PROFILES = 16
@@ -527,10 +592,12 @@ def _pyvrp_routes(
 
     Couriers that may not serve some jobs (skills, pre-assigned post office, capacity, the
     pre-checks) get a routing profile whose arcs into those jobs are too long to use. A job
-    with several windows becomes one client per window in a mutually exclusive group. Breaks
-    are relaxed conservatively: each shift ends a break earlier, and a window that closes
-    after the break window opens closes a break earlier too, so that inserting the break
-    later delays no stop past its window. Returns ``None`` without a feasible solution.
+    with several windows becomes one client per window in a mutually exclusive group. A break
+    every courier shares is left out of PyVRP's clock (:func:`_compressed_windows`: shifts end
+    a break earlier, windows after the break window move a break earlier). Other breaks are
+    relaxed conservatively: each shift ends a break earlier, and a window that closes after the
+    break window opens closes a break earlier too, so that inserting the break later delays no
+    stop past its window. Returns ``None`` without a feasible solution.
     """
     try:
         from pyvrp import Model as PyVRPModel
@@ -547,123 +614,170 @@ def _pyvrp_routes(
     cost = model.cost
     num_depots = sum(1 for j in model.node_job if j is None)
 
-    m = PyVRPModel()
-    locs = [m.add_location(0.0, 0.0) for _ in range(n)]
-    depots = [m.add_depot(locs[k]) for k in range(num_depots)]
-    dims = [
-        d
-        for d in range(len(LOAD_DIMENSIONS))
-        if any(j.demand.as_tuple()[d] for j in problem.jobs)
-        or any(c.capacity.as_tuple()[d] for c in problem.couriers)
-    ]
-    # Profiles: one per distinct set of jobs a courier may not serve.
-    signatures: dict[frozenset[int], int] = {}
-    vehicle_profile: list[int] = []
-    for v in range(len(problem.couriers)):
-        forbidden = frozenset(
-            node for p, node in model.job_node.items() if v not in screen.eligible[p]
-        )
-        vehicle_profile.append(signatures.setdefault(forbidden, len(signatures)))
-    if len(signatures) > MAX_PYVRP_PROFILES:
-        logger.info("PyVRP skipped: %d courier eligibility profiles", len(signatures))
-        return None
-    profiles = [m.add_profile() for _ in signatures]
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for v, courier in enumerate(problem.couriers):
-        s, e, earliest, latest = _shift_bounds(problem, courier)
-        # PyVRP has no breaks: reserve the break's length by ending the shift earlier.
-        latest -= courier.break_duration_s if courier.has_break else 0
-        caps = tuple(courier.capacity.as_tuple()[d] for d in dims)
-        key = (s, e, earliest, latest, caps, vehicle_profile[v])
-        groups.setdefault(key, []).append(v)
-    depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
-    type_vehicles: list[list[int]] = []
-    for (s, e, earliest, latest, caps, profile), vehicles in groups.items():
-        m.add_vehicle_type(
-            len(vehicles),
-            capacity=list(caps),
-            start_depot=depots[depot_node[s]],
-            end_depot=depots[depot_node[e]],
-            fixed_cost=params.vehicle_fixed_cost,
-            tw_early=earliest,
-            tw_late=max(earliest, latest),
-            profile=profiles[profile],
-        )
-        type_vehicles.append(vehicles)
-    breaks = [c.break_window for c in problem.couriers if c.has_break and c.break_window]
-    longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
-    first_break = min((w.start_s for w in breaks), default=0)
+    def build(required: bool) -> Any:
+        """Return PyVRP's data of the piece (every job optional, or every job required)."""
+        client_node.clear()
+        shipment_nodes.clear()
+        type_vehicles.clear()
+        m = PyVRPModel()
+        locs = [m.add_location(0.0, 0.0) for _ in range(n)]
+        depots = [m.add_depot(locs[k]) for k in range(num_depots)]
+        dims = [
+            d
+            for d in range(len(LOAD_DIMENSIONS))
+            if any(j.demand.as_tuple()[d] for j in problem.jobs)
+            or any(c.capacity.as_tuple()[d] for c in problem.couriers)
+        ]
+        # Profiles: one per distinct set of jobs a courier may not serve.
+        signatures: dict[frozenset[int], int] = {}
+        vehicle_profile: list[int] = []
+        for v in range(len(problem.couriers)):
+            forbidden = frozenset(
+                node for p, node in model.job_node.items() if v not in screen.eligible[p]
+            )
+            vehicle_profile.append(signatures.setdefault(forbidden, len(signatures)))
+        if len(signatures) > MAX_PYVRP_PROFILES:
+            logger.info("PyVRP skipped: %d courier eligibility profiles", len(signatures))
+            return None
+        profiles = [m.add_profile() for _ in signatures]
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for v, courier in enumerate(problem.couriers):
+            s, e, earliest, latest = _shift_bounds(problem, courier)
+            # PyVRP has no breaks: reserve the break's length by ending the shift earlier.
+            latest -= courier.break_duration_s if courier.has_break else 0
+            caps = tuple(courier.capacity.as_tuple()[d] for d in dims)
+            key = (s, e, earliest, latest, caps, vehicle_profile[v])
+            groups.setdefault(key, []).append(v)
+        depot_node = {loc: k for k, loc in enumerate(node_loc[:num_depots])}
+        for (s, e, earliest, latest, caps, profile), vehicles in groups.items():
+            m.add_vehicle_type(
+                len(vehicles),
+                capacity=list(caps),
+                start_depot=depots[depot_node[s]],
+                end_depot=depots[depot_node[e]],
+                fixed_cost=params.vehicle_fixed_cost,
+                tw_early=earliest,
+                tw_late=max(earliest, latest),
+                profile=profiles[profile],
+            )
+            type_vehicles.append(vehicles)
+        breaks = [c.break_window for c in problem.couriers if c.has_break and c.break_window]
+        longest = max((c.break_duration_s for c in problem.couriers if c.has_break), default=0)
+        first_break = min((w.start_s for w in breaks), default=0)
 
-    def late(window: TimeWindow) -> int:
-        if longest and window.end_s > first_break:
-            return max(window.start_s, window.end_s - longest)
-        return window.end_s
+        common = _common_break(problem)
 
-    def longest_window(job: Job) -> TimeWindow:
-        return max(job.windows, key=lambda w: w.duration_s)
+        def windows_of(job: Job) -> list[tuple[int, int]]:
+            """Return the job's windows on PyVRP's clock (without breaks), merged, in order."""
+            if common is None:
+                # Breaks differ between couriers: a window closing after the first break window
+                # opens closes a break earlier.
+                return [
+                    (
+                        w.start_s,
+                        max(w.start_s, w.end_s - longest)
+                        if longest and w.end_s > first_break
+                        else w.end_s,
+                    )
+                    for w in job.windows
+                ]
+            parts = sorted(
+                iv for w in job.windows for iv in _compressed_windows(w, job.service_s, common)
+            )
+            merged: list[tuple[int, int]] = []
+            for lo, hi in parts:
+                if merged and lo <= merged[-1][1] + 1:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+                else:
+                    merged.append((lo, hi))
+            return merged
+
+        def pickup_window(job: Job) -> tuple[int, int] | None:
+            return max(windows_of(job), key=lambda w: w[1] - w[0], default=None)
+
+        def delivery_window(job: Job) -> tuple[int, int] | None:
+            # The latest window: a delivery follows its pickup, and an early one would pull the
+            # whole trip into the morning.
+            return max(windows_of(job), key=lambda w: (w[1], w[1] - w[0]), default=None)
+
+        partner = problem.pair_partner()
+        pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
+        for node in range(num_depots, n):
+            p = model.node_job[node]
+            assert p is not None
+            job = problem.jobs[p]
+            amounts = [job.demand.as_tuple()[d] for d in dims]
+            zero = [0] * len(dims)
+            if job.pair_id is not None:
+                if job.kind != "pickup":
+                    continue
+                q = pos_by_id[partner[job.job_id]]
+                other = problem.jobs[q]
+                d_node = model.job_node[q]
+                p_window, d_window = pickup_window(job), delivery_window(other)
+                if p_window is None or d_window is None:
+                    continue  # no window safe on PyVRP's clock: OR-Tools inserts the pair
+                (p_early, p_late), (d_early, d_late) = p_window, d_window
+                m.add_shipment(
+                    locs[node],
+                    locs[d_node],
+                    pickup_tw_early=p_early,
+                    pickup_tw_late=p_late,
+                    pickup_service_duration=job.service_s,
+                    delivery_tw_early=d_early,
+                    delivery_tw_late=d_late,
+                    delivery_service_duration=other.service_s,
+                    amount=amounts,
+                    prize=model.penalties[p] + model.penalties[q],
+                    required=required,
+                )
+                shipment_nodes.append((node, d_node))
+                continue
+            windows = windows_of(job)
+            group = m.add_client_group(required=required) if len(windows) > 1 else None
+            for early, late in windows:
+                m.add_client(
+                    locs[node],
+                    delivery=amounts if job.kind == "delivery" else zero,
+                    pickup=amounts if job.kind == "pickup" else zero,
+                    service_duration=job.service_s,
+                    tw_early=early,
+                    tw_late=late,
+                    prize=model.penalties[p],
+                    required=required and group is None,
+                    group=group,
+                )
+                client_node.append(node)
+        cost_matrices, duration_matrices = [], []
+        big_cost = 4 * int(cost.max()) + 1
+        for forbidden in signatures:
+            cols = sorted(forbidden)
+            c = np.array(cost, dtype=np.int64, copy=True)
+            t = np.array(dur, dtype=np.int64, copy=True)
+            if cols:
+                c[:, cols] = big_cost
+                t[:, cols] = horizon + 1
+                c[cols, cols] = t[cols, cols] = 0  # PyVRP requires zero diagonals
+            cost_matrices.append(c)
+            duration_matrices.append(t)
+        return m.data().replace(
+            distance_matrices=cost_matrices, duration_matrices=duration_matrices
+        )
 
     client_node: list[int] = []
     shipment_nodes: list[tuple[int, int]] = []
-    partner = problem.pair_partner()
-    pos_by_id = {j.job_id: i for i, j in enumerate(problem.jobs)}
-    for node in range(num_depots, n):
-        p = model.node_job[node]
-        assert p is not None
-        job = problem.jobs[p]
-        amounts = [job.demand.as_tuple()[d] for d in dims]
-        zero = [0] * len(dims)
-        if job.pair_id is not None:
-            if job.kind != "pickup":
-                continue
-            q = pos_by_id[partner[job.job_id]]
-            other = problem.jobs[q]
-            d_node = model.job_node[q]
-            m.add_shipment(
-                locs[node],
-                locs[d_node],
-                pickup_tw_early=longest_window(job).start_s,
-                pickup_tw_late=late(longest_window(job)),
-                pickup_service_duration=job.service_s,
-                delivery_tw_early=longest_window(other).start_s,
-                delivery_tw_late=late(longest_window(other)),
-                delivery_service_duration=other.service_s,
-                amount=amounts,
-                prize=model.penalties[p] + model.penalties[q],
-                required=False,
-            )
-            shipment_nodes.append((node, d_node))
-            continue
-        group = m.add_client_group(required=False) if len(job.windows) > 1 else None
-        for window in job.windows:
-            m.add_client(
-                locs[node],
-                delivery=amounts if job.kind == "delivery" else zero,
-                pickup=amounts if job.kind == "pickup" else zero,
-                service_duration=job.service_s,
-                tw_early=window.start_s,
-                tw_late=late(window),
-                prize=model.penalties[p],
-                required=False,
-                group=group,
-            )
-            client_node.append(node)
-    cost_matrices, duration_matrices = [], []
-    big_cost = 4 * int(cost.max()) + 1
-    for forbidden in signatures:
-        cols = sorted(forbidden)
-        c = np.array(cost, dtype=np.int64, copy=True)
-        t = np.array(dur, dtype=np.int64, copy=True)
-        if cols:
-            c[:, cols] = big_cost
-            t[:, cols] = horizon + 1
-            c[cols, cols] = t[cols, cols] = 0  # PyVRP requires zero diagonals
-        cost_matrices.append(c)
-        duration_matrices.append(t)
-    data = m.data().replace(distance_matrices=cost_matrices, duration_matrices=duration_matrices)
+    type_vehicles: list[list[int]] = []
+    data = build(required=False)
+    if data is None:
+        return None
     budget = max(0.05, deadline - time.monotonic())
-    result = pyvrp_solve(data, MaxRuntime(budget), seed=params.seed, collect_stats=False)
-    best = result.best
-    if not best.is_feasible():
+    if params.vehicle_fixed_cost > 0:
+        best = _pyvrp_fewer_routes(
+            data, lambda: build(required=True), deadline, budget, params.seed
+        )
+    else:
+        best = pyvrp_solve(data, MaxRuntime(budget), seed=params.seed, collect_stats=False).best
+    if best is None or not best.is_feasible():
         logger.info("PyVRP found no feasible solution in %.1f s", budget)
         return None
     routes: list[list[int]] = [[] for _ in problem.couriers]
@@ -680,8 +794,106 @@ def _pyvrp_routes(
                 pickup_node, delivery_node = shipment_nodes[activity.idx]
                 seq.append(pickup_node if activity.is_pickup() else delivery_node)
         routes[vehicle] = seq
-    logger.info("PyVRP: cost %s, %d routes", result.cost(), best.num_routes())
+    logger.info("PyVRP: distance %s, %d routes", best.distance(), best.num_routes())
     return routes
+
+
+#: Share of PyVRP's time spent before trying to empty routes, when couriers cost.
+FIRST_PASS_SHARE = 0.5
+
+
+def _pyvrp_cost(solution: Any) -> int:
+    """Return a PyVRP solution's cost: arcs, fixed costs and the prizes it leaves."""
+    return int(
+        solution.distance_cost()
+        + solution.duration_cost()
+        + solution.fixed_vehicle_cost()
+        + solution.uncollected_prizes()
+    )
+
+
+def _pyvrp_fewer_routes(
+    data: Any, make_required: Callable[[], Any], deadline: float, budget: float, seed: int
+) -> Any:
+    """Solve with PyVRP, empty its shortest routes while it pays, then polish.
+
+    With a fixed cost per courier, a route less is worth more than the detours of its stops,
+    but PyVRP's search rarely empties a route by itself. When a first pass serves every job,
+    each attempt takes the fleet PyVRP used less the vehicle of its route with the fewest
+    stops, and searches (every job now required) from the solution without that route until
+    it serves every job again or its time is up; a cheaper result is kept. The rest of the
+    time improves the best solution with every job optional and the whole fleet again.
+    Returns the best solution, or ``None`` if nothing feasible was found.
+    """
+    from pyvrp import Route as PyVRPRoute
+    from pyvrp import Solution
+    from pyvrp import solve as pyvrp_solve
+    from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
+
+    def moved(target: Any, routes: list[Any]) -> Any:
+        return Solution(
+            target,
+            [
+                PyVRPRoute(
+                    target,
+                    [a for a in route if a.is_client() or a.is_shipment()],
+                    route.vehicle_type(),
+                )
+                for route in routes
+            ],
+        )
+
+    first = pyvrp_solve(data, MaxRuntime(FIRST_PASS_SHARE * budget), seed=seed, collect_stats=False)
+    best = first.best
+    if not best.is_feasible():
+        return None
+    grouped = sum(len(g.clients) for g in data.groups())
+    jobs = data.num_clients - grouped + data.num_groups
+    complete = best.num_clients() == jobs and best.num_shipments() == data.num_shipments
+    required = make_required() if complete else None
+    attempt = 0
+    while required is not None and best.num_routes() > 1:
+        left = deadline - time.monotonic()
+        if left < 0.15 * budget:
+            break
+        routes = best.routes()
+        victim = min(range(len(routes)), key=lambda k: (routes[k].num_clients(), k))
+        fleet = [0] * data.num_vehicle_types
+        for k, route in enumerate(routes):
+            if k != victim:
+                fleet[route.vehicle_type()] += 1
+        smaller = required.replace(
+            vehicle_types=[
+                vt.replace(num_available=max(1, fleet[t]))
+                for t, vt in enumerate(required.vehicle_types())
+            ]
+        )
+        attempt += 1
+        result = pyvrp_solve(
+            smaller,
+            MultipleCriteria([FirstFeasible(), MaxRuntime(0.6 * left)]),
+            seed=seed + attempt,
+            collect_stats=False,
+            initial_solution=moved(smaller, [r for k, r in enumerate(routes) if k != victim]),
+        )
+        logger.debug(
+            "PyVRP without a route: %d -> %d routes, cost %d -> %s",
+            best.num_routes(),
+            result.best.num_routes(),
+            _pyvrp_cost(best),
+            _pyvrp_cost(result.best) if result.best.is_feasible() else "infeasible",
+        )
+        if not result.best.is_feasible() or _pyvrp_cost(result.best) >= _pyvrp_cost(best):
+            break
+        best = moved(data, result.best.routes())
+    left = deadline - time.monotonic()
+    if left > 0.02:
+        polished = pyvrp_solve(
+            data, MaxRuntime(left), seed=seed, collect_stats=False, initial_solution=best
+        ).best
+        if polished.is_feasible() and _pyvrp_cost(polished) <= _pyvrp_cost(best):
+            best = polished
+    return best
 
 
 def _guide_sequences(
@@ -1019,7 +1231,10 @@ def solve(
     # Candidate starts: PyVRP's routes (breaks relaxed) and/or the OR-Tools portfolio.
     engine = "ortools"
     candidates: list[tuple[int, str, Any]] = []
-    relaxed = any(c.has_break for c in problem.couriers)
+    # Breaks that differ between couriers are relaxed coarsely for PyVRP, and a shared break
+    # leaves out a job whose every window is too short to be safe on PyVRP's clock: the
+    # construction portfolio then competes with PyVRP's start.
+    relaxed = any(c.has_break for c in problem.couriers) and not _break_is_exact(problem, screen)
     if guide is not None and guide.initial:
         kept = _guide_sequences(problem, model, guide, screen)
         routing.CloseModelWithParameters(_search_parameters(params, 1.0))
@@ -1035,7 +1250,7 @@ def solve(
         if initial is not None:
             copy = routing.solver().Assignment(initial)
             candidates.append((int(initial.ObjectiveValue()), "replan+ortools", copy))
-    elif params.use_pyvrp and _pyvrp_supported(problem):
+    elif params.use_pyvrp and _pyvrp_supported(problem, screen):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
         try:
             seq = _pyvrp_routes(

@@ -46,19 +46,33 @@ def live_states(day: DayPlan, now_s: int, fail_every: int) -> dict[str, CourierS
     """Play the morning plan until ``now_s``.
 
     Stops left before then are done (some failed), the stop being served at ``now_s`` is
-    arrived, and every third courier has a GPS fix.
+    arrived, and every third courier has a GPS fix. A failed delivery stays on the motorbike,
+    so a later pickup with no room left for it fails too (the plan counted on the handover).
     """
     states: dict[str, CourierState] = {}
     jobs = day.problem.job_by_id()
+    couriers = day.problem.courier_by_id()
     for k, route in enumerate(day.plan.routes):
         progress = []
+        load = day.problem.start_load(route.job_ids)
+        capacity = couriers[route.courier_id].capacity
         for n, stop in enumerate(route.stops):
+            job = jobs[stop.job_id]
+            failed = bool(fail_every) and n % fail_every == fail_every - 1
+            if job.kind == "pickup" and not (load + job.demand).fits_in(capacity):
+                failed = True
             if stop.departure_s <= now_s:
-                failed = fail_every and n % fail_every == fail_every - 1
                 status = StopStatus.FAILED if failed else StopStatus.COMPLETED
                 progress.append(StopProgress(stop.job_id, status, stop.departure_s))
             elif stop.arrival_s <= now_s:
-                progress.append(StopProgress(stop.job_id, StopStatus.ARRIVED, stop.arrival_s))
+                status = (
+                    StopStatus.FAILED if failed and job.kind == "pickup" else StopStatus.ARRIVED
+                )
+                progress.append(StopProgress(stop.job_id, status, stop.arrival_s))
+            else:
+                break
+            if not failed:
+                load = load.serve(job.kind, job.demand)
         fix = None
         if k % 3 == 0 and progress:
             last = jobs[progress[-1].job_id]

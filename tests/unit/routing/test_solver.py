@@ -423,3 +423,95 @@ def test_pair_with_two_windows_via_pyvrp() -> None:
     assert plan.stats["engine"] == "pyvrp+ortools"
     assert check_plan(problem, plan, dur, dist) == []
     assert not plan.unassigned
+
+
+def test_compressed_windows_hold_wherever_the_break_falls() -> None:
+    """A start in a window on PyVRP's clock without the break stays within the real window.
+
+    For every break start ``B`` of the break window, a stop served at compressed ``t`` is
+    served at ``t`` if it ends by ``B`` and at ``t + length`` if it starts at or after ``B``;
+    both must lie in the job's real window.
+    """
+    from routing.model import TimeWindow
+    from routing.solver import _compressed_windows
+
+    rng = np.random.default_rng(3)
+    brk = (11 * H + 1800, 13 * H + 1800, 3600)
+    bs, be, length = brk
+    checked = 0
+    for _ in range(300):
+        a = int(rng.integers(7 * H, 16 * H))
+        w = TimeWindow(a, a + int(rng.integers(0, 4 * H)))
+        service = int(rng.integers(0, 1800))
+        for lo, hi in _compressed_windows(w, service, brk):
+            assert lo <= hi
+            for t in np.linspace(lo, hi, 7).astype(int).tolist():
+                for b in range(bs, be - length + 1, 300):
+                    if t + service <= b:
+                        assert w.start_s <= t <= w.end_s
+                        checked += 1
+                    elif t >= b:
+                        assert w.start_s <= t + length <= w.end_s
+                        checked += 1
+    assert checked > 1000
+
+
+def test_compressed_windows_of_a_post_office_day() -> None:
+    """Afternoon windows move a break earlier exactly; morning ones end before any break."""
+    from routing.model import TimeWindow
+    from routing.solver import _compressed_windows
+
+    brk = (11 * H + 1800, 13 * H + 1800, 3600)
+    afternoon = TimeWindow(13 * H + 1800, 17 * H)
+    assert _compressed_windows(afternoon, 600, brk) == [(12 * H + 1800, 16 * H)]
+    morning = TimeWindow(7 * H + 1800, 11 * H + 1800)
+    assert _compressed_windows(morning, 600, brk) == [(7 * H + 1800, 11 * H + 1200)]
+
+
+def test_shared_break_with_short_windows_gets_the_pyvrp_start() -> None:
+    """Windows shorter than the break no longer rule PyVRP out when couriers share the break."""
+    from dataclasses import replace
+
+    from routing.model import TimeWindow
+    from routing.solver import _pyvrp_supported
+
+    problem = random_problem(
+        11, n_jobs=24, n_couriers=3, breaks=True, tight_windows=True, multi_windows=True, pairs=2
+    )
+    short = tuple(
+        replace(j, windows=(TimeWindow(j.windows[0].start_s, j.windows[0].start_s + 2700),))
+        if k % 3 == 0 and j.pair_id is None
+        else j
+        for k, j in enumerate(problem.jobs)
+    )
+    problem = Problem(problem.depots, problem.couriers, short, name=problem.name)
+    assert _pyvrp_supported(problem)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=1.0))
+    assert plan.stats["engine"] == "pyvrp+ortools"
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+
+
+def test_dear_couriers_fill_their_motorbikes() -> None:
+    """When a courier costs more than any detour, the plan uses the fewest the loads allow.
+
+    Thirty one-item jobs, motorbikes of ten items, a lunch break shared by all: three
+    couriers are needed and enough, whatever PyVRP's first pass used.
+    """
+    rng = np.random.default_rng(5)
+    jobs = tuple(
+        job(f"j{i}", float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3)), demand=Load(items=1))
+        for i in range(30)
+    )
+    couriers = tuple(
+        courier(f"c{k}", capacity=Load(items=10), brk=(11 * H + 1800, 13 * H + 1800, 3600))
+        for k in range(6)
+    )
+    problem = Problem((depot(),), couriers, jobs)
+    dur, dist = matrices(problem)
+    params = SolverParams(time_limit_s=1.5, vehicle_fixed_cost=100_000)
+    plan = solve(problem, dur, dist, params=params)
+    assert check_plan(problem, plan, dur, dist) == []
+    assert not plan.unassigned
+    assert plan.num_routes == 3
