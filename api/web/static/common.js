@@ -117,8 +117,9 @@ const CR = (() => {
     return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Ho_Chi_Minh" }).format(new Date());
   }
 
-  // Links the pages make: same-site paths, the web, a phone's map app, a downloaded blob.
-  const SAFE_URL = /^(?:https?:|geo:|blob:|\/(?!\/)|\?|#)/i;
+  // Links the pages make: same-site paths, the web, a phone's map app, a downloaded blob, a
+  // call to a number (digits only).
+  const SAFE_URL = /^(?:https?:|geo:|blob:|tel:\+?\d{6,15}$|\/(?!\/)|\?|#)/i;
 
   /**
    * Make an element: el("div", {class: "x", text: "y", style: {width: "3px"}}, child, ...).

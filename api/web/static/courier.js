@@ -280,10 +280,19 @@ const Outbox = (() => {
       stopHeader(stop),
       el("h2", { class: "address", text: stop.address || stop.job_id }),
       el("p", { class: "recipient", text: stop.recipient }),
+      callLink(stop),
       el("p", { class: "window" }, `${CR.t("courier.window")} `, el("strong", { text: windowsText(stop) })),
       ...taskLines(stop),
       actionButtons(stop),
     );
+  }
+
+  /** A tap to call the citizen of the stop being served (other stops' phones come masked). */
+  function callLink(stop) {
+    const digits = String(stop.phone || "");
+    if (!/^84\d{8,10}$/.test(digits)) return null;
+    return el("p", { class: "call" },
+      el("a", { class: "button call-button", href: `tel:+${digits}`, text: `${CR.t("courier.call")} +${digits}` }));
   }
 
   function laterCard(stop) {
