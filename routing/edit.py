@@ -119,6 +119,13 @@ def _candidates(
             msg = f"job {edit.job_id} is not on any route"
             raise PlanConflictError(msg)
         new_unassigned.add(edit.job_id)
+        other = problem.pair_partner().get(edit.job_id)
+        if other is not None and other not in done:  # a pair leaves the round whole
+            for c, seq in base.items():
+                if other in seq:
+                    seq.remove(other)
+                    touched.add(c)
+            new_unassigned.add(other)
         return [base], touched, new_unassigned
     assert edit.courier_id is not None
     new_unassigned.discard(edit.job_id)

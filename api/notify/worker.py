@@ -101,11 +101,14 @@ class NotifyWorker:
         self.lease = timedelta(seconds=3 * s.notify_timeout_s + 30)
 
     def close(self) -> None:
-        """Stop the thread pool and close the HTTP connections."""
+        """Stop the thread pool, close the HTTP connections and the database's pooled ones."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         if self._client is not None:
             self._client.close()
+        bind = self.factory.kw.get("bind")
+        if bind is not None:
+            bind.dispose()  # the engine stays usable: a later session connects again
 
     # -- one round ---------------------------------------------------------------------------
 

@@ -445,6 +445,10 @@ def edit_plan(session: Session, plan: PlanRecord, edit: Edit, network: Network) 
     kept = [u for u in plan.unassigned if u["job_id"] in result.unassigned]
     if edit.op == "unassign" and edit.job_id:
         kept.append(unassigned_entry(edit.job_id, UnassignedReason.BY_DISPATCHER))
+        listed = {u["job_id"] for u in kept}
+        for other in sorted(result.unassigned - listed):  # the other half of a pair
+            detail = f"its other half {edit.job_id} was unassigned by the dispatcher"
+            kept.append(unassigned_entry(other, UnassignedReason.PAIR_INCOMPLETE, detail))
     plan.unassigned = kept
     plan.revision += 1
     session.flush()

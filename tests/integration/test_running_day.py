@@ -74,9 +74,13 @@ def test_no_event_is_lost_between_versions(
     s = stack
     h = s.h("dispatcher")
     v1 = load_and_publish(s, town_files, town)
+    jobs = town.job_by_id()
     routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if len(rt["stops"]) >= 2}
     a, b = sorted(routes)[:2]
-    moved = routes[a]["stops"][-1]["job_id"]
+    moved = next(  # a job of its own (a pair's half moves only with its other half)
+        st["job_id"] for st in routes[a]["stops"][::-1] if jobs[st["job_id"]].pair_id is None
+    )
+    moved_stop = next(st for st in routes[a]["stops"] if st["job_id"] == moved)
     served = routes[b]["stops"][0]
     # v2, a draft: the dispatcher moves A's last job to B.
     r = s.client.post(
@@ -114,7 +118,7 @@ def test_no_event_is_lost_between_versions(
     # the job is on v2's rounds, moves v2's stop too.
     late = {
         "idempotency_key": key(),
-        "device_ts": at(town, routes[a]["stops"][-1]["arrival_s"]),
+        "device_ts": at(town, moved_stop["arrival_s"]),
         "job_id": moved,
         "kind": "failed",
         "reason": "nobody_home",
@@ -272,3 +276,24 @@ def test_the_database_keeps_one_published_plan_per_day(
             assert session.query(PlanRecord).filter_by(status="published").count() == 1
     finally:
         engine.dispose()
+
+
+def test_unassigning_half_a_pair_takes_the_pair_off_the_round(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """A pair leaves the round whole: the other half is unassigned with pair_incomplete."""
+    h = stack.h("dispatcher")
+    v1 = load_and_publish(stack, town_files, town)
+    jobs = town.job_by_id()
+    partner = town.pair_partner()
+    on_round = [st["job_id"] for rt in _plan(stack, v1)["routes"] for st in rt["stops"]]
+    half = next((j for j in on_round if jobs[j].pair_id is not None), None)
+    if half is None:
+        pytest.skip("no pair was routed on this day")
+    r = stack.client.post(f"/plans/{v1}/edits", headers=h, json={"op": "unassign", "job_id": half})
+    assert r.status_code == 200, r.text
+    reasons = {u["job_id"]: u["reason"] for u in r.json()["unassigned"]}
+    assert reasons[half] == "by_dispatcher"
+    assert reasons[partner[half]] == "pair_incomplete"
+    routed = {st["job_id"] for rt in r.json()["routes"] for st in rt["stops"]}
+    assert not {half, partner[half]} & routed
