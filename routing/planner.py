@@ -24,7 +24,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -282,7 +282,7 @@ def plan_day(
         violations += r.violations
         cb.on_stage("checking", k + 1, len(results))
     plan = _stitch(problem, results, pre_unassigned)
-    violations += _completeness(problem, plan)
+    violations += completeness(problem, plan)
     timings["check_s"] = time.perf_counter() - t4
     if violations:
         logger.warning(
@@ -729,14 +729,16 @@ def _stitch(problem: Problem, results: list[PieceResult], pre: list[Unassigned])
     return Plan(tuple(routes), tuple(unassigned), objective, stats)
 
 
-def _completeness(problem: Problem, plan: Plan) -> list[Violation]:
-    """Every job exactly once: on one route or unassigned; nothing unknown."""
+def completeness(problem: Problem, plan: Plan, *, done: Collection[str] = ()) -> list[Violation]:
+    """Every job exactly once: on one route, unassigned, or (re-planning a running day) done."""
     seen: dict[str, int] = {}
     for route in plan.routes:
         for s in route.stops:
             seen[s.job_id] = seen.get(s.job_id, 0) + 1
     for u in plan.unassigned:
         seen[u.job_id] = seen.get(u.job_id, 0) + 1
+    for j in done:
+        seen[j] = seen.get(j, 0) + 1
     out = []
     for job in problem.jobs:
         n = seen.pop(job.job_id, 0)

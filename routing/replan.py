@@ -38,6 +38,7 @@ from routing.errors import InputError
 from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
 from routing.params import SolverParams
 from routing.plan import Plan, Route, Stop, Unassigned
+from routing.planner import completeness
 from routing.schedule import RouteStart, build_route
 from routing.solver import SolveGuide, solve
 from routing.vocabulary import STARTED_STATUSES, StopStatus, UnassignedReason
@@ -715,7 +716,7 @@ def replan(
     order = {j.job_id: i for i, j in enumerate(day.jobs)}
     unassigned.sort(key=lambda u: order.get(u.job_id, -1))
     remaining = Plan(tuple(routes), tuple(unassigned), int(sum(p.objective for p in plans)))
-    violations += _coverage(day, remaining, done)
+    violations += completeness(day, remaining, done=done)
     frozen = {cid: tuple(st.frozen) for cid, st in stand.items() if st.frozen}
     owner_after = {j: cid for cid, js in frozen.items() for j in js}
     owner_after |= {s.job_id: r.courier_id for r in routes for s in r.stops}
@@ -1013,26 +1014,6 @@ def _to_day_locations(route: Route, ctx: dict[str, Any], nd: int, day_pos: dict[
     del ctx
     stops = tuple(replace(s, location_idx=nd + day_pos[s.job_id]) for s in route.stops)
     return replace(route, stops=stops)
-
-
-def _coverage(day: Problem, remaining: Plan, done: set[str]) -> list[Violation]:
-    """Every job of the day is frozen, routed or unassigned, exactly once."""
-    seen: dict[str, int] = {}
-    for r in remaining.routes:
-        for s in r.stops:
-            seen[s.job_id] = seen.get(s.job_id, 0) + 1
-    for u in remaining.unassigned:
-        seen[u.job_id] = seen.get(u.job_id, 0) + 1
-    out = []
-    for job in day.jobs:
-        n = seen.get(job.job_id, 0) + (job.job_id in done)
-        if n != 1:
-            out.append(
-                Violation(
-                    "coverage", None, job.job_id, f"placed {n} times in the re-plan (expected once)"
-                )
-            )
-    return out
 
 
 def whole_day(replanned: Replan, before: Plan) -> Plan:
