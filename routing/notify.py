@@ -45,6 +45,7 @@ class MessageKind(StrEnum):
     ON_THE_WAY = "on_the_way"
     DONE = "done"
     FAILED = "failed"
+    RETURNED = "returned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +280,17 @@ def failed(job: Job, day: date, at_s: int, reason: str | None) -> Message:
         f"{why}. {NEXT_STEP[code]}"
     )
     return _message(job, day, MessageKind.FAILED, text)
+
+
+def returned(job: Job, day: date, office: str, attempts: int) -> Message:
+    """Return the message that, after ``attempts`` tries, the job went back to its post office."""
+    _going, _did, not_done = actions(job)
+    text = (
+        f"Bưu điện {not_done} {job.job_id} sau {attempts} lần đến (lần cuối ngày "
+        f"{format_day(day)}). Hồ sơ, bưu gửi được chuyển về {office}; quý khách vui lòng liên hệ "
+        "bưu cục để nhận hoặc hẹn lại."
+    )
+    return _message(job, day, MessageKind.RETURNED, text)
 
 
 def live_etas(stops: Sequence[RoundStop], after: int, now_s: int) -> list[int]:

@@ -14,6 +14,7 @@ from api.deps import Dispatcher, Reader, RedisDep, SessionDep
 from api.errors import ERROR_RESPONSES
 from api.notify import service as notify
 from routing.close import rules_from_json, rules_to_json
+from routing.vocabulary import CarryAction
 
 router = APIRouter(tags=["days"], responses=ERROR_RESPONSES)
 
@@ -44,6 +45,12 @@ def close_day(
             "day": day.isoformat(),
             "plan_id": result.plan_id,
             "carried_skipped": list(result.carried_skipped),
+            # back to the post office after the last attempt: the citizen is told (notify)
+            "returned": [
+                {"job_id": o.job_id, "depot_id": o.depot_id, "attempts": o.attempts}
+                for o in result.closed
+                if o.action == CarryAction.RETURN
+            ],
         },
         source_key=f"day.closed:{day.isoformat()}",
         plan_id=result.plan_id,

@@ -28,8 +28,15 @@ from api.events.models import StopEvent
 from api.notify.models import Notification, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from routing.clock import local_clock, local_seconds
-from routing.codec import job_from_json
-from routing.notify import Message, RoundStop, after_event, day_ahead_messages
+from routing.codec import job_from_json, problem_from_json
+from routing.notify import (
+    Message,
+    RoundStop,
+    after_event,
+    day_ahead_messages,
+    returned,
+    wants_messages,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +235,23 @@ def _messages_of(session: Session, ev: OutboxEvent, now: datetime) -> list[dict[
             day, stops, ids.index(data["stop_id"]), data["kind"], at_s, data.get("reason")
         )
         return _notification_rows(int(data["plan_id"]), day, msgs, now)
+    if ev.type == DAY_CLOSED and data.get("returned"):
+        # jobs that went back to the post office after their last attempt: tell the citizen
+        day = date.fromisoformat(data["day"])
+        plan = session.get(PlanRecord, int(data["plan_id"]))
+        if plan is None:
+            return []
+        problem = problem_from_json(plan.problem)
+        jobs, offices = problem.job_by_id(), problem.depot_by_id()
+        msgs = []
+        for item in data["returned"]:
+            job = jobs.get(item["job_id"])
+            if job is None or not wants_messages(job):
+                continue
+            depot = offices.get(item.get("depot_id") or job.depot_id or "")
+            office = depot.name if depot is not None else "bưu cục"
+            msgs.append(returned(job, day, office, int(item.get("attempts", 1))))
+        return _notification_rows(plan.id, day, msgs, now)
     return []
 
 

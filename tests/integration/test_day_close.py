@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from api.db import make_engine, make_session_factory
 from api.events.models import Proof
+from api.notify.models import OutboxEvent
 from routing.clock import LOCAL_TZ
 from routing.close import next_working_day
 from routing.model import Job, Problem
@@ -207,6 +208,17 @@ def test_third_failed_attempt_returns_the_job_and_reports_count_attempts(
     assert returned[x.job_id]["attempts"] == 3
     assert returned[x.job_id]["notify"] is True
     assert returned[x.job_id]["first_requested_at"] is not None
+    # Other systems hear of the close, and the citizen of a returned job is told (outbox).
+    engine = make_engine(s.settings.sqlalchemy_url)
+    try:
+        with make_session_factory(engine)() as session:
+            closed = session.scalars(
+                select(OutboxEvent).where(OutboxEvent.type == "day.closed")
+            ).all()
+    finally:
+        engine.dispose()
+    told = {j["job_id"] for ev in closed for j in ev.data.get("returned", [])}
+    assert x.job_id in told
     day4 = next_working_day(day3)
     ids4 = [
         row["id"]

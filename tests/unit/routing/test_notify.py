@@ -18,6 +18,7 @@ from routing.notify import (
     format_window,
     keepable_window,
     live_etas,
+    returned,
 )
 
 DAY = date(2026, 12, 2)
@@ -231,3 +232,23 @@ def test_jobs_file_reads_contacts_and_names_bad_rows(tmp_path: object) -> None:
         (3, "notify", "bad_notify"),
         (4, "phone", "notify_needs_contact"),
     ]
+
+
+def test_a_returned_job_tells_the_citizen_where_it_went() -> None:
+    """After the last attempt the citizen hears how many tries there were and which office has it."""
+    job = Job(
+        job_id="J7",
+        kind="delivery",
+        lon=108.0,
+        lat=14.35,
+        windows=(TimeWindow(27000, 61200),),
+        service_s=300,
+        category="licence_return",
+        phone="84912345678",
+        notify="sms",
+    )
+    msg = returned(job, date(2026, 12, 2), "Bưu cục Kon Tum", 3)
+    assert msg.kind == MessageKind.RETURNED
+    assert "3 lần" in msg.text
+    assert "Bưu cục Kon Tum" in msg.text
+    assert msg.key.startswith("2026-12-02:J7:")
