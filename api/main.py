@@ -163,6 +163,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Plan and run the daily rounds of postal couriers (Kon Tum post).",
         lifespan=lifespan,
+        # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: /docs is ours
+        # (api.web.views), served from the swagger-ui-bundle package.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     metrics = Metrics()

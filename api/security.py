@@ -37,16 +37,6 @@ PAGE_POLICY: dict[str, tuple[str, ...]] = {
     "form-action": ("'self'",),
 }
 
-#: FastAPI's interactive docs (/docs, /redoc) load Swagger UI or ReDoc from a CDN and start it
-#: with an inline script; they show the API's own schema, no user data.
-DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_EXTRA: dict[str, tuple[str, ...]] = {
-    "script-src": (DOCS_CDN, "'unsafe-inline'"),
-    "style-src": (DOCS_CDN, "'unsafe-inline'"),
-    "img-src": ("data:", "https://fastapi.tiangolo.com"),
-    "worker-src": ("blob:",),
-}
-
 #: The other headers, the same on every response.
 STATIC_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -110,19 +100,13 @@ class SecurityHeaders:
         The wrapped application.
     tile_url
         The basemap's tile URL, whose server is allowed as an image source.
-    docs_paths
-        Paths served with the docs policy (Swagger UI and ReDoc from their CDN).
     """
 
-    def __init__(
-        self, app: ASGIApp, *, tile_url: str | None = None, docs_paths: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, tile_url: str | None = None) -> None:
         self.app = app
         tiles = tile_source(tile_url)
         self.policy = _extend(PAGE_POLICY, {"img-src": (tiles,)} if tiles else {})
         self.csp = render_policy(self.policy).encode()
-        self.docs_csp = render_policy(_extend(self.policy, DOCS_EXTRA)).encode()
-        self.docs_paths = docs_paths
         self._page_csp: dict[bytes, bytes] = {}
 
     def page_csp(self, host: bytes) -> bytes:
@@ -163,8 +147,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
     def _csp_for(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> bytes:
-        if scope["path"] in self.docs_paths:
-            return self.docs_csp
         is_page = any(
             n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers
         )
@@ -188,12 +170,9 @@ def install_security_headers(app: Starlette, *, tile_url: str | None = None) -> 
     tile_url
         The basemap's tile URL template, if any.
     """
-    docs = {getattr(app, "docs_url", None), getattr(app, "redoc_url", None)}
-    docs.add(getattr(app, "swagger_ui_oauth2_redirect_url", None))
-    docs_paths = frozenset(p for p in docs if p)
     build = app.build_middleware_stack
 
     def build_with_headers() -> ASGIApp:
-        return SecurityHeaders(build(), tile_url=tile_url, docs_paths=docs_paths)
+        return SecurityHeaders(build(), tile_url=tile_url)
 
     app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import swagger_ui_bundle
 import xstatic.pkg.leaflet
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -153,11 +154,38 @@ def courier_manifest(request: Request) -> Response:
     )
 
 
+API_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>courier-routing API</title>
+  <link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+  <script src="/static/api-docs.js"></script>
+</body>
+</html>
+"""
+
+
 def mount_static(app: FastAPI) -> None:
-    """Serve our scripts and styles, and Leaflet from its registry package."""
+    """Serve our scripts and styles, and Leaflet and Swagger UI from their registry packages."""
     app.mount(
         "/static/vendor/leaflet",
         StaticFiles(directory=xstatic.pkg.leaflet.BASE_DIR),
         name="leaflet",
     )
+    app.mount(
+        "/static/vendor/swagger-ui",
+        StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)),
+        name="swagger-ui",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """Show the API's interactive documentation (no CDN, no inline script)."""
+        return HTMLResponse(API_DOCS_PAGE)
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -62,3 +62,24 @@ def test_roads_are_drawn_from_our_graph_without_a_tile_server(live_service: Live
     bad = httpx.get(live_service.url + "/map/roads", params={"bbox": "100,10,110,20"}, headers=h)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["column"] == "bbox"
+
+
+def test_api_docs_load_nothing_from_elsewhere(live_service: LiveService, browser: Any) -> None:
+    """/docs shows the API under the pages' strict policy, every file from this service."""
+    page = browser.new_page()
+    asked: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda req: asked.append(req.url))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    response = page.goto(live_service.url + "/docs")
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "unsafe-inline" not in response.headers["content-security-policy"]
+    page.wait_for_selector(".swagger-ui .info .title")
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert page.locator(".swagger-ui .opblock").count() > 20  # the service's operations
+    assert "courier-routing" in page.locator(".swagger-ui .info .title").inner_text()
+    assert asked
+    assert all(url.startswith(live_service.url) for url in asked), asked
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    page.close()
