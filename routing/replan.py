@@ -37,7 +37,7 @@ from routing.check import Violation, check_plan
 from routing.errors import InputError
 from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
 from routing.params import SolverParams
-from routing.plan import Plan, Route, Stop, Unassigned
+from routing.plan import Plan, Route, Unassigned
 from routing.planner import completeness
 from routing.schedule import RouteStart, build_route
 from routing.solver import SolveGuide, solve
@@ -639,7 +639,6 @@ def replan(
     t_snap = time.perf_counter()
 
     offices = sorted(set(office_of.values()))
-    stats_offices = len(offices)
     work: list[tuple[Any, ...]] = []
     contexts: list[dict[str, Any]] = []
     total_jobs = max(1, len(office_of))
@@ -652,7 +651,7 @@ def replan(
         pieces += [(office, m, p) for m, p in _split_office(day, office, members, placed)]
     for office, members, placed in pieces:
         office_done = [j for st in members for j in st.frozen]
-        ctx = _office_problem(day, office, members, placed, office_done, pos_row, day_pos, changes)
+        ctx = _office_problem(day, office, members, placed, office_done, pos_row, day_pos)
         idx = ctx["rows"]
         m = router.matrix(snapped.subset(idx))
         ctx["durations"], ctx["distances"] = m.time_s, m.distance_m
@@ -709,7 +708,7 @@ def replan(
             starts=office_starts,
             done=ctx["done"],
         )
-        routes += [_to_day_locations(r, ctx, nd, day_pos) for r in office_routes]
+        routes += [_to_day_locations(r, nd, day_pos) for r in office_routes]
         unassigned += office_unassigned
         starts.update(office_starts)
     # Couriers of offices with nothing left to place keep no remaining round.
@@ -737,7 +736,7 @@ def replan(
     t_end = time.perf_counter()
     stats = {
         "now_s": now,
-        "offices": stats_offices,
+        "offices": len(offices),
         "pieces": len(pieces),
         "jobs_to_place": len(office_of),
         "frozen": len(done),
@@ -845,7 +844,6 @@ def _office_problem(
     office_done: list[str],
     pos_row: dict[str, int],
     day_pos: dict[str, int],
-    changes: DayChanges,
 ) -> dict[str, Any]:
     """Return one post office's part of the day: its checked problem, rows and couriers."""
     nd = len(day.depots)
@@ -874,7 +872,6 @@ def _office_problem(
             start_row[cid] = len(rows) - 1
         else:
             start_row[cid] = day.depot_index(st.courier.depot_id)
-    del changes
     return {
         "office": office,
         "problem": problem,
@@ -1010,36 +1007,7 @@ def _day_routes(ctx: dict[str, Any], solved: Plan) -> tuple[list[Route], dict[st
     return routes, starts
 
 
-def _to_day_locations(route: Route, ctx: dict[str, Any], nd: int, day_pos: dict[str, int]) -> Route:
-    del ctx
+def _to_day_locations(route: Route, nd: int, day_pos: dict[str, int]) -> Route:
+    """Return a route whose stops' location indices are the day's (depots, then jobs)."""
     stops = tuple(replace(s, location_idx=nd + day_pos[s.job_id]) for s in route.stops)
     return replace(route, stops=stops)
-
-
-def whole_day(replanned: Replan, before: Plan) -> Plan:
-    """Return the whole day after a re-plan: each courier's frozen stops, then the new round.
-
-    Frozen stops keep the times of the plan in force; the rest are the re-plan's. Route
-    totals (distance, driving) are those of the remaining round.
-    """
-    old_stops: dict[str, Stop] = {s.job_id: s for r in before.routes for s in r.stops}
-    old_route = {r.courier_id: r for r in before.routes}
-    new_route = {r.courier_id: r for r in replanned.remaining.routes}
-    routes: list[Route] = []
-    for cid in sorted(set(replanned.frozen) | set(new_route)):
-        frozen = tuple(old_stops[j] for j in replanned.frozen.get(cid, ()))
-        tail = new_route.get(cid)
-        base = tail if tail is not None else old_route[cid]
-        stops = frozen + (tail.stops if tail is not None else ())
-        start_s = old_route[cid].start_s if cid in old_route else base.start_s
-        routes.append(
-            replace(
-                base,
-                stops=stops,
-                start_s=min(start_s, base.start_s),
-                end_s=max(base.end_s, stops[-1].departure_s if stops else base.end_s),
-                working_s=max(base.end_s, stops[-1].departure_s if stops else base.end_s)
-                - min(start_s, base.start_s),
-            )
-        )
-    return Plan(tuple(routes), replanned.remaining.unassigned, replanned.remaining.objective)

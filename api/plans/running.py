@@ -367,6 +367,19 @@ def insert_into_draft(
     return draft
 
 
+def _read_closures(features: list[Any]) -> list[Any]:
+    """Read closures from GeoJSON features with :func:`geodata.closures.read_closures`."""
+    import tempfile
+    from pathlib import Path
+
+    from geodata.closures import read_closures
+
+    with tempfile.TemporaryDirectory(prefix="courier-closures-") as tmp:
+        path = Path(tmp) / "closures.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+        return list(read_closures(path))
+
+
 def parse_closures(collection: dict[str, Any]) -> list[dict[str, Any]]:
     """Validate closures given as a GeoJSON FeatureCollection; return it as stored (its features).
 
@@ -375,39 +388,20 @@ def parse_closures(collection: dict[str, Any]) -> list[dict[str, Any]]:
     routing.errors.InputError
         Naming the feature and why, if the collection cannot be read.
     """
-    import tempfile
-    from pathlib import Path
-
-    from geodata.closures import read_closures
     from geodata.errors import GeodataError
     from routing.errors import InputError
 
-    if collection.get("type") != "FeatureCollection" or not isinstance(
-        collection.get("features"), list
-    ):
-        raise InputError(
-            None, "closures", collection.get("type"), "must be a GeoJSON FeatureCollection"
-        )
-    with tempfile.TemporaryDirectory(prefix="courier-closures-") as tmp:
-        path = Path(tmp) / "closures.geojson"
-        path.write_text(json.dumps(collection))
-        try:
-            read_closures(path)
-        except (GeodataError, ValueError, KeyError, TypeError) as e:
-            raise InputError(None, "closures", None, f"cannot read the closures: {e}") from e
-    return list(collection["features"])
+    features = collection.get("features")
+    if collection.get("type") != "FeatureCollection" or not isinstance(features, list):
+        msg = "must be a GeoJSON FeatureCollection"
+        raise InputError(None, "closures", collection.get("type"), msg)
+    try:
+        _read_closures(features)
+    except (GeodataError, ValueError, KeyError, TypeError) as e:
+        raise InputError(None, "closures", None, f"cannot read the closures: {e}") from e
+    return list(features)
 
 
 def closures_from_stored(features: list[dict[str, Any]]) -> list[Any]:
     """Rebuild closures stored by :func:`parse_closures`."""
-    import tempfile
-    from pathlib import Path
-
-    from geodata.closures import read_closures
-
-    if not features:
-        return []
-    with tempfile.TemporaryDirectory(prefix="courier-closures-") as tmp:
-        path = Path(tmp) / "closures.geojson"
-        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-        return list(read_closures(path))
+    return _read_closures(features) if features else []

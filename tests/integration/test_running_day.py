@@ -5,7 +5,6 @@ Each test publishes versions of its own day (a fresh service), so none depends o
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +208,7 @@ def test_replan_from_now_with_a_courier_out_and_an_urgent_job(
     assert s.client.post(f"/plans/{v1}/replan", headers=h, json={}).status_code == 409
 
 
-def test_urgent_job_suggestions_are_ranked_fast_and_accepted(
+def test_urgent_job_suggestions_are_ranked_and_accepted(
     stack: Stack, town_files: dict[str, Path], town: Problem
 ) -> None:
     """Suggestions are ranked, and accepting one makes a version with the job on that round.
@@ -220,12 +219,8 @@ def test_urgent_job_suggestions_are_ranked_fast_and_accepted(
     h = s.h("dispatcher")
     v1 = load_and_publish(s, town_files, town)
     ask = {"job": _urgent_row(town, 2, "pickup"), "now": at(town, 10 * 3600)}
-    timings = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        r = s.client.post(f"/plans/{v1}/suggestions", headers=h, json=ask)
-        timings.append(time.perf_counter() - t0)
-        assert r.status_code == 200, r.text
+    r = s.client.post(f"/plans/{v1}/suggestions", headers=h, json=ask)
+    assert r.status_code == 200, r.text
     found = r.json()["data"]
     assert found
     best = found[0]
@@ -257,7 +252,6 @@ def test_urgent_job_suggestions_are_ranked_fast_and_accepted(
     # The same job again is refused (its id is taken).
     again = s.client.post(f"/plans/{draft['id']}/suggestions", headers=h, json=ask)
     assert again.status_code == 422
-    del timings
 
 
 def test_the_database_keeps_one_published_plan_per_day(
