@@ -327,6 +327,12 @@ def _print_plan_summary(day: Any, out: Path) -> None:
         f"{kpi['distance_m'] / 1000:,.0f} km; on time {kpi['on_time_share']:.0%}; "
         f"checker: {'OK' if not day.violations else f'{len(day.violations)} violations'}"
     )
+    uneven = max(summary["office_balance"], key=lambda b: b["ratio"], default=None)
+    if uneven is not None:
+        console.print(
+            f"longest round over its post office's mean: {uneven['ratio']:.2f} at "
+            f"{uneven['depot_id']} (the most uneven office)"
+        )
     if day.plan.unassigned:
         reasons = Table(title="chưa phân công / unassigned")
         reasons.add_column("lý do / reason")
@@ -386,12 +392,14 @@ def plan_command(
         str | None, typer.Option(help="Plan day YYYY-MM-DD (closures are applied by date).")
     ] = None,
     time_limit: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="Wall time of the plan in seconds: snapping, matrices, the search of every "
-            "piece, checks and drawing."
+            "piece, checks and drawing [default: by the day's jobs, 34 s for 2,000, 55 s for "
+            "5,000, 150 s for 10,000].",
+            show_default=False,
         ),
-    ] = 20.0,
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     keep_good: Annotated[
@@ -663,6 +671,8 @@ def serve(
             log_config=None,
             access_log=False,
             ws_per_message_deflate=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     finally:
         if notifier is not None:

@@ -33,8 +33,12 @@ class Settings(BaseSettings):
     network_nodes: int = 20_000
     network_seed: int = 0
     token_ttl_hours: float = 24.0 * 30
-    solve_time_limit_s: float = 10.0
+    # None: the planner's default, growing with the day's jobs (default_time_limit_s)
+    solve_time_limit_s: float | None = None
     solve_workers: int = 1
+    # territory: prefer each commune's usual courier, learned from the last published days
+    territory_days: int = Field(default=10, ge=0)
+    territory_cost_s: int | None = Field(default=None, ge=0)
     queue_name: str = "courier-solve"
     log_level: str = "INFO"
     log_json: bool = False
@@ -49,6 +53,8 @@ class Settings(BaseSettings):
     signin_max_failures_per_user: int = 5
     signin_max_failures_per_address: int = 20
     signin_window_s: int = 15 * 60
+    # reverse proxies whose X-Forwarded-For is believed (sign-in limits count the client's address)
+    forwarded_allow_ips: str = "127.0.0.1"
     migrate_on_start: bool = True
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True

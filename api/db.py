@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -186,3 +187,110 @@ def upgrade_database(url: str) -> None:
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
     logger.info("database schema at head (%s)", url.split("@")[-1])
+
+
+class Prepared:
+    """A statement compiled once for a dialect, run on the driver's cursor.
+
+    SQLAlchemy's ``Connection.execute`` of even a cached statement costs several times the
+    driver's own work for the one-row statements of a courier's write (its cache key, execution
+    context, result object). This keeps its compiled SQL and its types' conversions (a UTC
+    timestamp's text in SQLite, JSON) and hands the driver the bound values directly, in the
+    caller's transaction when run on a :class:`Connection`.
+
+    Parameters
+    ----------
+    statement
+        A Core statement whose parameters are all given at each run (no Python-side column
+        defaults left for SQLAlchemy to fill in: a missing value raises ``KeyError``).
+    dialect
+        The engine's dialect.
+    keys
+        For an INSERT, the columns given (as ``compile(column_keys=...)``).
+    """
+
+    def __init__(self, statement: Any, dialect: Any, keys: list[str] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
+        self.sql: str = compiled.string
+        self.positional: bool = bool(compiled.positional)
+        names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
+        self.names: tuple[str, ...] = tuple(names)
+        self.binds = tuple(
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        )
+        self._dialect = dialect
+        self._types = tuple(c.type for c in getattr(statement, "exported_columns", ()))
+        self._results: tuple[Any, ...] | None = None  # by the driver's column types, at first run
+
+    def params(self, values: dict[str, Any]) -> Any:
+        """Return the driver's parameters for ``values`` (by name)."""
+        bound = [values[n] if p is None else p(values[n]) for n, p in self.binds]
+        return bound if self.positional else dict(zip(self.names, bound, strict=True))
+
+    def rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+        """Return a run's rows with the columns' types applied (JSON decoded, for one)."""
+        if cursor.description is None:
+            return []
+        rows = cursor.fetchall()
+        procs = self._results
+        if procs is None:
+            codes = [d[1] for d in cursor.description]
+            procs = tuple(
+                t.dialect_impl(self._dialect).result_processor(self._dialect, code)
+                for t, code in zip(self._types, codes, strict=True)
+            )
+            self._results = procs
+        if not any(p is not None for p in procs):
+            return [tuple(r) for r in rows]
+        return [
+            tuple(v if p is None else p(v) for p, v in zip(procs, r, strict=True)) for r in rows
+        ]
+
+    def run(
+        self, conn: Connection | Any, values: dict[str, Any], *, engine: Engine | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run on ``conn`` (in its transaction); return the rows.
+
+        ``conn`` is a :class:`Connection`, or a pooled driver connection
+        (``engine.raw_connection()``) with its ``engine``. Listeners of the engine's
+        ``before_cursor_execute`` and ``after_cursor_execute`` events see the statement, as
+        for any statement (with no execution context). A driver error is raised as
+        SQLAlchemy's wrapper of it (``sqlalchemy.exc.DataError``...), as
+        ``Connection.execute`` raises it.
+        """
+        if isinstance(conn, Connection):
+            sa_conn: Connection | None = conn
+            driver = conn.connection
+            dispatch = conn.dispatch
+        else:
+            assert engine is not None
+            sa_conn, driver, dispatch = None, conn, engine.dispatch
+        sql, params = self.sql, self.params(values)
+        cursor = driver.cursor()
+        try:
+            for fn in dispatch.before_cursor_execute:
+                sql, params = fn(sa_conn, cursor, sql, params, None, False)
+            cursor.execute(sql, params)
+            for fn in dispatch.after_cursor_execute:
+                fn(sa_conn, cursor, sql, params, None, False)
+            return self.rows(cursor)
+        except self._dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(
+                sql, params, e, self._dialect.loaded_dbapi.Error, dialect=self._dialect
+            ) from e
+        finally:
+            cursor.close()
+
+
+_prepared: dict[tuple[int, Any, str], tuple[Any, Prepared]] = {}
+
+
+def prepared(statement: Any, dialect: Any) -> Prepared:
+    """Return ``statement`` compiled once for ``dialect`` (a module-level statement: kept)."""
+    key = (id(statement), type(dialect), dialect.paramstyle)
+    found = _prepared.get(key)
+    if found is None or found[0] is not statement:
+        found = (statement, Prepared(statement, dialect))
+        _prepared[key] = found
+    return found[1]

@@ -67,7 +67,7 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         msg = "missing bearer token"
         raise AuthenticationError(msg)
-    return await _principal_of_token(request, credentials.credentials)
+    return await _principal_of_token(request.app.state, credentials.credentials)
 
 
 async def principal_of(request: Request) -> Principal:
@@ -82,25 +82,40 @@ async def principal_of(request: Request) -> Principal:
     AuthenticationError
         Without a valid token.
     """
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return await principal_of_header(request.app.state, request.headers.get("authorization", ""))
+
+
+async def principal_of_header(state: Any, authorization: str) -> Principal:
+    """Return the caller named by an ``Authorization`` header's value (``Bearer <token>``).
+
+    ``state`` is the app's state (its token cache and session factory): what
+    :func:`principal_of` does, for a handler without a FastAPI request
+    (:mod:`api.events.writes`).
+
+    Raises
+    ------
+    AuthenticationError
+        Without a valid token.
+    """
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         msg = "missing bearer token"
         raise AuthenticationError(msg)
-    return await _principal_of_token(request, token)
+    return await _principal_of_token(state, token)
 
 
 #: ``openapi_extra`` of a route that authenticates with :func:`principal_of`.
 BEARER_DOC: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 
 
-async def _principal_of_token(request: Request, token: str) -> Principal:
-    cache: TokenCache = request.app.state.token_cache
+async def _principal_of_token(state: Any, token: str) -> Principal:
+    cache: TokenCache = state.token_cache
     hit = cache.get(hash_token(token))
     if hit is not None:
         return hit
 
     def lookup() -> Principal:
-        with request.app.state.session_factory() as session:
+        with state.session_factory() as session:
             return authenticate(session, token, cache=cache)
 
     return await run_in_threadpool(lookup)

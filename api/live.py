@@ -1,8 +1,10 @@
-"""Live state in Redis: key and channel names, publish helpers and the dispatcher's WebSocket feed.
+"""Live state in Redis: key and channel names, publish helpers and the live WebSocket feeds.
 
 Every stop event, GPS position and solver progress message is published on the plan's channel
 (``courier:live:<plan_id>``) and the latest state per courier is kept in a hash, so any API
-process can serve any dispatcher: nothing lives in process memory.
+process can serve any dispatcher: nothing lives in process memory. Each version of a day's plan
+is announced as it is published on the day's channel (``courier:rounds:<day>``), which the
+couriers' phones follow to take their new round at once.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from api.auth.service import Principal, Role, TokenCache, authenticate
+from api.errors import AuthenticationError, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,11 @@ PREFIX = "courier"
 def channel(plan_id: int) -> str:
     """Return the pub/sub channel of a plan's live feed."""
     return f"{PREFIX}:live:{plan_id}"
+
+
+def day_channel(day: date) -> str:
+    """Return the pub/sub channel announcing each version of a day's plan as it is published."""
+    return f"{PREFIX}:rounds:{day.isoformat()}"
 
 
 def courier_key(plan_id: int, courier_id: str) -> str:
@@ -112,6 +124,16 @@ def publish(r: redis.Redis, plan_id: int, message: dict[str, Any]) -> None:
     r.publish(channel(plan_id), dumps(message))
 
 
+def announce_version(r: redis.Redis, day: date, plan_id: int, version: int) -> None:
+    """Tell the phones following ``day`` that version ``version`` (plan ``plan_id``) is in force.
+
+    The message names only the version: each phone then reads its own round, the one thing
+    it may see.
+    """
+    message = {"type": "round_changed", "day": day, "plan_id": plan_id, "version": version}
+    r.publish(day_channel(day), dumps(message))
+
+
 #: Merge fields into a courier's state hash, keep it ``ARGV[1]`` seconds, publish ``ARGV[3]`` on
 #: channel ``ARGV[2]``: one command instead of a pipeline of three (the couriers' every write).
 _PUBLISH_STATE_LUA = """
@@ -132,9 +154,31 @@ def publish_courier_state(
         args += (k, dumps(v))
     key = courier_key(plan_id, courier_id)
     try:
-        r.evalsha(_PUBLISH_STATE_SHA, 1, key, *args)
+        command(r, "EVALSHA", _PUBLISH_STATE_SHA, 1, key, *args)
     except redis.exceptions.NoScriptError:  # a fresh (or flushed) server: send the script itself
-        r.eval(_PUBLISH_STATE_LUA, 1, key, *args)
+        command(r, "EVAL", _PUBLISH_STATE_LUA, 1, key, *args)
+
+
+def command(r: redis.Redis, *args: Any) -> Any:
+    """Run one Redis command and return the server's answer as it comes (no response callback).
+
+    On a client that keeps one connection (each writer thread's, see
+    :func:`api.events.views._redis_of`), the command goes straight on that connection:
+    redis-py's client wraps every command in its retry loop, a lock and its observability
+    hooks, which cost several times the command's own packing and parsing on the couriers'
+    writes. A connection found broken is dropped and the command goes through the client's own
+    path instead (which reconnects and retries as configured), as does any other client's.
+    Only for commands redis-py returns unchanged (``HMGET``, ``EVALSHA``...).
+    """
+    conn = r.connection
+    if conn is None or conn.should_reconnect():
+        return r.execute_command(*args)
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    except (redis.ConnectionError, redis.TimeoutError):
+        conn.disconnect()
+        return r.execute_command(*args)
 
 
 def seed_courier_states(
@@ -162,16 +206,15 @@ def seed_courier_states(
 def courier_states(
     r: redis.Redis, plan_id: int, courier_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Return the latest live state of each courier that has one."""
+    """Return the latest live state of each courier that has one (its public fields)."""
     pipe = r.pipeline(transaction=False)
     for cid in courier_ids:
         pipe.hgetall(courier_key(plan_id, cid))
     out: dict[str, dict[str, Any]] = {}
     for cid, raw in zip(courier_ids, pipe.execute(), strict=True):
-        if raw:
-            out[cid] = {
-                (k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()
-            }
+        if raw:  # fields named with a leading underscore are the service's own, not shown
+            named = ((k.decode() if isinstance(k, bytes) else k, v) for k, v in raw.items())
+            out[cid] = {k: json.loads(v) for k, v in named if not k.startswith("_")}
     return out
 
 
@@ -190,16 +233,87 @@ def get_progress(r: redis.Redis, plan_id: int) -> dict[str, Any]:
     return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
 
 
-async def stream_plan(
+@dataclass
+class Listener:
+    """A caller let into a live socket: who, the socket slot held, and the token's re-check."""
+
+    principal: Principal
+    slot: SocketSlot
+    still_allowed: Callable[[], Awaitable[bool]]
+
+
+async def admit(
+    websocket: WebSocket,
+    token: str | None,
+    *,
+    roles: tuple[Role, ...],
+    refusal: str,
+) -> Listener | None:
+    """Accept a live socket, then let its caller in or close it with a code a browser can read.
+
+    The token comes from ``?token=`` or an ``Authorization: Bearer`` header. Closes with 4401
+    without a valid token, 4403 when the caller's role is not in ``roles`` (``refusal`` says
+    why), 4429 when the user already holds ``COURIER_WS_MAX_PER_USER`` open sockets (across
+    every API process). The listener's ``still_allowed`` checks the token in the database (not
+    this process's cache, so a revoked token is seen at once) and keeps the slot.
+
+    Returns
+    -------
+    listener
+        The caller, or None when the socket was closed; the caller releases ``slot``.
+    """
+    app = websocket.app
+    settings = app.state.settings
+    header = websocket.headers.get("authorization", "")
+    tok = token or (header[7:] if header.lower().startswith("bearer ") else None)
+    factory = app.state.session_factory
+
+    def auth(cache: TokenCache | None) -> Principal:
+        with factory() as session:
+            return authenticate(session, tok or "", cache=cache)
+
+    await websocket.accept()
+    try:
+        if not tok:
+            raise AuthenticationError("missing token")
+        principal = await run_in_threadpool(auth, app.state.token_cache)
+    except ServiceError:
+        await websocket.close(code=4401, reason="authentication required")
+        return None
+    if principal.role not in roles:
+        await websocket.close(code=4403, reason=refusal)
+        return None
+    slot = SocketSlot(
+        app.state.aredis,
+        principal.user_id,
+        cap=settings.ws_max_per_user,
+        ttl_s=max(15.0, 3 * settings.ws_recheck_s),
+    )
+    if not await slot.claim():
+        await websocket.close(code=4429, reason="too many live connections for this user")
+        return None
+
+    async def still_allowed() -> bool:
+        try:
+            await run_in_threadpool(auth, None)
+        except AuthenticationError:
+            return False
+        await slot.refresh()
+        return True
+
+    return Listener(principal, slot, still_allowed)
+
+
+async def stream(
     websocket: WebSocket,
     r: aioredis.Redis,
-    plan_id: int,
+    chan: str,
     snapshot: Callable[[], dict[str, Any]],
     *,
     still_allowed: Callable[[], Awaitable[bool]] | None = None,
     recheck_s: float = 5.0,
 ) -> None:
-    """Subscribe, send a snapshot, then forward every message of the plan's channel.
+    """Subscribe, send a snapshot, then forward every message of a channel.
 
     The subscription starts before the snapshot is taken, so no update falls between them.
     Ends when the client disconnects, or closes the socket with code 4401 when
@@ -211,10 +325,10 @@ async def stream_plan(
         An accepted WebSocket.
     r
         Async Redis client.
-    plan_id
-        The plan to follow.
+    chan
+        The channel to follow: a plan's (:func:`channel`) or a day's (:func:`day_channel`).
     snapshot
-        Blocking function returning the first message (route progress, couriers' states);
+        Blocking function returning the first message (the state the updates apply to);
         run in a worker thread.
     still_allowed
         Asked every ``recheck_s`` seconds whether the caller may still listen.
@@ -222,7 +336,7 @@ async def stream_plan(
         Seconds between two checks of ``still_allowed``.
     """
     pubsub = r.pubsub()
-    await pubsub.subscribe(channel(plan_id))
+    await pubsub.subscribe(chan)
 
     async def forward() -> None:
         await websocket.send_text(dumps(await run_in_threadpool(snapshot)))
@@ -253,12 +367,12 @@ async def stream_plan(
         for t in done:
             exc = t.exception()
             if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
-                logger.warning("live feed of plan %d failed: %r", plan_id, exc)
+                logger.warning("live feed %s failed: %r", chan, exc)
         if guarded in done and guarded.exception() is None:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await websocket.close(code=4401, reason="token revoked or expired")
     finally:
         for t in tasks:
             t.cancel()
-        await pubsub.unsubscribe(channel(plan_id))
+        await pubsub.unsubscribe(chan)
         await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -11,6 +11,7 @@ import fcntl
 import logging
 import threading
 import time
+from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from geodata.compact import CompactGraph, compact_graph, load_compact
-from geodata.matrix import Router, TravelMatrix
+from geodata.matrix import PinnedMatrix, Router, TravelMatrix
 from geodata.snap import Snapper
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ class Network:
         self.graph = graph
         self._lock = threading.Lock()
         self._stop_snaps: dict[tuple[float, float], tuple[int, float, float]] = {}
+        self._rounds: OrderedDict[tuple[tuple[float, ...], tuple[float, ...]], PinnedMatrix] = (
+            OrderedDict()
+        )
 
     @cached_property
     def snapper(self) -> Snapper:
@@ -107,6 +111,42 @@ class Network:
     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Return travel times (s) and distances (m) between points (a ``routing`` matrix function)."""
         tm, _ = self.matrix(list(lons), list(lats))
+        return tm.time_s, tm.distance_m
+
+    def round_matrix(
+        self,
+        lons: Sequence[float],
+        lats: Sequence[float],
+        new_lons: Sequence[float],
+        new_lats: Sequence[float],
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Return travel times (s) and distances (m) between a round's points and new ones, new last.
+
+        The same matrices as :meth:`travel_matrix` over all the points (a ``routing`` round
+        matrix function). The round's points stay pinned between calls (the last
+        :data:`_ROUNDS` rounds asked about): a dispatcher asking where several urgent jobs fit
+        costs two searches per new point and round, not a matrix of every round each time.
+        """
+        key = (tuple(lons), tuple(lats))
+        with self._lock:
+            pinned = self._rounds.get(key)
+            if pinned is None:
+                # first question about this round: one matrix over all its points, as before
+                n = len(key[0])
+                snaps = self.snapper.snap(
+                    np.asarray([*key[0], *new_lons]), np.asarray([*key[1], *new_lats])
+                )
+                pinned = self.router.pinned(
+                    snaps.subset(np.arange(n)), snaps.subset(np.arange(n, len(snaps)))
+                )
+                self._rounds[key] = pinned
+                if len(self._rounds) > _ROUNDS:
+                    self._rounds.popitem(last=False)
+                tm = pinned.first
+            else:
+                self._rounds.move_to_end(key)
+                extra = self.snapper.snap(np.asarray(list(new_lons)), np.asarray(list(new_lats)))
+                tm = pinned.extended(extra)
         return tm.time_s, tm.distance_m
 
     def warm(self) -> None:
@@ -145,6 +185,11 @@ class Network:
             return None
         return seconds, fix[2] + stop[2]
 
+
+#: Rounds whose matrices a network keeps for urgent-job suggestions (a province's day has a
+#: few hundred rounds; a round of 50 points holds about 100 kB). A round's key is its points,
+#: the courier's GPS fix included: a new fix starts a new entry, the old one ages out.
+_ROUNDS = 256
 
 #: Planned stops whose snaps a network remembers (a province's day is a few thousand).
 _STOP_SNAPS = 50_000

@@ -12,6 +12,7 @@ import os
 import signal
 import time
 import traceback
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -106,34 +107,108 @@ def dispose_engines() -> None:
     _engines.clear()
 
 
+def _territory(
+    problem: Problem, settings: Settings, options: dict[str, Any], factory: Any, zones: Any
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Return the day's preferred couriers (each commune's usual one) and what they came from.
+
+    Learned from the last ``settings.territory_days`` published days before the plan's day;
+    none when that is 0, the plan asks ``territory: false`` or the problem has no day. The
+    information (days learned, each of today's communes' usual courier, the preferred courier
+    of each job) is kept in the plan's stats for the dispatcher's page.
+    """
+    days = settings.territory_days if options.get("territory", True) else 0
+    if days <= 0 or problem.day is None:
+        return {}, {"days": 0}
+    from api.plans.territory import areas_of, published_territory
+    from routing.territory import preferred_couriers
+
+    with session_scope(factory) as session:
+        learned = published_territory(session, problem.day, days=days, zones=zones)
+    areas = areas_of(problem.jobs, zones)
+    present = [c.courier_id for c in problem.couriers]
+    preferred = preferred_couriers(learned, areas, present)
+    usual = learned.usual_couriers(present)
+    today = {a for a in areas.values() if a is not None}
+    info = {
+        "days": learned.days,
+        "areas": len(learned.counts),
+        "preferred_jobs": len(preferred),
+        "usual": {a: c for a, c in usual.items() if a in today},
+        "preferred": preferred,
+    }
+    return preferred, info
+
+
+@dataclass(slots=True)
+class _Planned:
+    """What the worker stores of a planned day."""
+
+    problem: Problem  # with each job's zone filled in from the zones file
+    plan: Any
+    legs: dict[str, list[Any]]
+    violations: list[Any]
+    timings: dict[str, Any]
+    territory: dict[str, Any]
+
+
 def _plan_day(
-    problem: Problem, settings: Settings, options: dict[str, Any], cb: RedisPlanCallbacks
-) -> tuple[Any, dict[str, list[Any]], list[Any], dict[str, Any]]:
-    """Run the planner; return (Plan, legs, violations, timings)."""
+    problem: Problem,
+    settings: Settings,
+    options: dict[str, Any],
+    cb: RedisPlanCallbacks,
+    factory: Any = None,
+) -> _Planned:
+    """Run the planner (preferring each commune's usual courier, learned from the store)."""
     network = get_network(settings)
-    from routing.planner import PlanOptions, plan_day
+    from api.plans.territory import with_zones
+    from routing.planner import PlanOptions, default_time_limit_s, plan_day
 
     zones = closures = None
     if settings.zones_path is not None:
         from geodata.zones import read_zones
 
         zones = read_zones(settings.zones_path)
+        problem = with_zones(problem, zones)
     if settings.closures is not None:
         from geodata.closures import read_closures
 
         closures = read_closures(settings.closures)
+    preferred: dict[str, str] = {}
+    territory: dict[str, Any] = {"days": 0}
+    if factory is not None:
+        preferred, territory = _territory(problem, settings, options, factory, zones)
     # the time limit is the dispatcher's wait: loading the day, the roads and zones counts
-    limit = float(options.get("time_limit_s", settings.solve_time_limit_s))
+    limit = float(
+        options.get("time_limit_s")
+        or settings.solve_time_limit_s
+        or default_time_limit_s(len(problem.jobs))
+    )
     opts = PlanOptions(
         time_limit_s=max(0.1 * limit, limit - (time.perf_counter() - cb.t0)),
         seed=int(options.get("seed", 0)),
         workers=int(options.get("workers", settings.solve_workers)),
     )
+    if settings.territory_cost_s is not None:
+        opts = replace(opts, territory_cost_s=settings.territory_cost_s)
     day_plan = plan_day(
-        problem, network.graph, zones=zones, closures=closures or (), options=opts, callbacks=cb
+        problem,
+        network.graph,
+        zones=zones,
+        closures=closures or (),
+        options=opts,
+        callbacks=cb,
+        preferred=preferred,
     )
     legs = {c: [[list(p) for p in leg] for leg in ls] for c, ls in day_plan.legs.items()}
-    return day_plan.plan, legs, list(day_plan.violations), dict(day_plan.timings)
+    return _Planned(
+        problem,
+        day_plan.plan,
+        legs,
+        list(day_plan.violations),
+        dict(day_plan.timings),
+        territory,
+    )
 
 
 def solve_plan(plan_id: int, settings: Settings | None = None) -> dict[str, Any]:
@@ -184,8 +259,8 @@ def _solve_plan(
     if "replan" in options:
         return _replan_plan(plan_id, settings, factory, r, lease, cb, t0)
     try:
-        problem = problem_from_json(problem_json)
-        result, legs, violations, timings = _plan_day(problem, settings, options, cb)
+        planned = _plan_day(problem_from_json(problem_json), settings, options, cb, factory)
+        problem, result = planned.problem, planned.plan
     except Exception as e:
         logger.exception("plan %d failed", plan_id)
         return _failed(plan_id, e, factory, r, lease, t0)
@@ -202,9 +277,13 @@ def _solve_plan(
             plan,
             problem=problem,
             result=result,
-            legs=legs,
-            violations=violations,
-            stats={"timings": timings, "solve_s": round(time.perf_counter() - t0, 2)},
+            legs=planned.legs,
+            violations=planned.violations,
+            stats={
+                "timings": planned.timings,
+                "solve_s": round(time.perf_counter() - t0, 2),
+                "territory": planned.territory,
+            },
         )
     summary = {
         "status": "ready",
@@ -213,7 +292,7 @@ def _solve_plan(
         "jobs_assigned": len(result.assigned_job_ids()),
         "jobs_unassigned": len(result.unassigned),
         "routes": result.num_routes,
-        "violations": len(violations),
+        "violations": len(planned.violations),
     }
     live.set_progress(r, plan_id, summary)
     logger.info("plan %d solved: %s", plan_id, summary)
@@ -328,7 +407,9 @@ def _replan_day(
                 for j in running.uploaded_new_jobs(session, parent.day, live_day.problem)
                 if j.job_id not in given
             ]
-        time_limit_s = float(plan.options.get("time_limit_s", settings.solve_time_limit_s))
+        time_limit_s = float(
+            plan.options.get("time_limit_s") or settings.solve_time_limit_s or 10.0
+        )
     closures: list[Any] = []
     if settings.closures is not None:
         from geodata.closures import read_closures

@@ -29,6 +29,42 @@ def _cut(coords: npt.NDArray[np.float64], start: float, end: float) -> npt.NDArr
     return np.vstack(([xs[0], ys[0]], coords[inner], [xs[1], ys[1]]))
 
 
+def leg_coords(router: Router, snaps: Snapped, i: int, j: int) -> npt.NDArray[np.float64] | None:
+    """Return the fastest road path from point i to point j as a (k, 2) lon/lat array (k >= 2).
+
+    The same line as :func:`leg_geometry` without building a shapely object: drawing a
+    province day's thousands of legs is mostly array copies this way. None when there is no
+    path (closed or disconnected roads).
+    """
+    found = router.path(snaps, i, j)
+    if found is None:
+        return None
+    edges, nodes, _ = found
+    g = router.graph
+    ei, fi = int(snaps.edge[i]), float(snaps.fraction[i])
+    ej, fj = int(snaps.edge[j]), float(snaps.fraction[j])
+    ci, cj = g.edge_coords(ei), g.edge_coords(ej)
+    if not nodes:  # both on one edge
+        coords = _cut(ci, fi, fj) if fi <= fj else _cut(ci, fj, fi)[::-1]
+        return coords if coords.shape[0] >= 2 else np.vstack((coords, coords))
+    first = _cut(ci, fi, 1.0) if nodes[0] == g.head[ei] else _cut(ci, 0.0, fi)[::-1]
+    last = _cut(cj, 0.0, fj) if nodes[-1] == g.tail[ej] else _cut(cj, fj, 1.0)[::-1]
+    # the whole edges' points in one gather: [ptr[e], ptr[e + 1]) for each edge in order
+    e = np.asarray(edges, dtype=np.int64)
+    starts, ends = g.geom_ptr[e], g.geom_ptr[e + 1]
+    counts = ends - starts
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    take = offsets + np.arange(int(counts.sum()))
+    middle = np.column_stack((g.geom_lon[take], g.geom_lat[take]))
+    coords = np.vstack((first, middle, last))
+    keep = np.ones(coords.shape[0], dtype=bool)
+    keep[1:] = np.any(np.abs(np.diff(coords, axis=0)) > 1e-12, axis=1)
+    coords = coords[keep]
+    if coords.shape[0] < 2:
+        coords = np.vstack((coords, coords))
+    return coords
+
+
 def leg_geometry(router: Router, snaps: Snapped, i: int, j: int) -> LineString | None:
     """Return the fastest road path from point i to point j as a lon/lat LineString.
 
@@ -49,37 +85,26 @@ def leg_geometry(router: Router, snaps: Snapped, i: int, j: int) -> LineString |
     -------
     line
     """
-    found = router.path(snaps, i, j)
-    if found is None:
-        return None
-    edges, nodes, _ = found
-    g = router.graph
-    ei, fi = int(snaps.edge[i]), float(snaps.fraction[i])
-    ej, fj = int(snaps.edge[j]), float(snaps.fraction[j])
-    ci, cj = g.edge_coords(ei), g.edge_coords(ej)
-    if not nodes:  # both on one edge
-        coords = _cut(ci, fi, fj) if fi <= fj else _cut(ci, fj, fi)[::-1]
-        return LineString(coords if coords.shape[0] >= 2 else np.vstack((coords, coords)))
-    first = _cut(ci, fi, 1.0) if nodes[0] == g.head[ei] else _cut(ci, 0.0, fi)[::-1]
-    last = _cut(cj, 0.0, fj) if nodes[-1] == g.tail[ej] else _cut(cj, fj, 1.0)[::-1]
-    parts = [first, *(g.edge_coords(e) for e in edges), last]
-    coords = np.vstack(parts)
-    keep = np.ones(coords.shape[0], dtype=bool)
-    keep[1:] = np.any(np.abs(np.diff(coords, axis=0)) > 1e-12, axis=1)
-    coords = coords[keep]
-    if coords.shape[0] < 2:
-        coords = np.vstack((coords, coords))
-    return LineString(coords)
+    coords = leg_coords(router, snaps, i, j)
+    return None if coords is None else LineString(coords)
+
+
+#: Earth's mean radius in metres, as osmnx's ``distance.EARTH_RADIUS_M``.
+EARTH_RADIUS_M = 6_371_009
 
 
 def polyline_length_m(coords: npt.ArrayLike) -> float:
     """Return the great-circle length in metres of a lon/lat polyline (osmnx's haversine)."""
-    import osmnx as ox
-
-    c = np.asarray(coords, dtype=np.float64)
+    c = np.radians(np.asarray(coords, dtype=np.float64))
     if c.shape[0] < 2:
         return 0.0
-    return float(np.sum(ox.distance.great_circle(c[:-1, 1], c[:-1, 0], c[1:, 1], c[1:, 0])))
+    lon, lat = c[:, 0], c[:, 1]
+    h = (
+        np.sin(np.diff(lat) / 2) ** 2
+        + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(np.diff(lon) / 2) ** 2
+    )
+    arc = 2 * np.arcsin(np.sqrt(np.minimum(1.0, h)))
+    return float(np.sum(arc) * EARTH_RADIUS_M)
 
 
 def path_length_m(line: LineString) -> float:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Final, Literal
@@ -326,6 +326,10 @@ class Router:
                         raw[block] = part
                         if progress is not None:
                             progress(min(done * _BLOCK_ROWS, n), n)
+                    # finish the processes: leaving the block terminates them, which a
+                    # process inheriting its parent's own SIGTERM handler ignores
+                    pool.close()
+                    pool.join()
             else:
                 for done, block in enumerate(blocks, start=1):
                     raw[block] = _cch_block(block)
@@ -406,28 +410,25 @@ class Router:
             d = self._one_metric("length", self.length_w, snaps, chosen, None)
         else:
             d = np.zeros((n, n))
-        far = snaps.far
-        t[far, :] = np.inf
-        t[:, far] = np.inf
-        np.fill_diagonal(t, 0.0)
-        bad = ~np.isfinite(t)
-        time_s = np.where(bad, UNREACHABLE, np.rint(np.where(bad, 0, t) / TIME_SCALE)).astype(
-            np.int64
-        )
-        d = np.where(np.isfinite(d), d, 0.0)
-        distance_m = np.where(bad, UNREACHABLE, np.rint(d / LENGTH_SCALE)).astype(np.int64)
-        np.fill_diagonal(distance_m, 0)
-        unreachable = np.argwhere(bad).astype(np.int64)
+        out = _finish(t, d, snaps.far)
         logger.info(
             "matrix %dx%d by %s in %.2f s (%d unreachable pairs, %d far points)",
             n,
             n,
             chosen,
             time.perf_counter() - t0,
-            unreachable.shape[0],
-            int(far.sum()),
+            out.unreachable.shape[0],
+            len(out.far_points),
         )
-        return TravelMatrix(time_s, distance_m, unreachable, tuple(np.flatnonzero(far).tolist()))
+        return out
+
+    def pinned(self, snaps: Snapped, extra: Snapped | None = None) -> PinnedMatrix:
+        """Return the matrix of ``snaps`` with the points kept pinned, to add a few points cheaply.
+
+        With ``extra``, the first new points are computed with them (one matrix over all, no
+        extension): :attr:`PinnedMatrix.first` is the matrix of ``snaps`` then ``extra``.
+        """
+        return PinnedMatrix(self, snaps, extra)
 
     def time_s(self, start: tuple[int, float], end: tuple[int, float]) -> float | None:
         """Return the fastest time (s) from one snapped point to another, or None if no road joins them.
@@ -512,6 +513,189 @@ class Router:
         if best is None:
             return None
         return best[0], best[1], best[2] / TIME_SCALE
+
+
+def _finish(
+    t: npt.NDArray[np.float64], d: npt.NDArray[np.float64], far: npt.NDArray[np.bool_]
+) -> TravelMatrix:
+    """Turn raw costs (deciseconds, decimetres; inf: no path) into a :class:`TravelMatrix`."""
+    t[far, :] = np.inf
+    t[:, far] = np.inf
+    np.fill_diagonal(t, 0.0)
+    bad = ~np.isfinite(t)
+    time_s = np.where(bad, UNREACHABLE, np.rint(np.where(bad, 0, t) / TIME_SCALE)).astype(np.int64)
+    d = np.where(np.isfinite(d), d, 0.0)
+    distance_m = np.where(bad, UNREACHABLE, np.rint(d / LENGTH_SCALE)).astype(np.int64)
+    np.fill_diagonal(distance_m, 0)
+    unreachable = np.argwhere(bad).astype(np.int64)
+    return TravelMatrix(time_s, distance_m, unreachable, tuple(np.flatnonzero(far).tolist()))
+
+
+def _concat(a: Snapped, b: Snapped) -> Snapped:
+    """Return the points of ``a`` followed by those of ``b``."""
+    return Snapped(
+        np.concatenate([a.edge, b.edge]),
+        np.concatenate([a.fraction, b.fraction]),
+        np.concatenate([a.distance_m, b.distance_m]),
+        np.concatenate([a.lon, b.lon]),
+        np.concatenate([a.lat, b.lat]),
+        np.concatenate([a.far, b.far]),
+        a.max_distance_m,
+    )
+
+
+def _inf_none(values: Sequence[float | None]) -> npt.NDArray[np.float64]:
+    d = np.array(values, dtype=np.float64)  # None -> nan
+    d[np.isnan(d)] = np.inf
+    return d
+
+
+def _leaving(
+    sources: list[list[tuple[int, int]]], where: dict[int, int]
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]
+]:
+    """Per point, the (index in ``where``, initial cost) of the up to two nodes it leaves by."""
+    n = len(sources)
+    first, first_cost = np.zeros(n, dtype=np.int64), np.full(n, np.inf)
+    second, second_cost = np.zeros(n, dtype=np.int64), np.full(n, np.inf)
+    for i, s in enumerate(sources):
+        if s:
+            first[i], first_cost[i] = where[s[0][0]], s[0][1]
+        if len(s) > 1:
+            second[i], second_cost[i] = where[s[1][0]], s[1][1]
+    return first, first_cost, second, second_cost
+
+
+@dataclass(slots=True)
+class _Pins:
+    """One metric's view of the pinned points: their raw matrix and how trips leave and reach them."""
+
+    raw: npt.NDArray[np.float64]
+    sources: list[list[tuple[int, int]]]
+    slot: dict[int, int]  # arrival node -> index
+    slot_a: npt.NDArray[np.int64]
+    cost_a: npt.NDArray[np.float64]
+    slot_b: npt.NDArray[np.int64]
+    cost_b: npt.NDArray[np.float64]
+    where: dict[int, int]  # departure node -> index
+    leaving: tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+    ]
+
+
+class PinnedMatrix:
+    """The travel matrix of a fixed set of points, extended by a few new points at a time.
+
+    A courier's round priced again and again (urgent-job suggestions) keeps its own matrix:
+    each new point then costs one search from it to all the points and one from all of them
+    to it (per metric), instead of a matrix of the whole round. The extended matrix is the one
+    :meth:`Router.matrix` gives for the same points: the same integer sums.
+    """
+
+    def __init__(self, router: Router, snaps: Snapped, extra: Snapped | None = None) -> None:
+        self.router = router
+        self.snaps = snaps
+        self._pins: dict[str, _Pins] = {}
+        n = len(snaps)
+        every = snaps if extra is None else _concat(snaps, extra)
+        raws: list[npt.NDArray[np.float64]] = []
+        self._raw: dict[str, npt.NDArray[np.float64]] = {}
+        for name, weights in (("time", router.time_w), ("length", router.length_w)):
+            # trips between two points do not depend on the others: the pinned points' part
+            # of a matrix over more points is their own matrix
+            raws.append(router._one_metric(name, weights, every, "cch", None))
+            self._raw[name] = raws[-1][:n, :n].copy()
+        #: the matrix of the pinned points, then the first new points when given
+        self.first = _finish(raws[0], raws[1], every.far)
+
+    def _pinned(self, name: str, weights: npt.NDArray[np.int64]) -> _Pins:
+        """Return how trips leave and reach the pinned points (worked out on the first extension)."""
+        pins = self._pins.get(name)
+        if pins is None:
+            router, snaps = self.router, self.snaps
+            targets, slot_a, cost_a, slot_b, cost_b = router._targets(snaps, weights)
+            sources = router._sources(snaps, weights)
+            where: dict[int, int] = {}
+            for s in sources:
+                for node, _ in s:
+                    where.setdefault(node, len(where))
+            pins = _Pins(
+                self._raw[name],
+                sources,
+                {node: i for i, node in enumerate(targets)},
+                slot_a,
+                cost_a,
+                slot_b,
+                cost_b,
+                where,
+                _leaving(sources, where),
+            )
+            self._pins[name] = pins
+        return pins
+
+    def _extended_raw(
+        self, name: str, weights: npt.NDArray[np.int64], extra: Snapped, both: Snapped
+    ) -> npt.NDArray[np.float64]:
+        import routingkit_cch as rk
+
+        router, pins = self.router, self._pinned(name, weights)
+        metric = router.time_metric if name == "time" else router.length_metric
+        n, k = len(self.snaps), len(extra)
+        raw = np.full((n + k, n + k), np.inf)
+        raw[:n, :n] = pins.raw
+        e_sources = router._sources(extra, weights)
+        e_targets, e_slot_a, e_cost_a, e_slot_b, e_cost_b = router._targets(extra, weights)
+        # the points' arrival nodes, the pinned ones' first
+        slot = dict(pins.slot)
+        for node in e_targets:
+            slot.setdefault(node, len(slot))
+        remap = np.array([slot[node] for node in e_targets] or [0], dtype=np.int64)
+        slot_a = np.concatenate([pins.slot_a, remap[e_slot_a]])
+        slot_b = np.concatenate([pins.slot_b, remap[e_slot_b]])
+        cost_a = np.concatenate([pins.cost_a, e_cost_a])
+        cost_b = np.concatenate([pins.cost_b, e_cost_b])
+        # the points' departure nodes, the pinned ones' first
+        where = dict(pins.where)
+        for s in e_sources:
+            for node, _ in s:
+                where.setdefault(node, len(where))
+        leaving = _leaving(e_sources, where)
+        first, first_cost, second, second_cost = (
+            np.concatenate([p, e]) for p, e in zip(pins.leaving, leaving, strict=True)
+        )
+        to_all = rk.CCHOneToMany(metric, list(slot)) if slot else None
+        from_all = rk.CCHManyToOne(metric, list(where)) if where else None
+        for x in range(k):
+            # from the new point to every point
+            if e_sources[x] and to_all is not None:
+                r = _inf_none(to_all.distances_from_multi(e_sources[x]))
+                raw[n + x] = np.minimum(r[slot_a] + cost_a, r[slot_b] + cost_b)
+            # from the pinned points to the new one
+            arrive = [
+                (e_targets[int(sl)], int(cost))
+                for sl, cost in ((e_slot_a[x], e_cost_a[x]), (e_slot_b[x], e_cost_b[x]))
+                if np.isfinite(cost)
+            ]
+            if arrive and from_all is not None:
+                c = _inf_none(from_all.distances_to_multi(arrive))
+                col = np.minimum(c[first[:n]] + first_cost[:n], c[second[:n]] + second_cost[:n])
+                raw[:n, n + x] = col
+        # trips along one street: only those to or from a new point are not in the pinned matrix
+        near = np.flatnonzero(np.isin(both.edge, extra.edge))
+        block = np.ix_(near, near)
+        raw[block] = np.minimum(raw[block], router._same_edge(both.subset(near), weights))
+        return raw
+
+    def extended(self, extra: Snapped) -> TravelMatrix:
+        """Return the matrix of the pinned points followed by ``extra`` (new points last)."""
+        both = _concat(self.snaps, extra)
+        t = self._extended_raw("time", self.router.time_w, extra, both)
+        d = self._extended_raw("length", self.router.length_w, extra, both)
+        return _finish(t, d, both.far)
 
 
 def build_matrix(

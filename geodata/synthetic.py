@@ -477,3 +477,110 @@ def _zones(depots: list[dict[str, object]], outline: Polygon) -> gpd.GeoDataFram
             }
         )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+
+
+def make_communes(
+    province: SyntheticProvince, *, town_wards: int = 7, village_communes: int = 24
+) -> gpd.GeoDataFrame:
+    """Cut the province's post-office zones into communes, for data keyed by commune.
+
+    Kon Tum town becomes ``town_wards`` wards (a centre and a ring around it), each district
+    town one town commune, and the villages ``village_communes`` rural communes (villages
+    grouped by a seeded k-means inside each office's zone, in proportion to its villages).
+    Each commune is the Voronoi cell of its seat within its office's zone, so it lies inside
+    one zone and carries that zone's ``depot_id``: the result is also a valid zones file.
+    The province is not changed and nothing random is drawn from its generator.
+
+    Parameters
+    ----------
+    province
+        From :func:`make_province`.
+    town_wards
+        Wards of the provincial town (at least 1).
+    village_communes
+        Rural communes over the whole province (at least one per zone with villages).
+
+    Returns
+    -------
+    communes
+        Columns ``zone_id`` (``C-KONTUM-P1``, ``C-DAKHA-TT``, ``C-DAKHA-X1``...), ``name``,
+        ``depot_id``, ``kind`` (``ward``, ``town``, ``rural``) and the polygon, EPSG:4326.
+    """
+    import geopandas as gpd
+
+    if town_wards < 1 or village_communes < 0:
+        msg = "town_wards must be >= 1 and village_communes >= 0"
+        raise ValueError(msg)
+    rng = np.random.default_rng([province.seed, 2025])  # the 2025 communes
+    zones = province.zones
+    villages = np.array([(v.lon, v.lat) for v in province.villages]).reshape(-1, 2)
+    cells = list(zones.geometry)
+    in_zone = np.array(
+        [next((k for k, c in enumerate(cells) if c.contains(Point(x, y))), -1) for x, y in villages]
+    )
+    counts = np.array([int((in_zone == k).sum()) for k in range(len(cells))])
+    rural = np.where(
+        counts > 0, np.maximum(1, np.round(counts / max(1, counts.sum()) * village_communes)), 0
+    )
+    rows = []
+    for k, (zone, cell) in enumerate(zip(zones.itertuples(), cells, strict=True)):
+        depot = next(d for d in province.depots if d["depot_id"] == zone.depot_id)
+        key = str(zone.depot_id).removeprefix("BC-")
+        town = str(depot["town"])
+        lon, lat = float(depot["lon"]), float(depot["lat"])  # type: ignore[arg-type]
+        seats: list[tuple[float, float, str, str, str]] = []
+        if key == "KONTUM":
+            seats.append((lon, lat, f"C-{key}-P1", f"Phường {town} 1", "ward"))
+            for i in range(town_wards - 1):
+                a = 2 * math.pi * i / (town_wards - 1)
+                seats.append(
+                    (
+                        lon + 0.024 * math.cos(a),
+                        lat + 0.024 * math.sin(a),
+                        f"C-{key}-P{i + 2}",
+                        f"Phường {town} {i + 2}",
+                        "ward",
+                    )
+                )
+        else:
+            seats.append((lon, lat, f"C-{key}-TT", f"Thị trấn {town}", "town"))
+        mine = villages[in_zone == k]
+        for i, (x, y) in enumerate(_kmeans(mine, int(rural[k]), rng)):
+            seats.append((x, y, f"C-{key}-X{i + 1}", f"Xã {town} {i + 1}", "rural"))
+        if len(seats) == 1:
+            polys = [cell]
+        else:
+            found = voronoi_polygons(MultiPoint([(x, y) for x, y, *_ in seats]), extend_to=cell)
+            polys = [
+                next(g for g in found.geoms if g.contains(Point(x, y))).intersection(cell)
+                for x, y, *_ in seats
+            ]
+        for (_, _, zone_id, name, kind), poly in zip(seats, polys, strict=True):
+            if not poly.is_empty:
+                rows.append(
+                    {
+                        "zone_id": zone_id,
+                        "name": name,
+                        "depot_id": zone.depot_id,
+                        "kind": kind,
+                        "geometry": poly,
+                    }
+                )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+
+
+def _kmeans(
+    points: np.ndarray, k: int, rng: np.random.Generator, rounds: int = 20
+) -> list[tuple[float, float]]:
+    """Return ``k`` seeded k-means centres of lon/lat points (fewer when there are fewer points)."""
+    k = min(k, len(points))
+    if k <= 0:
+        return []
+    centres = points[rng.choice(len(points), size=k, replace=False)].astype(float)
+    for _ in range(rounds):
+        d = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        label = np.argmin(d, axis=1)
+        for c in range(k):
+            if (label == c).any():
+                centres[c] = points[label == c].mean(axis=0)
+    return [(float(x), float(y)) for x, y in centres]

@@ -345,9 +345,10 @@ def _check_route(
     load = [0, 0, 0]
     if start is not None:
         load = list(start.load.as_tuple())
-        # What is on board is a given (a failed delivery stays, a pickup was collected anyway):
-        # the rest of the round may not carry more than the capacity, or than it carries now.
-        cap = tuple(max(c, a) for c, a in zip(cap, load, strict=True))
+        if start.left:
+            # What is on board is a given (a failed delivery stays, a pickup was collected
+            # anyway): the rest may not carry more than the capacity, or than it carries now.
+            cap = tuple(max(c, a) for c, a in zip(cap, load, strict=True))
     else:
         for stop in route.stops:
             job = jobs[stop.job_id]

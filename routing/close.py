@@ -8,7 +8,11 @@ request time and the last failure reason), is held for the dispatcher, or goes b
 post office, by rules each office can set (:class:`CarryRules`).
 
 An **attempt** is a visit that ended completed or failed; a job never attempted that day keeps
-its count. A job whose attempts reach ``max_attempts`` without success is returned to the post
+its count.
+
+A phone without signal may report after the close (:func:`revise`): a late completion takes a
+carried job off the next day while that day is not published (else the dispatcher is told),
+a late failure updates the attempts and the reason, and the job's fate follows the rules again. A job whose attempts reach ``max_attempts`` without success is returned to the post
 office, whatever its reason, and the citizen is told (``ClosedJob.notify``).
 
 A pickup-delivery pair moves as one: while the pickup is not completed, the delivery follows
@@ -19,14 +23,14 @@ office, so a delivery carried on alone becomes an ordinary delivery from the off
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from routing.errors import InputError
 from routing.model import Job
-from routing.vocabulary import CarryAction, CloseOutcome, FailReason, StopStatus
+from routing.vocabulary import CarryAction, CloseOutcome, FailReason, LateResult, StopStatus
 
 #: Weekdays a post office works by default: Monday (0) to Saturday (5).
 DEFAULT_WORKDAYS: frozenset[int] = frozenset(range(6))
@@ -175,10 +179,11 @@ def close_outcome(status: str | None) -> CloseOutcome:
 
 @dataclass(frozen=True, slots=True)
 class JobHistory:
-    """What earlier closed days say about a job: attempts so far and the first request time."""
+    """What earlier closed days say of a job: attempts, first request, last failure's reason."""
 
     attempts: int = 0
     first_requested_at: datetime | None = None
+    last_fail_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +209,8 @@ class ClosedJob:
     """How a job ended at close and where it goes.
 
     ``attempts`` counts every attempt up to and including this day; ``fail_reason`` is the last
-    failure's reason (``out_of_time`` for a job not attempted); ``carried_to`` is the day the job
+    failure's reason (for a job not attempted this day, that of its last failed attempt, else
+    ``out_of_time``); ``carried_to`` is the day the job
     becomes a job of (next-day action only); ``notify`` says the citizen must be told that the
     job went back to the post office.
     """
@@ -245,7 +251,9 @@ def decide(
         reason = item.fail_reason or FailReason.OTHER
         action = CarryAction.RETURN if attempts >= rules.max_attempts else rules.action_for(reason)
     else:
-        reason, action = FailReason.OUT_OF_TIME, rules.not_attempted
+        # not attempted: the job keeps the reason of its last failed attempt, if any
+        reason = history.last_fail_reason or FailReason.OUT_OF_TIME
+        action = rules.not_attempted
     carried_to = next_working_day(day, rules=rules) if action == CarryAction.NEXT_DAY else None
     return ClosedJob(item.job.job_id, outcome, attempts, str(reason), first, action, carried_to)
 
@@ -303,6 +311,63 @@ def close_jobs(
                 closed = replace(closed, action=pickup.action, carried_to=pickup.carried_to)
         out.append(closed)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """What a result reported after the close changes for one job.
+
+    ``closed`` is the job's outcome to store (``carried_to``: the later day it sits on, if
+    any); ``withdraw_from`` a later day, not yet published, the job is taken off; ``carry_to``
+    a later day, not yet published, it is now put on; ``flag`` why the dispatcher must look;
+    ``notify`` whether the citizen is told the job went back to the post office.
+    """
+
+    closed: ClosedJob
+    withdraw_from: date | None = None
+    carry_to: date | None = None
+    flag: LateResult | None = None
+    notify: bool = False
+
+
+def revise(before: ClosedJob, after: ClosedJob, *, published: Container[date]) -> Revision | None:
+    """Return what a late result changes for a job of a closed day (None: nothing).
+
+    ``before`` is the stored outcome (its ``carried_to`` is the later day the job sits on: a
+    carry-over, or a held job the dispatcher released); ``after`` the close decided again with
+    the stop's status now (:func:`close_jobs`). A job that no longer needs a later visit is taken
+    off that day while its plan is not published, else stays there, flagged; a job that now
+    needs one is put on the next working day, or held (flagged) when that day is published.
+
+    Parameters
+    ----------
+    before
+        The outcome stored at the close (or at an earlier revision).
+    after
+        The outcome the close gives with the stop's status now.
+    published
+        The days whose plan is published (their rounds are the couriers').
+    """
+    if (before.outcome, before.fail_reason, before.attempts) == (
+        after.outcome,
+        after.fail_reason,
+        after.attempts,
+    ):
+        return None  # an arrival, or a report the close already counted
+    placed = before.carried_to
+    unreturned = before.action == CarryAction.RETURN and after.action != CarryAction.RETURN
+    flag = LateResult.WAS_RETURNED if unreturned else None
+    if after.action == CarryAction.NEXT_DAY:
+        if placed is not None:  # already on a later day: it stays there
+            return Revision(replace(after, carried_to=placed), flag=flag)
+        if after.carried_to is not None and after.carried_to in published:
+            held = replace(after, action=CarryAction.HOLD, carried_to=None)
+            return Revision(held, flag=LateResult.HELD_NOT_CARRIED)
+        return Revision(after, carry_to=after.carried_to, flag=flag)
+    if placed is not None and placed in published:
+        return Revision(replace(after, carried_to=placed), flag=LateResult.ON_PUBLISHED_DAY)
+    notify = after.action == CarryAction.RETURN and before.action != CarryAction.RETURN
+    return Revision(replace(after, carried_to=None), withdraw_from=placed, flag=flag, notify=notify)
 
 
 def carried_job(job: Job, *, pickup_completed: bool) -> Job:

@@ -3,22 +3,33 @@
 An edit is applied to the rounds it touches (and to those holding the other half of a moved
 pair), each touched round is re-timed by :mod:`routing.schedule` and verified by the
 independent checker; the first feasible candidate (the cheapest one when a move lets the
-position free) is returned. Jobs the couriers already served, failed or are serving never
-move.
+position free) is returned.
+
+Once the day runs (:class:`Running`), each touched round is timed from where its courier
+stands: the stops served, failed or being served stay as they were and never move, and the
+rest of the round starts from the courier's live start (position, time, what is on board,
+the lunch break behind them), the same standing a re-plan starts from
+(:func:`routing.replan.standing`, settled on the way to the next stop as
+:meth:`routing.replan.Standing.settle` does). An edit's checks and ETAs are then about the rest of the
+day; what the day has already broken on a touched round (a stop that will miss its window,
+a return after the shift, a failed delivery overloading the motorbike) does not refuse an
+edit, what the edit breaks does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
 from routing.check import Violation, check_plan
 from routing.errors import InfeasibleChangeError, InputError, PlanConflictError, UnknownIdError
-from routing.model import Problem
+from routing.model import UNREACHABLE, Courier, Problem
 from routing.plan import Plan, Route, Unassigned
-from routing.schedule import schedule_route
-from routing.vocabulary import UnassignedReason
+from routing.replan import CourierState, DayChanges, Standing, standing
+from routing.schedule import RouteStart, schedule_route
+from routing.vocabulary import STARTED_STATUSES, UnassignedReason
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,6 +38,14 @@ if TYPE_CHECKING:
 #: Travel times and distances (s, m) between points given by longitude and latitude lists.
 MatrixFn = Callable[
     [Sequence[float], Sequence[float]], tuple["NDArray[np.int64]", "NDArray[np.int64]"]
+]
+
+#: Travel times and distances between a round's points and a few new ones (new ones last):
+#: ``fn(lons, lats, new_lons, new_lats)``, the same matrices as a :data:`MatrixFn` over all the
+#: points; a provider may keep the round's own matrix between calls.
+RoundMatrixFn = Callable[
+    [Sequence[float], Sequence[float], Sequence[float], Sequence[float]],
+    tuple["NDArray[np.int64]", "NDArray[np.int64]"],
 ]
 
 EditOp = Literal["move", "reorder", "unassign"]
@@ -51,6 +70,54 @@ class Edit:
 
 
 @dataclass(frozen=True, slots=True)
+class Running:
+    """The running day an edit is timed from.
+
+    Parameters
+    ----------
+    plan
+        The rounds in force (their stops' stored times are kept for the stops reached).
+    states
+        Each courier's live state, as for :func:`routing.replan.replan`.
+    now_s
+        The time of the edit, seconds since local midnight; ``None`` times each courier from
+        their latest news (last stop reached or GPS fix), and a courier with none from the
+        morning (a day gone by, or one to come).
+    """
+
+    plan: Plan
+    states: Mapping[str, CourierState] = field(default_factory=dict)
+    now_s: int | None = None
+
+    def done(self) -> set[str]:
+        """Return the jobs served, failed or being served: they never move."""
+        return {
+            p.job_id
+            for st in self.states.values()
+            for p in st.stops
+            if p.status in STARTED_STATUSES
+        }
+
+    def now_for(self, courier_id: str) -> int:
+        """Return the edit's time for ``courier_id``: ``now_s``, else their latest news."""
+        if self.now_s is not None:
+            return self.now_s
+        state = self.states.get(courier_id)
+        seen = [p.at_s for p in state.stops if p.at_s is not None] if state else []
+        if state is not None and state.position is not None and state.position_s is not None:
+            seen.append(state.position_s)
+        return max(seen, default=0)
+
+    def standing(self, problem: Problem, courier: Courier) -> Standing:
+        """Return where ``courier`` stands at ``now_s`` (or at their latest news)."""
+        cid = courier.courier_id
+        route = next((r for r in self.plan.routes if r.courier_id == cid), None)
+        return standing(
+            problem, courier, route, self.states.get(cid), DayChanges(now_s=self.now_for(cid))
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class EditResult:
     """The rounds an edit changed, timed and checked.
 
@@ -60,7 +127,8 @@ class EditResult:
         The sub-problem the touched rounds were timed on (post offices, touched couriers,
         their jobs); stop ``location_idx`` refer to it.
     routes
-        New route of every touched courier (possibly without stops), by courier id.
+        New route of every touched courier (possibly without stops), by courier id: on a
+        running day, the stops already reached (with their stored times) then the rest.
     unassigned
         Job ids unassigned after the edit (the plan's, less a moved one, plus an unassigned one).
     """
@@ -169,7 +237,7 @@ def apply_edit(
     edit: Edit,
     matrix: MatrixFn,
     *,
-    done: Collection[str] = (),
+    running: Running | None = None,
 ) -> EditResult:
     """Apply an edit if the rounds it touches stay feasible.
 
@@ -185,8 +253,9 @@ def apply_edit(
         The change.
     matrix
         Travel times and distances between points (the road network of the day).
-    done
-        Jobs served, failed or being served: they never move.
+    running
+        The day's live state, once it runs: touched rounds are timed from their couriers'
+        live starts and the stops reached never move. ``None``: rounds start in the morning.
 
     Returns
     -------
@@ -203,11 +272,16 @@ def apply_edit(
     InfeasibleChangeError
         Listing the violated rules, if no candidate passes the checker.
     """
+    done = running.done() if running is not None else set()
     candidates, touched, new_unassigned = _candidates(
-        edit, sequences, problem, set(unassigned), set(done)
+        edit, sequences, problem, set(unassigned), done
     )
     involved, jobs_in = _involved(problem, candidates[0], touched, edit.job_id)
     couriers = problem.courier_by_id()
+    stands = {c: running.standing(problem, couriers[c]) for c in involved if running is not None}
+    jobs_in |= {st.location_job for st in stands.values() if st.location_job is not None}
+    if edit.op == "move" and edit.courier_id in stands:
+        _check_on_board(problem, edit, stands[edit.courier_id], sequences)
     sub = Problem(
         problem.depots,
         tuple(couriers[c] for c in sorted(involved)),
@@ -216,34 +290,92 @@ def apply_edit(
     )
     lons = [d.lon for d in sub.depots] + [j.lon for j in sub.jobs]
     lats = [d.lat for d in sub.depots] + [j.lat for j in sub.jobs]
-    durations, distances = matrix(lons, lats)
     pos_of = {j.job_id: i for i, j in enumerate(sub.jobs)}
+    rows: dict[str, int] = {}  # where each touched courier stands: a row of the matrices
+    for c, st in stands.items():
+        if not st.left:
+            rows[c] = sub.depot_index(st.courier.depot_id)
+        elif st.location_job is not None:
+            rows[c] = sub.job_location(pos_of[st.location_job])
+        else:  # a GPS fix: an extra point after the problem's locations
+            lons.append(st.location[0])
+            lats.append(st.location[1])
+            rows[c] = len(lons) - 1
+    durations, distances = matrix(lons, lats)
+    for c, st in stands.items():
+        home = sub.depot_index(st.courier.end_depot)
+        if int(durations[rows[c], home]) >= UNREACHABLE:
+            # a fix off every mapped road: start from the last stop reached, else the office
+            last = st.frozen[-1] if st.frozen else None
+            rows[c] = (
+                sub.job_location(pos_of[last]) if last else sub.depot_index(st.courier.depot_id)
+            )
+            continue
+        if running is not None and st.on_the_way and st.remaining[0] in pos_of:
+            rows[c] = _settle(sub, st, running.now_for(c), rows[c], pos_of, durations)
     sub_unassigned = tuple(
         Unassigned(j, _checker_reason(unassigned.get(j)), "")
         for j in sorted(jobs_in & new_unassigned)
     )
+    sub_done = done & jobs_in
+
+    def timed(
+        cand: Mapping[str, Sequence[str]], with_unassigned: tuple[Unassigned, ...]
+    ) -> tuple[dict[str, Route], dict[str, RouteStart], list[Violation]]:
+        routes: dict[str, Route] = {}
+        starts: dict[str, RouteStart] = {}
+        for c in sorted(involved):
+            rest = [j for j in cand.get(c, []) if j not in done]
+            st = stands.get(c)
+            if st is not None:
+                load = st.load if st.left else sub.start_load(rest)
+                starts[c] = RouteStart(rows[c], st.time_s, load, st.break_taken, st.left)
+            routes[c] = schedule_route(
+                sub,
+                couriers[c],
+                [pos_of[j] for j in rest],
+                durations,
+                distances,
+                start=starts.get(c),
+            )
+        found = check_plan(
+            sub,
+            Plan(tuple(routes.values()), with_unassigned, 0),
+            durations,
+            distances,
+            starts=starts or None,
+            done=sub_done,
+        )
+        return routes, starts, found
+
+    # What the day has already broken on these rounds is not the edit's doing.
+    already: set[tuple[str, ...]] = set()
+    if running is not None:
+        before = {c: list(sequences.get(c, [])) for c in involved}
+        on_rounds = {j for seq in before.values() for j in seq}
+        base_unassigned = tuple(
+            Unassigned(j, _checker_reason(unassigned.get(j)), "")
+            for j in sorted(jobs_in - on_rounds - sub_done)
+        )
+        *_, base = timed(before, base_unassigned)
+        already = {_same(v) for v in base if v.kind in _ALREADY}
     best: tuple[int, dict[str, Route]] | None = None
     first_violations: list[Violation] = []
     for cand in candidates:
-        routes = {
-            c: schedule_route(
-                sub, couriers[c], [pos_of[j] for j in cand.get(c, [])], durations, distances
-            )
-            for c in sorted(involved)
-        }
-        served = [j for c in involved for j in cand.get(c, []) if j in done]
-        violations = [
-            v
-            for v in check_plan(
-                sub, Plan(tuple(routes.values()), sub_unassigned, 0), durations, distances
-            )
-            if not _accepted_in_the_past(v, served)
-        ]
+        routes, starts, found = timed(cand, sub_unassigned)
+        violations = [v for v in found if _same(v) not in already]
         if violations:
             first_violations = first_violations or violations
             continue
         cost = sum(r.driving_s for r in routes.values())
         if best is None or cost < best[0]:
+            if running is not None:
+                routes = {
+                    c: _with_stops_reached(
+                        sub, running, stands[c], r, starts[c], (durations, distances)
+                    )
+                    for c, r in routes.items()
+                }
             best = (cost, routes)
     if best is None:
         detail = "; ".join(str(v) for v in first_violations[:3])
@@ -252,12 +384,109 @@ def apply_edit(
     return EditResult(sub, best[1], frozenset(new_unassigned))
 
 
+def _settle(
+    sub: Problem,
+    st: Standing,
+    now_s: int,
+    row: int,
+    pos_of: Mapping[str, int],
+    durations: NDArray[np.int64],
+) -> int:
+    """Start a courier between stops where they will be, as a re-plan does; return their row.
+
+    :meth:`routing.replan.Standing.settle` with the edit's travel times: a courier who left
+    their last stop starts at the next one when the drive brings them there, and a GPS fix
+    off their way is not trusted.
+    """
+    last = (
+        sub.job_location(pos_of[st.came_from])
+        if st.came_from is not None and st.came_from in pos_of
+        else sub.depot_index(st.courier.depot_id)
+    )
+    nxt = sub.job_location(pos_of[st.remaining[0]])
+    fix = row if st.on_fix else None
+    job = sub.jobs[pos_of[st.remaining[0]]]
+    st.settle(
+        now_s,
+        (job.lon, job.lat),
+        last_to_next_s=int(durations[last, nxt]),
+        last_to_fix_s=None if fix is None else int(durations[last, fix]),
+        fix_to_next_s=None if fix is None else int(durations[fix, nxt]),
+    )
+    if st.on_fix:
+        return row
+    if st.location_job is not None:
+        return sub.job_location(pos_of[st.location_job])
+    return sub.depot_index(st.courier.depot_id)
+
+
+def _check_on_board(
+    problem: Problem, edit: Edit, st: Standing, sequences: Mapping[str, Sequence[str]]
+) -> None:
+    """Refuse moving a delivery loaded at the post office to a courier who left without it."""
+    job = problem.job_by_id()[str(edit.job_id)]
+    own = edit.job_id in sequences.get(st.courier.courier_id, ())
+    if st.left and job.loaded_at_depot and not own:
+        msg = (
+            f"job {job.job_id} is loaded at the post office and courier "
+            f"{st.courier.courier_id} has left without it; a re-plan has it collected there"
+        )
+        raise PlanConflictError(msg)
+
+
+#: Violations the running day may already carry on a round: a stop that will miss its window,
+#: a return after the shift, an overload (a failed delivery stays on the motorbike).
+_ALREADY = frozenset({"window", "shift", "capacity"})
+
+
+def _same(v: Violation) -> tuple[str, ...]:
+    """Return what makes a violation the same one after an edit.
+
+    A stop late already may get later, a late return later still (the edit's own stops are
+    checked in their own right); an overload must not grow.
+    """
+    where = (v.kind, v.courier_id or "", v.job_id or "")
+    return (*where, v.detail) if v.kind == "capacity" else where
+
+
+def _with_stops_reached(
+    sub: Problem,
+    running: Running,
+    st: Standing,
+    rest: Route,
+    start: RouteStart,
+    matrices: tuple[NDArray[np.int64], NDArray[np.int64]],
+) -> Route:
+    """Return a courier's whole round: the stops reached, as stored, then the rest as timed."""
+    old = next((r for r in running.plan.routes if r.courier_id == st.courier.courier_id), None)
+    if old is None or not st.left:
+        return rest
+    durations, distances = matrices
+    pos_of = {j.job_id: sub.job_location(k) for k, j in enumerate(sub.jobs)}
+    reached = {s.job_id: s for s in old.stops}
+    head = tuple(replace(reached[j], location_idx=pos_of[j]) for j in st.frozen if j in reached)
+    brk_start, brk_len = rest.break_start_s, rest.break_duration_s
+    taken = old.break_start_s
+    if brk_start is None and start.break_taken and taken is not None and taken < start.time_s:
+        brk_start, brk_len = taken, old.break_duration_s  # taken before now, as planned
+    begin = min(old.start_s, rest.start_s)
+    stops = (*head, *rest.stops)
+    # Totals: from the post office along the stops reached, then the rest from the start.
+    legs = [sub.depot_index(st.courier.depot_id), *(s.location_idx for s in head)]
+    return replace(
+        rest,
+        start_s=begin,
+        stops=stops,
+        distance_m=rest.distance_m + sum(int(distances[a, b]) for a, b in pairwise(legs)),
+        driving_s=rest.driving_s + sum(int(durations[a, b]) for a, b in pairwise(legs)),
+        working_s=rest.end_s - begin,
+        waiting_s=sum(s.waiting_s for s in stops),
+        break_start_s=brk_start,
+        break_duration_s=brk_len,
+    )
+
+
 def _checker_reason(reason: str | None) -> UnassignedReason:
     if reason is None or reason not in set(UnassignedReason):
         return UnassignedReason.DROPPED_LOW_PRIORITY
     return UnassignedReason(reason)
-
-
-def _accepted_in_the_past(v: Violation, served: list[str]) -> bool:
-    """Return whether a violation is about a stop already served: what happened is not refused."""
-    return v.job_id is not None and v.job_id in served and v.kind in ("window", "travel_time")

@@ -7,7 +7,9 @@ Text from the day's files goes into every CSV and XLSX cell through :func:`sprea
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,10 +168,27 @@ def _navigate(lon: float, lat: float) -> str:
     return f"geo:{lat:.6f},{lon:.6f}"
 
 
+_UNSAFE_FILE_CHARS = re.compile(r"[^0-9A-Za-z._-]+")
+
+
+def itinerary_file_name(courier_id: str) -> str:
+    """Name a courier's itinerary file so that it stays inside the itineraries folder.
+
+    Courier ids come from the dispatcher's file and may hold ``/``, ``..`` or Vietnamese
+    letters; an id that is not already a plain name keeps a readable part and gains a short
+    hash of the whole id, so two couriers never share a file.
+    """
+    plain = _UNSAFE_FILE_CHARS.sub("_", courier_id).strip("._")[:60]
+    if plain and plain == courier_id:
+        return f"{plain}.csv"
+    digest = hashlib.sha256(courier_id.encode("utf-8")).hexdigest()[:8]
+    return f"{plain or 'courier'}-{digest}.csv"
+
+
 def write_outputs(
     day: DayPlan, out: Path | str, *, graph: CompactGraph | None = None
 ) -> dict[str, Path]:
-    """Write plan.geojson, itineraries/<courier>.csv, unassigned.csv, summary.json and map.png.
+    """Write plan.geojson, itineraries/<courier>.csv (a safe file name), unassigned.csv, summary.json and map.png.
 
     Parameters
     ----------
@@ -231,7 +250,9 @@ def write_outputs(
                 )
             )
         paths[f"itinerary {route.courier_id}"] = write_csv(
-            map(_spreadsheet_row, rows), itineraries / f"{route.courier_id}.csv", ITINERARY_COLUMNS
+            map(_spreadsheet_row, rows),
+            itineraries / itinerary_file_name(route.courier_id),
+            ITINERARY_COLUMNS,
         )
 
     un_rows = []
@@ -312,9 +333,11 @@ def summary_dict(day: DayPlan) -> dict[str, Any]:
                 "seconds": round(r.seconds, 2),
                 "time_limit_s": round(r.time_limit_s, 2),
                 "engine": r.plan.stats.get("engine"),
+                "balance": r.plan.stats.get("balance"),
             }
             for r in day.pieces
         ],
+        "office_balance": [b.to_dict() for b in day.plan.office_balance().values()],
         "violations": [str(v) for v in day.violations],
         "timings_s": {k: round(v, 3) for k, v in day.timings.items()},
         "far_from_road": [u.job_id for u in day.plan.unassigned if u.reason == "far_from_road"],

@@ -6,7 +6,8 @@ outbox and sends it (``api/notify``). Four messages per job at most, in Vietname
 - ``day_ahead``, when the plan is published (the day before, or in the morning): "Bưu điện sẽ
   đến trả kết quả hồ sơ … vào khoảng 9:30–10:00 ngày 02/12";
 - ``on_the_way``, when the courier is two stops or 30 minutes away, with the window from the
-  live ETA;
+  live ETA: after a stop event for the stops after it, from the courier's GPS fixes for the
+  first stops of a round (no event before them);
 - ``done``, when the stop is completed;
 - ``failed``, when it failed, with the reason and what happens next.
 
@@ -24,9 +25,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from routing.close import DEFAULT_BY_REASON
 from routing.contact import NotifyPreference
+from routing.eta import PlannedStop
 from routing.model import Job
-from routing.vocabulary import DONE_STATUSES, FAIL_REASON_MESSAGES, FailReason
+from routing.vocabulary import DONE_STATUSES, FAIL_REASON_MESSAGES, CarryAction, FailReason
 
 SLOT_S = 30 * 60
 """Length of the window a citizen is given, seconds."""
@@ -166,6 +169,28 @@ NEXT_STEP: dict[str, str] = {
     FailReason.OUT_OF_TIME: "Bưu điện sẽ đến vào ngày làm việc tiếp theo.",
     FailReason.OTHER: "Bưu cục sẽ liên hệ lại với quý khách.",
 }
+#: What happens next when the office's rule for the reason (or the last attempt) is not the
+#: default one :data:`NEXT_STEP` describes: by the action the day's close will take.
+NEXT_STEP_BY_ACTION: dict[str, str] = {
+    CarryAction.NEXT_DAY: "Bưu điện sẽ đến lại vào ngày làm việc tiếp theo.",
+    CarryAction.HOLD: "Bưu cục sẽ liên hệ lại với quý khách để hẹn ngày đến lại.",
+    CarryAction.RETURN: (
+        "Hồ sơ, bưu gửi sẽ được chuyển về bưu cục; vui lòng liên hệ bưu cục để nhận hoặc hẹn lại."
+    ),
+}
+
+
+def next_step(reason: str, action: str | None = None) -> str:
+    """Return what the citizen is told happens after a visit failed for ``reason``.
+
+    ``action`` is what the day's close will do with the job (:class:`CarryAction`: the
+    office's rule for the reason, or the return after the last attempt); None takes the
+    default rule. The reason's own words are kept while the action is the default one.
+    """
+    code = reason if reason in NEXT_STEP else FailReason.OTHER
+    if action is None or action == DEFAULT_BY_REASON.get(code) or action not in NEXT_STEP_BY_ACTION:
+        return NEXT_STEP[code]
+    return NEXT_STEP_BY_ACTION[action]
 
 
 def actions(job: Job) -> tuple[str, str, str]:
@@ -270,14 +295,19 @@ def done(job: Job, day: date, at_s: int) -> Message:
     return _message(job, day, MessageKind.DONE, text)
 
 
-def failed(job: Job, day: date, at_s: int, reason: str | None) -> Message:
-    """Return the message that the visit failed at ``at_s``, why, and what happens next."""
+def failed(
+    job: Job, day: date, at_s: int, reason: str | None, *, action: str | None = None
+) -> Message:
+    """Return the message that the visit failed at ``at_s``, why, and what happens next.
+
+    ``action`` is what the day's close will do with the job (see :func:`next_step`).
+    """
     _going, _did, not_done = actions(job)
     code = reason if reason in NEXT_STEP else FailReason.OTHER
     why = FAIL_REASON_MESSAGES[code][1].lower()
     text = (
         f"Bưu điện {not_done} {job.job_id} lúc {format_hm(at_s)} ngày {format_day(day)}: "
-        f"{why}. {NEXT_STEP[code]}"
+        f"{why}. {next_step(code, action)}"
     )
     return _message(job, day, MessageKind.FAILED, text)
 
@@ -314,6 +344,8 @@ def after_event(
     kind: str,
     at_s: int,
     reason: str | None = None,
+    *,
+    action: str | None = None,
 ) -> list[Message]:
     """Return the messages a stop event causes.
 
@@ -323,23 +355,89 @@ def after_event(
     every event tells the citizens of the next stops not yet served that are at most
     :data:`ON_THE_WAY_STOPS` stops or :data:`ON_THE_WAY_S` seconds away that the courier is on
     the way, with the window from the live ETA. The keys keep each message to once a day.
+    ``action`` is what the day's close will do with a failed job (:func:`next_step`).
     """
     out: list[Message] = []
     here = stops[index]
     if kind == "completed" and wants_messages(here.job):
         out.append(done(here.job, day, at_s))
     elif kind == "failed" and wants_messages(here.job):
-        out.append(failed(here.job, day, at_s, reason))
+        out.append(failed(here.job, day, at_s, reason, action=action))
     # leaving now (done or failed), or leaving after the planned service (arrived)
     leave_s = at_s if kind != "arrived" else at_s + here.job.service_s
+    ahead = stops[index + 1 :]
     etas = live_etas(stops, index, leave_s)
+    served = [s.status in DONE_STATUSES for s in ahead]
+    for k in on_the_way_due(etas, served, at_s):
+        if wants_messages(ahead[k].job):
+            out.append(on_the_way(ahead[k].job, day, etas[k]))
+    return out
+
+
+def on_the_way_due(etas: Sequence[int], served: Sequence[bool], at_s: int) -> list[int]:
+    """Return the positions of the stops ahead whose citizens are told the courier is on the way.
+
+    ``etas`` are the expected service starts of the stops ahead in round order, ``served``
+    whether each is done already, ``at_s`` the time now. The stops not served are taken in
+    order while at most :data:`ON_THE_WAY_STOPS` stops or :data:`ON_THE_WAY_S` seconds away.
+    """
+    due = []
     ahead = 0
-    for stop, eta in zip(stops[index + 1 :], etas, strict=True):
-        if stop.status in DONE_STATUSES:
+    for k, (eta, done) in enumerate(zip(etas, served, strict=True)):
+        if done:
             continue
         ahead += 1
         if ahead > ON_THE_WAY_STOPS and eta - at_s > ON_THE_WAY_S:
             break
-        if wants_messages(stop.job):
-            out.append(on_the_way(stop.job, day, eta))
-    return out
+        due.append(k)
+    return due
+
+
+def fix_etas(remaining: Sequence[PlannedStop], eta_s: int) -> list[int]:
+    """Return the expected service starts of ``remaining`` for a courier reaching ``remaining[0]`` at ``eta_s``.
+
+    ``eta_s`` is the live arrival estimate of a GPS fix (:func:`routing.eta.project`). As in
+    :func:`live_etas`, the delay against the plan's arrival is carried down the round less
+    each stop's planned waiting, and no stop starts before its plan.
+    """
+    delay = max(0, eta_s - remaining[0].arrival_s) if remaining else 0
+    etas = []
+    for s in remaining:
+        delay = max(0, delay - s.waiting_s)
+        etas.append(s.arrival_s + s.waiting_s + delay)
+    return etas
+
+
+def due_from_fix(
+    remaining: Sequence[PlannedStop], eta_s: int, at_s: int, *, round_start_s: int
+) -> list[tuple[str, int]]:
+    """Return the stops a GPS fix puts "on the way", before the round's first stop event.
+
+    Stop events tell the stops after them (:func:`after_event`); the first stops of a round
+    have no event before them, so the courier's fixes on the way from the post office tell
+    them. ``remaining`` is the round from the next stop on (none served yet), ``eta_s`` the
+    fix's arrival estimate at it, ``at_s`` the fix's time and ``round_start_s`` the round's
+    planned start: a phone sending fixes before it (from home) tells nobody.
+
+    Returns
+    -------
+    due
+        ``(job_id, expected service start)`` in round order; whether each citizen wants a
+        message is for :func:`on_the_way_messages`.
+    """
+    if at_s < round_start_s or not remaining:
+        return []
+    etas = fix_etas(remaining, eta_s)
+    return [(remaining[k].job_id, etas[k]) for k in on_the_way_due(etas, [False] * len(etas), at_s)]
+
+
+def on_the_way_messages(day: date, due: Iterable[tuple[Job, str, int]]) -> list[Message]:
+    """Return the on-the-way messages of ``(job, stop status, expected start)`` due now.
+
+    Stops already served and citizens who want no message are left out.
+    """
+    return [
+        on_the_way(job, day, eta)
+        for job, status, eta in due
+        if status not in DONE_STATUSES and wants_messages(job)
+    ]

@@ -81,6 +81,24 @@ class SolverParams:
         value larger than any detour so jobs are dropped only when infeasible.
     log_search
         Let OR-Tools log its search (to stderr).
+    balance
+        Even out working time (a round's return less its departure) among the couriers:
+        when, after the first ``1 - balance_share`` of the search, the longest round is more
+        than ``balance_tolerance`` above the mean, the rest of the search also pays
+        ``balance_weight`` per second of the latest return less the earliest departure, so
+        the longest round gives work away; the result is kept if it is more even and costs
+        at most ``balance_max_extra`` more. On for post-office days
+        (:func:`routing.planner.plan_day`), off for textbook benchmarks.
+    balance_weight
+        Arc-cost units per second of that span (seconds of driving with the duration
+        objective); in steps of 1/4 (``routing.solver.BALANCE_SCALE``).
+    balance_tolerance
+        Longest round over the mean round, less one, that is left as it is (0.15: within
+        15 %).
+    balance_share
+        Fraction of the search after the start given to balancing (0 < share < 1).
+    balance_max_extra
+        Extra cost (fraction of the plan's objective) a more even plan may have.
     """
 
     time_limit_s: float = 10.0
@@ -99,6 +117,11 @@ class SolverParams:
     vehicle_fixed_cost: int = 0
     drop_penalty: int | None = None
     log_search: bool = False
+    balance: bool = False
+    balance_weight: float = 0.75
+    balance_tolerance: float = 0.15
+    balance_share: float = 0.5
+    balance_max_extra: float = 0.1
 
     def __post_init__(self) -> None:
         if not self.time_limit_s > 0:
@@ -128,6 +151,14 @@ class SolverParams:
             raise InputError(None, "drop_penalty", self.drop_penalty, "must be >= 0")
         if self.seed < 0:
             raise InputError(None, "seed", self.seed, "must be >= 0")
+        if not self.balance_weight > 0:
+            raise InputError(None, "balance_weight", self.balance_weight, "must be positive")
+        if not 0 < self.balance_share < 1:
+            raise InputError(None, "balance_share", self.balance_share, "must be in (0, 1)")
+        if not self.balance_max_extra >= 0:
+            raise InputError(None, "balance_max_extra", self.balance_max_extra, "must be >= 0")
+        if not self.balance_tolerance >= 0:
+            raise InputError(None, "balance_tolerance", self.balance_tolerance, "must be >= 0")
 
     @classmethod
     def from_toml(cls, path: str | Path, *, table: str | None = "solver") -> SolverParams:

@@ -6,6 +6,7 @@ Every job of the problem is either on exactly one route or in ``Plan.unassigned`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,6 +225,10 @@ class Plan:
         """Total driving time over all routes."""
         return sum(r.driving_s for r in self.routes)
 
+    def office_balance(self) -> dict[str, OfficeBalance]:
+        """Return each post office's working-time balance (see :func:`office_balance`)."""
+        return office_balance((r.depot_id, r.working_s) for r in self.routes if r.stops)
+
     def assigned_job_ids(self) -> list[str]:
         """Return ids of all routed jobs."""
         return [s.job_id for r in self.routes for s in r.stops]
@@ -239,3 +244,71 @@ class Plan:
             "unassigned": [u.to_dict() for u in self.unassigned],
             "stats": dict(self.stats),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeBalance:
+    """How evenly a post office's rounds share the day's work.
+
+    Parameters
+    ----------
+    depot_id
+        The post office the rounds leave from.
+    rounds
+        Rounds counted (couriers with at least one stop).
+    mean_working_s
+        Mean working time of those rounds: return less departure, with service, waiting
+        and the break.
+    max_working_s
+        The longest round's working time.
+    """
+
+    depot_id: str
+    rounds: int
+    mean_working_s: float
+    max_working_s: int
+
+    @property
+    def ratio(self) -> float:
+        """Longest round over the mean round (1.0 when every round is as long)."""
+        return self.max_working_s / self.mean_working_s if self.mean_working_s > 0 else 1.0
+
+    def vs_mean(self, working_s: int) -> float:
+        """Return a round's working time against the office's mean, as a fraction (0.12: +12 %)."""
+        return working_s / self.mean_working_s - 1 if self.mean_working_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict, with the ratio rounded to three decimals."""
+        return {
+            "depot_id": self.depot_id,
+            "rounds": self.rounds,
+            "mean_working_s": round(self.mean_working_s),
+            "max_working_s": self.max_working_s,
+            "ratio": round(self.ratio, 3),
+        }
+
+
+def office_balance(rounds: Iterable[tuple[str, int]]) -> dict[str, OfficeBalance]:
+    """Return each post office's working-time balance from its rounds.
+
+    Couriers left at the office (no round) are not counted: the figures compare the rounds
+    a dispatcher sees. The plan's :meth:`Plan.office_balance` and the service's stored plans
+    both call this, so the page and the benchmarks report one number.
+
+    Parameters
+    ----------
+    rounds
+        ``(depot_id, working_s)`` of each round with at least one stop.
+
+    Returns
+    -------
+    balance
+        By post office id.
+    """
+    by_office: dict[str, list[int]] = {}
+    for depot_id, working_s in rounds:
+        by_office.setdefault(depot_id, []).append(int(working_s))
+    return {
+        depot_id: OfficeBalance(depot_id, len(w), sum(w) / len(w), max(w))
+        for depot_id, w in sorted(by_office.items())
+    }

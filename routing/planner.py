@@ -9,8 +9,12 @@ This is the one pipeline; the command line, the service's worker and the benchma
    job's zone (when zones are given), else the office nearest by travel time. Both halves of
    a pickup-delivery pair go with the pickup.
 4. **Split** each office's day into pieces of at most ``max_jobs_per_piece`` jobs (a sweep
-   around the office, couriers shared in proportion), so every model stays small enough to
-   solve well.
+   around the office, couriers shared in proportion, the skilled ones where their skills are
+   needed), so every model stays small enough to solve well; an office's whole day up to that
+   size is one piece, whose couriers can then share all its jobs. With a territory
+   (``preferred`` couriers), each courier goes to the piece holding most of their usual
+   communes' jobs, and a job whose courier sits in another piece follows them while that
+   piece has room.
 5. **Solve** the pieces in parallel worker processes (matrices per piece), then **check**
    each piece's plan with the independent checker against the same matrices.
 6. **Stitch** the pieces into one plan (location indices of the whole day) and draw each leg
@@ -19,12 +23,14 @@ This is the one pipeline; the command line, the service's worker and the benchma
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,11 +39,11 @@ import numpy as np
 import numpy.typing as npt
 
 from geodata.closures import Closure, closed_edges
-from geodata.geometry import leg_geometry, path_length_m
+from geodata.geometry import leg_coords, polyline_length_m
 from geodata.matrix import Router
 from geodata.snap import DEFAULT_MAX_SNAP_M, Snapped, Snapper
 from routing.check import Violation, check_plan
-from routing.model import Problem
+from routing.model import Courier, Problem
 from routing.params import SolverParams
 from routing.plan import Plan, ReasonCode, Route, Unassigned
 
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
     from geodata.compact import CompactGraph
+    from routing.solver import SolveGuide
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +80,36 @@ class NullPlanCallbacks:
         """Ignore improvements."""
 
 
+#: Cost of giving a job to another courier than its commune's usual one (seconds of driving).
+DEFAULT_TERRITORY_COST_S = 300
+
+#: Default most jobs of one solved piece. The solver (a PyVRP start, then OR-Tools) plans
+#: office days of this size well within their share of the time; pieces of 60 jobs left a
+#: town office's couriers one or two to a piece, unable to help each other, and a piece
+#: without a courier holding a skill its jobs need (bench_province.py, results/README.md).
+MAX_JOBS_PER_PIECE = 200
+#: The default wall time of a plan, (jobs of the day, seconds), straight lines in between
+#: and the last slope beyond: a dispatcher waits 20 s for a small day, 34 s for 2,000 jobs,
+#: 55 s for 5,000 and 150 s for 10,000 (issue 12 asks at most 60 s and 180 s). Days over
+#: 5,000 jobs get more search per job: with 60 % of the 10,000-job day's time, the plan
+#: served 0.7 % fewer jobs than the 60-job pieces did; with 165 s, 2.8 % more.
+DEFAULT_TIME_LIMITS: tuple[tuple[int, float], ...] = ((0, 20.0), (5_000, 55.0), (10_000, 150.0))
+
+
+def default_time_limit_s(n_jobs: int) -> float:
+    """Return the default wall time of a day's plan, seconds: it grows with the day's jobs.
+
+    The CLI and the service use it when no limit is given (see :data:`DEFAULT_TIME_LIMITS`).
+    """
+    jobs = [n for n, _ in DEFAULT_TIME_LIMITS]
+    seconds = [s for _, s in DEFAULT_TIME_LIMITS]
+    n = max(0, n_jobs)
+    if n <= jobs[-1]:
+        return float(np.interp(n, jobs, seconds))
+    slope = (seconds[-1] - seconds[-2]) / (jobs[-1] - jobs[-2])
+    return seconds[-1] + slope * (n - jobs[-1])
+
+
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
     """Options of :func:`plan_day`.
@@ -81,7 +118,8 @@ class PlanOptions:
     ----------
     time_limit_s
         Wall time of the whole plan, seconds: from the call to the checked plan with its road
-        geometry, as a dispatcher waiting for it counts. Snapping and matrices come first;
+        geometry, as a dispatcher waiting for it counts; None for
+        :func:`default_time_limit_s` of the day's jobs. Snapping and matrices come first;
         what remains (less an allowance for checking, stitching and drawing) is shared among
         the pieces by their number of jobs and the ``workers`` that solve them side by side
         (see :func:`share_time`). A limit shorter than the set-up itself is overrun: every
@@ -91,7 +129,8 @@ class PlanOptions:
     workers
         Processes for matrices and for solving pieces.
     max_jobs_per_piece
-        Larger office days are split into pieces of at most this many jobs.
+        Larger office days are split into pieces of at most this many jobs (see
+        :data:`MAX_JOBS_PER_PIECE`).
     max_snap_m
         Addresses farther than this from every road are reported, not routed.
     vehicle_fixed_cost_s
@@ -104,23 +143,36 @@ class PlanOptions:
         searches this long, a smaller one a share in proportion to its jobs (at least
         :data:`MIN_PIECE_TIME_S`), whatever the whole day then takes. ``time_limit_s`` is not
         used when this is set.
+    territory_cost_s
+        Cost of serving a job with another courier than its preferred one (``preferred`` of
+        :func:`plan_day`, the usual courier of its commune), in seconds of driving. Measured
+        by ``tests/benchmarks/bench_territory.py``.
+    balance
+        Even out working time among each post office's couriers (see
+        ``SolverParams.balance``): balanced within each piece, the pieces of an office
+        sharing its couriers by their jobs. On by default for a post office's day.
     """
 
-    time_limit_s: float = 20.0
+    time_limit_s: float | None = None
     seed: int = 0
     workers: int = 2
-    max_jobs_per_piece: int = 60
+    max_jobs_per_piece: int = MAX_JOBS_PER_PIECE
     max_snap_m: float = DEFAULT_MAX_SNAP_M
     vehicle_fixed_cost_s: int = 1800
     geometry: bool = True
     piece_time_limit_s: float | None = None
+    territory_cost_s: int = DEFAULT_TERRITORY_COST_S
+    balance: bool = True
 
     def __post_init__(self) -> None:
-        if not self.time_limit_s > 0:
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
             msg = f"time_limit_s must be positive, got {self.time_limit_s}"
             raise ValueError(msg)
         if self.piece_time_limit_s is not None and not self.piece_time_limit_s > 0:
             msg = f"piece_time_limit_s must be positive, got {self.piece_time_limit_s}"
+            raise ValueError(msg)
+        if self.territory_cost_s < 0:
+            msg = f"territory_cost_s must be >= 0, got {self.territory_cost_s}"
             raise ValueError(msg)
         if self.workers < 1 or self.max_jobs_per_piece < 2:
             msg = "workers must be >= 1 and max_jobs_per_piece >= 2"
@@ -182,6 +234,7 @@ def plan_day(
     closures: Sequence[Closure] = (),
     options: PlanOptions | None = None,
     callbacks: PlanCallbacks | None = None,
+    preferred: Mapping[str, str] | None = None,
 ) -> DayPlan:
     """Plan every courier's round of a day.
 
@@ -199,6 +252,11 @@ def plan_day(
         See :class:`PlanOptions`.
     callbacks
         Progress observer.
+    preferred
+        Preferred courier per job id (the usual courier of its commune,
+        :func:`routing.territory.preferred_couriers`): couriers go to the piece holding most
+        of their preferred jobs, and serving a job with another courier costs
+        ``options.territory_cost_s``.
 
     Returns
     -------
@@ -207,9 +265,135 @@ def plan_day(
         what the independent checker found (empty for a sound plan).
     """
     opts = options or PlanOptions()
+    time_limit_s = (
+        opts.time_limit_s
+        if opts.time_limit_s is not None
+        else default_time_limit_s(len(problem.jobs))
+    )
     cb: PlanCallbacks = callbacks or NullPlanCallbacks()
     timings: dict[str, float] = {}
     started = time.monotonic()  # the wall-time limit counts from here (a clock all processes share)
+    t0 = time.perf_counter()
+
+    # 1-4. snap, close, assign jobs to offices, split into pieces
+    cut = cut_day(
+        problem,
+        graph,
+        zones=zones,
+        closures=closures,
+        options=opts,
+        callbacks=cb,
+        preferred=preferred,
+        timings=timings,
+    )
+    pieces, snapped, router = cut.pieces, cut.snapped, cut.router
+    pre_unassigned = cut.pre_unassigned
+    nd = len(problem.depots)
+    preferred = dict(preferred or {})
+
+    # 5. matrices per piece, solved in parallel
+    t2 = time.perf_counter()
+    matrices = _matrices(pieces, nd, snapped, router, opts.workers, cb)
+    timings["matrices_s"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    params = piece_params(opts, opts.piece_time_limit_s or time_limit_s)
+    deadline = None
+    if opts.piece_time_limit_s is None:
+        # the wall time left after snapping and matrices, less the finish, is the solve's
+        finish = finish_allowance_s(len(problem.jobs), geometry=opts.geometry)
+        deadline = started + time_limit_s - finish
+    guides = _territory_guides(pieces, preferred, opts.territory_cost_s)
+    results = _solve_pieces(
+        pieces, matrices, params, opts.workers, cb, deadline=deadline, guides=guides
+    )
+    timings["solve_s"] = time.perf_counter() - t3
+
+    # 6. check, stitch, draw
+    t4 = time.perf_counter()
+    cb.on_stage("checking", 0, len(results))
+    violations: list[Violation] = []
+    for k, r in enumerate(results):
+        r.violations = check_plan(r.piece.problem, r.plan, r.durations, r.distances)
+        violations += r.violations
+        cb.on_stage("checking", k + 1, len(results))
+    plan = _stitch(problem, results, pre_unassigned)
+    violations += completeness(problem, plan)
+    timings["check_s"] = time.perf_counter() - t4
+    if violations:
+        logger.warning(
+            "plan has %d violations: %s", len(violations), "; ".join(map(str, violations[:5]))
+        )
+
+    day_plan = DayPlan(problem, plan, violations, results, snapped, timings=timings)
+    if opts.geometry:
+        t5 = time.perf_counter()
+        _draw(day_plan, router, cb, opts.workers)
+        timings["geometry_s"] = time.perf_counter() - t5
+    timings["total_s"] = time.perf_counter() - t0
+    logger.info(
+        "planned %d jobs: %d routes, %d unassigned, %d violations in %.1f s",
+        len(problem.jobs),
+        len(plan.routes),
+        len(plan.unassigned),
+        len(violations),
+        timings["total_s"],
+    )
+    return day_plan
+
+
+def piece_params(options: PlanOptions, time_limit_s: float) -> SolverParams:
+    """Return the solver parameters of a day's pieces under ``options``.
+
+    Travel time is the arc cost, a courier used costs ``vehicle_fixed_cost_s``; balance as
+    the options say. ``time_limit_s`` stands until each piece gets its share.
+    """
+    return SolverParams(
+        time_limit_s=time_limit_s,
+        seed=options.seed,
+        objective="duration",
+        vehicle_fixed_cost=options.vehicle_fixed_cost_s,
+        balance=options.balance,
+    )
+
+
+@dataclass(slots=True)
+class DayCut:
+    """A day cut into the pieces :func:`plan_day` solves (see :func:`cut_day`)."""
+
+    pieces: list[Piece]
+    snapped: Snapped
+    router: Router
+    pre_unassigned: list[Unassigned]
+
+
+def cut_day(
+    problem: Problem,
+    graph: CompactGraph,
+    *,
+    zones: gpd.GeoDataFrame | None = None,
+    closures: Sequence[Closure] = (),
+    options: PlanOptions | None = None,
+    callbacks: PlanCallbacks | None = None,
+    preferred: Mapping[str, str] | None = None,
+    timings: dict[str, float] | None = None,
+) -> DayCut:
+    """Snap the day, close its closed roads, assign jobs to offices and split into pieces.
+
+    Steps 1-4 of :func:`plan_day` (which calls it), also used by the benchmark that solves a
+    day's pieces one by one (``tests/benchmarks/bench_days.py``), so both cut a day alike.
+    Parameters as :func:`plan_day`'s; ``timings`` receives ``snapping_s`` and ``assign_s``.
+
+    Returns
+    -------
+    cut
+        The pieces (each with its couriers), the snapped locations (depots then jobs), the
+        router with the day's closures, and the jobs reported before solving (far from any
+        road, a pair's partner of one, no courier at their office).
+    """
+    opts = options or PlanOptions()
+    cb: PlanCallbacks = callbacks or NullPlanCallbacks()
+    timings = timings if timings is not None else {}
     t0 = time.perf_counter()
 
     # 1. snap depots then jobs (location order of the whole day)
@@ -243,67 +427,11 @@ def plan_day(
                 Unassigned(other, ReasonCode.PAIR_INCOMPLETE, f"partner {job_id} is off the road")
             )
     office = _assign_offices(problem, snapped, router, zones, skip=far_ids)
-    pieces, orphans = _split(problem, office, opts.max_jobs_per_piece, snapped)
+    preferred = dict(preferred or {})
+    pieces, orphans = _split(problem, office, opts.max_jobs_per_piece, snapped, preferred)
     pre_unassigned += orphans
     timings["assign_s"] = time.perf_counter() - t1
-
-    # 5. matrices per piece, solved in parallel
-    t2 = time.perf_counter()
-    matrices: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
-    for k, piece in enumerate(pieces):
-        cb.on_stage("matrices", k, len(pieces))
-        idx = list(piece.depot_positions) + [nd + p for p in piece.job_positions]
-        m = router.matrix(snapped.subset(idx))
-        matrices.append((m.time_s, m.distance_m))
-    cb.on_stage("matrices", len(pieces), len(pieces))
-    timings["matrices_s"] = time.perf_counter() - t2
-
-    t3 = time.perf_counter()
-    params = SolverParams(
-        time_limit_s=opts.piece_time_limit_s or opts.time_limit_s,
-        seed=opts.seed,
-        objective="duration",
-        vehicle_fixed_cost=opts.vehicle_fixed_cost_s,
-    )
-    deadline = None
-    if opts.piece_time_limit_s is None:
-        # the wall time left after snapping and matrices, less the finish, is the solve's
-        finish = finish_allowance_s(len(problem.jobs), geometry=opts.geometry)
-        deadline = started + opts.time_limit_s - finish
-    results = _solve_pieces(pieces, matrices, params, opts.workers, cb, deadline=deadline)
-    timings["solve_s"] = time.perf_counter() - t3
-
-    # 6. check, stitch, draw
-    t4 = time.perf_counter()
-    cb.on_stage("checking", 0, len(results))
-    violations: list[Violation] = []
-    for k, r in enumerate(results):
-        r.violations = check_plan(r.piece.problem, r.plan, r.durations, r.distances)
-        violations += r.violations
-        cb.on_stage("checking", k + 1, len(results))
-    plan = _stitch(problem, results, pre_unassigned)
-    violations += completeness(problem, plan)
-    timings["check_s"] = time.perf_counter() - t4
-    if violations:
-        logger.warning(
-            "plan has %d violations: %s", len(violations), "; ".join(map(str, violations[:5]))
-        )
-
-    day_plan = DayPlan(problem, plan, violations, results, snapped, timings=timings)
-    if opts.geometry:
-        t5 = time.perf_counter()
-        _draw(day_plan, router, cb)
-        timings["geometry_s"] = time.perf_counter() - t5
-    timings["total_s"] = time.perf_counter() - t0
-    logger.info(
-        "planned %d jobs: %d routes, %d unassigned, %d violations in %.1f s",
-        len(problem.jobs),
-        len(plan.routes),
-        len(plan.unassigned),
-        len(violations),
-        timings["total_s"],
-    )
-    return day_plan
+    return DayCut(pieces, snapped, router, pre_unassigned)
 
 
 def _assign_offices(
@@ -361,7 +489,11 @@ def _assign_offices(
 
 
 def _split(
-    problem: Problem, office: dict[int, str], max_jobs: int, snapped: Snapped
+    problem: Problem,
+    office: dict[int, str],
+    max_jobs: int,
+    snapped: Snapped,
+    preferred: Mapping[str, str] | None = None,
 ) -> tuple[list[Piece], list[Unassigned]]:
     """Cut each office's jobs into pieces by a sweep around the office; share its couriers."""
     pieces: list[Piece] = []
@@ -390,10 +522,9 @@ def _split(
             share[int(np.argmax(share))] -= 1
         while share.sum() < len(couriers):
             share[int(np.argmax(sizes / share))] += 1
-        start = 0
-        for k, (group, n_c) in enumerate(zip(groups, share.tolist(), strict=True)):
-            piece_couriers = couriers[start : start + n_c]
-            start += n_c
+        crews = _crews(problem, couriers, groups, share.tolist(), preferred or {})
+        groups = _follow_couriers(problem, groups, crews, preferred or {}, max_jobs)
+        for k, (group, piece_couriers) in enumerate(zip(groups, crews, strict=True)):
             end_ids = {c.end_depot for c in piece_couriers} | {depot.depot_id}
             depots = [depot] + [
                 d for d in problem.depots if d.depot_id in end_ids and d.depot_id != depot.depot_id
@@ -416,6 +547,132 @@ def _split(
                 )
             )
     return pieces, orphans
+
+
+def _crews(
+    problem: Problem,
+    couriers: list[Courier],
+    groups: list[list[int]],
+    sizes: list[int],
+    preferred: Mapping[str, str],
+) -> list[list[Courier]]:
+    """Give each piece its number of couriers: those with most preferred jobs in it.
+
+    Without preferences the couriers are dealt by :func:`_deal_couriers` (skilled ones where
+    their skills are needed). With them, couriers go to the pieces so that as many jobs as
+    possible share a piece with their preferred courier, a skilled courier also counting the
+    piece's jobs that need their skills (an assignment of couriers to the pieces' seats);
+    couriers with no preferred job today fill the seats left, near their list position.
+    """
+    order = [c.courier_id for c in couriers]
+    if preferred and len(groups) > 1:
+        from scipy.optimize import linear_sum_assignment
+
+        at = {c: k for k, c in enumerate(order)}
+        score = np.zeros((len(couriers), len(groups)), dtype=np.int64)
+        for g, group in enumerate(groups):
+            for p in group:
+                c = preferred.get(problem.jobs[p].job_id)
+                if c in at:
+                    score[at[c], g] += 2
+        if score.any():
+            # a skilled courier also counts the piece's jobs needing their skills (cash payouts)
+            for g, group in enumerate(groups):
+                needs = Counter(s for p in group for s in problem.jobs[p].skills)
+                for row, courier in enumerate(couriers):
+                    score[row, g] += sum(needs[s] for s in courier.skills)
+            seats = [g for g, n in enumerate(sizes) for _ in range(n)]
+            # maximise preferred jobs kept; ties keep couriers near their list position
+            cost = -score[:, seats] * (len(couriers) + 1) * len(seats)
+            cost += np.abs(np.subtract.outer(np.arange(len(couriers)), np.arange(len(seats))))
+            rows, cols = linear_sum_assignment(cost)
+            crews: list[list[Courier]] = [[] for _ in groups]
+            for r, s in sorted(zip(rows.tolist(), cols.tolist(), strict=True)):
+                crews[seats[s]].append(couriers[r])
+            return crews
+    return _deal_couriers(problem, groups, couriers, sizes)
+
+
+def _follow_couriers(
+    problem: Problem,
+    groups: list[list[int]],
+    crews: list[list[Courier]],
+    preferred: Mapping[str, str],
+    max_jobs: int,
+) -> list[list[int]]:
+    """Move jobs to the piece of their preferred courier, while that piece has room.
+
+    The sweep cuts an office's day at other angles every day, so a commune on a cut has jobs
+    in a piece its usual courier is not in. Such a job (a pair with its partner) moves to its
+    courier's piece when that piece stays within ``max_jobs``; no piece is emptied.
+    """
+    if not preferred or len(groups) < 2:
+        return groups
+    piece_of = {c.courier_id: g for g, crew in enumerate(crews) for c in crew}
+    out = [list(g) for g in groups]
+    for g, group in enumerate(groups):
+        for unit in _pair_units(problem, group):
+            target = piece_of.get(preferred.get(problem.jobs[unit[0]].job_id, ""), g)
+            if target == g or len(out[target]) + len(unit) > max_jobs:
+                continue
+            if len(out[g]) <= len(unit):
+                continue
+            out[g] = [p for p in out[g] if p not in unit]
+            out[target] += unit
+    return out
+
+
+def _territory_guides(
+    pieces: list[Piece], preferred: Mapping[str, str], cost_s: int
+) -> list[SolveGuide | None]:
+    """Return each piece's guide: its jobs' preferred couriers that work in the piece."""
+    from routing.solver import SolveGuide
+
+    guides: list[SolveGuide | None] = []
+    for piece in pieces:
+        crew = {c.courier_id for c in piece.problem.couriers}
+        mine = {
+            j.job_id: preferred[j.job_id]
+            for j in piece.problem.jobs
+            if preferred.get(j.job_id) in crew
+        }
+        guides.append(SolveGuide(preferred=mine, reassign_cost=cost_s) if mine and cost_s else None)
+    return guides
+
+
+def _deal_couriers(
+    problem: Problem, groups: list[list[int]], couriers: list[Courier], share: list[int]
+) -> list[list[Courier]]:
+    """Give each piece its ``share`` of the office's couriers, skilled ones where needed.
+
+    A courier holding skills goes to the piece with the most jobs needing one of them per
+    courier already there with it, so a piece of cash payouts is not left with couriers who
+    cannot pay out (its jobs would all be ``missing_skill``); the others fill the remaining
+    places in their order. Each piece keeps the couriers' order of the day.
+    """
+    need = [Counter(s for p in g for s in problem.jobs[p].skills) for g in groups]
+    have: list[Counter[str]] = [Counter() for _ in groups]
+    places = list(share)
+    chosen: list[list[int]] = [[] for _ in groups]
+    rest: list[int] = []
+    for i in sorted(range(len(couriers)), key=lambda i: (-len(couriers[i].skills), i)):
+        skills = couriers[i].skills
+        score = [
+            sum(need[k][s] / (1 + have[k][s]) for s in skills) if places[k] else -1.0
+            for k in range(len(groups))
+        ]
+        best = int(np.argmax(score)) if skills else -1
+        if best < 0 or score[best] <= 0:
+            rest.append(i)
+            continue
+        chosen[best].append(i)
+        places[best] -= 1
+        have[best].update(skills)
+    rest.sort()
+    for k in range(len(groups)):
+        chosen[k] += rest[: places[k]]
+        rest = rest[places[k] :]
+    return [[couriers[i] for i in sorted(c)] for c in chosen]
 
 
 def _pair_units(problem: Problem, positions: list[int]) -> list[list[int]]:
@@ -536,6 +793,42 @@ def deal_pieces(sizes: Sequence[int], workers: int) -> list[list[int]]:
     return [slot for slot in slots if slot]
 
 
+def planned_search_times(sizes: Sequence[int], workers: int, budget_s: float) -> list[float]:
+    """Return each piece's search time when every piece searches its whole share.
+
+    What :func:`plan_day` gives the pieces under a wall-time limit when no piece ends early:
+    the pieces are dealt to the processes (:func:`deal_pieces`) and each process shares what
+    is left of ``budget_s`` among its queued pieces as it starts each one
+    (:func:`share_time`, less :data:`PIECE_OVERHEAD_S` per queued piece). A piece that ends
+    early would leave its time to the next ones of its process.
+
+    Parameters
+    ----------
+    sizes
+        Jobs of each piece.
+    workers
+        Processes solving side by side.
+    budget_s
+        Seconds from the start of the solve to its deadline.
+
+    Returns
+    -------
+    seconds
+        The search time of each piece, in the pieces' order.
+    """
+    out = [0.0] * len(sizes)
+    for slot in deal_pieces(sizes, workers):
+        left = budget_s
+        for i, k in enumerate(slot):
+            queued = slot[i:]
+            seconds = share_time(
+                left - PIECE_OVERHEAD_S * len(queued), sizes[k], [sizes[q] for q in queued]
+            )
+            out[k] = seconds
+            left -= seconds + PIECE_OVERHEAD_S
+    return out
+
+
 def finish_allowance_s(n_jobs: int, *, geometry: bool) -> float:
     """Return the seconds kept, under a wall-time limit, for what follows the solve."""
     return FINISH_BASE_S + (GEOMETRY_PER_JOB_S * n_jobs if geometry else 0.0)
@@ -585,12 +878,14 @@ def _solve_one(k: int, queued: Sequence[int]) -> tuple[int, Plan, float, float]:
         left = deadline - time.monotonic() - PIECE_OVERHEAD_S * len(queued)
         limit = share_time(left, n_jobs, [len(pieces[q].problem.jobs) for q in queued])
     callbacks = _QueueCallbacks(piece.piece_id, _WORK["queue"])
+    guide: SolveGuide | None = _WORK["guides"][k]
     plan = solve(
         piece.problem,
         durations,
         distances,
         params=replace(params, time_limit_s=limit),
         callbacks=callbacks,
+        guide=guide,
     )
     if any(u.reason == "time_limit" for u in plan.unassigned):
         if deadline is None:
@@ -607,6 +902,7 @@ def _solve_one(k: int, queued: Sequence[int]) -> tuple[int, Plan, float, float]:
                 distances,
                 params=replace(params, time_limit_s=RETRY_FACTOR * limit),
                 callbacks=callbacks,
+                guide=guide,
             )
         else:
             # the dispatcher's wait is the limit: its jobs are reported, with the reason
@@ -632,6 +928,7 @@ def _solve_pieces(
     cb: PlanCallbacks,
     *,
     deadline: float | None,
+    guides: Sequence[SolveGuide | None] = (),
 ) -> list[PieceResult]:
     """Solve the pieces on ``workers`` processes; by ``deadline`` (monotonic) when given.
 
@@ -657,7 +954,14 @@ def _solve_pieces(
             cb.on_stage("solving", len(done), len(pieces))
 
     queue: Any = ctx.SimpleQueue() if ctx is not None else _DirectQueue(deliver)
-    _WORK.update(pieces=pieces, matrices=matrices, params=params, queue=queue, deadline=deadline)
+    _WORK.update(
+        pieces=pieces,
+        matrices=matrices,
+        params=params,
+        queue=queue,
+        deadline=deadline,
+        guides=list(guides) or [None] * len(pieces),
+    )
     stop = threading.Event()
 
     def relay() -> None:
@@ -748,23 +1052,115 @@ def completeness(problem: Problem, plan: Plan, *, done: Collection[str] = ()) ->
     return out
 
 
-def _draw(day_plan: DayPlan, router: Router, cb: PlanCallbacks) -> None:
+def _draw(day_plan: DayPlan, router: Router, cb: PlanCallbacks, workers: int) -> None:
     """Draw every leg of every route along the roads (depot -> stops -> end depot)."""
     problem = day_plan.problem
     depot_index = {d.depot_id: i for i, d in enumerate(problem.depots)}
-    total = len(day_plan.plan.routes)
-    for k, route in enumerate(day_plan.plan.routes):
+    sequences = []
+    for route in day_plan.plan.routes:
         seq = [depot_index[route.depot_id], *(s.location_idx for s in route.stops)]
         seq.append(depot_index[route.end_depot_id or route.depot_id])
-        lines: list[list[tuple[float, float]]] = []
-        lengths: list[float] = []
-        for a, b in itertools.pairwise(seq):
-            line = leg_geometry(router, day_plan.snapped, a, b)
-            coords = (
-                [(round(x, 6), round(y, 6)) for x, y in line.coords] if line is not None else []
-            )
-            lines.append(coords)
-            lengths.append(path_length_m(line) if line is not None else 0.0)
-        day_plan.legs[route.courier_id] = lines
-        day_plan.leg_lengths_m[route.courier_id] = lengths
-        cb.on_stage("geometry", k + 1, total)
+        sequences.append(seq)
+    _FORKED.update(router=router, snapped=day_plan.snapped, sequences=sequences)
+    total = len(sequences)
+    drawn: dict[int, tuple[list[list[tuple[float, float]]], list[float]]] = {}
+    try:
+        for k, lines, lengths in _fork_map(_draw_route, list(range(total)), workers):
+            drawn[k] = (lines, lengths)
+            cb.on_stage("geometry", len(drawn), total)
+    finally:
+        _FORKED.clear()
+    for k, route in enumerate(day_plan.plan.routes):  # in the routes' order, however drawn
+        day_plan.legs[route.courier_id], day_plan.leg_lengths_m[route.courier_id] = drawn[k]
+
+
+def _draw_route(k: int) -> tuple[int, list[list[tuple[float, float]]], list[float]]:
+    """Draw the legs of route ``k`` of :data:`_FORKED` (in a forked process or in-process)."""
+    router: Router = _FORKED["router"]
+    snapped: Snapped = _FORKED["snapped"]
+    lines: list[list[tuple[float, float]]] = []
+    lengths: list[float] = []
+    for a, b in itertools.pairwise(_FORKED["sequences"][k]):
+        coords = leg_coords(router, snapped, a, b)
+        if coords is None:
+            lines.append([])
+            lengths.append(0.0)
+            continue
+        lines.append([(x, y) for x, y in np.round(coords, 6).tolist()])
+        lengths.append(polyline_length_m(coords))
+    return k, lines, lengths
+
+
+# -- work shared by forked processes ------------------------------------------------------------
+
+#: What forked processes of a stage read (the day's router, snaps, pieces); set only meanwhile.
+_FORKED: dict[str, Any] = {}
+#: Below this many items a stage runs in this process: forking costs more than it saves.
+MIN_FORKED_ITEMS = 8
+
+
+def _fork_map(fn: Any, items: list[int], workers: int) -> Iterator[Any]:
+    """Yield ``fn(item)`` for each item, on ``workers`` forked processes when that pays.
+
+    The processes are forked once for the whole stage and read the day's data from
+    :data:`_FORKED` (shared copy-on-write, nothing pickled on the way in); results come back
+    as they finish, in any order.
+    """
+    import multiprocessing
+
+    if (
+        workers < 2
+        or len(items) < MIN_FORKED_ITEMS
+        or "fork" not in (multiprocessing.get_all_start_methods())
+    ):
+        yield from map(fn, items)
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap_unordered(fn, items)
+        # let the processes finish: leaving the block would terminate them, and a process
+        # whose parent handles SIGTERM itself (an RQ worker, a server) ignores that and hangs
+        pool.close()
+        pool.join()
+
+
+def _matrices(
+    pieces: list[Piece],
+    n_depots: int,
+    snapped: Snapped,
+    router: Router,
+    workers: int,
+    cb: PlanCallbacks,
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Return each piece's travel-time and distance matrices, pieces on parallel processes.
+
+    The day's hierarchy is customised for both metrics here, once, before forking; each
+    process then computes whole pieces on one core (biggest first), so a day of many small
+    pieces is as parallel as one of a few big ones.
+    """
+    router.time_metric, router.length_metric  # noqa: B018  (customised once, shared by the forks)
+    one_core = copy.copy(router)
+    one_core.workers = 1
+    indices = [
+        [*piece.depot_positions, *(n_depots + p for p in piece.job_positions)] for piece in pieces
+    ]
+    _FORKED.update(router=one_core, snapped=snapped, indices=indices)
+    out: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None] = [None] * len(pieces)
+    order = sorted(range(len(pieces)), key=lambda k: -len(indices[k]))
+    cb.on_stage("matrices", 0, len(pieces))
+    try:
+        for done, (k, time_s, distance_m) in enumerate(
+            _fork_map(_piece_matrix, order, workers), start=1
+        ):
+            out[k] = (time_s, distance_m)
+            cb.on_stage("matrices", done, len(pieces))
+    finally:
+        _FORKED.clear()
+    assert all(m is not None for m in out)
+    return [m for m in out if m is not None]
+
+
+def _piece_matrix(k: int) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Compute piece ``k``'s matrices from :data:`_FORKED` (in a forked process or in-process)."""
+    router: Router = _FORKED["router"]
+    m = router.matrix(_FORKED["snapped"].subset(_FORKED["indices"][k]))
+    return k, m.time_s, m.distance_m

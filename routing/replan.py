@@ -32,10 +32,10 @@ import numpy as np
 
 from geodata.closures import Closure, closed_edges
 from geodata.matrix import Router
-from geodata.snap import DEFAULT_MAX_SNAP_M, Snapper
+from geodata.snap import DEFAULT_MAX_SNAP_M, Snapped, Snapper
 from routing.check import Violation, check_plan
 from routing.errors import InputError
-from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
+from routing.model import UNREACHABLE, Courier, Depot, Job, Load, Problem, TimeWindow
 from routing.params import SolverParams
 from routing.plan import Plan, Route, Unassigned
 from routing.planner import completeness
@@ -137,8 +137,9 @@ class ReplanOptions:
     Parameters
     ----------
     time_limit_s
-        Search time of the whole re-plan (shared by the post offices, in proportion to
-        their jobs).
+        Wall time of the whole re-plan: the search, shared by the post offices in proportion
+        to their jobs, gets what snapping and the travel-time matrices leave of it (at least
+        half of it).
     reassign_cost_s
         Cost of giving a job to another courier, in seconds of driving.
     promise_slack_s
@@ -263,9 +264,22 @@ class Replan:
 # -- the state of each courier at "now" ----------------------------------------------------------
 
 
+#: A GPS fix that would make the drive from a courier's last stop to their next this much
+#: longer (seconds) is taken as off their way: a poor signal in the hills, or a fix snapped
+#: to a road the way does not take.
+FIX_DETOUR_S = 600
+
+
 @dataclass(slots=True)
 class Standing:
-    """A courier's standing at the time of the re-plan."""
+    """A courier's standing at the time of the re-plan.
+
+    ``came_from`` is the last stop reached (None: the post office), ``came_from_s`` when the
+    courier is free there, and ``left_at_s`` when they left it (None: still there, or
+    unknown); ``leg_break_s`` is the lunch break the round in force takes on the way from
+    there to the next stop; ``on_fix`` says that ``location`` is a GPS fix. :meth:`settle`
+    uses them to start a courier between stops where they will be.
+    """
 
     courier: Courier
     frozen: list[str]
@@ -278,6 +292,14 @@ class Standing:
     load: Load
     pinned: set[str]
     break_taken: bool
+    came_from: str | None = None
+    came_from_location: tuple[float, float] | None = None
+    came_from_s: int | None = None
+    left_at_s: int | None = None
+    on_fix: bool = False
+    leg_break_s: int = 0
+    route: Route | None = None
+    state: CourierState | None = None
 
     @property
     def available(self) -> bool:
@@ -286,6 +308,51 @@ class Standing:
         if self.available_until is not None:
             end = min(end, self.available_until)
         return end > self.time_s
+
+    @property
+    def on_the_way(self) -> bool:
+        """Whether the courier is between stops with a next stop (their start may move)."""
+        return self.left and bool(self.remaining) and (self.on_fix or self.left_at_s is not None)
+
+    def settle(
+        self,
+        now_s: int,
+        next_location: tuple[float, float],
+        *,
+        last_to_next_s: int,
+        last_to_fix_s: int | None = None,
+        fix_to_next_s: int | None = None,
+    ) -> None:
+        """Start a courier on the way to their next stop where they will be, in place.
+
+        A GPS fix is kept when it lies on the way from the stop the courier left to the next
+        (the drive through it at most :data:`FIX_DETOUR_S` longer); a fix off their way is
+        not trusted. Without
+        a fix, a courier who left their last stop (or the office) at ``left_at_s`` is on
+        the way to the next stop of their round: their round starts there, when the drive
+        from the last stop brings them (with the lunch break the round in force takes on that
+        leg; not before ``now_s``), instead of at the last stop
+        at ``now_s`` as if the drive so far had not happened. Travel times are those of the
+        re-plan's roads (:data:`UNREACHABLE` when closed); a next stop the roads no longer
+        reach from the last stop leaves the courier where they were.
+        """
+        if not self.on_the_way:
+            return
+        if self.on_fix:
+            legs = (last_to_fix_s, fix_to_next_s, last_to_next_s)
+            if any(t is None or t >= UNREACHABLE for t in legs):
+                return  # a closure on the way, or no stop left: the fix is what is known
+            if last_to_fix_s + fix_to_next_s <= last_to_next_s + FIX_DETOUR_S:  # type: ignore[operator]
+                return
+            self.on_fix = False
+            home = self.came_from_location or self.location
+            self.location, self.location_job = home, self.came_from
+            self.time_s = self.came_from_s if self.came_from_s is not None else now_s
+        if self.left_at_s is None or last_to_next_s >= UNREACHABLE:
+            return
+        self.location, self.location_job = next_location, self.remaining[0]
+        self.time_s = max(now_s, self.left_at_s + self.leg_break_s + last_to_next_s)
+        self.break_taken = _break_taken(self.courier, self.route, self.state, self.time_s)
 
 
 def _progress(state: CourierState | None) -> dict[str, StopProgress]:
@@ -298,9 +365,16 @@ def standing(
     route: Route | None,
     state: CourierState | None,
     changes: DayChanges,
+    *,
+    jobs: Mapping[str, Job] | None = None,
+    partner: Mapping[str, str] | None = None,
 ) -> Standing:
-    """Work out where a courier is at ``now``, with what, and which jobs only they can serve."""
-    jobs = problem.job_by_id()
+    """Work out where a courier is at ``now``, with what, and which jobs only they can serve.
+
+    ``jobs`` and ``partner`` (the problem's jobs by id and pair partners) may be passed when
+    the standings of many couriers are worked out at once.
+    """
+    jobs = jobs if jobs is not None else problem.job_by_id()
     depot = problem.depot_by_id()[courier.depot_id]
     now = changes.now_s
     progress = _progress(state)
@@ -312,6 +386,8 @@ def standing(
     left = bool(frozen) or has_fix or (route is not None and now > route.start_s)
     # Where and since when: the latest of the GPS fix and the last stop reached.
     location, location_job, at = (depot.lon, depot.lat), None, now
+    # left the office when the round in force said (no stop reached yet)
+    left_at = route.start_s if left and route is not None and route.start_s <= now else None
     last_seen = -math.inf
     for j in frozen:
         p = progress[j]
@@ -320,18 +396,34 @@ def standing(
             last_seen, location, location_job = seen, (jobs[j].lon, jobs[j].lat), j
             if p.status == StopStatus.ARRIVED:  # serving it now: free when the service ends
                 at = max(now, (p.at_s if p.at_s is not None else now) + jobs[j].service_s)
+                left_at = None
             else:
                 at = now
+                left_at = p.at_s if p.at_s is not None and p.at_s <= now else None
+    came_from, came_from_location, came_from_s = location_job, location, at
+    # the lunch break the round in force takes between leaving there and the next stop
+    leg_break = 0
+    ahead = [s for s in route.stops if s.job_id not in frozen] if route is not None else []
+    if (
+        left_at is not None
+        and ahead
+        and route is not None
+        and route.break_start_s is not None
+        and left_at <= route.break_start_s < ahead[0].arrival_s
+    ):
+        leg_break = courier.break_duration_s
+    on_fix = False
     if state is not None and state.position is not None:
         fix_s = state.position_s if state.position_s is not None else now
         if fix_s >= last_seen:
             location, location_job, at = state.position, None, now
+            on_fix = True
     if not left:
         at = max(now, courier.shift.start_s, depot.opening.start_s)
     # What is on board: morning deliveries not handed over, pickups collected, unpaid cash.
     load = Load()
     pinned: set[str] = set()
-    partner = problem.pair_partner()
+    partner = partner if partner is not None else problem.pair_partner()
     if left:
         for j in seq:
             job, st = jobs[j], status[j]
@@ -363,6 +455,14 @@ def standing(
         load=load,
         pinned=pinned,
         break_taken=_break_taken(courier, route, state, at),
+        came_from=came_from,
+        came_from_location=came_from_location,
+        came_from_s=came_from_s,
+        left_at_s=left_at,
+        on_fix=on_fix,
+        leg_break_s=leg_break,
+        route=route,
+        state=state,
     )
 
 
@@ -622,6 +722,9 @@ def replan(
                 home = problem.depot_by_id()[st.courier.depot_id]
                 st.location_job = last
                 st.location = (known[last].lon, known[last].lat) if last else (home.lon, home.lat)
+                if st.on_fix and st.came_from == last and st.came_from_s is not None:
+                    st.time_s = st.came_from_s
+                st.on_fix = False
                 del positions[c]
     pos_ids = sorted(positions)
     lon = (
@@ -632,10 +735,13 @@ def replan(
     )
     snapped = snapper.snap(lon, lat, max_distance_m=opts.max_snap_m)
     closed = closed_edges(graph, [*closures, *changes.closures], day=problem.day, snapper=snapper)
-    router = Router(graph, closed=closed, workers=opts.workers)
+    # Pieces are small (a few hundred points): their matrices cost less in this process than
+    # in forked workers (a fork of a process holding the road hierarchy costs more than it saves).
+    router = Router(graph, closed=closed, workers=1)
     nd, nj = len(day.depots), len(day.jobs)
     day_pos = {j.job_id: p for p, j in enumerate(day.jobs)}
     pos_row = {c: nd + nj + k for k, c in enumerate(pos_ids)}
+    _settle_on_the_way(day, stand, now, router, snapped, day_pos, pos_row)
     t_snap = time.perf_counter()
 
     offices = sorted(set(office_of.values()))
@@ -649,20 +755,34 @@ def replan(
         placed += [j.job_id for j in extra_jobs if office_of[j.job_id] == office]
         placed = sorted(set(placed), key=day_pos.__getitem__)
         pieces += [(office, m, p) for m, p in _split_office(day, office, members, placed)]
+    cut_off: list[Unassigned] = []
     for office, members, placed in pieces:
         office_done = [j for st in members for j in st.frozen]
         ctx = _office_problem(day, office, members, placed, office_done, pos_row, day_pos)
-        idx = ctx["rows"]
-        m = router.matrix(snapped.subset(idx))
+        m = router.matrix(snapped.subset(ctx["rows"]))
+        cut = _cut_off(ctx, m.time_s)
+        if cut:
+            # A courier the day's closures cut off from their post office gets no round (no
+            # round of theirs could end): what is on board waits with them, the rest goes to
+            # the others of the piece, solved without them.
+            lost = {j for st in cut for j in st.pinned}
+            cut_off += [
+                Unassigned(
+                    j,
+                    UnassignedReason.UNREACHABLE,
+                    f"on board courier {st.courier.courier_id}, cut off from the post office",
+                )
+                for st in cut
+                for j in placed
+                if j in st.pinned
+            ]
+            members = [st for st in members if st not in cut]
+            placed = [j for j in placed if j not in lost]
+            office_done = [j for st in members for j in st.frozen]
+            ctx = _office_problem(day, office, members, placed, office_done, pos_row, day_pos)
+            m = router.matrix(snapped.subset(ctx["rows"]))
         ctx["durations"], ctx["distances"] = m.time_s, m.distance_m
-        # Offices solve in parallel on ``workers`` processes: the limit is the wall time.
-        share = opts.time_limit_s * opts.workers * max(1, len(placed)) / total_jobs
-        params = SolverParams(
-            time_limit_s=max(1.0, 0.85 * min(opts.time_limit_s, share)),
-            seed=opts.seed,
-            objective="duration",
-            use_pyvrp=False,
-        )
+        solver_problem, s_dur, s_dist, on_board = _solver_view(ctx)
         guide = SolveGuide(
             initial={
                 st.courier.courier_id: tuple(j for j in st.remaining if j in set(placed))
@@ -675,17 +795,41 @@ def replan(
             reassign_cost=opts.reassign_cost_s,
             promised_s={j: start_before[j] for j in placed if j in start_before},
             promise_slack_s=opts.promise_slack_s,
+            on_board=on_board,
         )
-        solver_problem, s_dur, s_dist = _solver_view(ctx)
-        work.append((solver_problem, s_dur, s_dist, params, guide if opts.keep_rounds else None))
+        if not opts.keep_rounds:  # from scratch: only what is on board is a given
+            guide = SolveGuide(on_board=on_board)
+        work.append((solver_problem, s_dur, s_dist, len(placed), guide))
         contexts.append(ctx)
     t_matrix = time.perf_counter()
+    # The limit is the wall time of the whole re-plan: the search gets what snapping and the
+    # matrices left of it (at least half), shared by the pieces in proportion to their jobs;
+    # they solve in parallel on ``workers`` processes.
+    search_s = max(0.5 * opts.time_limit_s, opts.time_limit_s - (t_matrix - t0))
+    work = [
+        (
+            solver_problem,
+            s_dur,
+            s_dist,
+            SolverParams(
+                time_limit_s=max(
+                    1.0,
+                    0.85 * min(search_s, search_s * opts.workers * max(1, n) / total_jobs),
+                ),
+                seed=opts.seed,
+                objective="duration",
+                use_pyvrp=False,
+            ),
+            guide,
+        )
+        for solver_problem, s_dur, s_dist, n, guide in work
+    ]
     plans = _solve_all(work, opts.workers)
     t_solve = time.perf_counter()
 
     # Back to the day: re-time each round from its start, check it, stitch.
     routes: list[Route] = []
-    unassigned: list[Unassigned] = [*dropped, *cancelled, *kept_unassigned]
+    unassigned: list[Unassigned] = [*dropped, *cancelled, *kept_unassigned, *cut_off]
     starts: dict[str, RouteStart] = {}
     violations: list[Violation] = []
     for ctx, solved in zip(contexts, plans, strict=True):
@@ -762,6 +906,64 @@ def replan(
         t_end - t0,
     )
     return Replan(day, remaining, starts, frozen, job_changes, violations, stats)
+
+
+def _settle_on_the_way(
+    day: Problem,
+    stand: Mapping[str, Standing],
+    now_s: int,
+    router: Router,
+    snapped: Snapped,
+    day_pos: Mapping[str, int],
+    pos_row: Mapping[str, int],
+) -> None:
+    """Start each courier between stops where they will be (:meth:`Standing.settle`), in place.
+
+    One time matrix over the points involved (the last stop reached or the office, the next
+    stop, the GPS fix) on the day's roads, closures removed.
+    """
+    way = sorted(
+        cid
+        for cid, st in stand.items()
+        if st.available and st.on_the_way and st.remaining[0] in day_pos
+    )
+    if not way:
+        return
+    nd = len(day.depots)
+    rows: list[int] = []
+    where: dict[int, int] = {}
+
+    def local(row: int) -> int:
+        if row not in where:
+            where[row] = len(rows)
+            rows.append(row)
+        return where[row]
+
+    ends: dict[str, tuple[int, int, int | None]] = {}
+    for cid in way:
+        st = stand[cid]
+        last = (
+            nd + day_pos[st.came_from]
+            if st.came_from is not None and st.came_from in day_pos
+            else day.depot_index(st.courier.depot_id)
+        )
+        fix = local(pos_row[cid]) if st.on_fix and cid in pos_row else None
+        ends[cid] = (local(last), local(nd + day_pos[st.remaining[0]]), fix)
+    times = router.matrix(snapped.subset(rows), distances=False).time_s
+    jobs = day.job_by_id()
+    for cid in way:
+        last, nxt, fix = ends[cid]
+        st = stand[cid]
+        if st.on_fix and fix is None:
+            continue  # the fix was not routed (far from every road): handled before
+        job = jobs[st.remaining[0]]
+        st.settle(
+            now_s,
+            (job.lon, job.lat),
+            last_to_next_s=int(times[last, nxt]),
+            last_to_fix_s=None if fix is None else int(times[last, fix]),
+            fix_to_next_s=None if fix is None else int(times[fix, nxt]),
+        )
 
 
 #: A post office with more jobs to place than this is re-planned in pieces: groups of its
@@ -883,6 +1085,21 @@ def _office_problem(
     }
 
 
+def _cut_off(ctx: dict[str, Any], durations: npt.NDArray[np.int64]) -> list[Standing]:
+    """Return the couriers of a piece who cannot get back to their post office from where they are."""
+    problem: Problem = ctx["problem"]
+    return [
+        st
+        for st in ctx["members"]
+        if int(
+            durations[
+                ctx["start_row"][st.courier.courier_id], problem.depot_index(st.courier.end_depot)
+            ]
+        )
+        >= UNREACHABLE
+    ]
+
+
 def _shift_end(st: Standing) -> int:
     end = st.courier.shift.end_s
     if st.available_until is not None:
@@ -906,14 +1123,15 @@ def _clipped(st: Standing) -> Courier:
 
 def _solver_view(
     ctx: dict[str, Any],
-) -> tuple[Problem, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Return the office's problem as the solver sees it.
+) -> tuple[Problem, npt.NDArray[np.int64], npt.NDArray[np.int64], dict[str, Load]]:
+    """Return the office's problem as the solver sees it, and what each courier carries.
 
     Each courier starts at a depot of their own (where they stand, at their time) and ends
     at their post office; jobs only one courier can serve (on board, or to be loaded by them)
-    name that courier's start; a pair whose pickup is done becomes a plain delivery on board;
-    everything on board (deliveries not handed over, collected pickups, unpaid cash) takes
-    room until the end of the round, so a pickup fits only in the room left.
+    name that courier's start; a pair whose pickup is done becomes a plain delivery on board.
+    A courier on the road starts with what they carry (:attr:`SolveGuide.on_board`, returned
+    by courier id): a delivery handed over frees its room, one the search leaves out stays on
+    the motorbike, collected pickups and unpaid cash stay until the end of the round.
     """
     problem: Problem = ctx["problem"]
     members: list[Standing] = ctx["members"]
@@ -929,7 +1147,7 @@ def _solver_view(
     start_rows: list[int] = []
     couriers: list[Courier] = []
     pin: dict[str, str] = {}
-    weightless: set[str] = set()  # on board already: its room is reserved at the start
+    on_board: dict[str, Load] = {}
     for st in members:
         cid = st.courier.courier_id
         row = ctx["start_row"][cid]
@@ -939,27 +1157,16 @@ def _solver_view(
         for j in st.pinned:
             if j in jobs and j not in done:
                 pin[j] = starts_of[cid]
-                if st.left:
-                    weightless.add(j)
-        # Whatever is on board takes room until the end of the round: a delivery the search
-        # leaves out stays on the motorbike (so its handover frees nothing in the model).
-        reserved = st.load if st.left else Load()
-        cap = checked[cid].capacity
-        free = Load(
-            *(max(0, a - b) for a, b in zip(cap.as_tuple(), reserved.as_tuple(), strict=True))
-        )
+        if st.left:
+            on_board[cid] = st.load
         home = checked[cid].end_depot
-        couriers.append(
-            replace(checked[cid], depot_id=starts_of[cid], end_depot_id=home, capacity=free)
-        )
+        couriers.append(replace(checked[cid], depot_id=starts_of[cid], end_depot_id=home))
     solver_jobs: list[Job] = []
     rows: list[int] = []
     for k, job in enumerate(problem.jobs):
         if job.job_id in done:
             continue
         new = replace(job, depot_id=pin.get(job.job_id))
-        if job.job_id in weightless:
-            new = replace(new, demand=Load())
         other = partner.get(job.job_id)
         if job.kind == "delivery" and other is not None and other in done:
             new = replace(new, pair_id=None)  # collected already: on board its courier
@@ -969,7 +1176,7 @@ def _solver_view(
         (*problem.depots, *start_depots), tuple(couriers), tuple(solver_jobs), day=problem.day
     )
     idx = np.asarray(list(range(nd)) + start_rows + rows, dtype=np.int64)
-    return solver, durations[np.ix_(idx, idx)], distances[np.ix_(idx, idx)]
+    return solver, durations[np.ix_(idx, idx)], distances[np.ix_(idx, idx)], on_board
 
 
 def _day_routes(ctx: dict[str, Any], solved: Plan) -> tuple[list[Route], dict[str, RouteStart]]:
@@ -982,7 +1189,9 @@ def _day_routes(ctx: dict[str, Any], solved: Plan) -> tuple[list[Route], dict[st
     starts: dict[str, RouteStart] = {}
     for cid, st in members.items():
         on_board = st.load if st.left else Load()
-        starts[cid] = RouteStart(ctx["start_row"][cid], st.time_s, on_board, st.break_taken)
+        starts[cid] = RouteStart(
+            ctx["start_row"][cid], st.time_s, on_board, st.break_taken, st.left
+        )
     for route in solved.routes:
         st = members[route.courier_id]
         positions = [pos_of[s.job_id] for s in route.stops]

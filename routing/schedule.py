@@ -36,12 +36,17 @@ class RouteStart:
         handed over, pickups collected, payout cash not yet paid.
     break_taken
         Whether the lunch break is behind the courier (taken, or its window has passed).
+    left
+        Whether the courier has left the post office: what is on board is then a given (a
+        failed delivery stays, a pickup was collected anyway). Not yet: ``load`` is what they
+        will load there, and it must fit.
     """
 
     location_idx: int
     time_s: int
     load: Load
     break_taken: bool = False
+    left: bool = True
 
 
 def morning_start(problem: Problem, courier: Courier, job_ids: list[str]) -> RouteStart:
@@ -51,6 +56,7 @@ def morning_start(problem: Problem, courier: Courier, job_ids: list[str]) -> Rou
         problem.depot_index(courier.depot_id),
         max(courier.shift.start_s, depot.opening.start_s),
         problem.start_load(job_ids),
+        left=False,
     )
 
 
@@ -166,7 +172,8 @@ def schedule_route(
     The courier leaves as soon as the start allows (shift and post office in the morning),
     starts each service at the earliest allowed time and takes the lunch break on the first
     leg after which service would run into the break window (or on the way back), unless
-    ``start.break_taken``. Infeasibilities (late stops, overloads) are left for the checker.
+    ``start.break_taken``; that stop is served first when that is sooner (the break would
+    push it out of its window, or to a later one) and the break still fits after it. Infeasibilities (late stops, overloads) are left for the checker.
 
     Parameters
     ----------
@@ -202,9 +209,14 @@ def schedule_route(
             and break_start is None
             and (s0 is None or s0 + job.service_s > bw.start_s)
         ):
-            break_start = max(t, bw.start_s)
-            ready = max(ready + brk, break_start + brk)
-            s0 = job.earliest_start_from(ready)
+            after = max(ready + brk, max(t, bw.start_s) + brk)
+            s1 = job.earliest_start_from(after)
+            # Serve this stop first when that is sooner (the break would push it out of its
+            # window, or to a later one) and the break still fits after it.
+            sooner = s0 is not None and (s1 is None or s0 < s1)
+            if not (sooner and s0 is not None and s0 + job.service_s + brk <= bw.end_s):
+                break_start = max(t, bw.start_s)
+                ready, s0 = after, s1
         begin = s0 if s0 is not None else ready  # past every window: late, as soon as possible
         starts.append(begin)
         prev_loc, t = loc, begin + job.service_s

@@ -44,7 +44,9 @@ none of them. No GPS positions are produced.
 
 Times are integer seconds since local midnight (Asia/Ho_Chi_Minh), as in :mod:`routing.plan`.
 :func:`simulate_month` plans and simulates a month of working days and returns one tidy
-:class:`pandas.DataFrame` row per attempt (see :data:`routing.reports.MONTH_COLUMNS`).
+:class:`pandas.DataFrame` row per attempt (see :data:`routing.reports.MONTH_COLUMNS`); with
+``territory=True`` each day prefers the usual courier of each commune, learned from the days
+before it (:mod:`routing.territory`), and ``on_day`` sees every planned day.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -64,14 +66,16 @@ from routing.reports import day_rows, load_frame, month_frame, save_frame
 from routing.vocabulary import FailReason
 
 if TYPE_CHECKING:
+    import geopandas as gpd
     import numpy.typing as npt
     import pandas as pd
 
     from geodata.compact import CompactGraph
     from geodata.synthetic import SyntheticProvince
-    from routing.model import Job, Problem
+    from routing.model import Courier, Job, Problem
     from routing.plan import Plan, Route, Stop, Unassigned
     from routing.planner import DayPlan
+    from routing.territory import Territory
 
 logger = logging.getLogger(__name__)
 
@@ -678,6 +682,31 @@ RETRY_REASONS: frozenset[str] = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class MonthDay:
+    """One planned and simulated day of :func:`simulate_month`, for ``on_day`` observers.
+
+    Parameters
+    ----------
+    day_plan
+        The planned day (its problem holds the day's jobs, retries included).
+    sim
+        Its simulation.
+    areas
+        Area (commune or zone) of each job id, pairs following their pickup.
+    territory
+        Usual couriers learned from the days before this one (empty on the first day).
+    preferred
+        Preferred courier per job id given to the planner (empty without ``territory``).
+    """
+
+    day_plan: DayPlan
+    sim: SimulatedDay
+    areas: dict[str, str | None]
+    territory: Territory
+    preferred: dict[str, str]
+
+
 def simulate_month(
     province: SyntheticProvince,
     *,
@@ -692,6 +721,12 @@ def simulate_month(
     graph: CompactGraph | None = None,
     params: SimulationParams | None = None,
     cache_path: Path | str | None = None,
+    couriers: Sequence[Courier] | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+    territory: bool = False,
+    history_days: int = 10,
+    territory_cost_s: int | None = None,
+    on_day: Callable[[MonthDay], None] | None = None,
 ) -> pd.DataFrame:
     """Plan and simulate a month of working days on a synthetic province.
 
@@ -732,6 +767,22 @@ def simulate_month(
         Simulation knobs.
     cache_path
         A ``.csv`` or ``.parquet`` file: loaded when it exists, else written after the run.
+    couriers
+        The same couriers every day (a fixed roster); drawn with each day's jobs when None.
+    communes
+        Commune polygons with ``zone_id`` and ``depot_id``
+        (:func:`geodata.synthetic.make_communes`): jobs' ``zone_id`` is their commune
+        instead of their office's zone.
+    territory
+        Prefer each commune's usual courier (:mod:`routing.territory`), learned from the
+        plans of the last ``history_days`` days before each day.
+    history_days
+        Days the usual couriers are learned from.
+    territory_cost_s
+        Cost of serving a job with another courier than its usual one
+        (:attr:`routing.planner.PlanOptions.territory_cost_s` when None).
+    on_day
+        Called with each planned and simulated day (:class:`MonthDay`).
 
     Returns
     -------
@@ -749,11 +800,12 @@ def simulate_month(
     from routing.model import Problem
     from routing.planner import PlanOptions, plan_day
     from routing.scenario import make_day
+    from routing.territory import job_areas, learn_territory, preferred_couriers, served_by
 
     g = graph if graph is not None else compact_graph(province.graph)
-    depot_of_zone = dict(
-        zip(province.zones["zone_id"], province.zones["depot_id"].astype(str), strict=True)
-    )
+    areas_gdf = communes if communes is not None else province.zones
+    depot_of_zone = dict(zip(areas_gdf["zone_id"], areas_gdf["depot_id"].astype(str), strict=True))
+    history: list[tuple[dict[str, str], dict[str, str | None]]] = []
     carried: list[Job] = []
     attempts: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
@@ -781,11 +833,17 @@ def simulate_month(
         for j in fresh:
             attempts[j.job_id] = 1
         todays = carried + fresh
-        zones = assign_zones(province.zones, [j.lon for j in todays], [j.lat for j in todays])
+        zones = assign_zones(areas_gdf, [j.lon for j in todays], [j.lat for j in todays])
         todays = [replace(j, zone_id=z) for j, z in zip(todays, zones.zone_id, strict=True)]
+        roster = tuple(couriers) if couriers is not None else scenario.problem.couriers
+        areas = job_areas(todays)
+        learned = learn_territory(history[-history_days:] if history_days > 0 else [])
+        preferred = (
+            preferred_couriers(learned, areas, [c.courier_id for c in roster]) if territory else {}
+        )
         problem = Problem(
             depots=scenario.problem.depots,
-            couriers=scenario.problem.couriers,
+            couriers=roster,
             jobs=tuple(todays),
             day=day,
             name=f"Kon Tum {day.isoformat()}",
@@ -797,9 +855,16 @@ def simulate_month(
             max_jobs_per_piece=MONTH_PIECE_JOBS,
             geometry=False,
         )
+        if territory_cost_s is not None:
+            options = replace(options, territory_cost_s=territory_cost_s)
         try:
             plan = plan_day(
-                problem, g, zones=province.zones, closures=scenario.closures, options=options
+                problem,
+                g,
+                zones=province.zones,
+                closures=scenario.closures,
+                options=options,
+                preferred=preferred,
             )
         except SolverError:
             # a too short search found no first solution: give this day more time
@@ -813,8 +878,12 @@ def simulate_month(
                 zones=province.zones,
                 closures=scenario.closures,
                 options=replace(options, piece_time_limit_s=longer),
+                preferred=preferred,
             )
         sim = simulate_day(plan, seed=seed * 1000 + k, params=params)
+        history.append((served_by(plan.plan), areas))
+        if on_day is not None:
+            on_day(MonthDay(plan, sim, areas, learned, preferred))
         zone_of = {j.job_id: j.zone_id for j in todays}
         rows += day_rows(
             problem, sim, zone_of=zone_of, depot_of_zone=depot_of_zone, attempts=attempts

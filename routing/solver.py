@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util.optional_boolean_pb2 import BOOL_FALSE, BOOL_TRUE
 
 from routing.errors import InputError, SolverError
-from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Problem, TimeWindow
+from routing.model import LOAD_DIMENSIONS, UNREACHABLE, Courier, Job, Load, Problem, TimeWindow
 from routing.params import SolverParams
 from routing.plan import Plan, ReasonCode, Route, Unassigned
 from routing.progress import NullCallbacks, SolveCallbacks
-from routing.schedule import build_route
+from routing.schedule import RouteStart, build_route, schedule_route
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,6 +66,11 @@ class SolveGuide:
         Service start the citizen may have been told, per job id.
     promise_slack_s
         Moving a promised start by less than this costs nothing; each second beyond costs 1.
+    on_board
+        What each courier already carries, by courier id (a courier on the road): their round
+        starts with it, whichever of its deliveries the search keeps (one left out stays on
+        the motorbike); their unpaired deliveries are all on board (none is loaded at a
+        depot). Their capacity is at least what they carry.
     """
 
     initial: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -72,6 +78,11 @@ class SolveGuide:
     reassign_cost: int = 0
     promised_s: dict[str, int] = field(default_factory=dict)
     promise_slack_s: int = 1800
+    on_board: dict[str, Load] = field(default_factory=dict)
+
+    def without_promises(self) -> SolveGuide:
+        """Return this guide with no promised times (see :func:`_guided_start`)."""
+        return replace(self, promised_s={})
 
 
 def _shift_bounds(problem: Problem, courier: Courier) -> tuple[int, int, int, int]:
@@ -283,8 +294,18 @@ def _build_model(
     screen: _Screen,
     params: SolverParams,
     guide: SolveGuide | None = None,
+    *,
+    balance: bool = False,
 ) -> _Model:
+    """Build the OR-Tools model; with ``balance``, one that also evens working time.
+
+    The balancing model pays ``params.balance_weight`` per second of the latest return less
+    the earliest departure (a global span cost on the time dimension). To allow weights
+    below one, its every cost (arcs, fixed costs, drop penalties, a guide's costs of change)
+    is multiplied by :data:`BALANCE_SCALE`; the plan's objective is computed outside.
+    """
     couriers = problem.couriers
+    scale = BALANCE_SCALE if balance else 1
     kept = sorted(screen.eligible)
     depot_locs = sorted(
         {problem.depot_index(c.depot_id) for c in couriers}
@@ -317,22 +338,17 @@ def _build_model(
     cost = np.where(forbidden, big_cost, sub_cost).astype(np.int64)
     if guide is not None and guide.preferred and guide.reassign_cost > 0:
         # One arc-cost matrix per courier: reaching a job another courier had costs extra.
-        vehicle_of = {c.courier_id: v for v, c in enumerate(couriers)}
-        owner = np.full(len(node_loc), -1, dtype=np.int64)
-        for p, node in job_node.items():
-            had = guide.preferred.get(problem.jobs[p].job_id)
-            if had is not None and had in vehicle_of:
-                owner[node] = vehicle_of[had]
+        owner = _owners(problem, job_node, len(node_loc), guide)
         for v in range(len(couriers)):
             extra = np.where((owner >= 0) & (owner != v), guide.reassign_cost, 0)
             routing.SetArcCostEvaluatorOfVehicle(
-                routing.RegisterTransitMatrix((cost + extra[None, :]).tolist()), v
+                routing.RegisterTransitMatrix((scale * (cost + extra[None, :])).tolist()), v
             )
     else:
-        cost_cb = routing.RegisterTransitMatrix(cost.tolist())
+        cost_cb = routing.RegisterTransitMatrix((scale * cost).tolist())
         routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
     if params.vehicle_fixed_cost:
-        routing.SetFixedCostOfAllVehicles(params.vehicle_fixed_cost)
+        routing.SetFixedCostOfAllVehicles(scale * params.vehicle_fixed_cost)
 
     # Time: travel + service at the origin; a forbidden arc exceeds the horizon.
     time_matrix = np.where(forbidden, horizon + 1, sub_dur + service[:, None]).astype(np.int64)
@@ -352,8 +368,10 @@ def _build_model(
             if promised is None:
                 continue
             index = manager.NodeToIndex(node)
-            time_dim.SetCumulVarSoftUpperBound(index, promised + guide.promise_slack_s, 1)
-            time_dim.SetCumulVarSoftLowerBound(index, max(0, promised - guide.promise_slack_s), 1)
+            time_dim.SetCumulVarSoftUpperBound(index, promised + guide.promise_slack_s, scale)
+            time_dim.SetCumulVarSoftLowerBound(
+                index, max(0, promised - guide.promise_slack_s), scale
+            )
     for v, courier in enumerate(couriers):
         _, _, earliest, latest = _shift_bounds(problem, courier)
         start = time_dim.CumulVar(routing.Start(v))
@@ -362,6 +380,11 @@ def _build_model(
         end.SetRange(earliest, max(earliest, latest))
         routing.AddVariableMaximizedByFinalizer(start)
         routing.AddVariableMinimizedByFinalizer(end)
+    if balance:
+        # The latest return less the earliest departure costs too: the longest round gives
+        # work away. (Soft span upper bounds per courier were measured too and left long
+        # rounds in place: tests/benchmarks/results/README.md, "Balance".)
+        time_dim.SetGlobalSpanCostCoefficient(max(1, round(params.balance_weight * scale)))
 
     # Breaks: one fixed-length interval inside the break window, outside service times.
     breaks: dict[int, Any] = {}
@@ -385,7 +408,12 @@ def _build_model(
 
     # Loads, one group of dimensions per load component that is used.
     for d, dim_name in enumerate(LOAD_DIMENSIONS):
-        _add_load_dimension(problem, routing, manager, job_node, d, dim_name)
+        on_board = guide.on_board if guide is not None else {}
+        start_loads = [
+            on_board[c.courier_id].as_tuple()[d] if c.courier_id in on_board else None
+            for c in couriers
+        ]
+        _add_load_dimension(problem, routing, manager, job_node, d, dim_name, start_loads)
 
     # Pickup-and-delivery pairs.
     partner = problem.pair_partner()
@@ -418,7 +446,7 @@ def _build_model(
         penalties[p] = base * problem.jobs[p].priority
         if problem.jobs[p].job_id in had_courier:  # off its courier's round: a change too
             penalties[p] += guide.reassign_cost if guide is not None else 0
-        routing.AddDisjunction([manager.NodeToIndex(node)], penalties[p])
+        routing.AddDisjunction([manager.NodeToIndex(node)], scale * penalties[p])
 
     return _Model(
         manager,
@@ -434,6 +462,21 @@ def _build_model(
     )
 
 
+def _owners(
+    problem: Problem, job_node: dict[int, int], n_nodes: int, guide: SolveGuide | None
+) -> NDArray[np.int64]:
+    """Return, per model node, the vehicle the guide prefers for its job (-1: none)."""
+    owner = np.full(n_nodes, -1, dtype=np.int64)
+    if guide is None or not guide.preferred or guide.reassign_cost <= 0:
+        return owner
+    vehicle_of = {c.courier_id: v for v, c in enumerate(problem.couriers)}
+    for p, node in job_node.items():
+        had = guide.preferred.get(problem.jobs[p].job_id)
+        if had is not None and had in vehicle_of:
+            owner[node] = vehicle_of[had]
+    return owner
+
+
 def _add_load_dimension(
     problem: Problem,
     routing: Any,
@@ -441,13 +484,16 @@ def _add_load_dimension(
     job_node: dict[int, int],
     d: int,
     dim_name: str,
+    on_board: list[int | None] | None = None,
 ) -> None:
     """Add the dimension(s) tracking one load component.
 
     The load on board is ``start_load - delivered_so_far + picked_so_far`` where the start load
-    is the sum of the route's unpaired deliveries. Three cases, cheapest model first: only
-    unpaired deliveries (count what has been delivered), no unpaired deliveries (start empty),
-    or a mix (free start load linked to the route's total deliveries).
+    is the sum of the route's unpaired deliveries, or what a courier on the road already
+    carries (``on_board`` per vehicle, None for one leaving a depot). Three cases, cheapest
+    model first: only unpaired deliveries (count what has been delivered), no unpaired
+    deliveries (start empty or on board), or a mix (free start load linked to the route's
+    total deliveries, or on board).
     """
     couriers = problem.couriers
     n_nodes = manager.GetNumberOfNodes()
@@ -472,23 +518,34 @@ def _add_load_dimension(
             any_unpaired_delivery = True
     if not any_pickup_like and not any_unpaired_delivery:
         return
-    caps = [c.capacity.as_tuple()[d] for c in couriers]
+    starts = on_board or [None] * len(couriers)
+    caps = [
+        max(c.capacity.as_tuple()[d], start or 0) for c, start in zip(couriers, starts, strict=True)
+    ]
     if not any_pickup_like:
+        # Deliveries only: the load falls from the start; what is delivered must have fitted.
         cb = routing.RegisterUnaryTransitVector(delivered)
         routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, dim_name)
         return
     cb = routing.RegisterUnaryTransitVector(net)
-    if not any_unpaired_delivery:
+    if not any_unpaired_delivery and not any(starts):
         routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, dim_name)
         return
     routing.AddDimensionWithVehicleCapacity(cb, 0, caps, False, dim_name)
-    cb_del = routing.RegisterUnaryTransitVector(delivered)
-    routing.AddDimensionWithVehicleCapacity(cb_del, 0, caps, True, f"{dim_name}_delivered")
     load = routing.GetDimensionOrDie(dim_name)
-    done = routing.GetDimensionOrDie(f"{dim_name}_delivered")
+    done = None
+    if any_unpaired_delivery:
+        cb_del = routing.RegisterUnaryTransitVector(delivered)
+        routing.AddDimensionWithVehicleCapacity(cb_del, 0, caps, True, f"{dim_name}_delivered")
+        done = routing.GetDimensionOrDie(f"{dim_name}_delivered")
     solver = routing.solver()
-    for v in range(len(couriers)):
-        solver.Add(load.CumulVar(routing.Start(v)) == done.CumulVar(routing.End(v)))
+    for v, start in enumerate(starts):
+        if start is not None:  # on the road: it carries what it carries
+            load.CumulVar(routing.Start(v)).SetValue(start)
+        elif done is not None:  # leaves a depot loaded with its round's deliveries
+            solver.Add(load.CumulVar(routing.Start(v)) == done.CumulVar(routing.End(v)))
+        else:
+            load.CumulVar(routing.Start(v)).SetValue(0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -587,11 +644,14 @@ def _pyvrp_routes(
     params: SolverParams,
     deadline: float,
     screen: _Screen,
+    guide: SolveGuide | None = None,
 ) -> list[list[int]] | None:
     """Solve with PyVRP until ``deadline`` (monotonic); return node sequences per vehicle.
 
     Couriers that may not serve some jobs (skills, pre-assigned post office, capacity, the
-    pre-checks) get a routing profile whose arcs into those jobs are too long to use. A job
+    pre-checks) get a routing profile whose arcs into those jobs are too long to use; with a
+    guide's preferred couriers, arcs into a job another courier is preferred for cost
+    ``guide.reassign_cost`` more, as in the OR-Tools model. A job
     with several windows becomes one client per window in a mutually exclusive group. A break
     every courier shares is left out of PyVRP's clock (:func:`_compressed_windows`: shifts end
     a break earlier, windows after the break window move a break earlier). Other breaks are
@@ -613,6 +673,7 @@ def _pyvrp_routes(
     dur = np.where(sub_dur >= UNREACHABLE, horizon + 1, sub_dur)
     cost = model.cost
     num_depots = sum(1 for j in model.node_job if j is None)
+    owner = _owners(problem, model.job_node, n, guide)
 
     def build(required: bool) -> Any:
         """Return PyVRP's data of the piece (every job optional, or every job required)."""
@@ -628,14 +689,16 @@ def _pyvrp_routes(
             if any(j.demand.as_tuple()[d] for j in problem.jobs)
             or any(c.capacity.as_tuple()[d] for c in problem.couriers)
         ]
-        # Profiles: one per distinct set of jobs a courier may not serve.
-        signatures: dict[frozenset[int], int] = {}
+        # Profiles: one per distinct set of jobs a courier may not serve (and, with preferred
+        # couriers, per courier that is preferred for some job).
+        signatures: dict[tuple[frozenset[int], int], int] = {}
         vehicle_profile: list[int] = []
         for v in range(len(problem.couriers)):
             forbidden = frozenset(
                 node for p, node in model.job_node.items() if v not in screen.eligible[p]
             )
-            vehicle_profile.append(signatures.setdefault(forbidden, len(signatures)))
+            owns = v if bool((owner == v).any()) else -1
+            vehicle_profile.append(signatures.setdefault((forbidden, owns), len(signatures)))
         if len(signatures) > MAX_PYVRP_PROFILES:
             logger.info("PyVRP skipped: %d courier eligibility profiles", len(signatures))
             return None
@@ -750,10 +813,14 @@ def _pyvrp_routes(
                 client_node.append(node)
         cost_matrices, duration_matrices = [], []
         big_cost = 4 * int(cost.max()) + 1
-        for forbidden in signatures:
+        for forbidden, owns in signatures:
             cols = sorted(forbidden)
             c = np.array(cost, dtype=np.int64, copy=True)
             t = np.array(dur, dtype=np.int64, copy=True)
+            others = np.flatnonzero((owner >= 0) & (owner != owns))
+            if others.size and guide is not None:
+                c[:, others] += guide.reassign_cost
+                c[others, others] = 0
             if cols:
                 c[:, cols] = big_cost
                 t[:, cols] = horizon + 1
@@ -896,13 +963,98 @@ def _pyvrp_fewer_routes(
     return best
 
 
+#: The moves that insert left-out jobs (alone, in pairs, in place of a cheaper one) without
+#: reordering a round: the guided start's descent (:func:`_guided_start`).
+INSERTION_OPERATORS = (
+    "use_make_active",
+    "use_swap_active",
+    "use_relocate_and_make_active",
+    "use_exchange_and_make_active",
+    "use_node_pair_swap_active",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+)
+
+
+def _guided_start(
+    problem: Problem,
+    model: _Model,
+    guide: SolveGuide,
+    screen: _Screen,
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    params: SolverParams,
+    t0: float,
+) -> tuple[_Model, Any]:
+    """Return the model to search and the rounds in force, with the jobs they lack, in it.
+
+    Promised times are soft bounds on the time dimension, and with them OR-Tools times every
+    changed round by linear programming: reading routes takes the closing time limit and a
+    move costs ten times more. So the rounds are loaded, repaired and given the new and
+    orphaned jobs in a model without promised times, by insertion moves only (the rounds keep
+    their order: the times told stay), and only the result is read into ``model``. If it
+    does not load there in the time a read may take (large pieces), the search goes on in
+    the model without promised times: the rounds and couriers are still kept, and a plan
+    from the rounds in force beats one from a construction heuristic.
+    The assignment is None if nothing loads.
+    """
+    fast = (
+        _build_model(problem, durations, distances, screen, params, guide.without_promises())
+        if guide.promised_s
+        else model
+    )
+    kept = _guide_sequences(problem, fast, guide, screen, durations, distances)
+    fast.routing.CloseModelWithParameters(_search_parameters(params, 1.0))
+    initial = _assignment_from_sequences(fast, kept, t0 + 0.3 * params.time_limit_s)
+    if initial is not None and _num_unperformed(fast, initial):
+        initial = _reinsert(fast, initial, params, t0, 0.2, INSERTION_OPERATORS)
+    if initial is None or fast is model:
+        return fast, initial
+    sequences, _ = _working_times(fast, initial)
+    priced = _read_routes(model, sequences, params, t0 + params.time_limit_s)
+    if priced is None:
+        logger.info("%s: the re-plan searches without promised times", problem.name or "piece")
+        return fast, initial
+    return model, priced
+
+
+def _reinsert(
+    model: _Model,
+    initial: Any,
+    params: SolverParams,
+    t0: float,
+    share: float,
+    operators: tuple[str, ...] | None = None,
+) -> Any:
+    """Insert the jobs a start leaves out by a greedy descent of ``share`` of the time limit.
+
+    ``operators`` (names of OR-Tools' ``use_*`` flags) restricts the descent to those moves;
+    None keeps OR-Tools' own. Returns the better assignment, or ``initial``.
+    """
+    greedy = replace(params, local_search="GREEDY_DESCENT")
+    budget = min(share * params.time_limit_s, params.time_limit_s - _elapsed(t0))
+    search = _search_parameters(greedy, max(0.05, budget))
+    if operators is not None:
+        flags = search.local_search_operators
+        for name in flags.DESCRIPTOR.fields_by_name:
+            if name.startswith("use_"):
+                setattr(flags, name, BOOL_TRUE if name in operators else BOOL_FALSE)
+    improved = model.routing.SolveFromAssignmentWithParameters(initial, search)
+    return improved if improved is not None else initial
+
+
 def _guide_sequences(
-    problem: Problem, model: _Model, guide: SolveGuide, screen: _Screen
+    problem: Problem,
+    model: _Model,
+    guide: SolveGuide,
+    screen: _Screen,
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
 ) -> list[list[int]]:
     """Return the guide's rounds as node sequences per vehicle.
 
-    Jobs screened out, or that this vehicle can no longer serve (its time left, its skills),
-    are left out, with the other half of their pair: the search places them.
+    Jobs screened out, or that this vehicle can no longer serve (its time left, its skills,
+    a stop the round can no longer reach in time or carry), are left out, with the other
+    half of their pair: the search places them.
     """
     pos_of = {j.job_id: p for p, j in enumerate(problem.jobs)}
     partner = problem.pair_partner()
@@ -911,8 +1063,282 @@ def _guide_sequences(
         seq = [j for j in guide.initial.get(courier.courier_id, ()) if j in pos_of]
         ok = {j for j in seq if pos_of[j] in model.job_node and v in screen.eligible[pos_of[j]]}
         ok = {j for j in ok if j not in partner or partner[j] in ok}
-        out.append([model.job_node[pos_of[j]] for j in seq if j in ok])
-    return out
+        kept = _feasible_subsequence(
+            problem,
+            courier,
+            [pos_of[j] for j in seq if j in ok],
+            durations,
+            distances,
+            guide.on_board.get(courier.courier_id),
+        )
+        out.append(kept)
+    _insert_unplaced(problem, model, guide, screen, out, durations, distances)
+    return [[model.job_node[p] for p in seq] for seq in out]
+
+
+#: Positions per round tried, cheapest detour first, when a job is inserted into the rounds.
+INSERT_TRIES = 3
+
+
+def _insert_unplaced(
+    problem: Problem,
+    model: _Model,
+    guide: SolveGuide,
+    screen: _Screen,
+    rounds: list[list[int]],
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+) -> None:
+    """Insert the jobs on no round in force (new, orphaned, trimmed) where they fit, in place.
+
+    Highest priority first, each at the position of least detour (plus the cost of a change
+    of courier) among the few cheapest of every round that keeps the round feasible (a
+    pickup with its delivery right after it): the search then starts from a plan that
+    already holds them, as one from scratch would.
+    """
+    placed = {p for seq in rounds for p in seq}
+    partner = problem.pair_partner()
+    pos_of = {j.job_id: p for p, j in enumerate(problem.jobs)}
+    todo = [
+        p
+        for p in model.job_node
+        if p not in placed
+        and (problem.jobs[p].job_id not in partner or problem.jobs[p].kind == "pickup")
+    ]
+    todo.sort(key=lambda p: -problem.jobs[p].priority)
+    vehicle_of = {c.courier_id: v for v, c in enumerate(problem.couriers)}
+    preferred = {j: vehicle_of[c] for j, c in guide.preferred.items() if c in vehicle_of}
+    ends = [_shift_bounds(problem, c)[:2] for c in problem.couriers]
+    for p in todo:
+        job = problem.jobs[p]
+        other = pos_of.get(partner.get(job.job_id, ""), -1)
+        if other >= 0 and other not in model.job_node:
+            continue
+        ids = [p] if other < 0 else [p, other]
+        first, last = problem.job_location(ids[0]), problem.job_location(ids[-1])
+        inner = int(durations[first, last]) if len(ids) == 2 else 0
+        options: list[tuple[int, int, int]] = []
+        for v, seq in enumerate(rounds):
+            if any(v not in screen.eligible[q] for q in ids):
+                continue
+            start_loc, end_loc = ends[v]
+            points = [start_loc, *(problem.job_location(q) for q in seq), end_loc]
+            detours = sorted(
+                (
+                    int(durations[a, first])
+                    + inner
+                    + int(durations[last, b])
+                    - int(durations[a, b]),
+                    k,
+                )
+                for k, (a, b) in enumerate(itertools.pairwise(points))
+            )
+            moved = guide.reassign_cost if preferred.get(job.job_id, v) != v else 0
+            options += [(d + moved, v, k) for d, k in detours[:INSERT_TRIES]]
+        for _d, v, k in sorted(options):
+            courier = problem.couriers[v]
+            trial = [*rounds[v][:k], *ids, *rounds[v][k:]]
+            if _fits(
+                problem,
+                courier,
+                trial,
+                durations,
+                distances,
+                guide.on_board.get(courier.courier_id),
+            ):
+                rounds[v] = trial
+                break
+
+
+def _fits(
+    problem: Problem,
+    courier: Courier,
+    positions: list[int],
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    on_board: Load | None,
+) -> bool:
+    """Return whether a round, timed as early as possible, is timely and within capacity."""
+    jobs = problem.jobs
+    start_loc, _, earliest, latest = _shift_bounds(problem, courier)
+    bw = courier.break_window if courier.has_break else None
+    capacity = courier.capacity
+    if on_board is not None:
+        capacity = Load(*map(max, capacity.as_tuple(), on_board.as_tuple()))
+    start = on_board
+    if start is None:
+        start = problem.start_load([jobs[q].job_id for q in positions])
+    route = schedule_route(
+        problem,
+        courier,
+        positions,
+        durations,
+        distances,
+        start=RouteStart(start_loc, earliest, start, left=on_board is not None),
+    )
+    return (
+        route.end_s <= latest
+        and start.fits_in(capacity)
+        and all(s.load_after.fits_in(capacity) for s in route.stops)
+        and all(jobs[q].in_window(s.start_s) for q, s in zip(positions, route.stops, strict=True))
+        and (
+            bw is None
+            or route.break_start_s is None
+            or route.break_start_s + courier.break_duration_s <= bw.end_s
+        )
+    )
+
+
+def _feasible_subsequence(
+    problem: Problem,
+    courier: Courier,
+    positions: list[int],
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    on_board: Load | None = None,
+) -> list[int]:
+    """Keep the stops of a round in force, in order, while the round stays feasible.
+
+    A round in force may no longer fit the rest of the day (its courier is late, a failed
+    delivery still takes room): each stop, a pickup with its delivery, is kept if the round
+    so far with it is still timely (windows, shift, break window) and within capacity, so the
+    search starts from the rounds in force instead of repairing them probe by probe.
+    """
+    partner = problem.pair_partner()
+    jobs = problem.jobs
+    pos_of = {j.job_id: p for p, j in enumerate(jobs)}
+    order = {p: k for k, p in enumerate(positions)}
+    chosen: list[int] = []
+    for p in positions:
+        job = jobs[p]
+        other = pos_of.get(partner.get(job.job_id, ""), -1)
+        if job.kind == "delivery" and other in order:
+            continue  # decided with its pickup
+        trial = sorted([*chosen, p, *([other] if other in order else [])], key=order.__getitem__)
+        if _fits(problem, courier, trial, durations, distances, on_board):
+            chosen = trial
+    return chosen
+
+
+#: The balancing model multiplies every cost by this, so a span weight below one works.
+BALANCE_SCALE = 4
+
+
+def _working_times(model: _Model, assignment: Any) -> tuple[list[list[int]], list[int]]:
+    """Return each vehicle's node sequence and the working time of each round (return less start)."""
+    routing, manager, time_dim = model.routing, model.manager, model.time_dim
+    sequences: list[list[int]] = []
+    spans: list[int] = []
+    for v in range(routing.vehicles()):
+        index = routing.Start(v)
+        start = int(assignment.Value(time_dim.CumulVar(index)))
+        seq: list[int] = []
+        index = assignment.Value(routing.NextVar(index))
+        while not routing.IsEnd(index):
+            seq.append(manager.IndexToNode(index))
+            index = assignment.Value(routing.NextVar(index))
+        if seq:
+            spans.append(int(assignment.Value(time_dim.CumulVar(index))) - start)
+        sequences.append(seq)
+    return sequences, spans
+
+
+def _rebalance(
+    problem: Problem,
+    durations: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    screen: _Screen,
+    params: SolverParams,
+    guide: SolveGuide | None,
+    model: _Model,
+    assignment: Any,
+    deadline: float,
+) -> tuple[_Model, Any, dict[str, Any]]:
+    """Spend the rest of the search evening out working time, if the rounds are uneven.
+
+    ``assignment`` is the plain model's best plan. When its longest round is within
+    ``balance_tolerance`` of the mean, the plain search simply goes on. Otherwise the plan
+    is loaded into a model that also pays for the latest return less the earliest departure
+    and searched until ``deadline`` (monotonic); its rounds are then timed by the plain
+    model (latest departure, earliest return: the span cost times only the longest round)
+    and kept if they are more even and cost at most ``balance_max_extra`` more (or are as
+    even and cheaper).
+
+    Returns the plain model (the one given, or a fresh one that timed the rounds), its
+    assignment to extract, and statistics.
+    """
+    plain = model
+    routing = model.routing
+    # A copy: restoring routes into the model below may reuse the assignment's storage.
+    assignment = routing.solver().Assignment(assignment)
+    cost = int(assignment.ObjectiveValue())
+    sequences, spans = _working_times(model, assignment)
+    ratio = _spread(spans)
+    info: dict[str, Any] = {"balance_ratio_before": round(ratio, 3)}
+
+    def go_on() -> Any:
+        left = max(0.05, deadline - time.monotonic())
+        more = routing.SolveFromAssignmentWithParameters(
+            assignment, _search_parameters(params, left)
+        )
+        return more if more is not None else assignment
+
+    if len(problem.couriers) < 2 or ratio <= 1 + params.balance_tolerance:
+        return model, go_on(), info
+    balanced = _build_model(problem, durations, distances, screen, params, guide, balance=True)
+    start = _read_routes(balanced, sequences, params, deadline)
+    if start is None:
+        info["balance"] = "not loaded"
+        return model, go_on(), info
+    # a tenth of what is left is kept for timing the rounds again in the plain model
+    left = max(0.05, 0.9 * (deadline - time.monotonic()))
+    found = balanced.routing.SolveFromAssignmentWithParameters(
+        start, _search_parameters(params, left)
+    )
+    found_sequences, _ = _working_times(balanced, found if found is not None else start)
+    routes = [[model.manager.NodeToIndex(n) for n in seq] for seq in found_sequences]
+    timed = routing.ReadAssignmentFromRoutes(routes, True)
+    if timed is None:
+        # The plain model can refuse to read the rounds once its own search has spent its
+        # time limit; a fresh plain model (same costs and constraints) reads them.
+        fresh = _build_model(problem, durations, distances, screen, params, guide)
+        timed = _read_routes(fresh, found_sequences, params, deadline)
+        if timed is not None:
+            model = fresh
+    if timed is None:
+        info["balance"] = "not timed"
+        return model, assignment, info
+    after = _spread(_working_times(model, timed)[1])
+    extra = timed.ObjectiveValue() / max(1, cost) - 1
+    info |= {"balance_ratio_after": round(after, 3), "balance_extra_cost": round(extra, 4)}
+    if (after < ratio and extra <= params.balance_max_extra) or (after <= ratio and extra < 0):
+        info["balance"] = "kept"  # more even and not much dearer, or as even and cheaper
+        return model, timed, info
+    info["balance"] = "rejected"
+    return plain, assignment, info
+
+
+def _read_routes(
+    model: _Model, sequences: list[list[int]], params: SolverParams, deadline: float
+) -> Any:
+    """Close ``model`` and read node sequences into it; None if they do not load.
+
+    With costs on the time dimension (promised times' soft bounds, the balancing span cost)
+    OR-Tools times the rounds it reads by linear programming until the closing parameters'
+    time limit, whatever the rounds: a tenth of what is left before ``deadline`` (monotonic
+    seconds), at most a second, is what a read may take.
+    """
+    seconds = min(1.0, max(0.01, 0.1 * (deadline - time.monotonic())))
+    model.routing.CloseModelWithParameters(_search_parameters(params, seconds))
+    return model.routing.ReadAssignmentFromRoutes(
+        [[model.manager.NodeToIndex(n) for n in seq] for seq in sequences], True
+    )
+
+
+def _spread(spans: list[int]) -> float:
+    """Return the longest working time over the mean (1.0 without rounds)."""
+    total = sum(spans)
+    return max(spans) * len(spans) / total if spans and total > 0 else 1.0
 
 
 def _elapsed(t0: float) -> float:
@@ -938,8 +1364,10 @@ def _assignment_from_sequences(
 
     A route infeasible in the full model (PyVRP ignores breaks) is rebuilt greedily: its
     stops are kept in order while the route stays feasible (a pair's halves together); the
-    others are left unperformed for the search to reinsert. Returns ``None`` if nothing loads
-    or the repair runs past ``deadline`` (monotonic seconds).
+    others are left unperformed for the search to reinsert. A repair that runs past
+    ``deadline`` (monotonic seconds) keeps the routes settled so far and leaves the rest
+    unperformed: on a starved machine a re-plan still starts from most of the rounds in force
+    rather than from nothing. Returns ``None`` only if nothing loads.
     """
     routing, manager = model.routing, model.manager
     routes = [[manager.NodeToIndex(n) for n in seq] for seq in sequences]
@@ -956,12 +1384,15 @@ def _assignment_from_sequences(
             kept[v] = route
             continue
         # Greedy subsequence: keep each stop (a pair's pickup with its delivery) if still feasible.
+        if time.monotonic() > deadline:
+            logger.info("warm-start repair out of time; route %d starts empty", v)
+            continue
         order = {index: k for k, index in enumerate(route)}
         chosen: list[int] = []
         for index in route:
             if time.monotonic() > deadline:
-                logger.info("warm-start repair out of time; dropping the PyVRP start")
-                return None
+                logger.info("warm-start repair out of time; route %d keeps what was checked", v)
+                break
             if index in delivery_of:
                 continue  # decided together with its delivery
             trial = [*chosen, index]
@@ -1088,12 +1519,15 @@ def _search_parameters(params: SolverParams, time_limit_s: float) -> Any:
     return search
 
 
-def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) -> tuple[Any, str]:
+def _first_solution_portfolio(
+    model: _Model, params: SolverParams, t0: float, *, started: bool = False
+) -> tuple[Any, str]:
     """Build a first solution with each strategy of the portfolio; return the cheapest.
 
     Insertion heuristics suit tight windows, savings suits loose ones; trying a few costs a
-    fraction of the budget (at most ``portfolio_share`` of it once a start exists; the first
-    strategy may take 80 % of what is left) and avoids a poor start.
+    fraction of the budget (at most ``portfolio_share`` of it once a start exists, here or
+    before, ``started``; else the first strategy may take 80 % of what is left) and avoids a
+    poor start.
     Returns ``(assignment or None, strategy name)``.
     """
     routing = model.routing
@@ -1108,7 +1542,8 @@ def _first_solution_portfolio(model: _Model, params: SolverParams, t0: float) ->
         total_left = params.time_limit_s - (now - t0) - 0.05
         # Until something is found, a strategy may use most of what is left: a large piece
         # with breaks needs seconds for its first solution.
-        left = 0.8 * total_left if best is None else min(budget - (now - t_start), total_left)
+        first = best is None and not started
+        left = 0.8 * total_left if first else min(budget - (now - t_start), total_left)
         if left <= 0.01 or (k > 0 and left < 0.05):
             break
         search = _search_parameters(replace(params, first_solution=name), left)
@@ -1235,26 +1670,27 @@ def solve(
     # leaves out a job whose every window is too short to be safe on PyVRP's clock: the
     # construction portfolio then competes with PyVRP's start.
     relaxed = any(c.has_break for c in problem.couriers) and not _break_is_exact(problem, screen)
+    settled = False
     if guide is not None and guide.initial:
-        kept = _guide_sequences(problem, model, guide, screen)
-        routing.CloseModelWithParameters(_search_parameters(params, 1.0))
-        initial = _assignment_from_sequences(model, kept, t0 + 0.3 * params.time_limit_s)
-        if initial is not None and _num_unperformed(model, initial):
-            # New and orphaned jobs: a short greedy descent inserts what fits.
-            greedy = replace(params, local_search="GREEDY_DESCENT")
-            budget = min(0.2 * params.time_limit_s, params.time_limit_s - _elapsed(t0))
-            improved = routing.SolveFromAssignmentWithParameters(
-                initial, _search_parameters(greedy, max(0.05, budget))
-            )
-            initial = improved if improved is not None else initial
+        model, initial = _guided_start(
+            problem, model, guide, screen, durations, distances, params, t0
+        )
+        if guide.promised_s:
+            stats["promises"] = "priced" if model.routing is routing else "not priced"
+        if model.routing is not routing:  # searched without promised times (see there)
+            routing = model.routing
+            relay = _ProgressRelay(model, callbacks, t0)
+            routing.AddAtSolutionCallback(relay)
         if initial is not None:
             copy = routing.solver().Assignment(initial)
             candidates.append((int(initial.ObjectiveValue()), "replan+ortools", copy))
+            # The rounds in force hold nearly every job: the portfolio only gets its share.
+            settled = _num_unperformed(model, initial) <= 0.1 * len(model.job_node)
     elif params.use_pyvrp and _pyvrp_supported(problem, screen):
         share = params.pyvrp_share * (0.6 if relaxed else 1.0)
         try:
             seq = _pyvrp_routes(
-                problem, model, durations, params, t0 + params.time_limit_s * share, screen
+                problem, model, durations, params, t0 + params.time_limit_s * share, screen, guide
             )
         except (AttributeError, TypeError, ValueError, RuntimeError) as e:
             # An incompatible PyVRP version or data it rejects: OR-Tools alone still plans.
@@ -1268,12 +1704,7 @@ def solve(
             initial = _assignment_from_sequences(model, seq, repair_deadline)
             if initial is not None and _num_unperformed(model, initial):
                 # Repaired start: reinsert the cut jobs by a short greedy descent.
-                greedy = replace(params, local_search="GREEDY_DESCENT")
-                budget = min(0.1 * params.time_limit_s, params.time_limit_s - _elapsed(t0))
-                improved = routing.SolveFromAssignmentWithParameters(
-                    initial, _search_parameters(greedy, max(0.05, budget))
-                )
-                initial = improved if improved is not None else initial
+                initial = _reinsert(model, initial, params, t0, 0.1)
             if initial is None:
                 logger.warning("PyVRP routes rejected by the OR-Tools model")
             else:
@@ -1286,18 +1717,35 @@ def solve(
     if not candidates or relaxed or guide is not None:
         # With a guide too: the rounds in force may have fallen behind (a late courier), and
         # an insertion start priced with the same costs of change can keep more jobs.
-        initial, strategy = _first_solution_portfolio(model, params, t0)
+        initial, strategy = _first_solution_portfolio(model, params, t0, started=settled)
         if initial is not None:
             candidates.append((int(initial.ObjectiveValue()), f"ortools({strategy})", initial))
     remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
     if candidates:
         _start_cost, engine, initial = min(candidates, key=lambda c: c[0])
         stats["start"] = {name: cost for cost, name, _ in candidates}
+        if params.balance:
+            # Half the search as usual; the other half evens the rounds if they are uneven.
+            remaining = max(0.05, remaining * (1 - params.balance_share))
         assignment = routing.SolveFromAssignmentWithParameters(
             initial, _search_parameters(params, remaining)
         )
         if assignment is None:
             assignment = initial
+        if params.balance:
+            model, assignment, info = _rebalance(
+                problem,
+                durations,
+                distances,
+                screen,
+                params,
+                guide,
+                model,
+                assignment,
+                t0 + params.time_limit_s,
+            )
+            routing = model.routing
+            stats |= info
     else:
         assignment = routing.SolveWithParameters(_search_parameters(params, remaining))
     if assignment is None:

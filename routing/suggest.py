@@ -6,7 +6,13 @@ so a town office of twenty rounds costs no more than a village's), every positio
 remaining round is priced by its detour; the cheapest positions are then timed in full from the
 courier's start (:mod:`routing.schedule`) and checked by the independent checker, and the
 suggestions name the courier, the position, the job's ETA, the minutes added to the round
-and every other stop that would become late (never silently).
+and every other stop that would become late (never silently). Each round gets its own small
+matrix (the rest of the round, where the courier stands, the new job): the travel-time
+queries grow with the points of a round, not with those of the whole office, and the stops
+already reached are not timed again. A caller that keeps rounds' matrices between questions
+(the service's road network) passes ``round_matrix``: the next urgent job about the same
+round then costs two searches per round (from the round to the job and back), the same
+numbers as a full matrix.
 
 A delivery nobody carries yet is collected at the post office first when the courier has
 already left (the office stop is inserted just before it).
@@ -14,6 +20,7 @@ already left (the office stop is inserted just before it).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -22,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from routing.check import Violation, check_plan
-from routing.edit import MatrixFn
+from routing.edit import MatrixFn, RoundMatrixFn
 from routing.errors import InputError
 from routing.model import UNREACHABLE, Job, Problem
 from routing.plan import Plan, Route
@@ -98,10 +105,13 @@ class _Office:
     problem: Problem
     members: list[Standing]
     remaining: dict[str, list[str]]
-    starts: dict[str, RouteStart]
-    durations: Any
-    distances: Any
-    new_ids: tuple[str, ...]
+    new_jobs: tuple[Job, ...]
+    partner: dict[str, str]
+    now_s: int
+
+    @property
+    def new_ids(self) -> tuple[str, ...]:
+        return tuple(j.job_id for j in self.new_jobs)
 
 
 #: Couriers of the office whose rounds are priced in full: those working nearest the job.
@@ -128,17 +138,25 @@ def _office_view(
     states: Mapping[str, CourierState],
     now_s: int,
     job: Job,
-    matrix: MatrixFn,
     max_couriers: int = MAX_COURIERS,
 ) -> _Office:
-    """Return the job's post office at ``now_s``: couriers, remaining rounds, starts, matrices."""
+    """Return the job's post office at ``now_s``: its couriers' standings and remaining rounds."""
     if job.job_id in problem.job_by_id():
         raise InputError(None, "job_id", job.job_id, "a job with this id is already planned")
     office = job.depot_id or nearest_depot(problem, job)
     changes = DayChanges(now_s=now_s)
     route_of = {r.courier_id: r for r in plan.routes}
+    by_id, partner = problem.job_by_id(), problem.pair_partner()
     members = [
-        standing(problem, c, route_of.get(c.courier_id), states.get(c.courier_id), changes)
+        standing(
+            problem,
+            c,
+            route_of.get(c.courier_id),
+            states.get(c.courier_id),
+            changes,
+            jobs=by_id,
+            partner=partner,
+        )
         for c in problem.couriers
         if c.depot_id == office
     ]
@@ -147,67 +165,157 @@ def _office_view(
     if job.loaded_at_depot and any(m.left for m in members):
         pickup, delivery = collected_at_office(problem, job, office)
         new_jobs = (pickup, delivery)
-    wanted = {j for m in members for j in (*m.remaining, *m.frozen)}
-    jobs = tuple(j for j in problem.jobs if j.job_id in wanted) + new_jobs
-    sub = Problem(problem.depots, tuple(m.courier for m in members), jobs, day=problem.day)
-    lons = [d.lon for d in sub.depots] + [j.lon for j in sub.jobs]
-    lats = [d.lat for d in sub.depots] + [j.lat for j in sub.jobs]
-    rows: dict[str, int] = {}
-    loc_of = {j.job_id: sub.job_location(k) for k, j in enumerate(sub.jobs)}
-    for m in members:
-        cid = m.courier.courier_id
-        if not m.left:
-            rows[cid] = sub.depot_index(m.courier.depot_id)
-        elif m.location_job is not None:
-            rows[cid] = loc_of[m.location_job]
-        else:
-            lons.append(m.location[0])
-            lats.append(m.location[1])
-            rows[cid] = len(lons) - 1
-    durations, distances = matrix(lons, lats)
-    home = {m.courier.courier_id: sub.depot_index(m.courier.depot_id) for m in members}
-    for m in members:
-        cid = m.courier.courier_id
-        if int(durations[rows[cid], home[cid]]) >= UNREACHABLE:
-            # a fix off every mapped road: start from the last stop reached, else the office
-            rows[cid] = loc_of[m.frozen[-1]] if m.frozen else home[cid]
-    starts = {
-        m.courier.courier_id: RouteStart(
-            rows[m.courier.courier_id],
-            m.time_s,
-            m.load if m.left else sub.start_load(list(m.remaining)),
-            m.break_taken,
-        )
-        for m in members
-    }
     return _Office(
-        sub,
+        problem,
         members,
         {m.courier.courier_id: list(m.remaining) for m in members},
-        starts,
+        new_jobs,
+        partner,
+        now_s,
+    )
+
+
+@dataclass(slots=True)
+class _Round:
+    """One courier's remaining round with the new job(s): its own problem and matrices.
+
+    The same for every position tried, so built once per courier; the checker sees the
+    courier's jobs (the stops reached among them are done) and the new ones.
+    """
+
+    member: Standing
+    problem: Problem
+    pos: dict[str, int]
+    durations: Any
+    distances: Any
+    start: RouteStart
+    done: set[str]
+
+
+def _round(
+    view: _Office, member: Standing, matrix: MatrixFn, round_matrix: RoundMatrixFn | None = None
+) -> _Round:
+    """Return a courier's round with the new job(s), and the matrices between its points.
+
+    Only the rest of the round, where the courier stands and the other half of each pair
+    are in it (the stops reached are not timed again): one small matrix per round costs a
+    fraction of one over the whole office. With ``round_matrix`` the round's own points
+    (offices, its jobs, the GPS fix) are asked for apart from the new job(s), so a provider
+    that keeps them answers the next urgent job about the same round from what it has.
+    """
+    m = member
+    cid = m.courier.courier_id
+    mine = set(view.remaining[cid])
+    mine |= {j for j in (m.location_job, m.came_from, *m.frozen[-1:]) if j is not None}
+    mine |= {view.partner[j] for j in mine if j in view.partner}
+    jobs = tuple(j for j in view.problem.jobs if j.job_id in mine) + view.new_jobs
+    needed = {m.courier.depot_id, m.courier.end_depot} | {j.depot_id for j in jobs}
+    depots = tuple(d for d in view.problem.depots if d.depot_id in needed)
+    sub = Problem(depots, (m.courier,), jobs, day=view.problem.day)
+    pos = {j.job_id: k for k, j in enumerate(sub.jobs)}
+    lons = [d.lon for d in sub.depots] + [j.lon for j in sub.jobs]
+    lats = [d.lat for d in sub.depots] + [j.lat for j in sub.jobs]
+    home = sub.depot_index(m.courier.depot_id)
+    fix = None
+    if m.left and m.on_fix:  # a GPS fix: an extra point after the problem's locations
+        lons.append(m.location[0])
+        lats.append(m.location[1])
+        fix = len(lons) - 1
+    if round_matrix is None:
+        durations, distances = matrix(lons, lats)
+    else:
+        # the round's points first, the new job(s) last; back to the problem's order after
+        n_new = len(view.new_jobs)
+        first_new = len(sub.depots) + len(sub.jobs) - n_new
+        own = [k for k in range(len(lons)) if not first_new <= k < first_new + n_new]
+        new = list(range(first_new, first_new + n_new))
+        durations, distances = round_matrix(
+            [lons[k] for k in own],
+            [lats[k] for k in own],
+            [lons[k] for k in new],
+            [lats[k] for k in new],
+        )
+        back = np.argsort(np.asarray(own + new))
+        durations = np.asarray(durations)[np.ix_(back, back)]
+        distances = np.asarray(distances)[np.ix_(back, back)]
+    if fix is not None and int(durations[fix, home]) >= UNREACHABLE:
+        # a fix off every mapped road: start from the last stop reached, else the office
+        m.on_fix, m.location_job = False, m.came_from
+        m.time_s = m.came_from_s if m.came_from_s is not None else m.time_s
+        fix = None
+    if m.on_the_way and m.remaining[0] in pos:
+        # between stops: where the courier will be (the drive so far counts)
+        last = sub.job_location(pos[m.came_from]) if m.came_from is not None else home
+        nxt = sub.job_location(pos[m.remaining[0]])
+        job = sub.jobs[pos[m.remaining[0]]]
+        m.settle(
+            view.now_s,
+            (job.lon, job.lat),
+            last_to_next_s=int(durations[last, nxt]),
+            last_to_fix_s=None if fix is None else int(durations[last, fix]),
+            fix_to_next_s=None if fix is None else int(durations[fix, nxt]),
+        )
+    if not m.left:
+        row = home
+    elif m.on_fix and fix is not None:
+        row = fix
+    elif m.location_job is not None:
+        row = sub.job_location(pos[m.location_job])
+    else:  # on the road, no stop reached, no fix: from the office
+        row = home
+    load = m.load if m.left else sub.start_load(list(m.remaining))
+    return _Round(
+        m,
+        sub,
+        pos,
         np.asarray(durations),
         np.asarray(distances),
-        tuple(j.job_id for j in new_jobs),
+        RouteStart(row, m.time_s, load, m.break_taken, m.left),
+        set(m.frozen) & set(pos),
     )
 
 
-def _start(view: _Office, cid: str, seq: list[str]) -> RouteStart:
-    """Return where a courier's round ``seq`` starts (one who has not left loads it all)."""
-    start = view.starts[cid]
-    member = next(m for m in view.members if m.courier.courier_id == cid)
-    if not member.left:  # loads the round's deliveries, the new one included, at the office
-        start = replace(start, load=view.problem.start_load(seq))
-    return start
+def _start(r: _Round, seq: list[str]) -> RouteStart:
+    """Return where the round ``seq`` starts (one who has not left loads it all, the new job too)."""
+    if r.member.left:
+        return r.start
+    return replace(r.start, load=r.problem.start_load(seq))
 
 
-def _timed(view: _Office, cid: str, seq: list[str]) -> Route:
+def _timed(r: _Round, seq: list[str]) -> Route:
     """Time a courier's remaining round from their start."""
-    pos = {j.job_id: k for k, j in enumerate(view.problem.jobs)}
-    courier = view.problem.courier_by_id()[cid]
-    start = _start(view, cid, seq)
     return schedule_route(
-        view.problem, courier, [pos[j] for j in seq], view.durations, view.distances, start=start
+        r.problem,
+        r.member.courier,
+        [r.pos[j] for j in seq],
+        r.durations,
+        r.distances,
+        start=_start(r, seq),
     )
+
+
+def _violations(
+    r: _Round, seq: list[str], route: Route, new_ids: tuple[str, ...]
+) -> list[Violation]:
+    """Check a courier's remaining round with the new job by the independent checker.
+
+    Other stops made late are the dispatcher's call (each suggestion lists them), so only
+    their window violations are left out; everything else, the new job's window included,
+    counts.
+    """
+    cid = r.member.courier.courier_id
+    return [
+        v
+        for v in check_plan(
+            r.problem,
+            Plan((route,), (), 0),
+            r.durations,
+            r.distances,
+            starts={cid: _start(r, seq)},
+            done=r.done,
+        )
+        if v.kind != "window" or v.job_id in new_ids
+    ]
 
 
 def suggest_insertions(
@@ -219,6 +327,7 @@ def suggest_insertions(
     matrix: MatrixFn,
     *,
     limit: int = 10,
+    round_matrix: RoundMatrixFn | None = None,
 ) -> list[Suggestion]:
     """Rank where a new job fits in the rounds of its post office from ``now_s`` on.
 
@@ -238,6 +347,10 @@ def suggest_insertions(
         Travel times and distances between points.
     limit
         How many suggestions to return at most.
+    round_matrix
+        Travel times and distances between a round's points and the new job(s), when the
+        caller keeps rounds' matrices between questions (the same numbers as ``matrix``,
+        so the same suggestions, faster); else ``matrix`` is asked for each round.
 
     Returns
     -------
@@ -250,32 +363,32 @@ def suggest_insertions(
     InputError
         If the job's id is already planned.
     """
-    view = _office_view(problem, plan, states, now_s, job, matrix)
-    jobs = view.problem.job_by_id()
-    loc = {j.job_id: view.problem.job_location(k) for k, j in enumerate(view.problem.jobs)}
+    view = _office_view(problem, plan, states, now_s, job)
+    jobs = view.problem.job_by_id() | {j.job_id: j for j in view.new_jobs}
     new_ids = view.new_ids
-    first, last = loc[new_ids[0]], loc[new_ids[-1]]
-    dur = view.durations
+    via_office = len(new_ids) == 2
+    ids = new_ids if via_office else new_ids[-1:]
     out: list[Suggestion] = []
     for m in view.members:
         cid = m.courier.courier_id
+        r = _round(view, m, matrix, round_matrix)
         seq = view.remaining[cid]
-        base = _timed(view, cid, seq)
+        base = _timed(r, seq)
         base_late = {s.job_id for s in base.stops if not jobs[s.job_id].in_window(s.start_s)}
-        via_office = len(new_ids) == 2
-        ids = new_ids if via_office else new_ids[-1:]
         # Price each position by its detour, then time the cheapest in full.
-        points = [view.starts[cid].location_idx, *(loc[j] for j in seq)]
-        end = view.problem.depot_index(m.courier.end_depot)
-        detours = []
-        for k in range(len(seq) + 1):
-            a = points[k]
-            b = loc[seq[k]] if k < len(seq) else end
-            inner = int(dur[first, last]) if via_office else 0
-            detours.append(int(dur[a, first]) + inner + int(dur[last, b]) - int(dur[a, b]))
+        first, last = r.pos[new_ids[0]], r.pos[new_ids[-1]]
+        first, last = r.problem.job_location(first), r.problem.job_location(last)
+        points = [r.start.location_idx, *(r.problem.job_location(r.pos[j]) for j in seq)]
+        points.append(r.problem.depot_index(m.courier.end_depot))
+        dur = r.durations
+        inner = int(dur[first, last]) if via_office else 0
+        detours = [
+            int(dur[a, first]) + inner + int(dur[last, b]) - int(dur[a, b])
+            for a, b in itertools.pairwise(points)
+        ]
         for k in sorted(range(len(seq) + 1), key=detours.__getitem__)[:FULL_CHECKS_PER_COURIER]:
             cand = [*seq[:k], *ids, *seq[k:]]
-            route = _timed(view, cid, cand)
+            route = _timed(r, cand)
             stop = next(s for s in route.stops if s.job_id == new_ids[-1])
             late = tuple(
                 s.job_id
@@ -284,7 +397,7 @@ def suggest_insertions(
                 and s.job_id not in base_late
                 and not jobs[s.job_id].in_window(s.start_s)
             )
-            violations = tuple(str(v) for v in _violations(view, m, cand, route, ids))
+            violations = tuple(str(v) for v in _violations(r, cand, route, ids))
             out.append(
                 Suggestion(
                     cid,
@@ -299,57 +412,6 @@ def suggest_insertions(
             )
     out.sort(key=lambda s: (not s.feasible, s.added_s, s.eta_s))
     return out[:limit]
-
-
-def _violations(
-    view: _Office, member: Standing, cand: list[str], route: Route, new_ids: tuple[str, ...]
-) -> list[Violation]:
-    """Check a courier's remaining round with the new job by the independent checker.
-
-    Other stops made late are the dispatcher's call (each suggestion lists them), so only
-    their window violations are left out; everything else, the new job's window included,
-    counts.
-    """
-    cid = member.courier.courier_id
-    sub_jobs = set(cand) | set(member.frozen)
-    sub = Problem(
-        view.problem.depots,
-        (member.courier,),
-        tuple(j for j in view.problem.jobs if j.job_id in sub_jobs),
-        day=view.problem.day,
-    )
-    start = _start(view, cid, cand)
-    return [
-        v
-        for v in check_plan(
-            sub,
-            _relocate(route, sub),
-            _sub_matrix(view.durations, sub, view.problem, start),
-            _sub_matrix(view.distances, sub, view.problem, start),
-            starts={cid: replace(start, location_idx=sub.num_locations)},
-            done=set(member.frozen),
-        )
-        if v.kind != "window" or v.job_id in new_ids
-    ]
-
-
-def _index_map(sub: Problem, full: Problem) -> list[int]:
-    """Map ``sub``'s location indices to ``full``'s (same depots, a subset of the jobs)."""
-    pos = {j.job_id: full.job_location(k) for k, j in enumerate(full.jobs)}
-    return list(range(len(sub.depots))) + [pos[j.job_id] for j in sub.jobs]
-
-
-def _sub_matrix(m: Any, sub: Problem, full: Problem, start: RouteStart) -> Any:
-    """Return ``sub``'s rows of a matrix of ``full``, the courier's start row last."""
-    idx = [*_index_map(sub, full), start.location_idx]
-    return m[np.ix_(idx, idx)]
-
-
-def _relocate(route: Route, sub: Problem) -> Plan:
-    """Return the route as a plan of ``sub`` (its stops' location indices in ``sub``)."""
-    pos = {j.job_id: sub.job_location(k) for k, j in enumerate(sub.jobs)}
-    stops = tuple(replace(s, location_idx=pos[s.job_id]) for s in route.stops)
-    return Plan((replace(route, stops=stops),), (), 0)
 
 
 def insert_job(
@@ -383,7 +445,7 @@ def insert_job(
     from routing.errors import InfeasibleChangeError
 
     # the chosen courier, whoever it is (not only the nearest the suggestions priced)
-    view = _office_view(problem, plan, states, now_s, job, matrix, len(problem.couriers))
+    view = _office_view(problem, plan, states, now_s, job, len(problem.couriers))
     member = next((m for m in view.members if m.courier.courier_id == courier_id), None)
     if member is None:
         raise InputError(
@@ -394,14 +456,14 @@ def insert_job(
         raise InputError(None, "position", position, f"must be between 0 and {len(seq)}")
     ids = view.new_ids
     cand = [*seq[:position], *ids, *seq[position:]]
-    route = _timed(view, courier_id, cand)
-    start = _start(view, courier_id, cand)
-    violations = _violations(view, member, cand, route, ids)
+    r = _round(view, member, matrix)
+    route = _timed(r, cand)
+    start = _start(r, cand)
+    violations = _violations(r, cand, route, ids)
     if violations:
         msg = "; ".join(str(v) for v in violations[:3])
         raise InfeasibleChangeError(f"the job does not fit there: {msg}", violations)
-    new_jobs = tuple(view.problem.job_by_id()[j] for j in ids)
-    return new_jobs, route, start, tuple(member.frozen)
+    return view.new_jobs, route, start, tuple(member.frozen)
 
 
 __all__ = ["Suggestion", "insert_job", "suggest_insertions"]

@@ -190,6 +190,20 @@ class CarryAction(StrEnum):
     RETURN = "return_to_office"
 
 
+class LateResult(StrEnum):
+    """Why a result reported after its day was closed needs the dispatcher.
+
+    ``on_published_day``: the job no longer needs the visit it was carried to, but that day's
+    plan is already published (take it off the round). ``held_not_carried``: it now goes to the
+    next working day, whose plan is already published, so it is held instead. ``was_returned``:
+    the citizen was told the job went back to the post office, and it did not.
+    """
+
+    ON_PUBLISHED_DAY = "on_published_day"
+    HELD_NOT_CARRIED = "held_not_carried"
+    WAS_RETURNED = "was_returned"
+
+
 CARRY_MESSAGES: dict[str, tuple[str, str]] = {
     CarryAction.DONE: ("Completed", "Đã hoàn thành"),
     CarryAction.NEXT_DAY: ("Carried to the next working day", "Chuyển sang ngày làm việc kế tiếp"),

@@ -28,6 +28,8 @@ class JobOutcome(Base):
 
     ``attempts`` counts every attempt up to and including ``day``; ``carried_to`` is the day the
     job became a job of (next-day carry-over, or a held job the dispatcher released).
+    ``revised_at`` is when a result reported after the close changed the row, ``late_result``
+    why the dispatcher must look at it (``routing.vocabulary.LateResult``), if they must.
     """
 
     __tablename__ = "job_outcomes"
@@ -47,6 +49,8 @@ class JobOutcome(Base):
     carried_to: Mapped[date | None] = mapped_column(nullable=True, index=True)
     released_at: Mapped[datetime | None] = mapped_column(nullable=True)
     job: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    late_result: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    revised_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class CarryRulesRecord(Base):

@@ -38,6 +38,14 @@ class OutcomeRead(BaseModel):
     carried_to: dt.date | None
     released_at: dt.datetime | None
     notify: bool = Field(description="The citizen is told: the job went back to the post office")
+    late_result: str | None = Field(
+        default=None,
+        description="Why the dispatcher must look at a result reported after the close: "
+        "on_published_day, held_not_carried, was_returned",
+    )
+    revised_at: dt.datetime | None = Field(
+        default=None, description="When a result reported after the close changed this outcome"
+    )
     address: str
     recipient: str
 
@@ -75,6 +83,10 @@ class CloseRead(BaseModel):
     carried: list[OutcomeRead]
     held: list[OutcomeRead]
     returned: list[OutcomeRead]
+    late: list[OutcomeRead] = Field(
+        default_factory=list,
+        description="Outcomes a result reported after the close changed, needing the dispatcher",
+    )
     cash: list[CashRead]
     carried_skipped: list[str] = Field(
         default_factory=list,

@@ -3,6 +3,8 @@
 The rules are :mod:`routing.close`'s; this module reads the day from the store, applies them
 with each office's rules and earlier attempts, and writes the outcome of every job, the jobs of
 the next working day, the held list and the courier's cash at close, in one transaction.
+A result a phone reports after the close is applied to the stored outcome by
+:func:`revise_after_close`.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.cash import service as cash
 from api.days.models import CarryRulesRecord, DayClose, JobOutcome
-from api.db import utcnow
+from api.db import prepared, utcnow, write_lock
 from api.errors import ConflictError, NotFoundError
 from api.jobs.models import DepotRecord, JobRecord
+from api.notify import service as notify
 from api.plans.service import get_plan, published_plan_id
 from routing.close import (
     DEFAULT_RULES,
@@ -28,9 +31,11 @@ from routing.close import (
     ClosedJob,
     DayJob,
     JobHistory,
+    Revision,
     carried_job,
     close_jobs,
     next_working_day,
+    revise,
     rules_from_json,
     rules_to_json,
 )
@@ -84,7 +89,7 @@ def rules_by_office(session: Session) -> dict[str | None, CarryRules]:
 
 
 def histories(session: Session, job_ids: list[str], before: date) -> dict[str, JobHistory]:
-    """Return each job's attempts and first request time from the closed days before ``before``."""
+    """Return each job's attempts, first request and last failure's reason before ``before``."""
     if not job_ids:
         return {}
     latest = (
@@ -94,11 +99,14 @@ def histories(session: Session, job_ids: list[str], before: date) -> dict[str, J
         .subquery()
     )
     rows = session.execute(
-        select(JobOutcome.job_id, JobOutcome.attempts, JobOutcome.first_requested_at).join(
-            latest, (JobOutcome.job_id == latest.c.job_id) & (JobOutcome.day == latest.c.day)
-        )
+        select(
+            JobOutcome.job_id,
+            JobOutcome.attempts,
+            JobOutcome.first_requested_at,
+            JobOutcome.fail_reason,
+        ).join(latest, (JobOutcome.job_id == latest.c.job_id) & (JobOutcome.day == latest.c.day))
     ).all()
-    return {job_id: JobHistory(attempts, first) for job_id, attempts, first in rows}
+    return {job_id: JobHistory(attempts, first, reason) for job_id, attempts, first, reason in rows}
 
 
 # -- closing -----------------------------------------------------------------------------------
@@ -170,6 +178,24 @@ def _carry(session: Session, job: Job, to_day: date) -> bool:
     return True
 
 
+def _pickups_completed(day_jobs: list[DayJob], decided: list[ClosedJob]) -> dict[str, bool]:
+    """Return, per pair id, whether the pair's pickup ended completed."""
+    completed = {c.job_id for c in decided if c.outcome == CloseOutcome.COMPLETED}
+    return {
+        it.job.pair_id: it.job.job_id in completed
+        for it in day_jobs
+        if it.job.pair_id and it.job.kind == "pickup"
+    }
+
+
+def _counts(decided: list[ClosedJob] | list[JobOutcome]) -> dict[str, int]:
+    """Return a closed day's counts by outcome and by action."""
+    return {
+        **{str(o): sum(c.outcome == o for c in decided) for o in CloseOutcome},
+        **{str(a): sum(c.action == a for c in decided) for a in CarryAction},
+    }
+
+
 def close_day(
     session: Session,
     day: date,
@@ -216,26 +242,17 @@ def close_day(
         histories=histories(session, [j.job.job_id for j in day_jobs], day),
         rules_for=rules_by_office(session),
     )
-    completed = {c.job_id for c in decided if c.outcome == CloseOutcome.COMPLETED}
-    pickup_of = {
-        it.job.pair_id: it.job.job_id
-        for it in day_jobs
-        if it.job.pair_id and it.job.kind == "pickup"
-    }
+    pickup_done = _pickups_completed(day_jobs, decided)
     rows: list[JobOutcome] = []
     skipped: list[str] = []
     for it, closed in zip(items, decided, strict=True):
         job = it.day_job.job
-        pickup_done = pickup_of.get(job.pair_id) in completed if job.pair_id else False
-        later = carried_job(job, pickup_completed=pickup_done)
+        later = carried_job(job, pickup_completed=pickup_done.get(job.pair_id or "", False))
         if closed.carried_to is not None and not _carry(session, later, closed.carried_to):
             skipped.append(job.job_id)
         rows.append(_outcome_row(day, it, closed, later))
     session.add_all(rows)
-    counts = {
-        **{str(o): sum(c.outcome == o for c in decided) for o in CloseOutcome},
-        **{str(a): sum(c.action == a for c in decided) for a in CarryAction},
-    }
+    counts = _counts(decided)
     session.add(DayClose(day=day, plan_id=plan_id, closed_by=closed_by, counts=counts))
     cash_rows = cash.close_cash(session, day, plan_id, cash_returned or {})
     try:
@@ -254,6 +271,211 @@ def close_day(
         counts[CarryAction.RETURN],
     )
     return CloseResult(day, plan_id, rows, skipped, cash_rows)
+
+
+# -- results reported after the close -------------------------------------------------------------
+
+#: Days known closed, by engine (a closed day never reopens): a stop event's check costs nothing.
+_closed_days: set[tuple[Any, date]] = set()
+
+
+def closed_day(session: Session, day: date) -> DayClose | None:
+    """Return the day's close, if the day is closed."""
+    rec = session.get(DayClose, day)
+    if rec is not None:
+        _closed_days.add((session.get_bind(), day))
+    return rec
+
+
+#: Whether a day has a close: one column of one row, without the ORM's identity map and loading
+#: (asked after every stop event of an open day).
+_CLOSE_OF_DAY = select(DayClose.day).where(DayClose.day == bindparam("day_key"))
+
+
+def is_closed_cached(session: Session, day: date, *, conn: Any = None) -> bool:
+    """Return whether the day is closed, remembering a closed day (it never reopens).
+
+    An open day is asked again each time: the close may come at any moment. Asked on the
+    session's connection, or on ``conn``, a pooled driver connection of its engine.
+    """
+    engine = session.get_bind()
+    key = (engine, day)
+    if key in _closed_days:
+        return True
+    if conn is None:
+        on = session.connection()
+        found = prepared(_CLOSE_OF_DAY, on.dialect).run(on, {"day_key": day})
+    else:
+        found = prepared(_CLOSE_OF_DAY, engine.dialect).run(conn, {"day_key": day}, engine=engine)
+    if not found:
+        return False
+    _closed_days.add(key)
+    return True
+
+
+@dataclass
+class LateRevision:
+    """A stored outcome a late result changed, with what :func:`routing.close.revise` decided."""
+
+    outcome: JobOutcome
+    revision: Revision
+
+
+def _stored_closed_job(o: JobOutcome) -> ClosedJob:
+    return ClosedJob(
+        o.job_id,
+        CloseOutcome(o.outcome),
+        o.attempts,
+        o.fail_reason,
+        o.first_requested_at,
+        CarryAction(o.action),
+        o.carried_to,
+    )
+
+
+def _withdraw(session: Session, o: JobOutcome, from_day: date) -> None:
+    """Take the job the close carried to ``from_day`` off that day (only the carried one)."""
+    rec = session.scalar(
+        select(JobRecord).where(JobRecord.day == from_day, JobRecord.job_id == o.job_id)
+    )
+    if rec is not None and rec.record == o.job:  # not a job of that id the dispatcher loaded
+        session.delete(rec)
+
+
+def _rewrite_carried(session: Session, o: JobOutcome, record: dict[str, Any]) -> None:
+    """Store a carried job's new form on the day it was carried to (if still the carried one)."""
+    if record == o.job or o.carried_to is None:
+        return
+    rec = session.scalar(
+        select(JobRecord).where(JobRecord.day == o.carried_to, JobRecord.job_id == o.job_id)
+    )
+    if rec is not None and rec.record == o.job:
+        rec.record = record
+    o.job = record
+
+
+def revise_after_close(session: Session, day: date, job_id: str) -> list[LateRevision]:
+    """Apply to a closed day's stored outcome a stop result reported after the close.
+
+    A courier's phone without signal may send its results after the dispatcher closed the day.
+    The close is decided again for the job (and the other half of its pair) with the stops'
+    status now, and :func:`routing.close.revise` says what changes: the outcome, attempts and
+    reason; a carried job taken off a later day not yet published (one the dispatcher loaded
+    under the same id is left alone) or flagged when that day is published; a job now carried,
+    or held when its day is published. The day's counts follow. Idempotent: a result already
+    applied (a phone retrying) changes nothing. Nothing is committed here.
+
+    Returns
+    -------
+    list of LateRevision
+        The outcomes changed (none when the day is open or the result changes nothing).
+    """
+    close = closed_day(session, day)
+    if close is None:
+        return []
+    items = _day_items(session, close.plan_id)
+    target = next((it for it in items if it.day_job.job.job_id == job_id), None)
+    if target is None:
+        return []
+    pair = target.day_job.job.pair_id
+    group = [it for it in items if it is target or (pair and it.day_job.job.pair_id == pair)]
+    day_jobs = [it.day_job for it in group]
+    decided = close_jobs(
+        day,
+        day_jobs,
+        histories=histories(session, [j.job.job_id for j in day_jobs], day),
+        rules_for=rules_by_office(session),
+    )
+    stored = {
+        o.job_id: o
+        for o in session.scalars(
+            select(JobOutcome).where(
+                JobOutcome.day == day, JobOutcome.job_id.in_([j.job.job_id for j in day_jobs])
+            )
+        )
+    }
+    later_days = {
+        d for d in [*(o.carried_to for o in stored.values()), *(c.carried_to for c in decided)] if d
+    }
+    published = {d for d in later_days if published_plan_id(session, d) is not None}
+    pickup_done = _pickups_completed(day_jobs, decided)
+    changed: list[LateRevision] = []
+    for it, after in zip(group, decided, strict=True):
+        o = stored.get(after.job_id)
+        if o is None:
+            continue
+        job = it.day_job.job
+        later = carried_job(job, pickup_completed=pickup_done.get(job.pair_id or "", False))
+        rev = revise(_stored_closed_job(o), after, published=published)
+        if rev is None:
+            # Its pickup done after all, a carried delivery leaves its pair on a day to plan.
+            if o.carried_to is not None and o.carried_to not in published:
+                _rewrite_carried(session, o, job_to_json(later))
+            continue
+        if rev.withdraw_from is not None:
+            _withdraw(session, o, rev.withdraw_from)
+        if rev.carry_to is not None:
+            _carry(session, later, rev.carry_to)
+        new = rev.closed
+        o.outcome, o.attempts, o.fail_reason = str(new.outcome), new.attempts, new.fail_reason
+        o.action, o.carried_to = str(new.action), new.carried_to
+        o.late_result = str(rev.flag) if rev.flag is not None else None
+        o.revised_at = utcnow()
+        if rev.withdraw_from is not None or rev.carry_to is not None:
+            o.job = job_to_json(later)
+        elif o.carried_to is not None and o.carried_to not in published:
+            _rewrite_carried(session, o, job_to_json(later))
+        changed.append(LateRevision(o, rev))
+    if changed:
+        session.flush()
+        close.counts = _counts(
+            list(session.scalars(select(JobOutcome).where(JobOutcome.day == day)))
+        )
+        session.flush()
+        logger.info("closed day %s revised by a late result: %d jobs", day, len(changed))
+    return changed
+
+
+def record_late_result(session: Session, day: date, job_id: str) -> list[LateRevision]:
+    """Revise a closed day for a stop result just stored, tell the other systems, and commit.
+
+    Each changed outcome is a ``day.revised`` event for the webhooks; a job that now goes back
+    to the post office is announced to its citizen, as at the close. Idempotent (see
+    :func:`revise_after_close`).
+    """
+    with write_lock(session):
+        changed = revise_after_close(session, day, job_id)
+        close = closed_day(session, day)
+        for c in changed:
+            o = c.outcome
+            assert close is not None
+            notify.emit(
+                session,
+                notify.DAY_REVISED,
+                {
+                    "day": day.isoformat(),
+                    "plan_id": close.plan_id,
+                    "job_id": o.job_id,
+                    "outcome": o.outcome,
+                    "attempts": o.attempts,
+                    "fail_reason": o.fail_reason,
+                    "action": o.action,
+                    "carried_to": o.carried_to.isoformat() if o.carried_to else None,
+                    "late_result": o.late_result,
+                    "returned": [
+                        {"job_id": o.job_id, "depot_id": o.depot_id, "attempts": o.attempts}
+                    ]
+                    if c.revision.notify
+                    else [],
+                },
+                source_key=(
+                    f"day.revised:{day.isoformat()}:{o.job_id}:{o.outcome}:{o.attempts}:"
+                    f"{o.fail_reason}:{o.action}"
+                ),
+                plan_id=close.plan_id,
+            )
+        session.commit()
+    return changed
 
 
 def _outcome_row(day: date, it: _Item, closed: ClosedJob, later: Job) -> JobOutcome:
@@ -291,6 +513,8 @@ def outcome_dict(o: JobOutcome) -> dict[str, Any]:
         "carried_to": o.carried_to,
         "released_at": o.released_at,
         "notify": o.action == CarryAction.RETURN,
+        "late_result": o.late_result,
+        "revised_at": o.revised_at,
         "address": job.get("address", ""),
         "recipient": job.get("recipient", ""),
     }
@@ -325,6 +549,7 @@ def close_dict(session: Session, day: date) -> dict[str, Any]:
         "carried": by_action[CarryAction.NEXT_DAY],
         "held": by_action[CarryAction.HOLD],
         "returned": by_action[CarryAction.RETURN],
+        "late": [outcome_dict(o) for o in outcomes if o.late_result],
         "cash": cash.day_rows(session, day),
     }
 

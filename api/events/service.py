@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis
 from sqlalchemy import String, bindparam, case, or_, select, update
@@ -27,12 +27,19 @@ from sqlalchemy.orm import Session
 
 from api import live
 from api.auth.service import Principal
-from api.db import UTCDateTime, utcnow, write_lock
+from api.days import service as days_closed
+from api.db import Prepared, UTCDateTime, utcnow, write_lock
 from api.errors import ConflictError, NotFoundError, UnsupportedMediaError
 from api.events.handover import authorised_columns
 from api.events.models import Position, Proof, StopEvent
 from api.events.schemas import PositionIn, StopEventIn
 from api.network import Network
+from api.notify.service import (
+    STOP_EVENT_COLUMNS,
+    record_on_the_way,
+    stop_event_insert,
+    stop_event_row,
+)
 from api.pagination import DEFAULT_LIMIT, Page, count_rows, cut
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from api.plans.service import published_plan_id
@@ -42,6 +49,7 @@ from routing.errors import InputError
 from routing.eta import PlannedStop, Projection, project, travel_s
 from routing.handover import check_recipient
 from routing.model import Job
+from routing.notify import due_from_fix
 from routing.vocabulary import DONE_STATUSES, EventKind
 
 logger = logging.getLogger(__name__)
@@ -52,7 +60,9 @@ class Recorded:
     """The outcome of a write: the stored row and whether it was already there.
 
     ``row`` has the columns of a :class:`StopEvent` or :class:`Position` as attributes (the
-    ORM row when it was read back, a plain namespace when it was just inserted).
+    ORM row when it was read back, a plain namespace when it was just inserted). A stop event
+    just stored also says whether its day is closed and its route's stops after it, read on
+    the connection that stored it (None: not read, ask again).
     """
 
     row: Any
@@ -60,6 +70,8 @@ class Recorded:
     stop_status: str | None = None
     route_id: int | None = None
     projection: Projection | None = None
+    day_closed: bool | None = None
+    stops: list[StopRow] | None = None
 
 
 def _plans_for(session: Session, device_ts: datetime, plan_id: int | None) -> list[int]:
@@ -122,18 +134,26 @@ class StopRow:
     window_end_s: int
 
 
-def route_stops(session: Session, route_id: int) -> list[StopRow]:
-    """Return a route's stops in order, as plain rows."""
-    rows = session.connection().execute(_sql(session).route_stops, {"route_key": route_id})
+def route_stops(session: Session, route_id: int, *, conn: Any = None) -> list[StopRow]:
+    """Return a route's stops in order, as plain rows.
+
+    Read on the session's connection, or on ``conn``, a pooled driver connection of its engine.
+    """
+    route = _fast(session).route_stops
+    if conn is None:
+        rows = route.run(session.connection(), {"route_key": route_id})
+    else:
+        rows = route.run(conn, {"route_key": route_id}, engine=session.get_bind())
     return [StopRow(*row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
 class PublishedRounds:
-    """A published plan's rounds as planned: couriers' routes and their stops in order."""
+    """A published plan's rounds as planned: couriers' routes, their starts and stops in order."""
 
     route_of: dict[str, int]
     stops_of: dict[int, tuple[PlannedStop, ...]]
+    start_of: dict[int, int]
 
 
 _published: dict[tuple[Any, int], PublishedRounds] = {}
@@ -157,13 +177,17 @@ def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
             _published.clear()
         conn = session.connection()
         sql = _sql(session)
-        route_of: dict[str, int] = {
-            row[0]: row[1] for row in conn.execute(sql.plan_routes, {"plan_key": plan_id})
-        }
+        route_of: dict[str, int] = {}
+        start_of: dict[int, int] = {}
+        for courier_id, rid, start_s in conn.execute(sql.plan_routes, {"plan_key": plan_id}):
+            route_of[courier_id] = rid
+            start_of[rid] = start_s
         stops: dict[int, list[PlannedStop]] = {rid: [] for rid in route_of.values()}
         for rid, *planned in conn.execute(sql.plan_stops, {"plan_key": plan_id}):
             stops.setdefault(rid, []).append(PlannedStop(*planned))
-        _published[key] = PublishedRounds(route_of, {rid: tuple(v) for rid, v in stops.items()})
+        _published[key] = PublishedRounds(
+            route_of, {rid: tuple(v) for rid, v in stops.items()}, start_of
+        )
     return _published[key]
 
 
@@ -379,7 +403,7 @@ def _live_sql(dialect: str) -> _LiveSQL:
         plan_stop_rows=select(StopRecord.route_id, *stop_row)
         .where(StopRecord.plan_id == bindparam("plan_key"))
         .order_by(StopRecord.route_id, StopRecord.seq),
-        plan_routes=select(RouteRecord.courier_id, RouteRecord.id).where(
+        plan_routes=select(RouteRecord.courier_id, RouteRecord.id, RouteRecord.start_s).where(
             RouteRecord.plan_id == bindparam("plan_key")
         ),
         plan_stops=select(
@@ -397,7 +421,7 @@ def _live_sql(dialect: str) -> _LiveSQL:
         insert_position=insert(Position)
         .on_conflict_do_nothing(index_elements=["courier_id", "idempotency_key"])
         .returning(Position.id),
-        insert_proof=insert(Proof),
+        insert_proof=insert(Proof).returning(Proof.id),  # as PostgreSQL compiles it anyway
         arrive=update(StopRecord)
         .where(one_stop)
         .values({**moved, StopRecord.arrived_at: case((first, ts), else_=StopRecord.arrived_at)})
@@ -418,6 +442,100 @@ def _live_sql(dialect: str) -> _LiveSQL:
     )
 
 
+#: The columns a courier's write inserts (all of them given: no Python-side defaults to fill).
+EVENT_COLUMNS = [
+    "stop_id",
+    "plan_id",
+    "courier_id",
+    "job_id",
+    "kind",
+    "idempotency_key",
+    "device_ts",
+    "received_at",
+    "reason",
+    "note",
+    "lon",
+    "lat",
+    "body_sha256",
+]
+PROOF_COLUMNS = [
+    "event_id",
+    "recipient_name",
+    "id_check",
+    "cash_paid_vnd",
+    "photo_path",
+    "photo_sha256",
+    "received_by",
+    "authorised_name",
+    "authorised_relation",
+    "authorised_id_digits",
+    "authorisation_photo_sha256",
+]
+POSITION_COLUMNS = [
+    "courier_id",
+    "plan_id",
+    "idempotency_key",
+    "device_ts",
+    "lon",
+    "lat",
+    "accuracy_m",
+    "received_at",
+    "body_sha256",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class _FastSQL:
+    """The statements of every courier's write, run on the driver's cursor (:class:`Prepared`)."""
+
+    find_stop: Prepared
+    find_job_stop: Prepared
+    route_stops: Prepared
+    insert_event: Prepared
+    insert_position: Prepared
+    arrive: Prepared
+    finish: Prepared
+    insert_proof: Prepared
+    insert_outbox: Prepared
+
+
+_fast_sql: dict[tuple[Any, str], _FastSQL] = {}
+
+
+def _fast(session: Session) -> _FastSQL:
+    dialect = session.get_bind().dialect
+    key = (type(dialect), dialect.paramstyle)
+    found = _fast_sql.get(key)
+    if found is None:
+        sql = _live_sql(dialect.name)
+        found = _FastSQL(
+            find_stop=Prepared(sql.find_stop, dialect),
+            find_job_stop=Prepared(sql.find_job_stop, dialect),
+            route_stops=Prepared(sql.route_stops, dialect),
+            insert_event=Prepared(sql.insert_event, dialect, EVENT_COLUMNS),
+            insert_position=Prepared(sql.insert_position, dialect, POSITION_COLUMNS),
+            arrive=Prepared(sql.arrive, dialect),
+            finish=Prepared(sql.finish, dialect),
+            insert_proof=Prepared(sql.insert_proof, dialect, PROOF_COLUMNS),
+            insert_outbox=Prepared(stop_event_insert(dialect.name), dialect, STOP_EVENT_COLUMNS),
+        )
+        _fast_sql[key] = found
+    return found
+
+
+class _FoundStop(NamedTuple):
+    """The stop an event names: its id, its route and its job (decoded JSON)."""
+
+    id: int
+    route_id: int
+    job: dict[str, Any]
+
+
+def _first(rows: list[tuple[Any, ...]]) -> Any:
+    """Return the first column of the first row (None without rows), as ``.scalar()``."""
+    return rows[0][0] if rows else None
+
+
 def record_event(
     session: Session,
     who: Principal,
@@ -429,8 +547,9 @@ def record_event(
     """Store a stop event once and update its stop's status by device time.
 
     The event insert (``ON CONFLICT DO NOTHING`` on the courier's idempotency key), the stop
-    update and the proof share one transaction; a repeated key with the same body changes
-    nothing and returns the stored event instead.
+    update, the proof and the event's outbox row (citizens' messages, webhooks) share one
+    transaction; a repeated key with the same body changes nothing and returns the stored
+    event instead.
 
     Raises
     ------
@@ -445,33 +564,74 @@ def record_event(
     assert who.courier_id is not None
     check_device_ts(body.device_ts, device_ts_ahead_s)
     body_sha256 = event_body_sha256(body)
-    sql = _sql(session)
-    conn = session.connection()
+    fast = _fast(session)
+    # What the write needs of the published plans, read first (cached in the process; a miss
+    # reads through the session): the driver connection below is then the thread's only one.
+    plans = _plans_for(session, body.device_ts, body.plan_id)
+    current_of = {
+        pid: published_plan_id(session, plan_day_of(session, pid), cached=True) for pid in plans
+    }
+    if session.in_transaction():
+        session.commit()  # end what the session read: a thread never holds two pooled connections
+    engine = session.get_bind()
+    conn = engine.raw_connection()  # a pooled driver connection, without the session's machinery
+    try:
+        stored = _store_event(
+            session, conn, fast, who.courier_id, body, body_sha256, plans, current_of, uploads
+        )
+    finally:
+        conn.close()  # back to the pool
+    if isinstance(stored, Recorded):
+        return stored
+    # Not stored: the job is not on the round, the proof is missing, or the key was used.
+    old = _existing_event(session, who.courier_id, body.idempotency_key)
+    if old is not None:
+        return _retry_of(old, body_sha256, "event")
+    if stored is None:
+        msg = "event insert conflicted but the stored event is missing"
+        raise RuntimeError(msg)
+    raise stored
+
+
+def _store_event(
+    session: Session,
+    conn: Any,
+    fast: _FastSQL,
+    courier_id: str,
+    body: StopEventIn,
+    body_sha256: str,
+    plans: list[int],
+    current_of: dict[int, int | None],
+    uploads: Path,
+) -> Recorded | Exception | None:
+    """Store an event on a pooled driver connection ``conn``, with its stop, proof and outbox row.
+
+    Returns the recorded event, with what its publishing reads on the same connection after the
+    commit (the route's stops, whether its day is closed); the error to raise if the job is not
+    on the caller's round or its proof is missing (the key may have been used already: the
+    caller looks for it); or None when the key is stored already.
+    """
+    engine = session.get_bind()
     stop = None
-    for plan_id in _plans_for(session, body.device_ts, body.plan_id):
-        stop = conn.execute(
-            sql.find_stop,
-            {"plan_key": plan_id, "job_key": body.job_id, "courier_key": who.courier_id},
-        ).first()
-        if stop is not None:
+    for plan_id in plans:
+        found = fast.find_stop.run(
+            conn,
+            {"plan_key": plan_id, "job_key": body.job_id, "courier_key": courier_id},
+            engine=engine,
+        )
+        if found:
+            stop = _FoundStop(*found[0])
             break
     if stop is None:
-        old = _existing_event(session, who.courier_id, body.idempotency_key)
-        if old is not None:
-            return _retry_of(old, body_sha256, "event")
-        msg = f"job {body.job_id} is not on your round in plan {plan_id}"
-        raise NotFoundError(msg)
+        return NotFoundError(f"job {body.job_id} is not on your round in plan {plan_id}")
     try:
         _check_proof(body, job_from_json(stop.job), uploads)
-    except InputError:
-        old = _existing_event(session, who.courier_id, body.idempotency_key)
-        if old is not None:
-            return _retry_of(old, body_sha256, "event")
-        raise
+    except InputError as e:
+        return e
     values = {
         "stop_id": stop.id,
         "plan_id": plan_id,
-        "courier_id": who.courier_id,
+        "courier_id": courier_id,
         "job_id": body.job_id,
         "kind": body.kind,
         "idempotency_key": body.idempotency_key,
@@ -484,24 +644,26 @@ def record_event(
         "body_sha256": body_sha256,
     }
     stop_status = None
-    with write_lock(session):
+    with write_lock(session, conn):
         try:
-            event_id = conn.execute(sql.insert_event, values).scalar()
+            event_id = _first(fast.insert_event.run(conn, values, engine=engine))
             if event_id is not None:
-                stop_status = _move_stop(conn, sql, body, stop.id)
-                current = published_plan_id(session, plan_day_of(session, plan_id), cached=True)
+                stop_status = _move_stop(conn, engine, fast, body, stop.id)
+                current = current_of[plan_id]
                 if current is not None and current != plan_id:
                     # Recorded on an older version (the job left this courier's round there):
                     # the published version's stop of the job counts it too.
-                    mirror = conn.execute(
-                        sql.find_job_stop, {"plan_key": current, "job_key": body.job_id}
-                    ).scalar()
+                    mirror = _first(
+                        fast.find_job_stop.run(
+                            conn, {"plan_key": current, "job_key": body.job_id}, engine=engine
+                        )
+                    )
                     if mirror is not None:
-                        _move_stop(conn, sql, body, mirror)
+                        _move_stop(conn, engine, fast, body, mirror)
                 if body.proof is not None:
                     photo = body.proof.photo_id
-                    conn.execute(
-                        sql.insert_proof,
+                    fast.insert_proof.run(
+                        conn,
                         {
                             "event_id": event_id,
                             "recipient_name": body.proof.recipient_name,
@@ -511,36 +673,52 @@ def record_event(
                             "photo_sha256": photo,
                             **authorised_columns(body.proof),
                         },
+                        engine=engine,
                     )
-            session.commit()
+                # The outbox row for citizens and webhooks, in the same commit as the event.
+                fast.insert_outbox.run(
+                    conn, stop_event_row(SimpleNamespace(id=event_id, **values)), engine=engine
+                )
+            conn.commit()
         except BaseException:
-            session.rollback()
+            conn.rollback()
             raise
     if event_id is None:
-        # Already stored: read it outside the write lock (the commit gave the connection back).
-        again = _existing_event(session, who.courier_id, body.idempotency_key)
-        if again is None:
-            msg = "event insert conflicted but the stored event is missing"
-            raise RuntimeError(msg)
-        return _retry_of(again, body_sha256, "event")
+        return None
+    # What the event's publishing reads, on the same connection after the commit: the open-day
+    # check (an open day is asked every time) and the route's stops.
+    day = plan_day_of(session, plan_id)
+    closed = days_closed.is_closed_cached(session, day, conn=conn)
+    stops = None if closed else route_stops(session, stop.route_id, conn=conn)
     # The stored columns as plain attributes: an ORM instance would cost more than the insert.
-    return Recorded(SimpleNamespace(id=event_id, **values), False, stop_status, stop.route_id)
+    return Recorded(
+        SimpleNamespace(id=event_id, **values),
+        False,
+        stop_status,
+        stop.route_id,
+        day_closed=closed,
+        stops=stops,
+    )
 
 
-def _move_stop(conn: Any, sql: _LiveSQL, body: StopEventIn, stop_id: int) -> str | None:
+def _move_stop(
+    conn: Any, engine: Any, fast: _FastSQL, body: StopEventIn, stop_id: int
+) -> str | None:
     """Move a stop to an event's status if it is the stop's latest by device time."""
     move = {"stop_key": stop_id, "new_ts": body.device_ts, "new_status": body.kind}
     if body.kind == EventKind.ARRIVED:
-        return cast(str | None, conn.execute(sql.arrive, move).scalar())
+        return cast(str | None, _first(fast.arrive.run(conn, move, engine=engine)))
     reason = body.reason if body.kind == EventKind.FAILED else None
-    return cast(str | None, conn.execute(sql.finish, {**move, "new_reason": reason}).scalar())
+    return cast(
+        str | None, _first(fast.finish.run(conn, {**move, "new_reason": reason}, engine=engine))
+    )
 
 
 def publish_event(session: Session, r: redis.Redis, rec: Recorded) -> None:
     """Publish a stored stop event with its route's progress, next stop and lateness."""
     ev: StopEvent = rec.row
     assert rec.route_id is not None
-    stops = route_stops(session, rec.route_id)
+    stops = rec.stops if rec.stops is not None else route_stops(session, rec.route_id)
     progress, nxt = progress_of(stops)
     stop = next(s for s in stops if s.id == ev.stop_id)
     t_local = local_seconds(ev.device_ts, plan_day_of(session, ev.plan_id))
@@ -591,30 +769,68 @@ def _insert_position(session: Session, values: dict[str, Any]) -> int | None:
     """
     if session.in_transaction():
         session.commit()
-    with session.get_bind().connect() as conn, write_lock(session, conn):
-        new_id = conn.execute(_sql(session).insert_position, values).scalar()
-        conn.commit()
+    insert = _fast(session).insert_position
+    engine = session.get_bind()
+    conn = engine.raw_connection()  # a pooled driver connection
+    try:
+        with write_lock(session, conn):
+            try:
+                new_id = _first(insert.run(conn, values, engine=engine))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+    finally:
+        conn.close()  # back to the pool
     return cast(int | None, new_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteState:
+    """What a GPS fix reads of its courier's live state (see :func:`_route_state`).
+
+    ``progress`` and ``next_stop`` as the live feed shows them; ``started`` whether a stop
+    event of the round was recorded; ``told`` the jobs whose citizens fixes already put "on
+    the way" (before the round's first event).
+    """
+
+    progress: dict[str, int]
+    next_stop: dict[str, Any] | None
+    started: bool
+    told: tuple[str, ...]
+
+
+#: The courier's live-state field listing the jobs told "on the way" by fixes (private: the
+#: leading underscore keeps it out of the dispatcher's snapshot).
+TOLD_FIELD = "_on_the_way"
+_STATE_FIELDS = ["progress", "next_stop", "last_event", TOLD_FIELD]
 
 
 def _route_state(
     session: Session, r: redis.Redis, plan_id: int, courier_id: str
-) -> tuple[dict[str, int] | None, dict[str, Any] | None]:
-    """Return a courier's route progress and next stop (with its position) for the live feed.
+) -> RouteState | None:
+    """Return a courier's route state for the live feed (None when not on the plan's rounds).
 
     Read from the courier's live state in Redis, which every stop event refreshes; only the
     first fix of a round (or after Redis lost its data) reads the stops from the database, and
     then seeds the state without overwriting what an event may have written meanwhile.
     """
-    raw = cast(list[Any], r.hmget(live.courier_key(plan_id, courier_id), ["progress", "next_stop"]))
+    raw = cast(
+        list[Any], live.command(r, "HMGET", live.courier_key(plan_id, courier_id), *_STATE_FIELDS)
+    )
     if raw[0] is not None and raw[1] is not None:
-        return json.loads(raw[0]), json.loads(raw[1])
+        return RouteState(
+            json.loads(raw[0]),
+            json.loads(raw[1]),
+            raw[2] is not None,
+            tuple(json.loads(raw[3])) if raw[3] is not None else (),
+        )
     route_id = published_rounds(session, plan_id).route_of.get(courier_id)
     if route_id is None:
-        return None, None
+        return None
     state = _round_state(route_stops(session, route_id))
     live.seed_courier_states(r, plan_id, {courier_id: state})
-    return state["progress"], state["next_stop"]
+    return RouteState(state["progress"], state["next_stop"], raw[2] is not None, ())
 
 
 def _round_state(stops: list[StopRow]) -> dict[str, Any]:
@@ -672,10 +888,8 @@ def record_position(
     body_sha256 = position_body_sha256(body)
     day = body.device_ts.astimezone(LOCAL_TZ).date()
     plan_id = published_plan_id(session, day, cached=True)
-    progress, next_stop = (
-        _route_state(session, r, plan_id, who.courier_id) if plan_id else (None, None)
-    )
-    on_round = progress is not None
+    route = _route_state(session, r, plan_id, who.courier_id) if plan_id else None
+    on_round = route is not None
     values = {
         "courier_id": who.courier_id,
         "plan_id": plan_id if on_round else None,
@@ -695,11 +909,22 @@ def record_position(
             raise RuntimeError(msg)
         return _retry_of(again, body_sha256, "position")
     pos = SimpleNamespace(id=new_id, **values)
-    if not on_round or plan_id is None:
+    if route is None or plan_id is None:
         return Recorded(pos, False)
+    progress, next_stop = route.progress, route.next_stop
     projection = None
+    told: tuple[str, ...] = ()
     if next_stop is not None:
-        projection = _project(session, network, plan_id, who.courier_id, body, day, next_stop)
+        remaining = _remaining(session, plan_id, who.courier_id, next_stop)
+        projection = _project(network, body, day, next_stop, remaining)
+        if not route.started and progress.get("done") == 0:
+            try:
+                told = _tell_on_the_way(
+                    session, plan_id, who.courier_id, day, body, route, projection, remaining
+                )
+            except Exception:  # the fix is stored; the next fix queues the messages again
+                session.rollback()
+                logger.exception("queueing 'on the way' for courier %s failed", who.courier_id)
     device_ts = body.device_ts.isoformat()
     expected_late = [] if projection is None else list(projection.expected_late)
     drift = None if projection is None else projection.drift_s
@@ -729,35 +954,72 @@ def record_position(
         "eta_basis": message["eta_basis"],
         "expected_late": expected_late,
     }
+    if told:
+        state[TOLD_FIELD] = told
     live.publish_courier_state(r, plan_id, who.courier_id, state, message)
     return Recorded(pos, False, projection=projection)
 
 
-def _project(
-    session: Session,
-    network: Network | None,
-    plan_id: int,
-    courier_id: str,
-    body: PositionIn,
-    day: date,
-    next_stop: dict[str, Any],
-) -> Projection:
-    """Project the courier's round from this fix: the next stop's ETA, then the rest in order."""
-    eta = local_seconds(body.device_ts, day)
-    road_time = network.road_time_s if network is not None else None
-    seconds, basis = travel_s(road_time, body.lon, body.lat, next_stop["lon"], next_stop["lat"])
-    eta += seconds
+def _remaining(
+    session: Session, plan_id: int, courier_id: str, next_stop: dict[str, Any]
+) -> tuple[PlannedStop, ...]:
+    """Return the courier's round as planned from the next stop on (from the process's cache)."""
     rounds = published_rounds(session, plan_id)
     route_id = rounds.route_of.get(courier_id)
     planned = rounds.stops_of.get(route_id, ()) if route_id is not None else ()
     at = next((k for k, s in enumerate(planned) if s.job_id == next_stop["job_id"]), None)
     if at is None:  # the state names a stop the cache does not know: project the next one alone
-        remaining: tuple[PlannedStop, ...] = (
-            PlannedStop(next_stop["job_id"], next_stop["planned_arrival_s"], 0, 10**9),
-        )
-    else:
-        remaining = planned[at:]
-    return project(remaining, eta, basis)
+        return (PlannedStop(next_stop["job_id"], next_stop["planned_arrival_s"], 0, 10**9),)
+    return planned[at:]
+
+
+def _project(
+    network: Network | None,
+    body: PositionIn,
+    day: date,
+    next_stop: dict[str, Any],
+    remaining: tuple[PlannedStop, ...],
+) -> Projection:
+    """Project the courier's round from this fix: the next stop's ETA, then the rest in order."""
+    eta = local_seconds(body.device_ts, day)
+    road_time = network.road_time_s if network is not None else None
+    seconds, basis = travel_s(road_time, body.lon, body.lat, next_stop["lon"], next_stop["lat"])
+    return project(remaining, eta + seconds, basis)
+
+
+def _tell_on_the_way(
+    session: Session,
+    plan_id: int,
+    courier_id: str,
+    day: date,
+    body: PositionIn,
+    route: RouteState,
+    projection: Projection,
+    remaining: tuple[PlannedStop, ...],
+) -> tuple[str, ...]:
+    """Queue "on the way" for the round's first stops a fix brings near; return the jobs told.
+
+    Before the round's first stop event no event tells the first stops (:mod:`routing.notify`
+    decides which are due). A job is told once: the jobs told are kept in the courier's live
+    state (returned here, stored by the caller's publish), so a fix whose due stops were all
+    told costs no SQL; one that brings a new stop near reads those stops and stores their
+    messages (:func:`api.notify.service.record_on_the_way`). Returns ``()`` when nothing is new.
+    """
+    rounds = published_rounds(session, plan_id)
+    route_id = rounds.route_of.get(courier_id)
+    if route_id is None:
+        return ()
+    due = due_from_fix(
+        remaining,
+        projection.eta_s,
+        local_seconds(body.device_ts, day),
+        round_start_s=rounds.start_of.get(route_id, 0),
+    )
+    new = [(job_id, eta) for job_id, eta in due if job_id not in route.told]
+    if not new:
+        return ()
+    record_on_the_way(session, plan_id=plan_id, day=day, route_id=route_id, due=new)
+    return (*route.told, *(job_id for job_id, _ in new))
 
 
 #: ISO base media brands of HEIF images (``ftyp`` box): iPhones' HEIC and the generic HEIF.

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import redis
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.auth.service import Principal, Role
 from api.config import Settings
+from api.days import service as days
 from api.db import THREADS
 from api.deps import BEARER_DOC, CurrentUser, Reader, SessionDep, SettingsDep, principal_of
 from api.errors import (
@@ -32,8 +32,8 @@ from api.events.schemas import (
     StopEventIn,
     StopEventRead,
 )
+from api.events.writers import WriterThreads
 from api.network import warm_network_or_none
-from api.notify.service import record_stop_event
 from api.pagination import DEFAULT_LIMIT, Limit
 from routing.errors import InputError
 
@@ -77,16 +77,34 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
     )
 
 
-#: The couriers' writes run on threads that live as long as the process: what a thread builds
-#: on first use (pyproj's per-thread transformer in the road snapper) is built once, where
-#: anyio's pool retires threads idle for 10 s and their successors build it again.
-_writers = ThreadPoolExecutor(max_workers=THREADS // 2, thread_name_prefix="courier-write")
+#: The couriers' writes run on threads that live as long as the process (where anyio's pool
+#: retires threads idle for 10 s), handed their work through one queue.
+_writers = WriterThreads(THREADS // 2, "courier-write")
+
+
+_thread = threading.local()
+
+
+def _redis_of(state: Any) -> redis.Redis:
+    """Return this writer thread's Redis client: one connection of the app's pool, kept.
+
+    Taking a connection from the pool and giving it back around every command cost about as
+    much CPU as the command itself; each writer thread keeps one instead (a process serving
+    several apps, as the tests do, gets one per app's pool).
+    """
+    pool = state.redis.connection_pool
+    client: redis.Redis | None = getattr(_thread, "redis", None)
+    if client is None or client.connection_pool is not pool:
+        if client is not None:
+            client.close()  # the connection goes back to its (former) app's pool
+        client = redis.Redis(connection_pool=pool, single_connection_client=True)
+        _thread.redis = client
+    return client
 
 
 async def _in_writer(write: Callable[[], T]) -> T:
     """Run ``write`` on a writer thread (with this request's context: its id in the logs)."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_writers, contextvars.copy_context().run, write)
+    return await _writers.run(write)
 
 
 def _answer(read: BaseModel, duplicate: bool) -> Response:
@@ -98,6 +116,77 @@ def _answer(read: BaseModel, duplicate: bool) -> Response:
     return Response(
         read.model_dump_json(), 200 if duplicate else 201, media_type="application/json"
     )
+
+
+async def write_event(state: Any, who: Principal, body: StopEventIn) -> StopEventRead:
+    """Store a courier's stop event and publish it; return the answer (see :func:`post_event`).
+
+    ``state`` is the app's state. Served by :mod:`api.events.writes` (plain ASGI); the
+    documented FastAPI route below calls it too.
+    """
+    courier = _courier(who)
+    settings: Settings = state.settings
+
+    def write() -> StopEventRead:
+        # One worker thread does the whole write: the database, then the live feed.
+        with state.session_factory() as session:
+            rec = service.record_event(
+                session,
+                courier,
+                body,
+                uploads=settings.uploads_dir,
+                device_ts_ahead_s=settings.device_ts_ahead_s,
+            )
+            # A phone that synced after its day was closed: the close takes the result in.
+            day = service.plan_day_of(session, rec.row.plan_id)
+            closed = rec.day_closed  # asked where the event was stored, unless a retry
+            if closed is None:
+                closed = days.is_closed_cached(session, day)
+            if closed:
+                days.record_late_result(session, day, rec.row.job_id)
+            if not rec.duplicate:
+                try:
+                    service.publish_event(session, _redis_of(state), rec)
+                except Exception:  # the event is stored; the live feed is best effort
+                    service.logger.exception("publishing event %s failed", rec.row.id)
+            return _read(rec.row, rec.duplicate, rec.stop_status)
+
+    return await _in_writer(write)
+
+
+async def write_position(state: Any, who: Principal, body: PositionIn) -> PositionRead:
+    """Store a courier's GPS fix and publish it; return the answer (see :func:`post_position`).
+
+    ``state`` is the app's state. Served by :mod:`api.events.writes` (plain ASGI); the
+    documented FastAPI route below calls it too.
+    """
+    courier = _courier(who)
+    settings: Settings = state.settings
+    network = warm_network_or_none(settings) if settings.road_eta else None
+
+    def write() -> PositionRead:
+        with state.session_factory() as session:
+            rec = service.record_position(
+                session,
+                _redis_of(state),
+                courier,
+                body,
+                network,
+                device_ts_ahead_s=settings.device_ts_ahead_s,
+            )
+        p = rec.projection
+        return PositionRead(
+            id=rec.row.id,
+            courier_id=rec.row.courier_id,
+            device_ts=rec.row.device_ts,
+            duplicate=rec.duplicate,
+            next_job_id=None if p is None else p.job_id,
+            eta_drift_s=None if p is None else p.drift_s,
+            eta_basis=None if p is None else p.basis,
+            expected_late=[] if p is None else list(p.expected_late),
+        )
+
+    return await _in_writer(write)
 
 
 @router.post(
@@ -117,31 +206,7 @@ async def post_event(body: StopEventIn, request: Request, who: Caller) -> Respon
     stop's status follows the latest event by ``device_ts``, so events queued offline and sent
     late land in their true order.
     """
-    courier = _courier(who)
-    state = request.app.state
-    settings: Settings = state.settings
-
-    def write() -> StopEventRead:
-        # One worker thread does the whole write: the database, then the live feed.
-        with state.session_factory() as session:
-            rec = service.record_event(
-                session,
-                courier,
-                body,
-                uploads=settings.uploads_dir,
-                device_ts_ahead_s=settings.device_ts_ahead_s,
-            )
-            # One outbox row for citizens and webhooks (a no-op if recorded): a retry whose
-            # first answer was lost after the event's commit restores it.
-            record_stop_event(session, rec.row)
-            if not rec.duplicate:
-                try:
-                    service.publish_event(session, state.redis, rec)
-                except Exception:  # the event is stored; the live feed is best effort
-                    service.logger.exception("publishing event %s failed", rec.row.id)
-            return _read(rec.row, rec.duplicate, rec.stop_status)
-
-    read = await _in_writer(write)
+    read = await write_event(request.app.state, who, body)
     return _answer(read, read.duplicate)
 
 
@@ -159,34 +224,7 @@ async def post_position(body: PositionIn, request: Request, who: Caller) -> Resp
     straight line before that, and from fixes far from every mapped road); the reply and the
     live feed say which in ``eta_basis``.
     """
-    courier = _courier(who)
-    state = request.app.state
-    settings: Settings = state.settings
-    network = warm_network_or_none(settings) if settings.road_eta else None
-
-    def write() -> PositionRead:
-        with state.session_factory() as session:
-            rec = service.record_position(
-                session,
-                state.redis,
-                courier,
-                body,
-                network,
-                device_ts_ahead_s=settings.device_ts_ahead_s,
-            )
-        p = rec.projection
-        return PositionRead(
-            id=rec.row.id,
-            courier_id=rec.row.courier_id,
-            device_ts=rec.row.device_ts,
-            duplicate=rec.duplicate,
-            next_job_id=None if p is None else p.job_id,
-            eta_drift_s=None if p is None else p.drift_s,
-            eta_basis=None if p is None else p.basis,
-            expected_late=[] if p is None else list(p.expected_late),
-        )
-
-    read = await _in_writer(write)
+    read = await write_position(request.app.state, who, body)
     return _answer(read, read.duplicate)
 
 

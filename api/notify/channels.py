@@ -19,7 +19,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote_plus
 
 import httpx
@@ -29,14 +29,60 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Zalo ZNS error codes after which SMS takes the message: the phone has no (reachable) Zalo
-#: account, or the template was refused (not approved, disabled, its data rejected).
+ZaloAction = Literal["retry", "fallback", "fail"]
+
+#: What a Zalo ZNS error code means for the message: ``retry`` later on Zalo, ``fallback`` to
+#: SMS (the phone has no Zalo the message can reach, or the template was refused), ``fail``
+#: (our configuration is wrong: SMS would not fix it, retrying neither). A code not listed fails.
+#:
+#: Zalo's table is "Cách xử lý mã lỗi", https://zalo.cloud/zns/guidelines/handle-error-code
+#: (read 2026-12-01 through a stored copy that shows only its rows 0 and -100 to -112; the rest
+#: of the table could not be read). Rows read there are marked [zalo]. Rows marked [seen] are
+#: codes and wordings seen in other integrators' published payloads and code (a Zalo answer
+#: ``{"error": -118, "message": "Zalo account not existed"}``, ``-114`` "User is inactive, or
+#: reject the message, or using an outdated Zalo version, or other internal errors", ``-124``
+#: "Access token invalid"), not Zalo's own page. Rows marked [unverified] were kept as they were
+#: classified before; check them against Zalo's table when it can be read.
+ZALO_ERRORS: dict[int, tuple[ZaloAction, str]] = {
+    -100: ("retry", "[zalo] Unknown error: try again later"),
+    -101: ("fail", "[zalo] Application invalid"),
+    -102: ("fail", "[zalo] Application not existed"),
+    -103: ("fail", "[zalo] Application not activated"),
+    -104: ("fail", "[zalo] App secret key invalid"),
+    -105: ("fail", "[zalo] Application not linked to any OA"),
+    -106: ("fail", "[zalo] Method unsupported"),
+    -107: ("fail", "[zalo] Message ID invalid"),
+    -108: ("fallback", "[zalo] Phone number invalid (for Zalo; the SMS gateway may take it)"),
+    -109: ("fallback", "[zalo] Template ID invalid: the template is refused"),
+    -110: ("fallback", "[zalo] Zalo version unsupported: the citizen's app is too old"),
+    -111: ("fallback", "[zalo] Template data empty: the template is refused"),
+    -112: ("fallback", "[zalo] Template data invalid: the template is refused"),
+    -114: ("fallback", "[seen] User inactive, refuses ZNS or has an old Zalo"),
+    -115: ("retry", "[unverified] Out of quota"),
+    -117: ("fallback", "[unverified] Template not permitted to this OA or app"),
+    -118: ("fallback", "[seen] Zalo account not existed: the phone has no Zalo"),
+    -119: ("fallback", "[unverified] Account cannot receive ZNS"),
+    -124: ("retry", "[seen] Access token invalid: an operator is renewing it"),
+    -130: ("fallback", "[unverified] Template content refused"),
+    -131: ("fallback", "[unverified] Template refused"),
+    -132: ("fallback", "[unverified] Template refused"),
+    -133: ("retry", "[unverified] No sending at night"),
+    -139: ("fallback", "[unverified] The citizen refused this kind of message"),
+    -144: ("retry", "[unverified] Daily quota of the OA reached"),
+}
+#: The codes after which SMS takes the message, and those worth retrying on Zalo later.
 ZALO_FALLBACK_CODES: frozenset[int] = frozenset(
-    {-108, -109, -111, -112, -114, -117, -118, -119, -130, -131, -132, -139}
+    code for code, (action, _) in ZALO_ERRORS.items() if action == "fallback"
 )
-#: Zalo ZNS error codes worth retrying later: unknown error, quota, no sending at night, an
-#: access token an operator is renewing.
-ZALO_RETRY_CODES: frozenset[int] = frozenset({-100, -115, -124, -133, -144})
+ZALO_RETRY_CODES: frozenset[int] = frozenset(
+    code for code, (action, _) in ZALO_ERRORS.items() if action == "retry"
+)
+
+
+def zalo_action(error: int) -> ZaloAction:
+    """Return what a Zalo ZNS error code means for the message (``fail`` when unknown)."""
+    return ZALO_ERRORS.get(error, ("fail", ""))[0]
+
 
 _DIGITS = re.compile(r"\+?\d{8,}")
 
@@ -148,12 +194,8 @@ class ZaloZns:
             data = answer.get("data") or {}
             return Outcome(True, provider_id=str(data.get("msg_id") or "") or None)
         reason = scrub(f"zalo error {error}: {answer.get('message', '')}")
-        return Outcome(
-            False,
-            retry=error in ZALO_RETRY_CODES,
-            fallback=error in ZALO_FALLBACK_CODES,
-            reason=reason,
-        )
+        action = zalo_action(error)
+        return Outcome(False, retry=action == "retry", fallback=action == "fallback", reason=reason)
 
 
 _PLACEHOLDER = re.compile(r"\{(phone|local_phone|text|delivery_id|kind)\}")

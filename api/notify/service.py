@@ -1,9 +1,8 @@
 """The outbox: record what happened (in the request), then make its messages and deliveries (in the worker).
 
 The request side is one insert: :func:`record_published` inside the publishing transaction,
-:func:`record_stop_event` after a stop event is committed, :func:`emit` for anything else
-(``day.closed``). Each has a ``source_key`` so recording twice keeps one row; a phone that
-retries an event whose answer it lost restores a row lost with that answer.
+:func:`record_stop_event` inside a stop event's transaction, :func:`emit` for anything else
+(``day.closed``). Each has a ``source_key`` so recording twice keeps one row.
 
 The worker side (:func:`expand_pending`) turns each recorded event into citizens' messages,
 decided by :mod:`routing.notify`, and one webhook delivery per subscribed endpoint.
@@ -23,20 +22,25 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from api.days.models import CarryRulesRecord, JobOutcome
 from api.db import utcnow, write_lock
-from api.events.models import StopEvent
+from api.notify.channels import scrub
 from api.notify.models import Notification, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
 from routing.clock import local_clock, local_seconds
+from routing.close import DEFAULT_RULES, DayJob, JobHistory, decide, rules_from_json
 from routing.codec import job_from_json, problem_from_json
+from routing.model import Job
 from routing.notify import (
     Message,
     RoundStop,
     after_event,
     day_ahead_messages,
+    on_the_way_messages,
     returned,
     wants_messages,
 )
+from routing.vocabulary import StopStatus
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,8 @@ STOP_COMPLETED = "stop.completed"
 STOP_FAILED = "stop.failed"
 JOB_UNASSIGNED = "job.unassigned"
 DAY_CLOSED = "day.closed"
+#: A closed day's outcome changed by a result a phone reported after the close.
+DAY_REVISED = "day.revised"
 #: Every event type an endpoint may subscribe to.
 EVENT_TYPES: tuple[str, ...] = (
     PLAN_PUBLISHED,
@@ -54,6 +60,7 @@ EVENT_TYPES: tuple[str, ...] = (
     STOP_FAILED,
     JOB_UNASSIGNED,
     DAY_CLOSED,
+    DAY_REVISED,
 )
 #: How long a finished visit's message (done, failed) stays worth sending.
 AFTER_VISIT_TTL = timedelta(hours=12)
@@ -111,26 +118,77 @@ def record_published(session: Session, plan: PlanRecord) -> None:
     )
 
 
-def record_stop_event(session: Session, event: StopEvent) -> None:
-    """Record a committed stop event for the outbox, and commit: one insert, no-op when recorded."""
-    with write_lock(session):
-        emit(
-            session,
-            f"stop.{event.kind}",
-            {
-                "event_id": event.id,
-                "stop_id": event.stop_id,
-                "plan_id": event.plan_id,
-                "courier_id": event.courier_id,
-                "job_id": event.job_id,
-                "kind": event.kind,
-                "reason": event.reason,
-                "device_ts": event.device_ts.isoformat(),
-            },
-            source_key=f"stop_event:{event.id}",
-            plan_id=event.plan_id,
+def record_stop_event(session: Session, event: Any) -> None:
+    """Record a stop event for the outbox in the event's own transaction (nothing committed).
+
+    Call it before the commit that stores ``event``: the event and its row for citizens and
+    webhooks are stored together or not at all. ``event`` has the columns of a
+    :class:`api.events.models.StopEvent` as attributes. (:func:`api.events.service.record_event`
+    inserts the same row, :func:`stop_event_row`, on its driver connection.)
+    """
+    session.connection().execute(
+        _record_sql(session.get_bind().dialect.name), stop_event_row(event)
+    )
+
+
+#: The outbox columns :func:`stop_event_row` gives (every one: no Python-side defaults left).
+STOP_EVENT_COLUMNS = ["source_key", "type", "plan_id", "data", "created_at"]
+
+
+def stop_event_row(event: Any) -> dict[str, Any]:
+    """Return the outbox row of a stop event (:data:`STOP_EVENT_COLUMNS`)."""
+    return {
+        "source_key": f"stop_event:{event.id}",
+        "type": f"stop.{event.kind}",
+        "plan_id": event.plan_id,
+        "data": {
+            "event_id": event.id,
+            "stop_id": event.stop_id,
+            "plan_id": event.plan_id,
+            "courier_id": event.courier_id,
+            "job_id": event.job_id,
+            "kind": event.kind,
+            "reason": event.reason,
+            "device_ts": event.device_ts.isoformat(),
+        },
+        "created_at": utcnow(),
+    }
+
+
+def stop_event_insert(dialect: str) -> Any:
+    """Return the outbox insert of a dialect, a row whose ``source_key`` is stored left as is.
+
+    It returns the new row's id, as every dialect's compiled insert would (PostgreSQL's adds
+    the primary key on its own): the driver's answer then has the columns the statement names.
+    """
+    return _record_sql(dialect).returning(OutboxEvent.id)
+
+
+def record_on_the_way(
+    session: Session, *, plan_id: int, day: date, route_id: int, due: list[tuple[str, int]]
+) -> int:
+    """Store the "on the way" messages a GPS fix made due, and commit; return how many were due.
+
+    ``due`` is ``(job_id, expected service start)`` of stops of the round ``route_id``
+    (:func:`routing.notify.due_from_fix`); :func:`routing.notify.on_the_way_messages` leaves
+    out stops served and citizens who want no message. A message stored already (by a stop
+    event, or a fix in another process) keeps its first row.
+    """
+    eta_of = dict(due)
+    rows = session.execute(
+        select(StopRecord.job, StopRecord.status).where(
+            StopRecord.route_id == route_id, StopRecord.job_id.in_(list(eta_of))
         )
+    ).all()
+    jobs = [(job_from_json(job), status) for job, status in rows]
+    messages = on_the_way_messages(day, [(j, st, eta_of[j.job_id]) for j, st in jobs])
+    if not messages:
+        session.commit()  # end the read: the caller's thread goes on without a transaction
+        return 0
+    with write_lock(session):
+        _store_messages(session, _notification_rows(plan_id, day, messages, utcnow()))
         session.commit()
+    return len(messages)
 
 
 # -- the worker's side: events -> messages and deliveries -------------------------------------
@@ -167,6 +225,29 @@ def _plan_stops(session: Session, plan_id: int) -> list[RoundStop]:
         .order_by(StopRecord.route_id, StopRecord.seq)
     ).all()
     return [RoundStop(job_from_json(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def _failure_action(
+    session: Session, day: date, route_id: int, job: Job, reason: str | None
+) -> str:
+    """Return what the close of ``day`` will do with ``job`` failed for ``reason`` as things stand.
+
+    The same decision as the close (:func:`routing.close.decide`): the rules of the round's
+    post office, and the attempts of the closed days before ``day`` plus this one.
+    """
+    depot_id = session.scalar(select(RouteRecord.depot_id).where(RouteRecord.id == route_id))
+    office = depot_id or job.depot_id
+    stored = session.get(CarryRulesRecord, office) if office else None
+    rules = rules_from_json(stored.rules) if stored is not None else DEFAULT_RULES
+    before = session.scalar(
+        select(JobOutcome.attempts)
+        .where(JobOutcome.job_id == job.job_id, JobOutcome.day < day)
+        .order_by(JobOutcome.day.desc())
+        .limit(1)
+    )
+    history = JobHistory(attempts=int(before or 0))
+    item = DayJob(job, StopStatus.FAILED, reason, office)
+    return str(decide(item, day=day, history=history, rules=rules).action)
 
 
 def _expires(day: date, message: Message, now: datetime) -> datetime:
@@ -231,11 +312,13 @@ def _messages_of(session: Session, ev: OutboxEvent, now: datetime) -> list[dict[
         day = plan[0]
         ids, stops = _round_stops(session, route_id)
         at_s = local_seconds(datetime.fromisoformat(data["device_ts"]), day)
-        msgs = after_event(
-            day, stops, ids.index(data["stop_id"]), data["kind"], at_s, data.get("reason")
-        )
+        index = ids.index(data["stop_id"])
+        action = None
+        if ev.type == STOP_FAILED and wants_messages(stops[index].job):
+            action = _failure_action(session, day, route_id, stops[index].job, data.get("reason"))
+        msgs = after_event(day, stops, index, data["kind"], at_s, data.get("reason"), action=action)
         return _notification_rows(int(data["plan_id"]), day, msgs, now)
-    if ev.type == DAY_CLOSED and data.get("returned"):
+    if ev.type in (DAY_CLOSED, DAY_REVISED) and data.get("returned"):
         # jobs that went back to the post office after their last attempt: tell the citizen
         day = date.fromisoformat(data["day"])
         plan = session.get(PlanRecord, int(data["plan_id"]))
@@ -392,11 +475,25 @@ def expand_pending(session: Session, *, max_age_s: float, limit: int = 100) -> i
     ]
     messages: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
+    expanded: list[int] = []
     for ev in events:
-        if ev.type == PLAN_PUBLISHED:
-            _unassigned_events(session, ev)
-        messages += _messages_of(session, ev, now)
-        deliveries += _deliveries_of(session, ev, endpoints, now, max_age_s)
+        # One event that cannot be expanded (data it lacks) must not hold up the others: it
+        # is logged and stays unprocessed, tried again once its claim lapses.
+        try:
+            if ev.type == PLAN_PUBLISHED:
+                _unassigned_events(session, ev)
+            its_messages = _messages_of(session, ev, now)
+            its_deliveries = _deliveries_of(session, ev, endpoints, now, max_age_s)
+        except (LookupError, TypeError, ValueError, AttributeError):
+            logger.exception(
+                "outbox event %d (%s) could not be expanded; tried again in a minute",
+                ev.id,
+                ev.type,
+            )
+            continue
+        messages += its_messages
+        deliveries += its_deliveries
+        expanded.append(ev.id)
     with write_lock(session):
         _store_messages(session, messages)
         if deliveries:
@@ -405,19 +502,17 @@ def expand_pending(session: Session, *, max_age_s: float, limit: int = 100) -> i
             )
             session.execute(stmt, deliveries)
         session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.id.in_([e.id for e in events]))
-            .values(processed_at=now)
+            update(OutboxEvent).where(OutboxEvent.id.in_(expanded)).values(processed_at=now)
         )
         session.commit()
     if messages or deliveries:
         logger.info(
             "outbox: %d event(s) -> %d message(s), %d webhook deliveries",
-            len(events),
+            len(expanded),
             len(messages),
             len(deliveries),
         )
-    return len(events)
+    return len(expanded)
 
 
 # -- admin: requeue, replay, receipts ---------------------------------------------------------
@@ -473,7 +568,8 @@ def record_receipt(session: Session, delivery_id: str, status: str, reason: str 
     if status == "delivered":
         values["delivered_at"] = utcnow()
     else:
-        values["last_error"] = (reason or "reported failed by the provider")[:500]
+        # a provider's words may hold the citizen's phone: masked as the channels' reasons are
+        values["last_error"] = scrub(reason or "reported failed by the provider", limit=500)
     with write_lock(session):
         n = session.execute(
             update(Notification)

@@ -41,6 +41,7 @@ from routing.codec import (
     problem_from_json,
     problem_to_json,
 )
+from routing.edit import Running
 from routing.model import Job, Problem
 from routing.plan import Plan, Route, Stop, Unassigned
 from routing.replan import CourierState, Replan, StopProgress
@@ -129,6 +130,19 @@ def live_day(session: Session, plan: PlanRecord) -> LiveDay:
             position_s=local_seconds(fix[2], plan.day) if fix else None,
         )
     return LiveDay(problem, Plan(tuple(routes), unassigned, plan.objective or 0), states)
+
+
+def edit_state(session: Session, plan: PlanRecord, now_s: int | None) -> Running | None:
+    """Return the running day an edit of ``plan`` is timed from (None: not running yet).
+
+    A plan runs once it is published, or when its stops carry progress (a draft version of
+    a running day).
+    """
+    started = any(s.status != StopStatus.PLANNED for r in plan.routes for s in r.stops)
+    if plan.status != "published" and not started:
+        return None
+    day = live_day(session, plan)
+    return Running(day.plan, day.states, now_s)
 
 
 def parse_job_rows(rows: Sequence[dict[str, Any]]) -> list[Job]:

@@ -31,10 +31,10 @@ from routing.codec import (
     problem_from_json,
     unassigned_to_json,
 )
-from routing.edit import Edit, apply_edit
+from routing.edit import Edit, Running, apply_edit
 from routing.model import Problem
-from routing.plan import Plan, Route, Unassigned
-from routing.vocabulary import STARTED_STATUSES, UnassignedReason
+from routing.plan import Plan, Route, Unassigned, office_balance
+from routing.vocabulary import UnassignedReason
 
 if TYPE_CHECKING:
     from api.network import Network
@@ -49,6 +49,17 @@ def next_version(session: Session, day: date) -> int:
     """Return the next free version number of a day's plans."""
     current = session.scalar(select(func.max(PlanRecord.version)).where(PlanRecord.day == day))
     return int(current or 0) + 1
+
+
+def plan_time_limit_s(asked: float | None, service_default: float | None, n_jobs: int) -> float:
+    """Return a plan's wall time: the one asked, else the service's, else one for the day's size."""
+    from routing.planner import default_time_limit_s
+
+    if asked is not None:
+        return asked
+    if service_default is not None:
+        return service_default
+    return round(default_time_limit_s(n_jobs), 1)
 
 
 def create_plan(
@@ -211,6 +222,7 @@ def stop_dict(s: StopRecord) -> dict[str, Any]:
         "job_id": s.job_id,
         "kind": job.kind,
         "category": job.category,
+        "zone_id": job.zone_id,
         "lon": job.lon,
         "lat": job.lat,
         "arrival_s": s.arrival_s,
@@ -222,7 +234,13 @@ def stop_dict(s: StopRecord) -> dict[str, Any]:
 
 
 def plan_dict(plan: PlanRecord) -> dict[str, Any]:
-    """Return a plan as JSON: summary, routes with stops, unassigned jobs with reasons."""
+    """Return a plan as JSON: summary, routes with stops, unassigned jobs with reasons.
+
+    Each round carries its working time against its post office's mean, and ``balance``
+    each office's longest round over its mean (``routing.plan.office_balance``), from the
+    rounds as stored now (edits included).
+    """
+    balance = office_balance((r.depot_id, r.end_s - r.start_s) for r in plan.routes if r.stops)
     routes = [
         {
             "courier_id": r.courier_id,
@@ -233,6 +251,15 @@ def plan_dict(plan: PlanRecord) -> dict[str, Any]:
             "distance_m": r.distance_m,
             "driving_s": r.driving_s,
             "break_start_s": r.break_start_s,
+            "working_s": r.end_s - r.start_s,
+            "office_mean_working_s": (
+                round(balance[r.depot_id].mean_working_s) if r.depot_id in balance else None
+            ),
+            "vs_office_mean": (
+                round(balance[r.depot_id].vs_mean(r.end_s - r.start_s), 3)
+                if r.depot_id in balance
+                else None
+            ),
             "stops": [stop_dict(s) for s in r.stops],
         }
         for r in plan.routes
@@ -251,6 +278,7 @@ def plan_dict(plan: PlanRecord) -> dict[str, Any]:
         "stats": plan.stats,
         "routes": routes,
         "unassigned": plan.unassigned,
+        "balance": [b.to_dict() for b in balance.values()],
     }
 
 
@@ -396,11 +424,20 @@ def copy_route(plan_id: int, r: RouteRecord) -> RouteRecord:
 # -- edits -------------------------------------------------------------------------------------
 
 
-def edit_plan(session: Session, plan: PlanRecord, edit: Edit, network: Network) -> PlanRecord:
+def edit_plan(
+    session: Session,
+    plan: PlanRecord,
+    edit: Edit,
+    network: Network,
+    *,
+    running: Running | None = None,
+) -> PlanRecord:
     """Store a dispatcher's edit, decided by :func:`routing.edit.apply_edit`.
 
     A published plan is copied into a new version first (stop progress included); the rounds
-    the edit touched are replaced, drawn along the roads, and the revision goes up.
+    the edit touched are replaced, drawn along the roads, and the revision goes up. On a
+    running day (``running``, from :func:`api.plans.running.edit_state`) the touched rounds
+    are timed from their couriers' live starts.
 
     Raises
     ------
@@ -427,7 +464,7 @@ def edit_plan(session: Session, plan: PlanRecord, edit: Edit, network: Network) 
         {u["job_id"]: u["reason"] for u in plan.unassigned},
         edit,
         matrix,
-        done={s.job_id for r in plan.routes for s in r.stops if s.status in STARTED_STATUSES},
+        running=running,
     )
     if plan.status == "published":
         plan = clone_plan(session, plan)

@@ -8,19 +8,12 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, WebSocket, status
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from api import lease, live
-from api.auth.service import Principal, Role, TokenCache, authenticate
+from api.auth.service import Role
 from api.deps import Dispatcher, Reader, RedisDep, SessionDep, SettingsDep
-from api.errors import (
-    ERROR_RESPONSES,
-    AuthenticationError,
-    ConflictError,
-    NotFoundError,
-    ServiceError,
-)
+from api.errors import ERROR_RESPONSES, ConflictError, NotFoundError
 from api.events.service import seed_round_states
 from api.jobs.service import build_problem
 from api.network import get_network
@@ -61,7 +54,13 @@ def create_plan(
     rec = service.create_plan(
         session,
         problem=problem,
-        options={"time_limit_s": body.time_limit_s, "seed": body.seed},
+        options={
+            "time_limit_s": service.plan_time_limit_s(
+                body.time_limit_s, settings.solve_time_limit_s, len(problem.jobs)
+            ),
+            "seed": body.seed,
+            "territory": body.territory,
+        },
         created_by=who.user_id,
     )
     session.commit()
@@ -151,7 +150,8 @@ def edit_plan(
         raise InputError(None, "job_id", None, f"required for {edit.op}")
     if edit.op in ("move", "reorder") and not edit.courier_id:
         raise InputError(None, "courier_id", None, f"required for {edit.op}")
-    new = service.edit_plan(session, plan, edit, get_network(settings))
+    state = running.edit_state(session, plan, _edit_now(plan.day, body.now))
+    new = service.edit_plan(session, plan, edit, get_network(settings), running=state)
     session.commit()
     live.publish(r, new.id, {"type": "plan_edited", "plan_id": new.id, "revision": new.revision})
     return service.plan_dict(service.get_plan(session, new.id))
@@ -171,6 +171,7 @@ def publish_plan(
     record_published(session, plan)  # citizens' day-ahead messages and webhooks, sent by the worker
     session.commit()
     live.publish(r, plan.id, {"type": "published", "plan_id": plan.id, "version": plan.version})
+    live.announce_version(r, plan.day, plan.id, plan.version)  # the couriers' phones, at once
     return service.plan_dict(plan)
 
 
@@ -183,6 +184,14 @@ def _now_s(day: dt.date, now: datetime | None) -> int:
     if moment.tzinfo is None:
         raise InputError(None, "now", str(moment), "needs a time zone (e.g. +07:00)")
     return local_seconds(moment, day)
+
+
+def _edit_now(day: dt.date, now: datetime | None) -> int | None:
+    """Return an edit's "now" on the plan's day; None when the clock is on another day."""
+    if now is not None:
+        return _now_s(day, now)
+    seconds = local_seconds(datetime.now(UTC), day)
+    return seconds if 0 <= seconds < 86_400 else None
 
 
 def _published(session: Any, plan_id: int) -> PlanRecord:
@@ -251,7 +260,14 @@ def suggest(
     day = running.live_day(session, parent)
     network = get_network(settings)
     found = suggest_insertions(
-        day.problem, day.plan, day.states, now_s, job, network.travel_matrix, limit=body.limit
+        day.problem,
+        day.plan,
+        day.states,
+        now_s,
+        job,
+        network.travel_matrix,
+        limit=body.limit,
+        round_matrix=network.round_matrix,
     )
     return SuggestionList(job_id=job.job_id, now_s=now_s, data=[s.to_dict() for s in found])
 
@@ -352,54 +368,24 @@ async def plan_live(websocket: WebSocket, plan_id: int, token: str | None = None
     4403 for other roles; 4429 when the user already holds ``COURIER_WS_MAX_PER_USER`` open
     sockets (across every API process).
     """
-    app = websocket.app
-    settings = app.state.settings
-    header = websocket.headers.get("authorization", "")
-    tok = token or (header[7:] if header.lower().startswith("bearer ") else None)
-    factory = app.state.session_factory
-
-    def auth(cache: TokenCache | None) -> Principal:
-        with factory() as session:
-            return authenticate(session, tok or "", cache=cache)
-
-    await websocket.accept()
-    try:
-        if not tok:
-            raise AuthenticationError("missing token")
-        principal = await run_in_threadpool(auth, app.state.token_cache)
-    except ServiceError:
-        await websocket.close(code=4401, reason="authentication required")
-        return
-    if principal.role not in (Role.dispatcher, Role.manager, Role.admin):
-        await websocket.close(code=4403, reason="dispatchers and managers only")
-        return
-    slot = live.SocketSlot(
-        app.state.aredis,
-        principal.user_id,
-        cap=settings.ws_max_per_user,
-        ttl_s=max(15.0, 3 * settings.ws_recheck_s),
+    listener = await live.admit(
+        websocket,
+        token,
+        roles=(Role.dispatcher, Role.manager, Role.admin),
+        refusal="dispatchers and managers only",
     )
-    if not await slot.claim():
-        await websocket.close(code=4429, reason="too many live connections for this user")
+    if listener is None:
         return
-
-    async def still_allowed() -> bool:
-        try:
-            await run_in_threadpool(auth, None)  # the database, not this process's cache
-        except AuthenticationError:
-            return False
-        await slot.refresh()
-        return True
-
-    r_sync = app.state.redis
+    app = websocket.app
+    factory, r_sync = app.state.session_factory, app.state.redis
     try:
-        await live.stream_plan(
+        await live.stream(
             websocket,
             app.state.aredis,
-            plan_id,
+            live.channel(plan_id),
             lambda: live_snapshot(factory, r_sync, plan_id),
-            still_allowed=still_allowed,
-            recheck_s=settings.ws_recheck_s,
+            still_allowed=listener.still_allowed,
+            recheck_s=app.state.settings.ws_recheck_s,
         )
     finally:
-        await slot.release()
+        await listener.slot.release()

@@ -44,6 +44,16 @@ def get_route(
     return route
 
 
+def published_version(session: Session, day: date) -> tuple[int | None, int | None]:
+    """Return the id and version of the day's published plan (None, None before any)."""
+    row = session.execute(
+        select(PlanRecord.id, PlanRecord.version).where(
+            PlanRecord.day == day, PlanRecord.status == "published"
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def _handover(job: Job) -> dict[str, Any]:
     """Return what the courier does at the door, by the job's own rules."""
     return {

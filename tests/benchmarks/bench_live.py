@@ -138,10 +138,21 @@ class Stack:
             self.redis.stop()
 
 
-def start_stack(args: argparse.Namespace, folder: Path, network: Path) -> Stack:
-    """Start redis-server and uvicorn, load the day straight into the database, create tokens.
+@dataclass
+class Day:
+    """A day loaded straight into a fresh database, with its Redis and the callers' tokens."""
 
-    ``network`` is the road network (the synthetic province, generated once for every run).
+    settings: Settings
+    tokens: dict[str, str]
+    plan_id: int
+    redis: EmbeddedRedis
+
+
+def load_day(args: argparse.Namespace, folder: Path) -> Day:
+    """Start redis-server, load the day straight into the database, create tokens.
+
+    The published plan has one round per courier; every courier's live state starts in Redis,
+    as the publish endpoint leaves it.
     """
     red = EmbeddedRedis(folder / "redis", appendonly=True).start()
     db_url = args.database_url or f"sqlite:///{folder / 'courier.sqlite3'}"
@@ -193,11 +204,14 @@ def start_stack(args: argparse.Namespace, folder: Path, network: Path) -> Stack:
             )
             tokens[c.courier_id] = issue_token(session, user=u, ttl_hours=24)
     engine.dispose()
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": red.url,
-        "DATABASE_URL": db_url,
+    return Day(settings, tokens, plan_id, red)
+
+
+def service_env(args: argparse.Namespace, day: Day, folder: Path, network: Path) -> dict[str, str]:
+    """Return the environment of the service for ``day`` (the settings ``api.main`` reads)."""
+    return {
+        "REDIS_URL": day.redis.url,
+        "DATABASE_URL": day.settings.database_url or "",
         "COURIER_DATA_DIR": str(folder),
         "COURIER_LOG_LEVEL": "WARNING",
         "COURIER_MIGRATE_ON_START": "false",
@@ -205,6 +219,17 @@ def start_stack(args: argparse.Namespace, folder: Path, network: Path) -> Stack:
         "COURIER_ROAD_ETA": "true" if args.road_eta else "false",
         "COURIER_NETWORK": str(network),
     }
+
+
+def start_stack(args: argparse.Namespace, folder: Path, network: Path) -> Stack:
+    """Start redis-server and uvicorn, load the day straight into the database, create tokens.
+
+    ``network`` is the road network (the synthetic province, generated once for every run).
+    """
+    day = load_day(args, folder)
+    red, tokens, plan_id = day.redis, day.tokens, day.plan_id
+    port = free_port()
+    env = {**os.environ, **service_env(args, day, folder, network)}
     cmd = [
         sys.executable,
         "-m",
@@ -266,6 +291,21 @@ class RawClient:
     async def request(
         self, method: str, path: str, token: str, body: bytes | None = None
     ) -> tuple[int, bytes]:
+        """Send one request on a pooled connection; a GET the server closed is sent again.
+
+        The server closes keep-alive connections idle for 5 s; on a loaded machine the
+        sequential round GETs leave the pool's other connections idle that long.
+        """
+        try:
+            return await self._request(method, path, token, body)
+        except (ConnectionResetError, asyncio.IncompleteReadError):
+            if method != "GET":
+                raise
+            return await self._request(method, path, token, body)
+
+    async def _request(
+        self, method: str, path: str, token: str, body: bytes | None = None
+    ) -> tuple[int, bytes]:
         reader, writer = await self.pool.get()
         try:
             head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {token}\r\n"
@@ -317,6 +357,39 @@ def ts(seconds: float) -> str:
     return (midnight + timedelta(seconds=seconds)).isoformat()
 
 
+def next_write(
+    i: int, couriers: list[str], progress: dict[str, int], stops: int
+) -> tuple[str, str, str, bytes]:
+    """Return the ``i``-th write: courier, idempotency key, path and JSON body.
+
+    Couriers take turns; each sends two GPS fixes, then a stop event (arrived at its next
+    stop, then completed), a minute apart on the phone's clock.
+    """
+    cid = couriers[i % len(couriers)]
+    k = uuid.uuid4().hex
+    step = progress[cid]
+    progress[cid] += 1
+    t_dev = 7 * 3600 + 600 + step * 60
+    if step % 3 == 2:
+        stop_no = (step // 3) % stops
+        body: dict[str, Any] = {
+            "idempotency_key": k,
+            "device_ts": ts(t_dev),
+            "job_id": f"{cid}-J{stop_no:02d}",
+            "kind": "arrived" if (step // 3) % 2 == 0 else "completed",
+        }
+        path = "/rounds/me/events"
+    else:
+        body = {
+            "idempotency_key": k,
+            "device_ts": ts(t_dev),
+            "lon": 108.0 + random.uniform(-0.05, 0.05),
+            "lat": 14.35 + random.uniform(-0.05, 0.05),
+        }
+        path = "/rounds/me/positions"
+    return cid, k, path, json.dumps(body).encode()
+
+
 async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     """Drive the load and the WebSocket; return the measurements."""
     couriers = sorted(k for k in stack.tokens if k != "dispatcher")
@@ -350,29 +423,7 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         read_task = asyncio.create_task(reader())
 
         async def one(i: int) -> None:
-            cid = couriers[i % len(couriers)]
-            k = uuid.uuid4().hex
-            step = progress[cid]
-            progress[cid] += 1
-            t_dev = 7 * 3600 + 600 + step * 60
-            if step % 3 == 2:
-                stop_no = (step // 3) % args.stops
-                body: dict[str, Any] = {
-                    "idempotency_key": k,
-                    "device_ts": ts(t_dev),
-                    "job_id": f"{cid}-J{stop_no:02d}",
-                    "kind": "arrived" if (step // 3) % 2 == 0 else "completed",
-                }
-                path = "/rounds/me/events"
-            else:
-                body = {
-                    "idempotency_key": k,
-                    "device_ts": ts(t_dev),
-                    "lon": 108.0 + random.uniform(-0.05, 0.05),
-                    "lat": 14.35 + random.uniform(-0.05, 0.05),
-                }
-                path = "/rounds/me/positions"
-            payload = json.dumps(body).encode()
+            cid, k, path, payload = next_write(i, couriers, progress, args.stops)
             t0 = time.perf_counter()
             sent[k] = t0
             try:

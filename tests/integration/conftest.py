@@ -22,7 +22,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from rq import SimpleWorker
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from api.auth.limits import PREFIX as SIGNIN_PREFIX
 from api.auth.service import Role, create_user, get_user, issue_token
@@ -56,11 +56,35 @@ def _pg_url(url: str) -> str:
     return url
 
 
+def worker_database(url: str) -> str:
+    """Return the PostgreSQL database this test process may wipe.
+
+    Under pytest-xdist each worker gets its own database next to the given one (created once),
+    so two workers never drop each other's schema; a lone process uses the given database.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    engine = create_engine(_pg_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
 def fresh_database(backend: str, folder: Path) -> str:
     """Return the URL of an empty database: a new SQLite file, or a wiped PostgreSQL schema."""
     if backend == "sqlite":
         return f"sqlite:///{folder / 'courier.sqlite3'}"
-    url = os.environ["TEST_DATABASE_URL"]
+    url = worker_database(os.environ["TEST_DATABASE_URL"])
     engine = create_engine(_pg_url(url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -427,8 +451,15 @@ def live_service(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, network_path: Path
 ) -> Iterator[LiveService]:
     """A running service on a fresh SQLite database with admin, dispatcher and manager users."""
-    folder = tmp_path_factory.mktemp("live")
+    yield from start_live_service(tmp_path_factory.mktemp("live"), redis_url, network_path)
+
+
+def start_live_service(
+    folder: Path, redis_url: str, network_path: Path, **extra_env: str
+) -> Iterator[LiveService]:
+    """Start uvicorn and a solve worker on a fresh SQLite database (``extra_env`` added)."""
     env = service_env(folder, fresh_database("sqlite", folder), redis_url, network_path)
+    env |= extra_env
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)

@@ -223,23 +223,27 @@ def test_edits_are_checked_and_published_plans_change_only_by_new_version(
     plan = s.client.get(f"/plans/{s.plan_id}", headers=h).json()
     routes = {rt["courier_id"]: rt for rt in plan["routes"]}
     jobs = town.job_by_id()
-    # C05's round loads 2 delivery items at the depot already (capacity 2) or carries 2 pickups.
-    full = next(
-        c
-        for c, rt in routes.items()
-        if sum(
-            jobs[st["job_id"]].kind == "delivery" and jobs[st["job_id"]].pair_id is None
-            for st in rt["stops"]
-        )
-        == 2
-    )
-    donor = next(c for c in routes if c != full)
-    moving = next(
-        st["job_id"]
-        for st in routes[donor]["stops"]
+    # Rounds not started yet (earlier tests served stops of some): what their couriers carry
+    # is still loaded at the office, so a delivery may move between them.
+    routes = {
+        c: rt for c, rt in routes.items() if all(st["status"] == "planned" for st in rt["stops"])
+    }
+    capacity = {c.courier_id: c.capacity.items for c in town.couriers}
+
+    def loaded(cid: str) -> int:
+        return town.start_load([st["job_id"] for st in routes[cid]["stops"]]).items
+
+    # A round that loads (nearly) all it can at the office, and a delivery of another round
+    # that does not fit on top.
+    full, donor, moving = next(
+        (c, d, st["job_id"])
+        for c in sorted(routes, key=lambda c: (loaded(c) - capacity[c], c), reverse=True)
+        for d in sorted(routes)
+        if d != c
+        for st in routes[d]["stops"]
         if jobs[st["job_id"]].kind == "delivery"
         and jobs[st["job_id"]].pair_id is None
-        and st["status"] == "planned"  # a served stop never moves
+        and loaded(c) + jobs[st["job_id"]].demand.items > capacity[c]
     )
     r = s.client.post(
         f"/plans/{s.plan_id}/edits",

@@ -47,6 +47,12 @@ def test_demo_writes_every_output(demo: Path) -> None:
         summary["kpi"]["jobs_served"] + summary["kpi"]["jobs_unassigned"]
         == summary["kpi"]["jobs_total"]
     )
+    offices = {b["depot_id"]: b for b in summary["office_balance"]}
+    assert offices, "each office's working-time balance is reported"
+    for route in summary["routes"]:
+        office = offices[route["depot_id"]]
+        assert route["working_s"] <= office["max_working_s"]
+        assert office["ratio"] >= 1.0
     itineraries = sorted((demo / "itineraries").glob("*.csv"))
     assert itineraries
     raw = itineraries[0].read_bytes()

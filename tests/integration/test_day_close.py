@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from sqlalchemy import select
 
 from api.db import make_engine, make_session_factory
@@ -70,12 +71,20 @@ def proof_for(job: Job, **extra: Any) -> dict[str, Any]:
 
 
 def report(
-    s: Stack, day: date, job_id: str, kind: str, *, reason: str | None = None, proof: Any = None
+    s: Stack,
+    day: date,
+    job_id: str,
+    kind: str,
+    *,
+    reason: str | None = None,
+    proof: Any = None,
+    hour: float = 10,
+    key: str | None = None,
 ) -> Any:
     """Post one stop event of ``job_id`` by the courier whose round has it on ``day``."""
     body: dict[str, Any] = {
-        "idempotency_key": uuid.uuid4().hex,
-        "device_ts": at(day, 10 * 3600),
+        "idempotency_key": key or uuid.uuid4().hex,
+        "device_ts": at(day, int(hour * 3600)),
         "job_id": job_id,
         "kind": kind,
     }
@@ -340,6 +349,32 @@ def test_cash_difference_flags_the_day_until_a_manager_signs_it_off(
     by_courier = {r["courier_id"]: r for r in csv.DictReader(io.StringIO(text))}
     assert by_courier[courier]["sign_off_note"] == "'" + note  # written as text, not a formula
     assert int(by_courier[courier]["difference_vnd"]) == short
+    # The workbook holds the same reconciliation: by office, by courier, and every row.
+    r = s.client.get(
+        "/reports/cash.xlsx",
+        headers=m,
+        params={"start": day.isoformat(), "end": day.isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    book = openpyxl.load_workbook(io.BytesIO(r.content))
+    assert book.sheetnames == ["Bưu cục (post office)", "Bưu tá (courier)", "Dữ liệu (rows)"]
+
+    def sheet_rows(name: str) -> list[dict[str, Any]]:
+        header, *body = book[name].iter_rows(values_only=True)
+        return [dict(zip(header, row, strict=True)) for row in body]
+
+    offices = {x["depot_id"]: x for x in sheet_rows("Bưu cục (post office)")}
+    assert offices["BC-KONTUM"]["paid_vnd"] == paid_job.payout_vnd
+    couriers = {x["courier_id"]: x for x in sheet_rows("Bưu tá (courier)")}
+    assert couriers[courier]["difference_vnd"] == short
+    rows = {x["courier_id"]: x for x in sheet_rows("Dữ liệu (rows)")}
+    assert rows[courier]["sign_off_note"] == "'" + note  # as in the CSV: text, not a formula
+    cell = next(
+        c
+        for c in book["Dữ liệu (rows)"].iter_cols(values_only=False)
+        if c[0].value == "sign_off_note"
+    )
+    assert all(x.data_type != "f" for x in cell)
 
 
 def test_authorised_handover_is_recorded_and_counted(
@@ -497,4 +532,133 @@ def test_a_held_pair_is_released_whole(
     assert s.client.get("/held", headers=h).json()["count"] == 0
     # The day with the pair plans: the store holds both halves.
     r = s.client.post("/plans", headers=h, json={"day": later.isoformat(), "time_limit_s": 1})
+    assert r.status_code == 202, r.text
+
+
+def test_results_reported_after_the_close_update_the_day(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """A phone that syncs after the close: its results count, carried jobs follow, nothing twice.
+
+    A late completion takes its carried job off the next day while that day is not published;
+    a late failure updates the recorded reason and the job goes where the office's rule for it
+    says; once the next day is published, a late completion leaves its job there, flagged for
+    the dispatcher. The day's counts follow, each change is a ``day.revised`` webhook event, and
+    a phone retrying a result already applied changes nothing.
+    """
+    town = two_weeks_earlier(town)
+    s, day = stack, town.day
+    assert day is not None
+    load_and_publish(s, town_files, town)
+    h = s.h("dispatcher")
+    nxt = next_working_day(day)
+    a, b, c = routed_deliveries(s, town, day)[:3]
+    assert report(s, day, a.job_id, "failed", reason="nobody_home").status_code == 201
+    assert report(s, day, c.job_id, "failed", reason="wrong_address").status_code == 201
+    before = close(s, day).json()
+    carried = {o["job_id"] for o in before["carried"]}
+    assert {a.job_id, b.job_id} <= carried
+    assert c.job_id in {o["job_id"] for o in before["held"]}
+
+    def next_day_jobs() -> set[str]:
+        r = s.client.get("/jobs", headers=h, params={"day": nxt.isoformat(), "limit": 500})
+        return {row["id"] for row in r.json()["data"]}
+
+    def outcome(job_id: str) -> dict[str, Any]:
+        closed = s.client.get(f"/days/{day}/close", headers=h).json()
+        every = [*closed["carried"], *closed["held"], *closed["returned"], *closed["late"]]
+        found = [o for o in every if o["job_id"] == job_id]
+        return found[0] if found else {"job_id": job_id, "action": "done"}
+
+    assert b.job_id in next_day_jobs()
+
+    # b was never reported at close; the phone now sends its completion (done at 15:00).
+    key = uuid.uuid4().hex
+    r = report(s, day, b.job_id, "completed", proof=proof_for(b), hour=15, key=key)
+    assert r.status_code == 201, r.text
+    closed = s.client.get(f"/days/{day}/close", headers=h).json()
+    assert b.job_id not in {o["job_id"] for o in closed["carried"]}
+    assert b.job_id not in next_day_jobs()
+    assert closed["counts"]["completed"] == before["counts"]["completed"] + 1
+    assert closed["counts"]["not_attempted"] == before["counts"]["not_attempted"] - 1
+    assert closed["counts"]["next_day"] == before["counts"]["next_day"] - 1
+    into = s.client.get(f"/days/{nxt.isoformat()}/carried", headers=h).json()
+    assert b.job_id not in {o["job_id"] for o in into["data"]}
+    # The same result sent again (its answer lost) changes nothing.
+    r = report(s, day, b.job_id, "completed", proof=proof_for(b), hour=15, key=key)
+    assert r.status_code == 200, r.text
+    assert s.client.get(f"/days/{day}/close", headers=h).json()["counts"] == closed["counts"]
+
+    # c was failed as wrong_address (held); a later visit that day found nobody home.
+    assert report(s, day, c.job_id, "failed", reason="nobody_home", hour=16).status_code == 201
+    late_c = outcome(c.job_id)
+    assert late_c["fail_reason"] == "nobody_home"
+    assert late_c["attempts"] == 1  # one failed stop that day: one attempt
+    assert late_c["action"] == "next_day"
+    assert late_c["carried_to"] == nxt.isoformat()
+    assert c.job_id in next_day_jobs()
+    assert s.client.get("/held", headers=h).json()["count"] == 0
+
+    # The next day is planned and published; then a's completion comes in (at 11:00).
+    plan_and_publish(s, nxt)
+    r = report(s, day, a.job_id, "completed", proof=proof_for(a), hour=11)
+    assert r.status_code == 201, r.text
+    late_a = outcome(a.job_id)
+    assert late_a["outcome"] == "completed"
+    assert late_a["late_result"] == "on_published_day"
+    assert late_a["carried_to"] == nxt.isoformat()  # still on that day's round
+    assert late_a["revised_at"] is not None
+    closed = s.client.get(f"/days/{day}/close", headers=h).json()
+    assert [o["job_id"] for o in closed["late"]] == [a.job_id]
+    assert a.job_id in next_day_jobs()
+
+    engine = make_engine(s.settings.sqlalchemy_url)
+    try:
+        with make_session_factory(engine)() as session:
+            revised = session.scalars(
+                select(OutboxEvent.data).where(OutboxEvent.type == "day.revised")
+            ).all()
+    finally:
+        engine.dispose()
+    assert sorted(d["job_id"] for d in revised) == sorted([a.job_id, b.job_id, c.job_id])
+
+
+def test_a_pickup_done_after_the_close_leaves_its_delivery_carried_alone(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """A pair carried whole, then its pickup reported done: the delivery alone on the next day.
+
+    The pickup is taken off the next day (the dossier is at the post office); the delivery
+    stays carried, now an ordinary delivery from the office (no pair), so the day can be planned.
+    """
+    town = two_weeks_earlier(town)
+    s, day = stack, town.day
+    assert day is not None
+    load_and_publish(s, town_files, town)
+    h = s.h("dispatcher")
+    jobs = town.job_by_id()
+    routed = [st["job_id"] for stops in rounds(s, day).values() for st in stops]
+    pickup = next(jobs[j] for j in routed if jobs[j].pair_id and jobs[j].kind == "pickup")
+    delivery = next(
+        j for j in town.jobs if j.pair_id == pickup.pair_id and j.job_id != pickup.job_id
+    )
+    closed = close(s, day).json()
+    assert {pickup.job_id, delivery.job_id} <= {o["job_id"] for o in closed["carried"]}
+    nxt = next_working_day(day)
+
+    def next_day_records() -> dict[str, dict[str, Any]]:
+        r = s.client.get("/jobs", headers=h, params={"day": nxt.isoformat(), "limit": 500})
+        return {row["id"]: row["data"] for row in r.json()["data"]}
+
+    assert next_day_records()[delivery.job_id]["pair_id"] == pickup.pair_id
+    r = report(s, day, pickup.job_id, "completed", proof=proof_for(pickup), hour=15)
+    assert r.status_code == 201, r.text
+    records = next_day_records()
+    assert pickup.job_id not in records
+    assert records[delivery.job_id].get("pair_id") is None
+    carried = {o["job_id"] for o in s.client.get(f"/days/{day}/close", headers=h).json()["carried"]}
+    assert delivery.job_id in carried
+    assert pickup.job_id not in carried
+    # The next day plans (no half pair left behind).
+    r = s.client.post("/plans", headers=h, json={"day": nxt.isoformat(), "time_limit_s": 1})
     assert r.status_code == 202, r.text

@@ -28,6 +28,11 @@ runner = CliRunner()
 NODES = 1500
 #: The plan's time limit on both paths (seconds of wall time).
 LIMIT_S = 3.0
+#: What a busy test machine may add to the plan's limit (seconds): the test processes share two
+#: cores with browsers and databases, and a plan kept 3.2 s quiet took 4.24 s once in CI. The
+#: bound still tells the dispatcher's limit from the default one (20 s at this size); how
+#: closely a limit is kept is measured by the benchmarks on a quiet machine.
+BUSY_MACHINE_SLACK_S = 1.5
 #: What the worker does beyond the plan's limit: reading the day from the database and saving
 #: the plan (a few hundred rows), on a machine whose two cores are shared (seconds).
 WORKER_ALLOWANCE_S = 1.5
@@ -136,5 +141,5 @@ def test_demo_files_plan_the_same_through_cli_and_service(demo: Path, tmp_path: 
     assert api_routed == cli_routed
     assert (settings.data_dir / f"province-{NODES}-0.zones.geojson").is_file()
     # The first plan also generates the province (about 0.2 s at this size): inside the limit.
-    assert plan["stats"]["solve_s"] <= LIMIT_S * 1.1 + 0.5, plan["stats"]
-    assert worker_s <= LIMIT_S * 1.1 + WORKER_ALLOWANCE_S
+    assert plan["stats"]["solve_s"] <= LIMIT_S * 1.1 + BUSY_MACHINE_SLACK_S, plan["stats"]
+    assert worker_s <= LIMIT_S * 1.1 + BUSY_MACHINE_SLACK_S + WORKER_ALLOWANCE_S

@@ -26,6 +26,7 @@ def test_serve_starts_embedded_redis_sqlite_and_a_worker(
         "COURIER_DATA_DIR": str(tmp_path / "data"),
         "COURIER_NETWORK": str(network_path),
         "COURIER_LOG_LEVEL": "WARNING",
+        "COURIER_SIGNIN_MAX_FAILURES_PER_ADDRESS": "2",
     }
     cli = [sys.executable, "-m", "api.cli"]
     out = subprocess.run(
@@ -83,6 +84,17 @@ def test_serve_starts_embedded_redis_sqlite_and_a_worker(
                 time.sleep(0.3)
                 status = c.get(f"/plans/{plan_id}/status").json()["status"]
             assert status == "ready"
+
+            # sign-in limits count the address a proxy on this host forwards, not the proxy's
+            def sign_in(address: str, username: str) -> int:
+                return c.post(
+                    "/auth/token",
+                    json={"username": username, "password": "wrong-password"},
+                    headers={"X-Forwarded-For": address},
+                ).status_code
+
+            assert [sign_in("10.0.0.1", f"nobody-{i}") for i in range(3)] == [401, 401, 429]
+            assert sign_in("10.0.0.2", "nobody-3") == 401
         data = tmp_path / "data"
         assert (data / "courier.sqlite3").is_file()
         assert any((data / "redis").rglob("*.aof*"))

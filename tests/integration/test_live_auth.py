@@ -1,4 +1,7 @@
-"""The live WebSocket keeps checking its token, and a user holds only a few open at once.
+"""The live WebSockets keep checking their token, and a user holds only a few open at once.
+
+The dispatchers' feed of a plan and the couriers' word of a new version of their round share
+the same admission: the token, the role, the cap of sockets per user, the re-check.
 
 The API runs as a uvicorn subprocess (so close codes travel as a browser sees them), with a
 private redis-server and a SQLite file; tokens are re-checked every second.
@@ -6,6 +9,8 @@ private redis-server and a SQLite file; tokens are re-checked every second.
 
 from __future__ import annotations
 
+import csv
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,13 +39,15 @@ class Service:
     server: ServerProcess
     settings: Settings
 
-    def user(self, role: Role = Role.manager, *, ttl_hours: float = 24) -> tuple[str, str]:
+    def user(
+        self, role: Role = Role.manager, *, ttl_hours: float = 24, courier_id: str | None = None
+    ) -> tuple[str, str]:
         """Create a user; return its name and a token."""
         name = f"{role}-{uuid.uuid4().hex[:8]}"
         engine = make_engine(self.settings.sqlalchemy_url)
         try:
             with session_scope(make_session_factory(engine)) as session:
-                user = create_user(session, username=name, role=role)
+                user = create_user(session, username=name, role=role, courier_id=courier_id)
                 return name, issue_token(session, user=user, ttl_hours=ttl_hours)
         finally:
             engine.dispose()
@@ -59,6 +66,11 @@ class Service:
         """Open a plan's live socket (the plan need not exist: the snapshot is empty)."""
         url = self.server.url.replace("http://", "ws://") + "/plans/1/live"
         return connect(url + (f"?token={token}" if token else ""), open_timeout=10)
+
+    def round_feed(self, token: str) -> ClientConnection:
+        """Open a courier's socket on the versions of a day's plan (none published here)."""
+        url = self.server.url.replace("http://", "ws://") + "/rounds/me/live?day=2026-11-30"
+        return connect(f"{url}&token={token}", open_timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +188,53 @@ def test_a_user_holds_at_most_the_cap_of_open_sockets(service: Service) -> None:
             assert code == 4429
             assert time.monotonic() < deadline, "the closed socket's slot was never freed"
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def courier_id(service: Service, town_files: dict[str, Path]) -> str:
+    """A courier of the town's post offices (depots and couriers uploaded)."""
+    admin = {"Authorization": f"Bearer {service.user(Role.admin)[1]}"}
+    for kind in ("depots", "couriers"):
+        r = httpx.post(
+            f"{service.server.url}/{kind}",
+            headers=admin,
+            files={"file": (f"{kind}.csv", town_files[kind].read_bytes(), "text/csv")},
+        )
+        assert r.status_code == 201, r.text
+    with town_files["couriers"].open(encoding="utf-8-sig") as fh:
+        return next(csv.DictReader(fh))["courier_id"]
+
+
+def test_a_couriers_round_socket_is_admitted_rechecked_and_capped(
+    service: Service, courier_id: str
+) -> None:
+    """Only a courier's token opens it; revoking the courier's tokens closes it; the cap holds.
+
+    Its first message is the version in force (none yet: ``plan_id`` null); a manager is
+    refused with 4403 and no token with 4401, as on the dispatchers' feed.
+    """
+    name, token = service.user(Role.courier, courier_id=courier_id)
+    with service.round_feed(token) as ws:
+        first = json.loads(ws.recv(timeout=10))
+        assert first == {
+            "type": "round_changed",
+            "day": "2026-11-30",
+            "plan_id": None,
+            "version": None,
+        }
+        with service.round_feed(service.user()[1]) as manager:
+            assert close_code(manager, 5) == 4403
+        with service.round_feed("ct_forged") as forged:
+            assert close_code(forged, 5) == 4401
+        admin = {"Authorization": f"Bearer {service.user(Role.admin)[1]}"}
+        r = httpx.delete(f"{service.server.url}/users/{name}/tokens", headers=admin)
+        assert r.status_code == 200
+        assert close_code(ws, RECHECK_S + 3) == 4401
+
+    _, token = service.user(Role.courier, courier_id=courier_id)
+    with ExitStack() as stack:
+        for _ in range(CAP):
+            ws = stack.enter_context(service.round_feed(token))
+            assert '"round_changed"' in str(ws.recv(timeout=10))
+        with service.round_feed(token) as extra:
+            assert close_code(extra, 5) == 4429

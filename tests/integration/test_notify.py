@@ -168,6 +168,19 @@ def _worker(settings: Settings) -> NotifyWorker:
     return NotifyWorker(settings, make_session_factory(make_engine(settings.sqlalchemy_url)))
 
 
+def _replayed(stack: Stack, rx: Receivers, delivery_id: str) -> Any:
+    """Replay a webhook delivery as the admin and return the request its receiver got."""
+    before = len(rx.hook.requests)
+    r = stack.client.post(f"/webhooks/deliveries/{delivery_id}/replay", headers=stack.h("admin"))
+    assert r.status_code == 201, r.text
+    worker = _worker(rx.settings(stack.settings))
+    try:
+        drain(worker, lambda: len(rx.hook.requests) > before)
+    finally:
+        worker.close()
+    return rx.hook.requests[-1]
+
+
 def _event(stack: Stack, courier: str, body: dict[str, Any]) -> Any:
     return stack.client.post("/rounds/me/events", headers=stack.h(courier), json=body)
 
@@ -482,17 +495,220 @@ def test_webhook_admin_checks_and_replay(notify_day: tuple[Stack, Problem, Recei
         f"/webhooks/{endpoint}/deliveries", headers=stack.h("admin"), params={"status": "sent"}
     ).json()["data"]
     original = sent[-1]
-    before = len(rx.hook.requests)
-    r = stack.client.post(
-        f"/webhooks/deliveries/{original['delivery_id']}/replay", headers=stack.h("admin")
-    )
-    assert r.status_code == 201, r.text
-    worker = _worker(rx.settings(stack.settings))
-    try:
-        drain(worker, lambda: len(rx.hook.requests) > before)
-    finally:
-        worker.close()
-    again = rx.hook.requests[-1]
+    again = _replayed(stack, rx, original["delivery_id"])
     assert again.headers["x-courier-replay-of"] == str(original["id"])
     assert json.loads(again.body)["id"] == json.loads(original["body"])["id"]
     assert again.headers["x-courier-delivery"] != original["delivery_id"]
+
+
+def test_a_job_returned_to_the_office_tells_its_citizen(
+    notify_day: tuple[Stack, Problem, Receivers],
+) -> None:
+    """A close that returns a job after its last attempt makes a 'returned' message, sent once.
+
+    The notice has no Zalo template, so a Zalo citizen gets it by SMS; the text names the
+    attempts and the post office.
+    """
+    stack, problem, rx = notify_day
+    day = problem.day
+    assert day is not None
+    job = next(j for j in problem.jobs if j.notify == NotifyPreference.ZALO)
+    depot = problem.depots[0]
+    settings = rx.settings(stack.settings)
+    worker = _worker(settings)
+    engine = make_engine(settings.sqlalchemy_url)
+    factory = make_session_factory(engine)
+    before = len(rx.sms.requests)
+    try:
+        for _ in range(2):  # recorded twice (a retried close): one message
+            with session_scope(factory) as s:
+                emit(
+                    s,
+                    "day.closed",
+                    {
+                        "day": day.isoformat(),
+                        "plan_id": stack.plan_id,
+                        "returned": [
+                            {"job_id": job.job_id, "depot_id": depot.depot_id, "attempts": 3}
+                        ],
+                    },
+                    source_key=f"test-returned:{uuid.uuid4().hex}",
+                    plan_id=stack.plan_id,
+                )
+        drain(worker, lambda: not worker.run_once().busy())
+        with session_scope(factory) as s:
+            rows = s.scalars(
+                select(Notification).where(
+                    Notification.job_id == job.job_id, Notification.kind == "returned"
+                )
+            ).all()
+            assert len(rows) == 1
+            row = rows[0]
+            assert (row.status, row.preference, row.channel) == ("sent", "zalo", "sms")
+            assert "sau 3 lần đến" in row.text
+            assert depot.name in row.text
+            delivery_id = row.delivery_id
+    finally:
+        worker.close()
+        engine.dispose()
+    refs = [q.json()["ref"] for q in rx.sms.requests[before:]]
+    assert refs.count(delivery_id) == 1
+
+
+def test_a_webhook_nobody_takes_fails_when_its_time_is_up(
+    notify_day: tuple[Stack, Problem, Receivers],
+) -> None:
+    """A delivery is retried with backoff until its age limit (24 h by default), then failed.
+
+    The admin's list shows it with its last error, and a replay sends it once the receiver is back.
+    """
+    stack, _problem, rx = notify_day
+    settings = rx.settings(stack.settings, webhook_max_age_s=1.0)
+    worker = _worker(settings)
+    engine = make_engine(settings.sqlalchemy_url)
+    factory = make_session_factory(engine)
+    marker = f"T{uuid.uuid4().hex[:8]}"
+    rx.hook.stop()
+    try:
+        with session_scope(factory) as s:
+            emit(
+                s,
+                "day.closed",
+                {"day": "2026-12-02", "job_id": marker},
+                source_key=f"test-expiry:{marker}",
+            )
+
+        def given_up() -> bool:
+            with session_scope(factory) as s:
+                status = s.scalar(
+                    select(WebhookDelivery.status).where(WebhookDelivery.order_key == marker)
+                )
+            return status == "failed"
+
+        drain(worker, given_up, timeout_s=20)
+    finally:
+        worker.close()
+        engine.dispose()
+        rx.hook.start()
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with session_scope(make_session_factory(engine)) as s:
+            row = s.scalar(select(WebhookDelivery).where(WebhookDelivery.order_key == marker))
+            assert row is not None
+            assert row.attempts >= 2  # retried before giving up
+    finally:
+        engine.dispose()  # an open PostgreSQL connection left to the collector warns
+    endpoint = stack.client.get("/webhooks", headers=stack.h("admin")).json()["data"][0]["id"]
+    failed = stack.client.get(
+        f"/webhooks/{endpoint}/deliveries", headers=stack.h("admin"), params={"status": "failed"}
+    ).json()["data"]
+    mine = next(d for d in failed if json.loads(d["body"])["data"]["job_id"] == marker)
+    assert "webhook" in (mine["last_error"] or "")
+    assert json.loads(_replayed(stack, rx, mine["delivery_id"]).body)["data"]["job_id"] == marker
+
+
+def test_a_providers_receipt_marks_a_message_delivered_or_failed(
+    notify_day: tuple[Stack, Problem, Receivers],
+) -> None:
+    """Delivery reports need the receipt key; they move a sent message to delivered or failed.
+
+    A failure's reason is kept with phone-like digit runs masked.
+    """
+    from api.deps import get_app_settings
+
+    stack, _problem, rx = notify_day
+    worker = _worker(rx.settings(stack.settings))
+    try:  # the day-ahead messages are sent (the first test may not have run)
+        drain(worker, lambda: not worker.run_once().busy())
+    finally:
+        worker.close()
+    sent = stack.client.get(
+        "/notifications",
+        headers=stack.h("dispatcher"),
+        params={"plan_id": stack.plan_id, "status": "sent"},
+    ).json()["data"]
+    first, second = sent[0], sent[1]
+    url = "/notifications/receipts"
+    body = {"delivery_id": first["delivery_id"], "status": "delivered"}
+    keyed = stack.settings.model_copy(update={"notify_receipt_key": "rk-test"})
+    app = stack.client.app
+    app.dependency_overrides[get_app_settings] = lambda: keyed  # type: ignore[attr-defined]
+    try:
+        assert stack.client.post(url, json=body).status_code == 401
+        assert stack.client.post(url, json=body, headers={"X-Receipt-Key": "no"}).status_code == 401
+        key = {"X-Receipt-Key": "rk-test"}
+        assert stack.client.post(url, json=body, headers=key).status_code == 204
+        gone = {"delivery_id": "0" * 32, "status": "delivered"}
+        assert stack.client.post(url, json=gone, headers=key).status_code == 404
+        failed = {
+            "delivery_id": second["delivery_id"],
+            "status": "failed",
+            "reason": "thuê bao 0905123456 không liên lạc được",
+        }
+        assert stack.client.post(url, json=failed, headers=key).status_code == 204
+    finally:
+        app.dependency_overrides.pop(get_app_settings, None)  # type: ignore[attr-defined]
+    rows = {
+        n["delivery_id"]: n
+        for n in stack.client.get(
+            "/notifications", headers=stack.h("dispatcher"), params={"plan_id": stack.plan_id}
+        ).json()["data"]
+    }
+    assert rows[first["delivery_id"]]["status"] == "delivered"
+    assert rows[first["delivery_id"]]["delivered_at"] is not None
+    assert rows[second["delivery_id"]]["status"] == "failed"
+    reason = rows[second["delivery_id"]]["last_error"]
+    assert "0905123456" not in reason
+    assert reason.endswith("456 không liên lạc được")
+
+
+def test_a_failed_visit_tells_what_the_offices_rule_will_do(
+    notify_day: tuple[Stack, Problem, Receivers],
+) -> None:
+    """An office that holds nobody_home jobs for the dispatcher does not promise a visit tomorrow.
+
+    The failed message's next step is the action the day's close will take under the round's
+    post office's rules.
+    """
+    stack, problem, rx = notify_day
+    h = stack.h("dispatcher")
+    plan = stack.client.get(f"/plans/{stack.plan_id}", headers=h).json()
+    by_id = problem.job_by_id()
+    route, stop = next(
+        (r, s)
+        for r in plan["routes"][1:]
+        for s in r["stops"][:1]
+        if by_id[s["job_id"]].notify != "none" and s["status"] not in ("completed", "failed")
+    )
+    saved = {}
+    for depot in problem.depots:
+        url = f"/offices/{depot.depot_id}/carry-rules"
+        saved[url] = stack.client.get(url, headers=h).json()
+        held = {**saved[url], "by_reason": {**saved[url]["by_reason"], "nobody_home": "hold"}}
+        assert stack.client.put(url, headers=h, json=held).status_code == 200
+    worker = _worker(rx.settings(stack.settings))
+    try:
+        body = {
+            "idempotency_key": uuid.uuid4().hex,
+            "device_ts": (datetime.now(LOCAL_TZ) - timedelta(minutes=1)).isoformat(),
+            "job_id": stop["job_id"],
+            "kind": "failed",
+            "reason": "nobody_home",
+            "plan_id": stack.plan_id,
+        }
+        r = _event(stack, route["courier_id"], body)
+        assert r.status_code == 201, r.text
+        drain(worker, lambda: not worker.run_once().busy())
+    finally:
+        worker.close()
+        for url, rules in saved.items():
+            assert stack.client.put(url, headers=h, json=rules).status_code == 200
+    told = stack.client.get(
+        "/notifications",
+        headers=h,
+        params={"plan_id": stack.plan_id, "job_id": stop["job_id"]},
+    ).json()["data"]
+    (failed,) = [n for n in told if n["kind"] == "failed"]
+    assert "không có người nhận" in failed["text"]
+    assert "liên hệ lại" in failed["text"]
+    assert "ngày làm việc tiếp theo" not in failed["text"]

@@ -543,11 +543,6 @@ def test_a_lost_answer_is_retried_and_stored_once(
             route.continue_()
 
     page.route("**/rounds/me/events", lose_first_answer)
-    answers: list[dict[str, Any]] = []
-    page.on(
-        "response",
-        lambda r: answers.append(r.json()) if r.url.endswith("/rounds/me/events") else None,
-    )
     page.goto(f"{live_service.url}/courier?day={day}&lang=en")
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("html").get_attribute("lang") == "en"
@@ -561,11 +556,12 @@ def test_a_lost_answer_is_retried_and_stored_once(
     with page.expect_event("requestfailed"):
         card.locator("button[data-act=arrived]").click()
     page.wait_for_selector("#outbox-count[data-count='1']", state="attached")
-    page.evaluate("window.dispatchEvent(new Event('online'))")  # the phone's next retry
+    with page.expect_response(lambda r: r.url.endswith("/rounds/me/events")) as retried:
+        page.evaluate("window.dispatchEvent(new Event('online'))")  # the phone's next retry
     page.wait_for_selector("#outbox-count[data-count='0']", state="attached")
     assert len(calls) == 2
     assert calls[0] == calls[1]
-    assert answers[-1]["duplicate"] is True
+    assert retried.value.json()["duplicate"] is True
     stored = httpx.get(
         live_service.url + "/events",
         params={"plan_id": courier_day["plan_id"]},

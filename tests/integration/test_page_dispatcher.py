@@ -9,6 +9,7 @@ live feed moves the round counters.
 from __future__ import annotations
 
 import csv
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -78,6 +79,18 @@ def infeasible_move(plan: dict[str, Any], town: Problem) -> tuple[str, str, str]
             if source is not target and loose_deliveries(source):
                 return loose_deliveries(source)[0], source["courier_id"], target["courier_id"]
     pytest.fail("no round of this plan is full; cannot make an infeasible move")
+
+
+def working_text(seconds: int) -> str:
+    """Return a working time as the page writes it in Vietnamese ("6 giờ 5 phút")."""
+    minutes = math.floor(seconds / 60 + 0.5)  # as JavaScript's Math.round
+    return translate("vi", "dispatcher.working_time", h=minutes // 60, m=minutes % 60)
+
+
+def signed_percent(fraction: float) -> str:
+    """Return a fraction as the page's signed percentage ("+12", "−5", "±0")."""
+    pct = math.floor(fraction * 100 + 0.5)
+    return f"+{pct}" if pct > 0 else f"−{-pct}" if pct < 0 else "±0"
 
 
 def at(town: Problem, seconds: int) -> str:
@@ -189,10 +202,16 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     assert routes
     rounds = page.locator("[data-round]")
     expect(rounds).to_have_count(len(routes))
+    offices = {b["depot_id"]: b for b in plan["balance"]}
     for cid, route in routes.items():
         item = page.locator(f'[data-round="{cid}"]')
         assert item.get_attribute("data-total") == str(len(route["stops"]))
         assert item.get_attribute("data-done") == "0"
+        # each round's working time, against its post office's mean when it has company
+        meta = item.locator(".round-meta").inner_text()
+        assert working_text(route["working_s"]) in meta
+        if offices[route["depot_id"]]["rounds"] > 1:
+            assert f"{signed_percent(route['vs_office_mean'])} % so với trung bình" in meta
     expect(page.locator("path.round-line")).to_have_count(len(routes))
     n_stops = sum(len(r["stops"]) for r in routes.values())
     expect(page.locator("path.stop-marker")).to_have_count(n_stops)
@@ -206,6 +225,17 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     page.click(f'[data-round="{source}"]')
     card = page.locator("#round-card")
     expect(card).to_be_visible()
+    office = offices[routes[source]["depot_id"]]
+    expect(card.locator("#round-balance")).to_have_text(
+        translate(
+            "vi",
+            "dispatcher.office_balance",
+            office=office["depot_id"],
+            rounds=office["rounds"],
+            mean=working_text(office["mean_working_s"]),
+            ratio=f"{math.floor(office['ratio'] * 100 + 0.5) / 100:.2f}",  # as toFixed(2)
+        )
+    )
     stop_rows = card.locator("tbody tr")
     expect(stop_rows).to_have_count(len(routes[source]["stops"]))
     assert [r.get_attribute("data-job") for r in stop_rows.all()] == [

@@ -4,7 +4,7 @@ The dispatcher places an urgent job from the ranked suggestions and publishes it
 from now with a courier off and reads the difference before publishing it; a courier's phone,
 open all along, takes the new version of its round at its next sync (the New badge on the
 added stop, the stop taken away listed) while an action it queued without signal, on the old
-version, still lands on the stop.
+version, still lands on the stop; with signal, it is told of the new version at once.
 
 Each test starts from whatever plan is published for the day, so none depends on another.
 """
@@ -16,12 +16,15 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from api.auth.service import Role
 from api.web.i18n import translate
@@ -320,6 +323,82 @@ def test_replan_with_a_courier_off_shows_the_difference_then_publishes(
     page.context.close()
 
 
+@dataclass
+class RoundChange:
+    """One courier's round changed by the dispatcher: an urgent job added, a later stop taken off."""
+
+    before: dict[str, Any]
+    job: dict[str, Any]
+    courier_id: str
+    position: int
+    first: str  # the round's first planned stop, kept
+    gone: str  # a later unpaired stop, taken off
+
+    def publish(self, api: httpx.Client, town: Problem) -> int:
+        """Put the job on the round, take the stop off, publish; return the new version."""
+        r = api.post(
+            f"/plans/{self.before['id']}/suggestions/accept",
+            json={
+                "job": self.job,
+                "courier_id": self.courier_id,
+                "position": self.position,
+                "now": at(town, NOW),
+            },
+        )
+        assert r.status_code == 200, r.text
+        draft = r.json()
+        r = api.post(f"/plans/{draft['id']}/edits", json={"op": "unassign", "job_id": self.gone})
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == draft["id"]
+        r = api.post(f"/plans/{draft['id']}/publish")
+        assert r.status_code == 200, r.text
+        return int(r.json()["version"])
+
+
+def plan_round_change(api: httpx.Client, day: str, town: Problem, tag: str) -> RoundChange:
+    """Choose a round that can take an urgent job and lose a later unpaired stop."""
+    before = published(api, day)
+    job = urgent_job(town, f"GAP-{tag}{uuid.uuid4().hex[:4].upper()}")
+    asked = api.post(
+        f"/plans/{before['id']}/suggestions", json={"job": job, "now": at(town, NOW), "limit": 100}
+    )
+    assert asked.status_code == 200, asked.text
+    planned = {
+        r["courier_id"]: [s["job_id"] for s in r["stops"] if s["status"] == "planned"]
+        for r in before["routes"]
+    }
+    jobs = town.job_by_id()  # the morning's jobs (not the urgent ones added since)
+
+    def unpaired(job_id: str) -> bool:
+        return job_id in jobs and jobs[job_id].pair_id is None
+
+    fits = [
+        s
+        for s in asked.json()["data"]
+        if not s["violations"] and any(unpaired(j) for j in planned.get(s["courier_id"], [])[1:])
+    ]
+    assert fits, asked.json()
+    courier_id = fits[0]["courier_id"]
+    first = planned[courier_id][0]
+    gone = next(j for j in reversed(planned[courier_id]) if j != first and unpaired(j))
+    return RoundChange(before, job, courier_id, fits[0]["position"], first, gone)
+
+
+def open_phone(
+    browser: Any, live_service: LiveService, signal: Signal, courier_id: str
+) -> tuple[Any, list[str]]:
+    """Sign a new phone of the courier in; return its page and its script errors."""
+    username = f"phone-{courier_id.lower()}-{uuid.uuid4().hex[:4]}"
+    live_service.add_user(username, Role.courier, courier_id)
+    ctx = browser.new_context(**PHONE)
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, signal.url, live_service, username)
+    return page, errors
+
+
 def test_courier_page_takes_a_new_version_and_keeps_its_offline_action(
     live_service: LiveService,
     browser: Any,
@@ -335,47 +414,16 @@ def test_courier_page_takes_a_new_version_and_keeps_its_offline_action(
     next sync, no reload) the action is stored and counts on the stop, the round shows the
     new stop marked New and the stop taken away under "Moved away" until dismissed.
     """
-    before = published(api, day)
-    job = urgent_job(town, f"GAP-C{uuid.uuid4().hex[:4].upper()}")
-    asked = api.post(
-        f"/plans/{before['id']}/suggestions", json={"job": job, "now": at(town, NOW), "limit": 100}
-    )
-    assert asked.status_code == 200, asked.text
-    planned = {
-        r["courier_id"]: [s for s in r["stops"] if s["status"] == "planned"]
-        for r in before["routes"]
-    }
-    jobs = town.job_by_id()  # the morning's jobs (not the urgent ones added since)
-
-    def unpaired(job_id: str) -> bool:
-        return job_id in jobs and jobs[job_id].pair_id is None
-
-    def can_lose_one(cid: str) -> bool:
-        """The round has a first stop to arrive at and a later unpaired one to take off."""
-        rest = planned.get(cid, [])[1:]
-        return any(unpaired(s["job_id"]) for s in rest)
-
-    fits = [
-        s for s in asked.json()["data"] if not s["violations"] and can_lose_one(s["courier_id"])
-    ]
-    assert fits, asked.json()
-    choice = fits[0]
-    courier_id = choice["courier_id"]
-    username = f"phone-{courier_id.lower()}-{uuid.uuid4().hex[:4]}"
-    live_service.add_user(username, Role.courier, courier_id)
-
-    ctx = browser.new_context(**PHONE)
-    page = ctx.new_page()
-    page.set_default_timeout(20_000)
+    change = plan_round_change(api, day, town, "C")
+    before, job, courier_id = change.before, change.job, change.courier_id
+    first, gone = change.first, change.gone
+    page, errors = open_phone(browser, live_service, signal, courier_id)
+    ctx = page.context
     page.clock.set_fixed_time(datetime.fromisoformat(at(town, "09:20")))
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    sign_in(page, signal.url, live_service, username)
     page.goto(f"{signal.url}/courier?day={day}")
     page.wait_for_selector("body[data-ready='1']")
     assert page.evaluate("document.body.dataset.planVersion") == str(before["version"])
-    first = page.locator("#next-stop .stop.next").get_attribute("data-job")
-    assert first == planned[courier_id][0]["job_id"]
+    assert page.locator("#next-stop .stop.next").get_attribute("data-job") == first
 
     # No signal: the courier arrives at the first stop; the action waits in the outbox.
     signal.off()
@@ -385,28 +433,7 @@ def test_courier_page_takes_a_new_version_and_keeps_its_offline_action(
 
     # Meanwhile the dispatcher puts the urgent job on this round, takes a later stop off it and
     # publishes (the server has not heard of the arrival yet).
-    r = api.post(
-        f"/plans/{before['id']}/suggestions/accept",
-        json={
-            "job": job,
-            "courier_id": courier_id,
-            "position": choice["position"],
-            "now": at(town, NOW),
-        },
-    )
-    assert r.status_code == 200, r.text
-    draft = r.json()
-    gone = next(
-        s["job_id"]
-        for s in reversed(planned[courier_id])
-        if s["job_id"] != first and unpaired(s["job_id"])
-    )
-    r = api.post(f"/plans/{draft['id']}/edits", json={"op": "unassign", "job_id": gone})
-    assert r.status_code == 200, r.text
-    assert r.json()["id"] == draft["id"]
-    r = api.post(f"/plans/{draft['id']}/publish")
-    assert r.status_code == 200, r.text
-    new_version = r.json()["version"]
+    new_version = change.publish(api, town)
 
     # The signal is back: the outbox drains and the round is read again, without a reload.
     signal.on()
@@ -445,6 +472,57 @@ def test_courier_page_takes_a_new_version_and_keeps_its_offline_action(
     assert page.locator(f'.stop[data-job="{job["job_id"]}"]').count() == 1
     assert not errors, errors
     ctx.close()
+
+
+def test_courier_page_is_told_of_a_new_version_at_once(
+    live_service: LiveService,
+    browser: Any,
+    api: httpx.Client,
+    day: str,
+    town: Problem,
+    signal: Signal,
+) -> None:
+    """With signal, a published version reaches the open page within seconds, without a sync.
+
+    The phone's clock is paused once the page is up: no timer of the page fires, so neither
+    its periodic sync (every minute) nor a retry can run; only the word pushed on the live
+    socket can make it read the round. The new stop shows marked New and the stop taken away
+    under "Moved away", as after a sync. A dispatcher's token is refused on the courier's socket.
+    """
+    change = plan_round_change(api, day, town, "P")
+    page, errors = open_phone(browser, live_service, signal, change.courier_id)
+    page.clock.install(time=datetime.fromisoformat(at(town, "09:20")))
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/rounds/me?" in r.url else None)
+    page.goto(f"{signal.url}/courier?day={day}")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("body[data-live='1']", state="attached")
+    assert page.evaluate("document.body.dataset.planVersion") == str(change.before["version"])
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)
+    read_before = len(reads)
+
+    t0 = time.monotonic()
+    new_version = change.publish(api, town)
+    page.wait_for_function(
+        "v => document.body.dataset.planVersion === v", arg=str(new_version), timeout=10_000
+    )
+    assert time.monotonic() - t0 < 10
+    assert len(reads) > read_before  # the round read again, on the word pushed
+    added = page.locator(f'.stop[data-job="{change.job["job_id"]}"]')
+    added.locator(".new-badge").wait_for()
+    page.locator(f'#moved-away-list li[data-job="{change.gone}"]').wait_for()
+    assert page.locator(f'.stop[data-job="{change.gone}"]').count() == 0
+    assert page.locator("#round-changes").get_attribute("data-version") == str(new_version)
+    screenshot(page, "running-courier-pushed-version")
+    assert not errors, errors
+    page.context.close()
+
+    # The courier's socket is the courier's: a dispatcher's token is refused with 4403.
+    ws_url = live_service.url.replace("http://", "ws://") + f"/rounds/me/live?day={day}"
+    with connect(f"{ws_url}&token={live_service.tokens['dispatcher']}", open_timeout=10) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert ws.close_code == 4403
 
 
 @pytest.fixture

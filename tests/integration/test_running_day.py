@@ -147,6 +147,7 @@ def test_replan_from_now_with_a_courier_out_and_an_urgent_job(
     s = stack
     h = s.h("dispatcher")
     v1 = load_and_publish(s, town_files, town)
+    # Every round, one stop long too: evened rounds of two-item motorbikes leave little room.
     routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if rt["stops"]}
     out = max(routes, key=lambda c: len(routes[c]["stops"]))
     keeper = next(c for c in sorted(routes) if c != out)
@@ -291,3 +292,87 @@ def test_unassigning_half_a_pair_takes_the_pair_off_the_round(
     assert reasons[partner[half]] == "pair_incomplete"
     routed = {st["job_id"] for rt in r.json()["routes"] for st in rt["stops"]}
     assert not {half, partner[half]} & routed
+
+
+def test_an_edit_of_the_running_day_is_timed_from_the_live_start(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """A move is checked from where the courier stands, not from the morning.
+
+    A courier serves their first stop as soon as its window opens; moving another round's
+    pickup to them is accepted from that moment (the stop reached keeps its place, the pickup
+    is timed after it), and the same move is refused, naming the job's window, when "now"
+    is past it.
+    """
+    s = stack
+    h = s.h("dispatcher")
+    v1 = load_and_publish(s, town_files, town)
+    jobs = town.job_by_id()
+    # Every round, one stop long too: evened rounds of two-item motorbikes leave little room.
+    routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if rt["stops"]}
+    capacity = {c.courier_id: c.capacity.items for c in town.couriers}
+
+    def room(cid: str) -> int:
+        """Items the round has room for at its fullest."""
+        ids = [st["job_id"] for st in routes[cid]["stops"]]
+        load, peak = town.start_load(ids), 0
+        for j in ids:
+            load = load.serve(jobs[j].kind, jobs[j].demand)
+            peak = max(peak, load.items)
+        return capacity[cid] - peak
+
+    def serve_first(cid: str) -> tuple[dict[str, Any], int]:
+        """Serve the round's first stop as early as its window opens; return it and when."""
+        first = dict(my_round(s, cid, town)["stops"][0])
+        served_at = jobs[first["job_id"]].first_start_s
+        done = {
+            "idempotency_key": key(),
+            "device_ts": at(town, served_at),
+            "job_id": first["job_id"],
+            "kind": "completed",
+            "proof": {
+                "recipient_name": "Trần Thị B",
+                "id_check": "passed",
+                "cash_paid_vnd": first["task"]["cash_payout_vnd"],
+            },
+        }
+        assert post_event(s, cid, done).status_code == 201
+        return first, served_at
+
+    def move(job_id: str, cid: str, now_s: int) -> Any:
+        body = {"op": "move", "job_id": job_id, "courier_id": cid, "now": at(town, now_s)}
+        return s.client.post(f"/plans/{v1}/edits", headers=h, json=body)
+
+    accepted = None
+    for a in sorted((c for c in routes if room(c) > 0), key=lambda c: (-room(c), c)):
+        first, served_at = serve_first(a)
+        for c, rt in sorted(routes.items()):
+            for st in rt["stops"] if c != a else []:
+                job = jobs[st["job_id"]]
+                if job.kind != "pickup" or job.pair_id is not None or job.demand.items > room(a):
+                    continue
+                r = move(job.job_id, a, served_at)
+                assert r.status_code in (200, 409), r.text
+                if r.status_code == 200:
+                    accepted = a, first, served_at, job.job_id, r.json()
+                    break
+            if accepted:
+                break
+        if accepted:
+            break
+    assert accepted is not None, (
+        "some round has room and time for another round's pickup; rooms: "
+        f"{ {c: room(c) for c in routes} }"
+    )
+    a, first, served_at, job_id, draft = accepted
+    a_round = next(rt for rt in draft["routes"] if rt["courier_id"] == a)["stops"]
+    assert a_round[0]["job_id"] == first["job_id"]
+    assert a_round[0]["status"] == "completed"
+    assert a_round[0]["start_s"] == routes[a]["stops"][0]["start_s"]  # as stored
+    moved = next(st for st in a_round if st["job_id"] == job_id)
+    assert moved["start_s"] >= served_at
+    # The same move once the job's last window has closed: refused from the live start.
+    r = move(job_id, a, jobs[job_id].last_end_s + 600)
+    assert r.status_code == 409, r.text
+    errors = r.json()["errors"]
+    assert any(e["kind"] == "window" and e["value"] == job_id for e in errors), r.text

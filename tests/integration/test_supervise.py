@@ -190,6 +190,12 @@ def wait_status(
     return result
 
 
+def assert_ready(s: Serve, plan_id: int) -> None:
+    """Wait for the plan to end; fail with its error and the log's tail unless it is ready."""
+    st = wait_status(s, plan_id, ("ready", "failed"), 60)
+    assert st["status"] == "ready", f"{st}\n{s.log.read_text()[-4000:]}"
+
+
 def kill_worker_mid_solve(s: Serve, plan_id: int, attempt: int) -> list[tuple[int, int | None]]:
     """Wait until the plan's attempt is solving, then SIGKILL the worker and its work horse."""
     wait_until(
@@ -200,8 +206,8 @@ def kill_worker_mid_solve(s: Serve, plan_id: int, attempt: int) -> list[tuple[in
         60,
         f"plan {plan_id} attempt {attempt} solving",
     )
-    worker = s.worker_pid()
-    assert worker is not None
+    # a re-queued plan shows its next attempt before the restarted worker has written its pid
+    worker = wait_until(s.worker_pid, 30, "a live solve worker")
     horses = wait_until(lambda: children(worker), 10, "the work horse")
     victims = [(p, start_time(p)) for p in [worker, *horses]]
     for pid, _ in victims:
@@ -225,7 +231,7 @@ def test_a_killed_worker_is_restarted_and_its_plan_requeued_once_then_failed(
     )
     detect_s = time.monotonic() - t_kill
     assert requeued
-    assert wait_status(s, first, ("ready", "failed"), 60)["status"] == "ready"
+    assert_ready(s, first)
     assert all(gone(p, st) for p, st in victims)
     log = s.log.read_text()
     assert f"solve worker 0 (pid {victims[0][0]}) exited with signal 9" in log
@@ -241,7 +247,7 @@ def test_a_killed_worker_is_restarted_and_its_plan_requeued_once_then_failed(
     assert "solve worker stopped during each of 2 attempts" in failed["error"]
 
     third = post_plan(s, town, 1)
-    assert wait_status(s, third, ("ready", "failed"), 60)["status"] == "ready"
+    assert_ready(s, third)
     print(f"re-queued {detect_s:.1f} s after the kill; failed {fail_s:.1f} s after the second")
 
 
@@ -255,7 +261,7 @@ def test_a_killed_serve_leaves_nothing_and_a_restart_finds_its_work(
     """
     s = serve
     plan_id = post_plan(s, town, 1)
-    assert wait_status(s, plan_id, ("ready", "failed"), 60)["status"] == "ready"
+    assert_ready(s, plan_id)
     acked: list[str] = []
     with s.client() as c:
         assert c.post(f"/plans/{plan_id}/publish", headers=s.h("dispatcher")).status_code == 200
@@ -305,7 +311,7 @@ def test_a_killed_serve_leaves_nothing_and_a_restart_finds_its_work(
         assert all(gone(p, st) for p, st in leftovers)
         assert redis_servers_in(s.data / "redis") == [s.redis_pid()]
         assert s.worker_pid() not in (None, worker, left_worker.pid)
-        assert wait_status(s, queued, ("ready", "failed"), 60)["status"] == "ready"
+        assert_ready(s, queued)
         with s.client() as c:
             events = c.get("/events", headers=s.h("dispatcher"), params={"plan_id": plan_id})
         stored = {e["idempotency_key"] for e in events.json()["data"]}

@@ -2,6 +2,8 @@
 // Works without signal: a service worker (courier-sw.js) serves the page and the last round;
 // every action goes into an IndexedDB outbox first (idempotency key + device time) and is sent
 // in order when the network answers, each item deleted only after the server stored it.
+// While online, a WebSocket says when the dispatcher publishes a new version, and the round is
+// read at once; the periodic sync stays as the fallback.
 "use strict";
 
 // -- the outbox: IndexedDB, one object store in insertion order ------------------------------
@@ -91,8 +93,10 @@ const Outbox = (() => {
   const params = new URLSearchParams(location.search);
   const day = params.get("day") || CR.today();
   const RETRY_MS = 15000;
-  // How often an open page asks for a newer version of the round (the dispatcher re-planned).
+  // How often an open page asks for a newer version of the round (the dispatcher re-planned),
+  // whether or not the live socket told it so: the fallback when a proxy drops the socket.
   const ROUND_REFRESH_MS = 60000;
+  const LIVE_RETRY_MAX_MS = 60000;
   const POSITION_EVERY_MS = 60000;
   const ROAD_EDGES = 6000;
   const RANK = { planned: 0, arrived: 1, completed: 2, failed: 2 };
@@ -643,6 +647,50 @@ const Outbox = (() => {
     await refreshRound();
   }
 
+  // -- word of a new version, pushed while online ---------------------------------------------
+
+  const live = { socket: null, attempt: 0, timer: null };
+
+  /**
+   * Follow the day's versions on a WebSocket (only the version number comes through it; the
+   * round itself is read from /rounds/me as at a sync). Its first message is the version in
+   * force, so one published while the phone had no signal is caught on reconnecting. Closed
+   * (no signal, a restart) it is opened again with a growing wait, or when the signal is back.
+   */
+  function openLive() {
+    if (live.socket || !navigator.onLine || !CR.token()) return;
+    clearTimeout(live.timer);
+    live.timer = null;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const query = `day=${encodeURIComponent(day)}&token=${encodeURIComponent(CR.token())}`;
+    const socket = new WebSocket(`${scheme}://${location.host}/rounds/me/live?${query}`);
+    live.socket = socket;
+    socket.onopen = () => {
+      live.attempt = 0;
+      document.body.dataset.live = "1";
+    };
+    socket.onmessage = (e) => {
+      let msg;
+      try {
+        msg = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      if (msg.type === "round_changed" && msg.plan_id !== state.round?.plan_id) refreshRound();
+    };
+    socket.onclose = (e) => {
+      if (live.socket !== socket) return;
+      live.socket = null;
+      document.body.dataset.live = "0";
+      // Token revoked or expired: the next API call finds out and goes back to sign-in.
+      if (e.code === 4401) { CR.api("/auth/me").catch(() => {}); return; }
+      if (e.code === 4403) return; // not a courier: the periodic sync alone
+      const wait = e.code === 4429 ? LIVE_RETRY_MAX_MS : Math.min(LIVE_RETRY_MAX_MS, 1000 * 2 ** live.attempt);
+      live.attempt += 1;
+      live.timer = setTimeout(openLive, wait);
+    };
+  }
+
   // -- proof and failure forms ---------------------------------------------------------------
 
   let formStop = null;
@@ -830,13 +878,21 @@ const Outbox = (() => {
     const mapDrawn = drawMap().catch((err) => console.warn("map", err));
     keepForOffline(mapDrawn).catch((err) => console.warn("offline cache", err));
     document.body.dataset.ready = "1";
-    window.addEventListener("online", () => sync());
+    window.addEventListener("online", () => {
+      live.attempt = 0;
+      openLive();
+      sync();
+    });
     document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible" && navigator.onLine) sync();
+      if (document.visibilityState === "visible" && navigator.onLine) {
+        openLive();
+        sync();
+      }
     });
     setInterval(() => { if (navigator.onLine) flush(); }, RETRY_MS);
     setInterval(() => { if (navigator.onLine) refreshRound(); }, ROUND_REFRESH_MS);
     watchPosition();
+    openLive();
     flush();
   }
 

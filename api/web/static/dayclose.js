@@ -91,6 +91,14 @@
         onclick: () => release(o) }))));
     $("#returned-count").textContent = String(c.returned.length);
     $("#returned-list").replaceChildren(...c.returned.map((o) => jobLine(o)));
+    // Results phones sent after the close that the dispatcher must see to (routing.close.revise).
+    const late = c.late || [];
+    $("#after-close-box").hidden = late.length === 0;
+    $("#after-close-count").textContent = String(late.length);
+    $("#after-close-list").replaceChildren(...late.map((o) => jobLine(o, el("div", {
+      class: "small late-result", "data-late": o.late_result,
+      text: t(`dispatcher.after_close_${o.late_result}`, { day: o.carried_to || c.next_day || "–" }),
+    }))));
   }
 
   function renderCarriedIn(rows) {

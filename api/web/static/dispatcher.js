@@ -53,6 +53,15 @@
   const clock = (s) => (s === null || s === undefined ? "–"
     : `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}`);
   const km = (m) => (m / 1000).toFixed(1);
+  const hoursMinutes = (s) => {
+    const min = Math.round(s / 60);
+    return t("dispatcher.working_time", { h: Math.floor(min / 60), m: min % 60 });
+  };
+  const signedPercent = (f) => {
+    const pct = Math.round(f * 100);
+    return pct > 0 ? `+${pct}` : pct < 0 ? `−${-pct}` : "±0";
+  };
+  const officeOf = (depotId) => (state.plan?.balance || []).find((b) => b.depot_id === depotId);
   const colourOf = (cid) => state.colours[cid] || "#5f6368";
   const courierName = (cid) => state.couriers.find((c) => c.id === cid)?.data?.name || cid;
   const statusText = (st) => t(`common.status_${st}`);
@@ -401,9 +410,17 @@
     return li;
   }
 
+  /** A round's working time, against its post office's mean when the office has other rounds. */
+  function roundWorking(r) {
+    if (typeof r.working_s !== "number") return null;
+    const office = officeOf(r.depot_id);
+    if (!office || office.rounds < 2 || typeof r.vs_office_mean !== "number") return hoursMinutes(r.working_s);
+    return t("dispatcher.round_working", { time: hoursMinutes(r.working_s), pct: signedPercent(r.vs_office_mean) });
+  }
+
   function roundMeta(r) {
     const bits = [t("dispatcher.round_times", { start: clock(r.start_s), end: clock(r.end_s) }),
-      `${km(r.distance_m || 0)} km`];
+      roundWorking(r), `${km(r.distance_m || 0)} km`].filter(Boolean);
     const live = state.live[r.courier_id];
     if (live?.next_stop?.job_id) bits.push(t("dispatcher.next_stop", { job: live.next_stop.job_id }));
     if (typeof live?.eta_drift_s === "number") {
@@ -412,7 +429,26 @@
     }
     const ahead = expectedLate(r.courier_id);
     if (ahead.length) bits.push(t("dispatcher.expected_late", { n: ahead.length }));
+    const outside = outsideUsual(r);
+    if (outside) bits.push(t("dispatcher.outside_usual", { n: outside }));
     return bits.join(" · ");
+  }
+
+  /** The plan's territory: each commune's usual courier and each job's preferred courier. */
+  const territory = () => state.plan?.stats?.territory || {};
+
+  /** Stops of a round whose commune's usual courier is someone else. */
+  function outsideUsual(route) {
+    const preferred = territory().preferred || {};
+    return route.stops.filter((s) => preferred[s.job_id] && preferred[s.job_id] !== route.courier_id).length;
+  }
+
+  /** "Commune · usual courier X" of a stop (empty when the job names no commune). */
+  function communeLine(stop) {
+    if (!stop.zone_id) return "";
+    const usual = (territory().usual || {})[stop.zone_id];
+    return usual ? t("dispatcher.usual_courier", { zone: stop.zone_id, courier: usual })
+      : t("dispatcher.no_usual_courier", { zone: stop.zone_id });
   }
 
   /** The stops a courier's last fix projects late, less those served since that fix. */
@@ -485,6 +521,11 @@
       n: route.stops.length, start: clock(route.start_s), end: clock(route.end_s),
       km: km(route.distance_m || 0), brk: clock(route.break_start_s),
     }));
+    const office = officeOf(route.depot_id);
+    setText("#round-balance", office ? t("dispatcher.office_balance", {
+      office: office.depot_id, rounds: office.rounds, mean: hoursMinutes(office.mean_working_s),
+      ratio: office.ratio.toFixed(2),
+    }) : "");
     const editable = EDITABLE.includes(state.plan.status);
     const last = route.stops.length - 1;
     $("#round-stops tbody").replaceChildren(...route.stops.map((s, i) => {
@@ -499,7 +540,8 @@
         el("td", { class: "num", text: String(i + 1) }),
         el("td", {}, el("strong", { text: s.job_id }), " ",
           el("span", { class: `badge ${st}`, text: statusText(st) }), el("br"),
-          el("span", { class: "muted small", text: t(`dispatcher.kind_${s.kind}`) })),
+          el("span", { class: "muted small", text: t(`dispatcher.kind_${s.kind}`) }),
+          ...(s.zone_id ? [el("br"), el("span", { class: "muted small commune", text: communeLine(s) })] : [])),
         el("td", { class: "num", text: s.eta || clock(s.arrival_s) }),
         el("td", { class: "actions" },
           el("button", {

@@ -52,6 +52,50 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     )
 
 
+def test_channels_are_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zalo, the SMS gateway (URL, method, body template, credentials) and SMTP come from COURIER_*.
+
+    Nothing set: no channel (messages are kept unsent).
+    """
+    import httpx
+
+    from api.notify.channels import SmsGateway, SmtpEmail, ZaloZns, build_channels
+
+    with httpx.Client() as client:
+        assert build_channels(Settings(), client) == {}
+        env = {
+            "COURIER_ZALO_ACCESS_TOKEN": "oa-token",
+            "COURIER_ZALO_TEMPLATES": '{"day_ahead": "301", "failed": "304"}',
+            "COURIER_SMS_URL": "https://sms.example.vn/send",
+            "COURIER_SMS_METHOD": "GET",
+            "COURIER_SMS_BODY_TEMPLATE": "to={local_phone}&msg={text}&ref={delivery_id}",
+            "COURIER_SMS_USERNAME": "buudien",
+            "COURIER_SMS_PASSWORD": "pw",
+            "COURIER_SMTP_HOST": "mail.example.vn",
+            "COURIER_SMTP_PORT": "587",
+            "COURIER_SMTP_STARTTLS": "true",
+        }
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        channels = build_channels(Settings(), client)
+    zalo, sms, mail = channels["zalo"], channels["sms"], channels["email"]
+    assert isinstance(zalo, ZaloZns)
+    assert (zalo.access_token, zalo.templates) == (
+        "oa-token",
+        {"day_ahead": "301", "failed": "304"},
+    )
+    assert zalo.url == "https://business.openapi.zalo.me/message/template"
+    assert isinstance(sms, SmsGateway)
+    assert (sms.url, sms.method, sms.auth) == (
+        "https://sms.example.vn/send",
+        "GET",
+        ("buudien", "pw"),
+    )
+    assert sms.body_template == env["COURIER_SMS_BODY_TEMPLATE"]
+    assert isinstance(mail, SmtpEmail)
+    assert (mail.host, mail.port, mail.starttls) == ("mail.example.vn", 587, True)
+
+
 def test_logs_never_show_tokens(capsys: pytest.CaptureFixture[str]) -> None:
     """Tokens in WebSocket query strings and Authorization headers are redacted in log lines."""
     configure_logging("INFO")

@@ -14,6 +14,7 @@ import pytest
 
 from api.supervise import (
     WorkerSupervisor,
+    cmdline,
     read_pid_file,
     start_time,
     stop_leftovers,
@@ -78,8 +79,12 @@ def test_a_leftover_worker_is_stopped(tmp_path: Path, procs: list[subprocess.Pop
     """The very worker a pid file records (pid, start time, command line) is stopped."""
     p = subprocess.Popen(FAKE_WORKER)
     procs.append(p)
-    write_pid_file(tmp_path / "worker-0.pid", p.pid, "worker")
-    assert stop_leftovers(tmp_path) == [f"worker pid {p.pid}"]
+    deadline = time.monotonic() + 5
+    while "api.cli" not in cmdline(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)  # a loaded machine may show the new program's command line late
+    record = write_pid_file(tmp_path / "worker-0.pid", p.pid, "worker")
+    seen = (cmdline(p.pid), start_time(p.pid), record)
+    assert stop_leftovers(tmp_path) == [f"worker pid {p.pid}"], seen
     assert p.wait(5) == -signal.SIGTERM
     assert list(tmp_path.glob("*.pid")) == []
 

@@ -236,3 +236,62 @@ def test_far_points_are_unreachable_and_reported(town: CompactGraph) -> None:
     assert m.far_points == (1,)
     assert m.time_s[0, 1] == UNREACHABLE
     assert m.time_s[1, 1] == 0
+
+
+def _split(snaps: Snapped, k: int) -> tuple[Snapped, Snapped]:
+    n = len(snaps)
+    return snaps.subset(np.arange(n - k)), snaps.subset(np.arange(n - k, n))
+
+
+def test_pinned_points_extended_equal_the_full_matrix(province_graph: CompactGraph) -> None:
+    """A round's pinned points plus one or two new ones give the full matrix of all of them."""
+    rng = np.random.default_rng(11)
+    nodes = rng.choice(province_graph.n_nodes, 42, replace=False)
+    lon = province_graph.node_lon[nodes] + rng.normal(0, 3e-4, 42)
+    lat = province_graph.node_lat[nodes] + rng.normal(0, 3e-4, 42)
+    # the last point on the same street as the first: a ride along one edge both ways
+    lon[-1], lat[-1] = lon[0] + 1e-6, lat[0]
+    snaps = snap_points(province_graph, lon, lat)
+    closed = np.zeros(province_graph.n_edges, dtype=bool)
+    closed[rng.choice(province_graph.n_edges, 40, replace=False)] = True
+    for mask in (None, closed):
+        router = Router(province_graph, closed=mask, workers=1)
+        full = router.matrix(snaps)
+        for k in (1, 2):
+            head, extra = _split(snaps, k)
+            pinned = router.pinned(head)
+            assert np.array_equal(pinned.first.time_s, router.matrix(head).time_s)
+            # pinned together with the first new points: the same matrix at once
+            first = router.pinned(head, extra).first
+            assert np.array_equal(first.time_s, full.time_s)
+            assert np.array_equal(first.distance_m, full.distance_m)
+            got = pinned.extended(extra)
+            assert np.array_equal(got.time_s, full.time_s)
+            assert np.array_equal(got.distance_m, full.distance_m)
+            assert np.array_equal(got.unreachable, full.unreachable)
+        # asked again with other new points, the pinned round answers the same
+        other = snap_points(province_graph, lon[5:7] + 2e-4, lat[5:7])
+        both = router.matrix(_concat_for_test(snaps.subset(np.arange(40)), other))
+        assert np.array_equal(pinned.extended(other).time_s, both.time_s)
+
+
+def _concat_for_test(a: Snapped, b: Snapped) -> Snapped:
+    from geodata.matrix import _concat
+
+    return _concat(a, b)
+
+
+@METHODS
+def test_pinned_town_with_far_island_and_one_way_points(town: CompactGraph, method: str) -> None:
+    """Far points, an island and a one-way street: the extension equals the full matrix."""
+    houses = [at(30, 5), at(150, -8), at(205, 40), at(950, 905), at(5000, 5000), at(120, 0)]
+    new = [at(180, 0), at(90, 60)]  # on the one-way street with a house, mid-block
+    lon, lat = zip(*houses, *new, strict=True)
+    snaps = snap_points(town, lon, lat)
+    router = Router(town, workers=1)
+    base, extra = _split(snaps, 2)
+    got = router.pinned(base).extended(extra)
+    full = router.matrix(snaps, method=method)
+    assert got.far_points == full.far_points == (4,)
+    assert np.array_equal(got.time_s, full.time_s)
+    assert np.array_equal(got.distance_m, full.distance_m)

@@ -17,12 +17,13 @@ from routing.close import (
     close_jobs,
     decide,
     next_working_day,
+    revise,
     rules_from_json,
     rules_to_json,
 )
 from routing.errors import InputError
 from routing.model import Job, Load, TimeWindow
-from routing.vocabulary import CarryAction, CloseOutcome
+from routing.vocabulary import CarryAction, CloseOutcome, LateResult
 
 FRIDAY = date(2026, 11, 27)
 SATURDAY = date(2026, 11, 28)
@@ -83,6 +84,22 @@ def test_not_attempted_keeps_its_count_and_carries() -> None:
         assert out.attempts == 2
         assert out.action == CarryAction.NEXT_DAY
         assert out.fail_reason == "out_of_time"
+
+
+def test_a_job_not_attempted_keeps_the_reason_of_its_last_failure() -> None:
+    """Failed (nobody home) one day, not reached the next: carried with the failure's reason.
+
+    The day's outcome says it was not attempted; the count stays, and the office's rule for
+    jobs not attempted, not the old reason's, decides where it goes.
+    """
+    rules = CarryRules(by_reason={"nobody_home": CarryAction.HOLD})
+    first = decide(DayJob(job(), "failed", "nobody_home"), day=FRIDAY)
+    history = JobHistory(first.attempts, first.first_requested_at, first.fail_reason)
+    out = decide(DayJob(job(), "planned"), day=FRIDAY, history=history, rules=rules)
+    assert out.outcome == CloseOutcome.NOT_ATTEMPTED
+    assert out.attempts == 1
+    assert out.fail_reason == "nobody_home"
+    assert out.action == CarryAction.NEXT_DAY
 
 
 def test_third_failed_attempt_returns_to_the_office_whatever_the_reason() -> None:
@@ -165,3 +182,84 @@ def test_payout_cash_does_not_change_carry_over() -> None:
     out = close_jobs(FRIDAY, [DayJob(payout, "failed", "nobody_home")])
     assert out[0].carried_to == SATURDAY
     assert carried_job(payout, pickup_completed=False).payout_vnd == 1_500_000
+
+
+def test_a_late_completion_takes_the_carried_job_off_an_unpublished_day() -> None:
+    """Closed not attempted (carried to Saturday), then completed: done, off Saturday, no flag."""
+    before = decide(DayJob(job(), "planned"), day=FRIDAY)
+    rev = revise(before, decide(DayJob(job(), "completed"), day=FRIDAY), published=set())
+    assert rev is not None
+    assert (rev.closed.outcome, rev.closed.action, rev.closed.attempts) == (
+        CloseOutcome.COMPLETED,
+        CarryAction.DONE,
+        1,
+    )
+    assert (rev.withdraw_from, rev.carry_to, rev.flag, rev.notify) == (SATURDAY, None, None, False)
+    assert rev.closed.carried_to is None
+
+
+def test_a_late_completion_on_a_published_day_stays_there_flagged() -> None:
+    """When Saturday's plan is out, the job stays on its round and the dispatcher is told."""
+    before = decide(DayJob(job(), "failed", "nobody_home"), day=FRIDAY)
+    rev = revise(before, decide(DayJob(job(), "completed"), day=FRIDAY), published={SATURDAY})
+    assert rev is not None
+    assert rev.closed.outcome == CloseOutcome.COMPLETED
+    assert rev.closed.carried_to == SATURDAY
+    assert (rev.withdraw_from, rev.flag) == (None, LateResult.ON_PUBLISHED_DAY)
+
+
+def test_a_late_failure_updates_the_reason_and_follows_its_rule() -> None:
+    """wrong_address (held) then nobody_home: carried on; onto a published day it stays held."""
+    before = decide(DayJob(job(), "failed", "wrong_address"), day=FRIDAY)
+    after = decide(DayJob(job(), "failed", "nobody_home"), day=FRIDAY)
+    rev = revise(before, after, published=set())
+    assert rev is not None
+    assert (rev.closed.fail_reason, rev.closed.attempts) == ("nobody_home", 1)
+    assert (rev.carry_to, rev.closed.carried_to, rev.flag) == (SATURDAY, SATURDAY, None)
+    held = revise(before, after, published={SATURDAY})
+    assert held is not None
+    assert (held.closed.action, held.closed.carried_to, held.carry_to) == (
+        CarryAction.HOLD,
+        None,
+        None,
+    )
+    assert held.flag == LateResult.HELD_NOT_CARRIED
+    # Carried already (nobody_home), then another reason with the same rule: only the reason.
+    moved = revise(
+        after, decide(DayJob(job(), "failed", "rescheduled"), day=FRIDAY), published=set()
+    )
+    assert moved is not None
+    assert (moved.closed.fail_reason, moved.carry_to, moved.withdraw_from) == (
+        "rescheduled",
+        None,
+        None,
+    )
+
+
+def test_a_late_last_failure_returns_the_job_and_a_late_success_unreturns_it() -> None:
+    """The failure that reaches the limit returns the job (citizen told); a return undone is flagged."""
+    before = decide(DayJob(job(), "planned"), day=FRIDAY, history=JobHistory(2))
+    failed = decide(DayJob(job(), "failed", "nobody_home"), day=FRIDAY, history=JobHistory(2))
+    rev = revise(before, failed, published=set())
+    assert rev is not None
+    assert (rev.closed.action, rev.withdraw_from, rev.notify) == (
+        CarryAction.RETURN,
+        SATURDAY,
+        True,
+    )
+    done = decide(DayJob(job(), "completed"), day=FRIDAY, history=JobHistory(2))
+    back = revise(rev.closed, done, published=set())
+    assert back is not None
+    assert (back.closed.action, back.flag, back.notify) == (
+        CarryAction.DONE,
+        LateResult.WAS_RETURNED,
+        False,
+    )
+
+
+def test_a_result_the_close_already_counted_changes_nothing() -> None:
+    """An arrival, or the same failure sent again, after the close: no revision."""
+    before = decide(DayJob(job(), "failed", "nobody_home"), day=FRIDAY)
+    assert revise(before, before, published=set()) is None
+    arrived = decide(DayJob(job(), "planned"), day=FRIDAY)
+    assert revise(arrived, decide(DayJob(job(), "arrived"), day=FRIDAY), published=set()) is None

@@ -8,6 +8,7 @@ import pytest
 
 from routing.contact import NotifyPreference, mask_phone, normalise_email, normalise_phone
 from routing.errors import InputError
+from routing.eta import PlannedStop
 from routing.model import Job, TimeWindow
 from routing.notify import (
     MessageKind,
@@ -15,11 +16,16 @@ from routing.notify import (
     after_event,
     day_ahead,
     day_ahead_messages,
+    due_from_fix,
+    fix_etas,
     format_window,
     keepable_window,
     live_etas,
+    next_step,
+    on_the_way_messages,
     returned,
 )
+from routing.vocabulary import CarryAction
 
 DAY = date(2026, 12, 2)
 
@@ -198,6 +204,34 @@ def test_failed_stop_says_why_and_what_next() -> None:
     assert "9:05" in m.text
 
 
+def test_failed_stop_tells_what_the_offices_rule_will_do() -> None:
+    """The next step follows the action the close will take, not only the reason's default.
+
+    An office that holds nobody_home jobs, or a last attempt that returns the job, is not
+    announced as a visit the next working day; the default action keeps the reason's words.
+    """
+    stops = _round(1)
+    at_s = 9 * 3600
+
+    def text(reason: str, action: str | None) -> str:
+        (m,) = after_event(DAY, stops, 0, "failed", at_s, reason, action=action)
+        return m.text
+
+    held = text("nobody_home", CarryAction.HOLD)
+    assert "ngày làm việc tiếp theo" not in held
+    assert "liên hệ lại" in held
+    last = text("nobody_home", CarryAction.RETURN)
+    assert "chuyển về bưu cục" in last
+    assert "ngày làm việc tiếp theo" not in last
+    carried = text("wrong_address", CarryAction.NEXT_DAY)
+    assert "ngày làm việc tiếp theo" in carried
+    assert "báo lại địa chỉ" not in carried
+    # the default action keeps the reason's own next step
+    assert "báo lại địa chỉ" in text("wrong_address", CarryAction.HOLD)
+    assert text("nobody_home", CarryAction.NEXT_DAY) == text("nobody_home", None)
+    assert next_step("nobody_home", CarryAction.DONE) == next_step("nobody_home")
+
+
 def test_jobs_file_reads_contacts_and_names_bad_rows(tmp_path: object) -> None:
     """The jobs reader stores phones as ``84…`` and refuses bad phones and preferences by row."""
     from pathlib import Path
@@ -252,3 +286,52 @@ def test_a_returned_job_tells_the_citizen_where_it_went() -> None:
     assert "3 lần" in msg.text
     assert "Bưu cục Kon Tum" in msg.text
     assert msg.key.startswith("2026-12-02:J7:")
+
+
+def _planned(n: int, gap_s: int, waiting_s: int = 0) -> list[PlannedStop]:
+    t = 8 * 3600
+    return [PlannedStop(f"J{k}", t + k * gap_s, waiting_s if k else 0, 17 * 3600) for k in range(n)]
+
+
+def test_a_fix_from_the_office_tells_the_first_stops() -> None:
+    """Leaving the office, the next two stops are due, then any stop within 30 minutes."""
+    far = _planned(5, gap_s=40 * 60)
+    leave = far[0].arrival_s - 20 * 60
+    assert [j for j, _ in due_from_fix(far, far[0].arrival_s, leave, round_start_s=leave)] == [
+        "J0",
+        "J1",
+    ]
+    near = _planned(5, gap_s=8 * 60)
+    leave = near[0].arrival_s - 10 * 60  # J2 starts 26 minutes on, J3 34 minutes on
+    due = due_from_fix(near, near[0].arrival_s, leave, round_start_s=leave)
+    assert [j for j, _ in due] == ["J0", "J1", "J2"]
+    assert all(eta >= p.arrival_s for (_, eta), p in zip(due, near, strict=False))
+
+
+def test_a_fix_before_the_round_starts_tells_nobody() -> None:
+    """A phone sending fixes before the round's planned start (from home) makes nothing due."""
+    stops = _planned(3, gap_s=10 * 60)
+    start = stops[0].arrival_s - 15 * 60
+    assert due_from_fix(stops, stops[0].arrival_s, start - 1, round_start_s=start) == []
+    assert due_from_fix([], 0, start, round_start_s=start) == []
+
+
+def test_fix_etas_carry_the_delay_less_waiting() -> None:
+    """A late ETA at the next stop moves the rest, less their planned waiting; early waits."""
+    stops = _planned(3, gap_s=30 * 60, waiting_s=600)
+    late = stops[0].arrival_s + 900
+    assert fix_etas(stops, late) == [late, stops[1].arrival_s + 600 + 300, stops[2].arrival_s + 600]
+    assert fix_etas(stops, stops[0].arrival_s - 600) == [s.arrival_s + s.waiting_s for s in stops]
+
+
+def test_on_the_way_messages_leave_out_served_and_unwilling() -> None:
+    """Served stops and citizens who asked for no message get nothing; the window is from the ETA."""
+    due = [
+        (_job("A"), "planned", 9 * 3600 + 10 * 60),
+        (_job("B"), "completed", 9 * 3600),
+        (_job("C", notify=NotifyPreference.NONE), "planned", 9 * 3600),
+    ]
+    (m,) = on_the_way_messages(DAY, due)
+    assert m.job_id == "A"
+    assert m.kind == MessageKind.ON_THE_WAY
+    assert m.window == (9 * 3600, 9 * 3600 + 1800)

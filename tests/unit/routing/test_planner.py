@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
+from geodata.snap import Snapped
+from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
 from routing.planner import (
     MIN_SEARCH_S,
+    PIECE_OVERHEAD_S,
     DayPlan,
     PlanOptions,
+    _split,
+    cut_day,
     deal_pieces,
+    default_time_limit_s,
     piece_time_limit,
     plan_day,
+    planned_search_times,
     share_time,
 )
 from routing.scenario import DayScenario, make_day
@@ -155,6 +164,91 @@ def test_far_addresses_are_reported(province_graph: CompactGraph, scenario: DayS
     assert day.violations == []
 
 
+def _office_day(n_jobs: int, skilled_jobs: int, couriers: int, skilled: int) -> Problem:
+    """One office, jobs on a circle around it (every few a cash payout), skilled couriers first."""
+    depot = Depot("D", "office", 108.0, 14.35, TimeWindow(7 * 3600, 17 * 3600))
+    cash = frozenset({"cash_payout"})
+    jobs = tuple(
+        Job(
+            job_id=f"J{k}",
+            kind="delivery",
+            lon=108.0 + 0.05 * math.cos(2 * math.pi * k / n_jobs),
+            lat=14.35 + 0.05 * math.sin(2 * math.pi * k / n_jobs),
+            windows=(TimeWindow(8 * 3600, 16 * 3600),),
+            service_s=120,
+            skills=cash if k % (n_jobs // skilled_jobs) == 0 else frozenset(),
+        )
+        for k in range(n_jobs)
+    )
+    crew = tuple(
+        Courier(
+            courier_id=f"C{k}",
+            depot_id="D",
+            shift=TimeWindow(7 * 3600, 17 * 3600),
+            capacity=Load(items=100),
+            skills=cash if k < skilled else frozenset(),
+        )
+        for k in range(couriers)
+    )
+    return Problem(depots=(depot,), couriers=crew, jobs=jobs)
+
+
+def _snapped(problem: Problem) -> Snapped:
+    lon = np.array([d.lon for d in problem.depots] + [j.lon for j in problem.jobs])
+    lat = np.array([d.lat for d in problem.depots] + [j.lat for j in problem.jobs])
+    n = len(lon)
+    return Snapped(
+        edge=np.zeros(n, np.int64), fraction=np.zeros(n), distance_m=np.zeros(n),
+        lon=lon, lat=lat, far=np.zeros(n, bool), max_distance_m=1000.0,
+    )  # fmt: skip
+
+
+def test_an_office_day_up_to_the_cap_is_one_piece() -> None:
+    """An office's day of at most ``max_jobs_per_piece`` jobs is one piece with all its couriers."""
+    problem = _office_day(150, 10, 6, 2)
+    office = dict.fromkeys(range(150), "D")
+    pieces, orphans = _split(problem, office, 150, _snapped(problem))
+    assert orphans == []
+    assert len(pieces) == 1
+    assert len(pieces[0].problem.jobs) == 150
+    assert len(pieces[0].problem.couriers) == 6
+
+
+def test_pieces_respect_the_cap_and_get_skilled_couriers() -> None:
+    """A bigger day is cut into pieces of at most the cap, each with a courier who pays out.
+
+    Every courier is in exactly one piece (a pair may add one job to the cap), and each piece
+    with cash payouts has a courier holding the skill (there are enough of them), although
+    they come first in the courier list.
+    """
+    problem = _office_day(400, 40, 16, 4)
+    office = dict.fromkeys(range(400), "D")
+    pieces, _ = _split(problem, office, 100, _snapped(problem))
+    assert len(pieces) == 4
+    assert all(len(p.problem.jobs) <= 100 + 1 for p in pieces)
+    dealt = [c.courier_id for p in pieces for c in p.problem.couriers]
+    assert sorted(dealt) == sorted(c.courier_id for c in problem.couriers)
+    for p in pieces:
+        assert len(p.problem.couriers) >= 1
+        if any(j.skills for j in p.problem.jobs):
+            assert any("cash_payout" in c.skills for c in p.problem.couriers), p.piece_id
+
+
+def test_default_time_limit_grows_with_the_day() -> None:
+    """The default wall time grows with the day's jobs and keeps province days in their targets.
+
+    5,000 jobs within a minute, 10,000 within three, with room for the finish.
+    """
+    sizes = [0, 300, 2000, 5000, 10_000]
+    limits = [default_time_limit_s(n) for n in sizes]
+    assert limits == sorted(limits)
+    assert limits[0] > 0
+    assert limits[3] <= 57
+    assert limits[4] <= 170
+    assert default_time_limit_s(20_000) > limits[4], "beyond the last size it keeps growing"
+    assert PlanOptions().time_limit_s is None, "plan_day uses the default for the day"
+
+
 def test_piece_time_limit() -> None:
     """Small pieces get a share of the time limit, never less than the minimum."""
     assert piece_time_limit(20, 200) == 20
@@ -184,6 +278,45 @@ def test_deal_pieces_balances_jobs_over_processes() -> None:
         assert [sizes[k] for k in slot] == sorted((sizes[k] for k in slot), reverse=True)
     assert deal_pieces([5, 3], 4) == [[0], [1]], "no more processes than pieces"
     assert deal_pieces([5, 3, 2], 1) == [[0, 1, 2]]
+
+
+def test_planned_search_times_share_each_process_budget() -> None:
+    """Each process's pieces fill its budget by their jobs; both processes get the whole budget."""
+    sizes = [146, 17, 22, 13, 13, 11, 14, 25, 27, 17]
+    budget = 20.0
+    seconds = planned_search_times(sizes, 2, budget)
+    for slot in deal_pieces(sizes, 2):
+        used = sum(seconds[k] + PIECE_OVERHEAD_S for k in slot)
+        assert used == pytest.approx(budget)
+        first, *rest = slot
+        for k in rest:  # no floors here: shares in proportion to jobs
+            assert seconds[k] / seconds[first] == pytest.approx(sizes[k] / sizes[first])
+    assert planned_search_times([30], 1, 5.0) == [pytest.approx(5.0 - PIECE_OVERHEAD_S)]
+    tiny = planned_search_times([1, 1, 1], 1, 0.1)
+    assert tiny == [MIN_SEARCH_S] * 3, "no budget: every piece still gets the floor"
+
+
+def test_cut_day_gives_the_pieces_plan_day_solves(
+    province: SyntheticProvince,
+    province_graph: CompactGraph,
+    scenario: DayScenario,
+    planned: tuple[DayPlan, Recorder],
+) -> None:
+    """The benchmarks' cut of a day is the planner's: same jobs and couriers per piece."""
+    day, _ = planned
+    cut = cut_day(
+        scenario.problem,
+        province_graph,
+        zones=province.zones,
+        closures=scenario.closures,
+        options=PlanOptions(max_jobs_per_piece=25),
+    )
+    assert len(cut.pieces) == len(day.pieces) > 1
+    for piece, result in zip(cut.pieces, day.pieces, strict=True):
+        assert piece.piece_id == result.piece.piece_id
+        assert piece.job_positions == result.piece.job_positions
+        assert piece.problem.couriers == result.piece.problem.couriers
+    assert {u.job_id for u in cut.pre_unassigned} <= {u.job_id for u in day.plan.unassigned}
 
 
 #: Beyond the limit a plan may take: starting and joining the two solving processes and the

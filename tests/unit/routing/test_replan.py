@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routing.model import Job, Load, TimeWindow
+from routing.model import UNREACHABLE, Job, Load, TimeWindow
 from routing.planner import DayPlan, PlanOptions, plan_day
 from routing.replan import CourierState, DayChanges, Replan, ReplanOptions, StopProgress, replan
 from routing.scenario import DayScenario, make_day
@@ -281,3 +281,169 @@ def test_big_offices_are_replanned_in_sound_pieces(
     )
     assert out.stats["pieces"] > out.stats["offices"]
     assert_sound(morning, states, changes, out)
+
+
+def test_a_courier_cut_off_by_a_closure_gets_no_round_and_the_others_do(
+    province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
+) -> None:
+    """A landslide around where a courier stands cuts them off from their post office.
+
+    They get no remaining round and what they carry is unassigned as unreachable; the other
+    couriers of their post office are still re-planned (a courier who cannot get home used
+    to make their whole office unsolvable, every job left out).
+    """
+    from shapely.geometry import Point
+
+    from geodata.closures import Closure
+
+    now = 11 * H
+    states = live_states(morning, now, fail_every=0)
+    states = {c: replace(s, position=None, position_s=None) for c, s in states.items()}
+    jobs = morning.problem.job_by_id()
+    couriers = morning.problem.courier_by_id()
+    reached = {cid: [p.job_id for p in s.stops] for cid, s in states.items() if s.stops}
+    route_of = {r.courier_id: r for r in morning.plan.routes}
+    office_of = {cid: couriers[cid].depot_id for cid in couriers}
+
+    def on_board(cid: str) -> list[str]:
+        """Deliveries loaded in the morning and not yet handed over."""
+        return [
+            j for j in route_of[cid].job_ids if j not in reached[cid] and jobs[j].loaded_at_depot
+        ]
+
+    cut = next(
+        cid
+        for cid in sorted(reached)
+        if on_board(cid) and sum(office_of[c] == office_of[cid] for c in reached) >= 2
+    )
+    here = jobs[reached[cut][-1]]
+    landslide = Closure("landslide", geometry=Point(here.lon, here.lat).buffer(0.004))
+    changes = DayChanges(now_s=now, closures=(landslide,))
+    out = replan(
+        morning.problem,
+        morning.plan,
+        states,
+        changes,
+        province_graph,
+        closures=scenario.closures,
+        options=ReplanOptions(time_limit_s=3, workers=2),
+    )
+    assert_sound(morning, states, changes, out)
+    assert not any(r.courier_id == cut and r.stops for r in out.remaining.routes)
+    reasons = {u.job_id: u.reason for u in out.remaining.unassigned}
+    for j in on_board(cut):
+        assert reasons.get(j) == UnassignedReason.UNREACHABLE, (j, reasons.get(j))
+    others = {c for c in reached if office_of[c] == office_of[cut] and c != cut}
+    assert any(r.courier_id in others and r.stops for r in out.remaining.routes)
+
+
+def test_a_courier_between_stops_is_timed_from_where_the_drive_brings_them(
+    province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
+) -> None:
+    """A courier who left their last stop and sent no fix is on the way to their next one.
+
+    With nothing changed, each such courier's next stop is reached when the morning plan
+    said (the drive since they left counts), not a whole drive after ``now`` as if they
+    had waited at the last stop; the re-plan is sound.
+    """
+    now = 11 * H
+    states = live_states(morning, now, fail_every=0)
+    states = {c: replace(s, position=None, position_s=None) for c, s in states.items()}
+    on_the_way = {}  # courier -> (next stop, its planned arrival)
+    for route in morning.plan.routes:
+        reached = [s for s in route.stops if s.arrival_s <= now]
+        ahead = [s for s in route.stops if s.arrival_s > now]
+        if reached and ahead and reached[-1].departure_s < now:
+            on_the_way[route.courier_id] = (ahead[0].job_id, ahead[0].arrival_s)
+    assert on_the_way, "the morning plan should have couriers between stops at 11:00"
+    changes = DayChanges(now_s=now)
+    out = replan(
+        morning.problem,
+        morning.plan,
+        states,
+        changes,
+        province_graph,
+        closures=scenario.closures,
+        options=ReplanOptions(time_limit_s=2, workers=2),
+    )
+    assert_sound(morning, states, changes, out)
+    compared = 0
+    for route in out.remaining.routes:
+        if route.courier_id not in on_the_way or not route.stops:
+            continue
+        nxt, planned = on_the_way[route.courier_id]
+        assert out.starts[route.courier_id].time_s >= now
+        if route.stops[0].job_id == nxt:
+            compared += 1
+            assert route.stops[0].arrival_s == planned, (route.courier_id, nxt)
+    assert compared > 0
+
+
+def test_a_fix_off_the_couriers_way_is_not_trusted() -> None:
+    """A GPS fix from which the way to the next stop is a long detour falls back to the drive.
+
+    On the way (through the fix no longer than the leg plus the slack), the fix places the
+    courier at ``now``; off the way, the courier is at the next stop when the drive since
+    leaving the last one brings them there; a fix cut off from the next stop is kept.
+    """
+    from routing.model import Courier
+    from routing.replan import FIX_DETOUR_S, Standing
+
+    courier = Courier(
+        courier_id="C1", depot_id="D1", shift=TimeWindow(7 * H, 17 * H), capacity=Load(items=10)
+    )
+    now = 11 * H
+
+    def on_the_road() -> Standing:
+        return Standing(
+            courier=courier,
+            frozen=["A"],
+            remaining=["B", "C"],
+            left=True,
+            available_until=None,
+            location=(108.0, 14.0),
+            location_job=None,
+            time_s=now,
+            load=Load(),
+            pinned=set(),
+            break_taken=True,
+            came_from="A",
+            came_from_location=(107.9, 14.0),
+            came_from_s=now,
+            left_at_s=now - 1200,
+            on_fix=True,
+        )
+
+    kept = on_the_road()
+    kept.settle(
+        now,
+        (108.1, 14.0),
+        last_to_next_s=3000,
+        last_to_fix_s=1000,
+        fix_to_next_s=2000 + FIX_DETOUR_S,
+    )
+    assert (kept.on_fix, kept.location, kept.location_job, kept.time_s) == (
+        True,
+        (108.0, 14.0),
+        None,
+        now,
+    )
+    off = on_the_road()
+    off.settle(
+        now,
+        (108.1, 14.0),
+        last_to_next_s=3000,
+        last_to_fix_s=1000,
+        fix_to_next_s=2001 + FIX_DETOUR_S,
+    )
+    assert (off.on_fix, off.location, off.location_job) == (False, (108.1, 14.0), "B")
+    assert off.time_s == now - 1200 + 3000
+    cut = on_the_road()
+    cut.settle(
+        now, (108.1, 14.0), last_to_next_s=3000, last_to_fix_s=1000, fix_to_next_s=UNREACHABLE
+    )
+    assert (cut.on_fix, cut.location_job, cut.time_s) == (True, None, now)
+    late = on_the_road()  # should have been there already: there now
+    late.on_fix = False
+    late.settle(now, (108.1, 14.0), last_to_next_s=600)
+    assert (late.location_job, late.time_s) == ("B", now)

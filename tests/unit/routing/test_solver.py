@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from routing.model import UNREACHABLE, Load, Problem
 from routing.params import SolverParams
 from routing.plan import Plan
 from routing.progress import RecordingCallbacks
-from routing.solver import solve
+from routing.solver import SolveGuide, solve
 from tests.unit.routing.helpers import H, courier, depot, job, matrices, random_problem
 
 FAST = SolverParams(time_limit_s=0.5)
@@ -319,14 +320,29 @@ def test_objective_distance_and_fixed_cost() -> None:
     assert plan.objective == plan.distance_m + 10_000 * plan.num_routes
 
 
+def _closed_model(problem: Problem) -> Any:
+    """The OR-Tools model of a problem, closed, as the solver loads warm starts into it."""
+    from routing.solver import _build_model, _screen_jobs, _search_parameters
+
+    dur, dist = matrices(problem)
+    model = _build_model(problem, dur, dist, _screen_jobs(problem, dur), FAST)
+    model.routing.CloseModelWithParameters(_search_parameters(FAST, 1.0))
+    return model
+
+
+def _performed(model: Any, assignment: Any) -> set[int]:
+    """Return the job positions an assignment serves."""
+    index = model.manager.NodeToIndex
+    return {
+        p
+        for p, node in model.job_node.items()
+        if assignment.Value(model.routing.NextVar(index(node))) != index(node)
+    }
+
+
 def test_pyvrp_routes_missing_the_break_are_repaired() -> None:
     """A warm start that ignores the break is cut to a feasible subsequence, not rejected."""
-    from routing.solver import (
-        _assignment_from_sequences,
-        _build_model,
-        _screen_jobs,
-        _search_parameters,
-    )
+    from routing.solver import _assignment_from_sequences
 
     jobs = (
         job("a", 1, 0, windows=((10 * H, 11 * H),), service_s=600),
@@ -334,21 +350,37 @@ def test_pyvrp_routes_missing_the_break_are_repaired() -> None:
         job("c", 3, 0, windows=((12 * H, 12 * H + 600),), service_s=600),
     )
     problem = Problem((depot(),), (courier("c0", brk=(11 * H, 12 * H + 1800, 3600)),), jobs)
-    dur, dist = matrices(problem)
-    screen = _screen_jobs(problem, dur)
-    model = _build_model(problem, dur, dist, screen, FAST)
-    model.routing.CloseModelWithParameters(_search_parameters(FAST, 1.0))
+    model = _closed_model(problem)
     seq = [[model.job_node[0], model.job_node[1], model.job_node[2]]]
     assignment = _assignment_from_sequences(model, seq)
     assert assignment is not None
-    routing = model.routing
-    performed = [
-        p
-        for p, node in model.job_node.items()
-        if assignment.Value(routing.NextVar(model.manager.NodeToIndex(node)))
-        != model.manager.NodeToIndex(node)
-    ]
-    assert 0 < len(performed) < 3
+    assert 0 < len(_performed(model, assignment)) < 3
+
+
+def test_a_repair_out_of_time_keeps_the_routes_that_load() -> None:
+    """Past the repair's deadline, routes that load alone are kept; the others start empty."""
+    from routing.solver import _assignment_from_sequences
+
+    jobs = (
+        job("a", 1, 0, windows=((10 * H, 11 * H),), service_s=600),
+        job("b", 2, 0, windows=((11 * H, 11 * H + 600),), service_s=600),
+        job("c", 3, 0, windows=((12 * H, 12 * H + 600),), service_s=600),
+        job("d", 0, 2, service_s=600),
+    )
+    couriers = (courier("c0", brk=(11 * H, 12 * H + 1800, 3600)), courier("c1"))
+    model = _closed_model(Problem((depot(),), couriers, jobs))
+    node = model.job_node
+    # c0's route misses its break (infeasible as a whole); c1's loads alone.
+    seq = [[node[0], node[1], node[2]], [node[3]]]
+    assert (
+        model.routing.ReadAssignmentFromRoutes(
+            [[model.manager.NodeToIndex(n) for n in r] for r in seq], True
+        )
+        is None
+    )
+    assignment = _assignment_from_sequences(model, seq, deadline=0.0)
+    assert assignment is not None
+    assert _performed(model, assignment) == {3}
 
 
 def test_pyvrp_warm_start_covers_skills_windows_breaks() -> None:
@@ -515,3 +547,78 @@ def test_dear_couriers_fill_their_motorbikes() -> None:
     assert check_plan(problem, plan, dur, dist) == []
     assert not plan.unassigned
     assert plan.num_routes == 3
+
+
+def _promise_case() -> tuple[Problem, np.ndarray, np.ndarray, SolveGuide, tuple[str, ...]]:
+    """A round in force A, C, B (A and B neighbours), its promised starts, an urgent job U."""
+    jobs = (
+        job("A", 5, 0),
+        job("C", 0, 5),
+        job("B", 5, 0.2),
+        job("U", 1, 1, priority=5),
+    )
+    problem = Problem((depot(),), (courier("c0"),), jobs)
+    dur, dist = matrices(problem)
+    in_force = ("A", "C", "B")
+    # The promised starts are those of the round in force, leaving at 07:00.
+    promised: dict[str, int] = {}
+    t, loc = 7 * H, 0
+    for jid in in_force:
+        k = 1 + next(i for i, j in enumerate(jobs) if j.job_id == jid)
+        t += int(dur[loc, k])
+        promised[jid] = t
+        t += jobs[k - 1].service_s
+        loc = k
+    guide = SolveGuide(
+        initial={"c0": in_force},
+        preferred=dict.fromkeys(in_force, "c0"),
+        reassign_cost=1800,
+        promised_s=promised,
+        promise_slack_s=60,
+    )
+    return problem, dur, dist, guide, in_force
+
+
+def _order(plan: Plan) -> list[str]:
+    (route,) = plan.routes
+    return [j for j in route.job_ids if j != "U"]
+
+
+def test_a_guided_search_keeps_promised_times_and_still_inserts_urgent_jobs() -> None:
+    """A re-plan keeps the times citizens were told, even against a shorter order.
+
+    The round in force visits A, C, B although A and B are neighbours: visiting B right
+    after A saves about 14 minutes of driving but moves B's promised start by half an hour.
+    Without promised times the search takes the shorter order (the test's control); with
+    them it keeps the order told, and the urgent job (inserted where promised times are not
+    priced, :func:`routing.solver._guided_start`) is still served.
+    """
+    problem, dur, dist, guide, in_force = _promise_case()
+    params = SolverParams(time_limit_s=1.0, use_pyvrp=False)
+    loose = solve(problem, dur, dist, params=params, guide=guide.without_promises())
+    assert _order(loose) != list(in_force), "control: the shorter order is taken without promises"
+    kept = solve(problem, dur, dist, params=params, guide=guide)
+    assert check_plan(problem, kept, dur, dist) == []
+    assert kept.stats["promises"] == "priced"
+    assert _order(kept) == list(in_force)
+    assert "U" in kept.assigned_job_ids()
+
+
+def test_a_guided_search_starts_from_the_rounds_in_force_when_promises_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rounds that do not load where promised times are priced are searched without them.
+
+    The rounds in force, with the urgent job inserted, are still among the search's starts
+    (a construction heuristic may then start cheaper: without promised times the shorter
+    order costs less).
+    """
+    import routing.solver
+
+    monkeypatch.setattr(routing.solver, "_read_routes", lambda *args: None)
+    problem, dur, dist, guide, _ = _promise_case()
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=0.5), guide=guide)
+    assert check_plan(problem, plan, dur, dist) == []
+    assert plan.stats["promises"] == "not priced"
+    assert "replan+ortools" in plan.stats["start"]
+    assert "U" in plan.assigned_job_ids()

@@ -115,3 +115,46 @@ def test_a_suggestion_that_makes_stops_late_says_which(morning: DayPlan, matrix:
     late = [s for s in found if s.newly_late]
     assert late, "four hours at one stop must push somebody's later stops out of their windows"
     assert all(not s.feasible for s in late)
+
+
+@pytest.mark.parametrize(("now_h", "fail_every"), [(7.0, 0), (10.0, 0), (11.0, 3)])
+def test_pinned_rounds_give_the_same_suggestions(
+    morning: DayPlan, province_graph: CompactGraph, now_h: float, fail_every: int
+) -> None:
+    """The service's pinned rounds rank every urgent job exactly as a full matrix per round does.
+
+    Jobs near stops all over the day (couriers at the office, on the way, with GPS fixes),
+    deliveries and pickups, asked one after the other so later ones reuse the pinned rounds.
+    """
+    from api.network import Network
+
+    network = Network(province_graph)
+    now = int(now_h * H)
+    states = live_states(morning, now, fail_every=fail_every) if now_h > 7 else {}
+    jobs = morning.problem.jobs
+    for k in range(12):
+        near = jobs[(k * 7) % len(jobs)]
+        job = replace(
+            _urgent(morning, "pickup" if k % 2 else "delivery", now),
+            job_id=f"URG-same-{k}",
+            lon=near.lon + 0.0008,
+            lat=near.lat - 0.0004,
+            depot_id=near.depot_id,
+        )
+        full = suggest_insertions(
+            morning.problem, morning.plan, states, now, job, network.travel_matrix, limit=100
+        )
+        pinned = suggest_insertions(
+            morning.problem,
+            morning.plan,
+            states,
+            now,
+            job,
+            network.travel_matrix,
+            limit=100,
+            round_matrix=network.round_matrix,
+        )
+        assert pinned == full
+        assert full
+    # one pinned round per courier asked about, kept from one question to the next
+    assert 0 < len(network._rounds) <= len(morning.problem.couriers)
