@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,3 +26,23 @@ def province() -> SyntheticProvince:
 def province_graph(province: SyntheticProvince) -> CompactGraph:
     """The compact graph of :func:`province`."""
     return compact_graph(province.graph)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Give the root logger back its handlers and level after each test.
+
+    A test that configures the service's logging (``configure_logging``, the CLI in process)
+    leaves a handler on that test's captured stderr, which pytest then closes: every later log
+    line in the same process printed a "Logging error" traceback instead.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)

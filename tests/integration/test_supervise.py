@@ -198,14 +198,19 @@ def assert_ready(s: Serve, plan_id: int) -> None:
 
 def kill_worker_mid_solve(s: Serve, plan_id: int, attempt: int) -> list[tuple[int, int | None]]:
     """Wait until the plan's attempt is solving, then SIGKILL the worker and its work horse."""
-    wait_until(
-        lambda: (
-            (st := status(s, plan_id))["status"] == "solving"
-            and st["progress"].get("attempt", 1) == attempt
-        ),
-        60,
-        f"plan {plan_id} attempt {attempt} solving",
-    )
+    seen: list[tuple[str, Any]] = []
+
+    def solving() -> bool:
+        st = status(s, plan_id)
+        now = (st["status"], st["progress"].get("attempt", 1))
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        return now == ("solving", attempt)
+
+    try:
+        wait_until(solving, 60, f"plan {plan_id} attempt {attempt} solving")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; statuses seen {seen}\n{s.log.read_text()[-3000:]}") from e
     # a re-queued plan shows its next attempt before the restarted worker has written its pid
     worker = wait_until(s.worker_pid, 30, "a live solve worker")
     horses = wait_until(lambda: children(worker), 10, "the work horse")
