@@ -395,8 +395,8 @@ def plan_command(
         float | None,
         typer.Option(
             help="Wall time of the plan in seconds: snapping, matrices, the search of every "
-            "piece, checks and drawing [default: by the day's jobs, 22 s for 300, 55 s for 2,000 to "
-            "5,000, 150 s for 10,000].",
+            "piece, checks and drawing [default: by the day's jobs, 22 s for 300, 55 s for "
+            "2,000 to 5,000, 150 s for 10,000].",
             show_default=False,
         ),
     ] = None,

@@ -93,9 +93,9 @@ MAX_JOBS_PER_PIECE = 200
 #: 55 s from 2,000 to 5,000 jobs and 150 s for 10,000 (issue 12 asks at most 60 s and 180 s).
 #: Offices' pieces of 150-200 jobs need the time: on a 2,000-job day (quiet machine) 34 s
 #: left them a median 2.5-2.6 % above their best knowns (2-3 of 14 pieces within 1 %, two
-#: jobs left out), 55 s 1.3-1.8 % (4-6 of 14, every job served). Days over 5,000 jobs get more search per job: with
-#: 60 % of the 10,000-job day's time, the plan served 0.7 % fewer jobs than the 60-job pieces
-#: did; with 165 s, 2.8 % more.
+#: jobs left out), 55 s 1.3-1.8 % (4-6 of 14, every job served). Days over 5,000 jobs get
+#: more search per job: with 60 % of the 10,000-job day's time, the plan served 0.7 % fewer
+#: jobs than the 60-job pieces did; with 165 s, 2.8 % more.
 DEFAULT_TIME_LIMITS: tuple[tuple[int, float], ...] = (
     (0, 20.0),
     (500, 23.5),

@@ -178,6 +178,16 @@ def _carry(session: Session, job: Job, to_day: date) -> bool:
     return True
 
 
+def _decide(session: Session, day: date, day_jobs: list[DayJob]) -> list[ClosedJob]:
+    """Decide how each job of a day ends, by its history before the day and its office's rules."""
+    return close_jobs(
+        day,
+        day_jobs,
+        histories=histories(session, [j.job.job_id for j in day_jobs], day),
+        rules_for=rules_by_office(session),
+    )
+
+
 def _pickups_completed(day_jobs: list[DayJob], decided: list[ClosedJob]) -> dict[str, bool]:
     """Return, per pair id, whether the pair's pickup ended completed."""
     completed = {c.job_id for c in decided if c.outcome == CloseOutcome.COMPLETED}
@@ -236,12 +246,7 @@ def close_day(
                 f"courier {courier_id} has no round on {day}",
             )
     day_jobs = [it.day_job for it in items]
-    decided = close_jobs(
-        day,
-        day_jobs,
-        histories=histories(session, [j.job.job_id for j in day_jobs], day),
-        rules_for=rules_by_office(session),
-    )
+    decided = _decide(session, day, day_jobs)
     pickup_done = _pickups_completed(day_jobs, decided)
     rows: list[JobOutcome] = []
     skipped: list[str] = []
@@ -380,12 +385,7 @@ def revise_after_close(session: Session, day: date, job_id: str) -> list[LateRev
     pair = target.day_job.job.pair_id
     group = [it for it in items if it is target or (pair and it.day_job.job.pair_id == pair)]
     day_jobs = [it.day_job for it in group]
-    decided = close_jobs(
-        day,
-        day_jobs,
-        histories=histories(session, [j.job.job_id for j in day_jobs], day),
-        rules_for=rules_by_office(session),
-    )
+    decided = _decide(session, day, day_jobs)
     stored = {
         o.job_id: o
         for o in session.scalars(

@@ -17,8 +17,8 @@ class PlanCreate(BaseModel):
         gt=0,
         le=3600,
         description="How long the plan may take, seconds of wall time (shared by its pieces); "
-        "by default the service's limit, else one for the day's jobs (22 s for 300, 55 s for 2,000 to "
-        "for 5,000, 150 s for 10,000).",
+        "by default the service's limit, else one for the day's jobs (22 s for 300, 55 s "
+        "for 2,000 to 5,000, 150 s for 10,000).",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     courier_ids: list[str] | None = Field(default=None, max_length=10_000)
