@@ -302,11 +302,13 @@ class WorkerSupervisor:
             self._thread.join(timeout_s + 10)
 
     def _spawn(self, slot: _Slot) -> None:
-        slot.process = subprocess.Popen(
+        # The worker counts as running (pids()) once its pid file is written, not before.
+        process = subprocess.Popen(
             list(self.argv), env=self.env, preexec_fn=die_with_parent(signal.SIGKILL)
         )
         slot.started = time.monotonic()
-        write_pid_file(self.run_dir / f"{self.role}-{slot.index}.pid", slot.process.pid, self.role)
+        write_pid_file(self.run_dir / f"{self.role}-{slot.index}.pid", process.pid, self.role)
+        slot.process = process
 
     def _check(self, slot: _Slot) -> None:
         now = time.monotonic()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from api.notify.channels import (
+    Outcome,
     Outgoing,
     SmsGateway,
     ZaloZns,
@@ -61,6 +62,23 @@ def _outgoing(kind: str = "day_ahead") -> Outgoing:
     )
 
 
+def _send_by_zalo(
+    client: httpx.Client, code: int, message: str, kind: str = "day_ahead"
+) -> tuple[str, Outcome, Receiver, Receiver]:
+    """Send one message by Zalo (answering ``code``) with the SMS gateway behind it.
+
+    Returns the channel that carried it, the outcome and the two receivers (stopped).
+    """
+    zalo = Receiver(zalo_refusing(code, message)).start()
+    sms = Receiver(ok_answer).start()
+    try:
+        channel, outcome = send_message(_channels(client, zalo, sms), "zalo", _outgoing(kind))
+    finally:
+        zalo.stop()
+        sms.stop()
+    return channel, outcome, zalo, sms
+
+
 @pytest.mark.parametrize(
     ("code", "message"),
     [
@@ -76,13 +94,7 @@ def test_a_refused_template_or_a_phone_without_zalo_goes_by_sms(
 
     The gateway gets the same delivery id Zalo saw (its ``ref`` and ``Idempotency-Key``).
     """
-    zalo = Receiver(zalo_refusing(code, message)).start()
-    sms = Receiver(ok_answer).start()
-    try:
-        channel, outcome = send_message(_channels(client, zalo, sms), "zalo", _outgoing())
-    finally:
-        zalo.stop()
-        sms.stop()
+    channel, outcome, zalo, sms = _send_by_zalo(client, code, message)
     assert (channel, outcome.ok) == ("sms", True)
     assert len(zalo.requests) == 1
     tried = zalo.requests[0]
@@ -97,13 +109,7 @@ def test_a_refused_template_or_a_phone_without_zalo_goes_by_sms(
 
 def test_a_zalo_error_worth_retrying_stays_on_zalo(client: httpx.Client) -> None:
     """An expired access token is retried on Zalo later, not sent by SMS."""
-    zalo = Receiver(zalo_refusing(-124, "Access token invalid")).start()
-    sms = Receiver(ok_answer).start()
-    try:
-        channel, outcome = send_message(_channels(client, zalo, sms), "zalo", _outgoing())
-    finally:
-        zalo.stop()
-        sms.stop()
+    channel, outcome, _zalo, sms = _send_by_zalo(client, -124, "Access token invalid")
     assert channel == "zalo"
     assert (outcome.ok, outcome.retry, outcome.fallback) == (False, True, False)
     assert "-124" in (outcome.reason or "")
@@ -112,15 +118,7 @@ def test_a_zalo_error_worth_retrying_stays_on_zalo(client: httpx.Client) -> None
 
 def test_a_message_without_an_approved_template_goes_by_sms(client: httpx.Client) -> None:
     """The 'returned' notice has no Zalo template configured: SMS carries it, Zalo is not asked."""
-    zalo = Receiver(zalo_refusing(0, "Success")).start()
-    sms = Receiver(ok_answer).start()
-    try:
-        channel, outcome = send_message(
-            _channels(client, zalo, sms), "zalo", _outgoing(kind="returned")
-        )
-    finally:
-        zalo.stop()
-        sms.stop()
+    channel, outcome, zalo, sms = _send_by_zalo(client, 0, "Success", kind="returned")
     assert (channel, outcome.ok) == ("sms", True)
     assert zalo.requests == []
     assert len(sms.requests) == 1

@@ -44,6 +44,22 @@ def _urgent_row(town: Problem, k: int, kind: str) -> dict[str, Any]:
     return row
 
 
+def _complete(s: Stack, town: Problem, cid: str, stop: dict[str, Any], at_s: int) -> None:
+    """Serve a stop of the courier's round at ``at_s`` (seconds of the day), ID checked, cash paid."""
+    done = {
+        "idempotency_key": key(),
+        "device_ts": at(town, at_s),
+        "job_id": stop["job_id"],
+        "kind": "completed",
+        "proof": {
+            "recipient_name": "Trần Thị B",
+            "id_check": "passed",
+            "cash_paid_vnd": stop["task"]["cash_payout_vnd"],
+        },
+    }
+    assert post_event(s, cid, done).status_code == 201
+
+
 def _events_agree_with_published(s: Stack, town: Problem) -> None:
     """Every stored stop event counts in the published plan's stop of its job."""
     h = s.h("dispatcher")
@@ -152,18 +168,7 @@ def test_replan_from_now_with_a_courier_out_and_an_urgent_job(
     out = max(routes, key=lambda c: len(routes[c]["stops"]))
     keeper = next(c for c in sorted(routes) if c != out)
     first = my_round(s, keeper, town)["stops"][0]
-    done = {
-        "idempotency_key": key(),
-        "device_ts": at(town, first["planned_arrival_s"]),
-        "job_id": first["job_id"],
-        "kind": "completed",
-        "proof": {
-            "recipient_name": "Trần Thị B",
-            "id_check": "passed",
-            "cash_paid_vnd": first["task"]["cash_payout_vnd"],
-        },
-    }
-    assert post_event(s, keeper, done).status_code == 201
+    _complete(s, town, keeper, first, first["planned_arrival_s"])
     # Bad input is a 4xx naming the row and the column.
     bad = _urgent_row(town, 1, "pickup")
     bad["lon"] = "east"
@@ -325,18 +330,7 @@ def test_an_edit_of_the_running_day_is_timed_from_the_live_start(
         """Serve the round's first stop as early as its window opens; return it and when."""
         first = dict(my_round(s, cid, town)["stops"][0])
         served_at = jobs[first["job_id"]].first_start_s
-        done = {
-            "idempotency_key": key(),
-            "device_ts": at(town, served_at),
-            "job_id": first["job_id"],
-            "kind": "completed",
-            "proof": {
-                "recipient_name": "Trần Thị B",
-                "id_check": "passed",
-                "cash_paid_vnd": first["task"]["cash_payout_vnd"],
-            },
-        }
-        assert post_event(s, cid, done).status_code == 201
+        _complete(s, town, cid, first, served_at)
         return first, served_at
 
     def move(job_id: str, cid: str, now_s: int) -> Any:

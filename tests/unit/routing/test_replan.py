@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +21,26 @@ if TYPE_CHECKING:
     from geodata.synthetic import SyntheticProvince
 
 H = 3600
+
+
+def replan_morning(
+    morning: DayPlan,
+    states: dict[str, CourierState],
+    changes: DayChanges,
+    graph: CompactGraph,
+    scenario: DayScenario,
+    **options: Any,
+) -> Replan:
+    """Re-plan the morning's plan from ``states`` with ``changes`` on the scenario's roads."""
+    return replan(
+        morning.problem,
+        morning.plan,
+        states,
+        changes,
+        graph,
+        closures=scenario.closures,
+        options=ReplanOptions(**options),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -174,14 +194,8 @@ def test_replan_at_eleven_with_urgent_jobs_and_a_courier_out(
         cancelled=frozenset({cancelled}),
         unavailable={out_courier: now},
     )
-    out = replan(
-        morning.problem,
-        morning.plan,
-        states,
-        changes,
-        province_graph,
-        closures=scenario.closures,
-        options=ReplanOptions(time_limit_s=3, workers=2),
+    out = replan_morning(
+        morning, states, changes, province_graph, scenario, time_limit_s=3, workers=2
     )
     assert_sound(morning, states, changes, out)
     reasons = {u.job_id: u.reason for u in out.remaining.unassigned}
@@ -245,14 +259,8 @@ def test_replan_properties(
     changes = DayChanges(
         now_s=now, new_jobs=new, unavailable={c: now + 1800 * k for k, c in enumerate(out_ids)}
     )
-    out = replan(
-        morning.problem,
-        morning.plan,
-        states,
-        changes,
-        province_graph,
-        closures=scenario.closures,
-        options=ReplanOptions(time_limit_s=1, workers=1, seed=seed),
+    out = replan_morning(
+        morning, states, changes, province_graph, scenario, time_limit_s=1, workers=1, seed=seed
     )
     assert_sound(morning, states, changes, out)
 
@@ -270,14 +278,8 @@ def test_big_offices_are_replanned_in_sound_pieces(
     changes = DayChanges(
         now_s=now, new_jobs=(urgent(morning, 3, "pickup", now), urgent(morning, 4, "delivery", now))
     )
-    out = replan(
-        morning.problem,
-        morning.plan,
-        states,
-        changes,
-        province_graph,
-        closures=scenario.closures,
-        options=ReplanOptions(time_limit_s=2, workers=2),
+    out = replan_morning(
+        morning, states, changes, province_graph, scenario, time_limit_s=2, workers=2
     )
     assert out.stats["pieces"] > out.stats["offices"]
     assert_sound(morning, states, changes, out)
@@ -319,14 +321,8 @@ def test_a_courier_cut_off_by_a_closure_gets_no_round_and_the_others_do(
     here = jobs[reached[cut][-1]]
     landslide = Closure("landslide", geometry=Point(here.lon, here.lat).buffer(0.004))
     changes = DayChanges(now_s=now, closures=(landslide,))
-    out = replan(
-        morning.problem,
-        morning.plan,
-        states,
-        changes,
-        province_graph,
-        closures=scenario.closures,
-        options=ReplanOptions(time_limit_s=3, workers=2),
+    out = replan_morning(
+        morning, states, changes, province_graph, scenario, time_limit_s=3, workers=2
     )
     assert_sound(morning, states, changes, out)
     assert not any(r.courier_id == cut and r.stops for r in out.remaining.routes)
@@ -357,14 +353,8 @@ def test_a_courier_between_stops_is_timed_from_where_the_drive_brings_them(
             on_the_way[route.courier_id] = (ahead[0].job_id, ahead[0].arrival_s)
     assert on_the_way, "the morning plan should have couriers between stops at 11:00"
     changes = DayChanges(now_s=now)
-    out = replan(
-        morning.problem,
-        morning.plan,
-        states,
-        changes,
-        province_graph,
-        closures=scenario.closures,
-        options=ReplanOptions(time_limit_s=2, workers=2),
+    out = replan_morning(
+        morning, states, changes, province_graph, scenario, time_limit_s=2, workers=2
     )
     assert_sound(morning, states, changes, out)
     compared = 0
