@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     auth_cache_s: float = 30.0
     ws_recheck_s: float = Field(default=5.0, gt=0)
     ws_max_per_user: int = Field(default=5, ge=0)
+    # a plan's live feed sends what arrives within this many seconds as one frame (0: each alone)
+    live_batch_s: float = Field(default=0.025, ge=0, le=1)
     signin_max_failures_per_user: int = 5
     signin_max_failures_per_address: int = 20
     signin_window_s: int = 15 * 60
@@ -59,6 +61,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True
     max_pending_writes: int = 64
+    # threads of one API process running the couriers' writes (see api.events.writers)
+    write_threads: int = Field(default=1, ge=1, le=64)
     # how far ahead of the server's clock a phone's device_ts may be (its clock drifts a little)
     device_ts_ahead_s: float = Field(default=600.0, ge=0)
     tile_url: str | None = None

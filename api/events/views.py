@@ -14,7 +14,6 @@ from pydantic import BaseModel
 from api.auth.service import Principal, Role
 from api.config import Settings
 from api.days import service as days
-from api.db import THREADS
 from api.deps import BEARER_DOC, CurrentUser, Reader, SessionDep, SettingsDep, principal_of
 from api.errors import (
     ERROR_RESPONSES,
@@ -78,8 +77,9 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
 
 
 #: The couriers' writes run on threads that live as long as the process (where anyio's pool
-#: retires threads idle for 10 s), handed their work through one queue.
-_writers = WriterThreads(THREADS // 2, "courier-write")
+#: retires threads idle for 10 s), handed their work through one queue: one set of threads
+#: per size asked (``COURIER_WRITE_THREADS``), shared by the apps of a process.
+_writers: dict[int, WriterThreads] = {}
 
 
 _thread = threading.local()
@@ -102,9 +102,13 @@ def _redis_of(state: Any) -> redis.Redis:
     return client
 
 
-async def _in_writer(write: Callable[[], T]) -> T:
+async def _in_writer(state: Any, write: Callable[[], T]) -> T:
     """Run ``write`` on a writer thread (with this request's context: its id in the logs)."""
-    return await _writers.run(write)
+    threads: int = state.settings.write_threads
+    writers = _writers.get(threads)
+    if writers is None:
+        writers = _writers.setdefault(threads, WriterThreads(threads, "courier-write"))
+    return await writers.run(write)
 
 
 def _answer(read: BaseModel, duplicate: bool) -> Response:
@@ -151,7 +155,7 @@ async def write_event(state: Any, who: Principal, body: StopEventIn) -> StopEven
                     service.logger.exception("publishing event %s failed", rec.row.id)
             return _read(rec.row, rec.duplicate, rec.stop_status)
 
-    return await _in_writer(write)
+    return await _in_writer(state, write)
 
 
 async def write_position(state: Any, who: Principal, body: PositionIn) -> PositionRead:
@@ -186,7 +190,7 @@ async def write_position(state: Any, who: Principal, body: PositionIn) -> Positi
             expected_late=[] if p is None else list(p.expected_late),
         )
 
-    return await _in_writer(write)
+    return await _in_writer(state, write)
 
 
 @router.post(

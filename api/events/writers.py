@@ -6,6 +6,13 @@ pool's thread accounting and two chained futures per call, a visible share of th
 write on the service's most frequent requests. Here a write is one queue put and one
 ``call_soon_threadsafe`` back. The threads live as long as the process: what a thread builds
 on first use (pyproj's per-thread transformer in the road snapper) is built once.
+
+One thread per process by default (``COURIER_WRITE_THREADS``): a write is mostly Python
+holding the GIL, and SQLite takes one writer at a time anyway, so more threads only pass the
+GIL back and forth between them. Four writes in flight cost 1.00 ms of CPU each on one thread
+against 1.24 ms on twenty (``bench_live_inprocess.py``), and the live path's 1,000 writes/s
+kept up with less shed on one. More threads let writes overlap their waits on a remote
+PostgreSQL.
 """
 
 from __future__ import annotations

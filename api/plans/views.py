@@ -361,7 +361,9 @@ async def plan_live(websocket: WebSocket, plan_id: int, token: str | None = None
 
     Authenticate with ``?token=`` or an ``Authorization: Bearer`` header (dispatcher,
     manager or admin). Messages are JSON objects with a ``type``: ``snapshot`` first, then
-    ``stop_event``, ``position``, ``solve``, ``plan_edited``, ``published``.
+    ``stop_event``, ``position``, ``solve``, ``plan_edited``, ``published``; those arriving
+    within ``COURIER_LIVE_BATCH_S`` of each other come as one ``batch`` (``messages``: a list
+    of them, in order).
 
     The socket is accepted, then closed with a code a browser can read: 4401 without a valid
     token, and within ``COURIER_WS_RECHECK_S`` seconds of the token being revoked or expiring;
@@ -386,6 +388,7 @@ async def plan_live(websocket: WebSocket, plan_id: int, token: str | None = None
             lambda: live_snapshot(factory, r_sync, plan_id),
             still_allowed=listener.still_allowed,
             recheck_s=app.state.settings.ws_recheck_s,
+            batch_s=app.state.settings.live_batch_s,
         )
     finally:
         await listener.slot.release()

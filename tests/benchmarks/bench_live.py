@@ -218,6 +218,7 @@ def service_env(args: argparse.Namespace, day: Day, folder: Path, network: Path)
         "COURIER_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
         "COURIER_ROAD_ETA": "true" if args.road_eta else "false",
         "COURIER_NETWORK": str(network),
+        **dict(kv.split("=", 1) for kv in args.service_env),
     }
 
 
@@ -396,6 +397,7 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     bases: Counter[str] = Counter()
+    frames = [0]  # WebSocket frames received after the snapshot (a batch is one)
     post_ms: list[float] = []
     errors: list[str] = []
     acked: set[str] = set()
@@ -413,12 +415,14 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         async def reader() -> None:
             async for raw in ws:
                 now = time.perf_counter()
+                frames[0] += 1
                 msg = json.loads(raw)
-                key = msg.get("idempotency_key")
-                if key is not None and key not in seen:
-                    seen[key] = now
-                    if msg.get("eta_basis"):
-                        bases[msg["eta_basis"]] += 1
+                for one in msg["messages"] if msg.get("type") == "batch" else [msg]:
+                    key = one.get("idempotency_key")
+                    if key is not None and key not in seen:
+                        seen[key] = now
+                        if one.get("eta_basis"):
+                            bases[one["eta_basis"]] += 1
 
         read_task = asyncio.create_task(reader())
 
@@ -502,6 +506,8 @@ async def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "round_mean_ms": round(statistics.mean(round_ms), 1) if round_ms else None,
         # Share of the positions' ETAs timed along the roads (the rest: fixes far from roads)
         "eta_on_roads": round(bases["roads"] / max(1, sum(bases.values())), 2),
+        "ws_frames": frames[0],
+        "service_env": " ".join(args.service_env),
     }
 
 
@@ -538,6 +544,13 @@ def main() -> None:
         dest="road_eta",
         action="store_false",
         help="straight-line ETAs (COURIER_ROAD_ETA=false), as before road ETAs existed",
+    )
+    ap.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the API processes (COURIER_WRITE_THREADS=20, ...); repeatable",
     )
     args = ap.parse_args()
     runs = []

@@ -9,6 +9,7 @@ live feed moves the round counters.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from api.auth.service import Role
 from api.web.i18n import translate
 from routing.clock import LOCAL_TZ
 from routing.model import Problem
-from tests.integration.conftest import LiveService, screenshot
+from tests.integration.conftest import LiveService, screenshot, start_live_service
 
 VIEWPORT = {"width": 1400, "height": 1000}
 PHONE = {"width": 412, "height": 915}
@@ -107,6 +108,15 @@ def api(live_service: LiveService) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def live_service(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, network_path: Path
+) -> Iterator[LiveService]:
+    """The running service, its plans' live feeds batching what arrives within 1 s."""
+    folder = tmp_path_factory.mktemp("live")
+    yield from start_live_service(folder, redis_url, network_path, COURIER_LIVE_BATCH_S="1")
+
+
 def test_dispatcher_runs_a_day_from_files_to_live_feed(
     live_service: LiveService,
     api: httpx.Client,
@@ -126,6 +136,11 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     page.set_default_timeout(20_000)
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
+    frames: list[str] = []  # what the plan's live feed sent the page
+    page.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda f: frames.append(f if isinstance(f, str) else "")),
+    )
     page.on(
         "console",
         lambda m: (
@@ -283,7 +298,8 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
     assert api.get(f"/plans/{plan_id}").json()["status"] == "published"
     expect(page.locator("#btn-publish")).to_be_disabled()
 
-    # 8. The live feed: a failed stop and a GPS fix from a courier reach the page.
+    # 8. The live feed: a failed stop and a GPS fix from a courier, sent one after the other,
+    # reach the page in one batch frame (this service batches what arrives within 1 s).
     courier = source
     live_service.add_user(f"{courier.lower()}-disp", Role.courier, courier)
     ch = {"Authorization": f"Bearer {live_service.tokens[f'{courier.lower()}-disp']}"}
@@ -300,14 +316,6 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
         },
     )
     assert r.status_code == 201, r.text
-    item = page.locator(f'[data-round="{courier}"]')
-    expect(item).to_have_attribute("data-done", "1")
-    assert item.get_attribute("data-total") == str(len(routes[courier]["stops"]))
-    failed = page.locator(f'#failed-list li[data-job="{first["job_id"]}"]')
-    expect(failed).to_contain_text(translate("vi", "common.reason_nobody_home"))
-    expect(page.locator(f'path.stop-marker[data-job="{first["job_id"]}"]')).to_have_attribute(
-        "data-status", "failed"
-    )
     r = httpx.post(
         live_service.url + "/rounds/me/positions",
         headers=ch,
@@ -319,7 +327,20 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
         },
     )
     assert r.status_code in (200, 201), r.text
+    item = page.locator(f'[data-round="{courier}"]')
+    expect(item).to_have_attribute("data-done", "1")
+    assert item.get_attribute("data-total") == str(len(routes[courier]["stops"]))
+    failed = page.locator(f'#failed-list li[data-job="{first["job_id"]}"]')
+    expect(failed).to_contain_text(translate("vi", "common.reason_nobody_home"))
+    expect(page.locator(f'path.stop-marker[data-job="{first["job_id"]}"]')).to_have_attribute(
+        "data-status", "failed"
+    )
     expect(page.locator(f'.courier-icon[data-courier="{courier}"]')).to_be_visible()
+    batches = [json.loads(f)["messages"] for f in frames if f.startswith('{"type": "batch"')]
+    assert any(
+        [m["type"] for m in b if m.get("courier_id") == courier] == ["stop_event", "position"]
+        for b in batches
+    ), frames[-5:]
     page.click(f'[data-round="{courier}"]')  # close the round card for an overview
     screenshot(page, "dispatcher-published")
     assert not problems, problems

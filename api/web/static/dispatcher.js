@@ -717,6 +717,7 @@
 
   function onLive(msg) {
     switch (msg.type) {
+      case "batch": return msg.messages.forEach(onLive);
       case "snapshot": return onSnapshot(msg);
       case "solve": return onSolve(msg);
       case "stop_event": return onStopEvent(msg);
