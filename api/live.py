@@ -361,17 +361,39 @@ async def stream(
 
     async def forward() -> None:
         await websocket.send_text(dumps(await run_in_threadpool(snapshot)))
-        loop = asyncio.get_running_loop()
-        async for msg in pubsub.listen():
-            if msg.get("type") != "message":
-                continue
-            batch = [_text(msg["data"])]
-            until = loop.time() + batch_s
-            while len(batch) < BATCH_MAX and (left := until - loop.time()) > 0:
-                more = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
-                if more is not None and more.get("type") == "message":
-                    batch.append(_text(more["data"]))
-            await websocket.send_text(batch_text(batch))
+        batch: list[str] = []
+        sending: asyncio.Future[None] | None = None
+
+        async def send_batches() -> None:
+            # One sender at a time, started by the first message after the last send: what
+            # arrives while it waits or sends goes in its next frame (a timeout on each read of
+            # the channel cost more than the frames it saved).
+            while batch:
+                await asyncio.sleep(batch_s)
+                frame = batch_text(batch)
+                batch.clear()
+                await websocket.send_text(frame)
+
+        try:
+            async for msg in pubsub.listen():
+                if msg.get("type") != "message":
+                    continue
+                batch.append(_text(msg["data"]))
+                if batch_s <= 0:
+                    await websocket.send_text(batch.pop())
+                    continue
+                if sending is not None and sending.done():
+                    sending.result()  # a failed send (the socket closed) ends the feed
+                    sending = None
+                if sending is None:
+                    sending = asyncio.ensure_future(send_batches())
+                elif len(batch) >= BATCH_MAX:
+                    await sending  # the client reads too slowly: wait for it
+        finally:
+            if sending is not None:
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sending
 
     async def watch() -> None:
         while True:
