@@ -151,6 +151,13 @@ def main() -> None:
         action="store_false",
         help="straight-line ETAs (COURIER_ROAD_ETA=false)",
     )
+    ap.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the app (COURIER_WRITE_THREADS=20, ...); repeatable",
+    )
     args = ap.parse_args()
     args.database_url = None  # SQLite: what the two-core target is measured on
     nets = Path(tempfile.mkdtemp(prefix="bench-live-net-"))
