@@ -10,10 +10,11 @@ on first use (pyproj's per-thread transformer in the road snapper) is built once
 One thread per process by default (``COURIER_WRITE_THREADS``): a write is mostly Python
 holding the GIL, and SQLite takes one writer at a time anyway, so more threads only pass the
 GIL back and forth between them at each of a write's waits. Four writes in flight cost 1.00 ms
-of CPU each on one thread against 1.24 ms on twenty (``bench_live_inprocess.py``); live, at 250
-writes/s, 1.34 against 1.45 ms, and at 1,000/s the slowest messages (p99) took 189 ms (one run) against
-285-338 ms. More threads let writes overlap their waits on PostgreSQL: four kept up best with
-one on the same two cores at 1,000 writes/s (one still cost less CPU at 250/s).
+of CPU each on one thread against 1.24 ms on twenty (``bench_live_inprocess.py``); live, at
+250 writes/s, 1.34 against 1.45 ms, and at 1,000/s the slowest messages (p99) took 189 ms
+(one run) against 285-338 ms. More threads let writes overlap their waits on PostgreSQL: four
+kept up best with one on the same two cores at 1,000 writes/s (one still cost less CPU at
+250/s).
 """
 
 from __future__ import annotations
