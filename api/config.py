@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     road_eta: bool = True
     max_pending_writes: int = 64
-    # threads of one API process running the couriers' writes (see api.events.writers)
+    # threads of one API process running the couriers' writes (see api.threads)
     write_threads: int = Field(default=1, ge=1, le=64)
     # how far ahead of the server's clock a phone's device_ts may be (its clock drifts a little)
     device_ts_ahead_s: float = Field(default=600.0, ge=0)

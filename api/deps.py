@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import redis
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal, Role, TokenCache, authenticate, hash_token
 from api.config import Settings
 from api.errors import AuthenticationError, PermissionDeniedError
+from api.threads import WriterThreads
 
 bearer = HTTPBearer(
     auto_error=False, description="A token from `courier users token` or /auth/token"
@@ -108,6 +108,13 @@ async def principal_of_header(state: Any, authorization: str) -> Principal:
 BEARER_DOC: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 
 
+#: Token look-ups missing the cache (a caller's first request to this process, then one each
+#: ``COURIER_AUTH_CACHE_S``) run on a thread of their own, in turn: when a shift starts,
+#: thousands arrive at once, and on anyio's forty threads they passed the interpreter's lock
+#: among themselves (see :mod:`api.threads`).
+_lookups = WriterThreads(1, "token-lookup")
+
+
 async def _principal_of_token(state: Any, token: str) -> Principal:
     cache: TokenCache = state.token_cache
     hit = cache.get(hash_token(token))
@@ -118,7 +125,7 @@ async def _principal_of_token(state: Any, token: str) -> Principal:
         with state.session_factory() as session:
             return authenticate(session, token, cache=cache)
 
-    return await run_in_threadpool(lookup)
+    return await _lookups.run(lookup)
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -31,9 +31,9 @@ from api.events.schemas import (
     StopEventIn,
     StopEventRead,
 )
-from api.events.writers import WriterThreads
 from api.network import warm_network_or_none
 from api.pagination import DEFAULT_LIMIT, Limit
+from api.threads import WriterThreads
 from routing.errors import InputError
 
 OptPlanId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]

@@ -1,4 +1,4 @@
-"""Long-lived threads for the couriers' writes, handed work through one queue.
+"""Long-lived threads for the couriers' writes (and token look-ups), handed work through one queue.
 
 A write (the database, then the live feed) blocks, so it leaves the event loop; ``asyncio``'s
 ``run_in_executor`` costs a ``concurrent.futures`` future (with its condition variable), a
