@@ -448,33 +448,36 @@ class LiveService:
 
 @pytest.fixture(scope="module")
 def live_service(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, network_path: Path
+    tmp_path_factory: pytest.TempPathFactory, network_path: Path
 ) -> Iterator[LiveService]:
     """A running service on a fresh SQLite database with admin, dispatcher and manager users."""
-    yield from start_live_service(tmp_path_factory.mktemp("live"), redis_url, network_path)
+    yield from start_live_service(tmp_path_factory.mktemp("live"), network_path)
 
 
-def start_live_service(
-    folder: Path, redis_url: str, network_path: Path, **extra_env: str
-) -> Iterator[LiveService]:
-    """Start uvicorn and a solve worker on a fresh SQLite database (``extra_env`` added)."""
-    env = service_env(folder, fresh_database("sqlite", folder), redis_url, network_path)
-    env |= extra_env
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        get_settings.cache_clear()
-        settings = get_settings()
-        get_settings.cache_clear()
-    upgrade_database(settings.sqlalchemy_url)
-    server = ServerProcess(env, folder / "server.log").start()
-    worker = start_worker(env, folder / "worker.log")
-    service = LiveService(server, env, settings)
-    for role in (Role.admin, Role.dispatcher, Role.manager):
-        service.add_user(str(role), role)
-    try:
-        yield service
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        server.stop()
+def start_live_service(folder: Path, network_path: Path, **extra_env: str) -> Iterator[LiveService]:
+    """Start uvicorn and a solve worker on a fresh SQLite database and Redis (``extra_env`` added).
+
+    The Redis is the service's own, as a deployment's is: plan ids start at 1 in every fresh
+    database, so services sharing one Redis would share their plans' leases and feeds.
+    """
+    with EmbeddedRedis(folder / "redis", appendonly=False) as redis_server:
+        env = service_env(folder, fresh_database("sqlite", folder), redis_server.url, network_path)
+        env |= extra_env
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            get_settings.cache_clear()
+            settings = get_settings()
+            get_settings.cache_clear()
+        upgrade_database(settings.sqlalchemy_url)
+        server = ServerProcess(env, folder / "server.log").start()
+        worker = start_worker(env, folder / "worker.log")
+        service = LiveService(server, env, settings)
+        for role in (Role.admin, Role.dispatcher, Role.manager):
+            service.add_user(str(role), role)
+        try:
+            yield service
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+            server.stop()

@@ -110,11 +110,11 @@ def api(live_service: LiveService) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def live_service(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, network_path: Path
+    tmp_path_factory: pytest.TempPathFactory, network_path: Path
 ) -> Iterator[LiveService]:
     """The running service, its plans' live feeds batching what arrives within 1 s."""
     folder = tmp_path_factory.mktemp("live")
-    yield from start_live_service(folder, redis_url, network_path, COURIER_LIVE_BATCH_S="1")
+    yield from start_live_service(folder, network_path, COURIER_LIVE_BATCH_S="1")
 
 
 def test_dispatcher_runs_a_day_from_files_to_live_feed(

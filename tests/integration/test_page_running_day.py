@@ -79,7 +79,8 @@ def day(live_service: LiveService, town_files: dict[str, Path], town: Problem) -
         r = c.post("/plans", json={"day": day, "time_limit_s": 2})
         assert r.status_code == 202, r.text
         plan_id = int(r.json()["plan_id"])
-        assert wait_ready(c, plan_id)["status"] == "ready"
+        status = wait_ready(c, plan_id)
+        assert status["status"] == "ready", status
         assert c.post(f"/plans/{plan_id}/publish").status_code == 200
     return day
 

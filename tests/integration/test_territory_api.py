@@ -111,7 +111,6 @@ def solved(c: httpx.Client, day: str) -> int:
 
 def test_dispatcher_page_shows_a_communes_usual_courier(
     tmp_path: Path,
-    redis_url: str,
     network_path: Path,
     province: SyntheticProvince,
     town: Problem,
@@ -123,7 +122,7 @@ def test_dispatcher_page_shows_a_communes_usual_courier(
 
     zones = tmp_path / "communes.geojson"
     make_communes(province).to_file(zones, driver="GeoJSON")
-    gen = start_live_service(tmp_path / "live", redis_url, network_path, COURIER_ZONES=str(zones))
+    gen = start_live_service(tmp_path / "live", network_path, COURIER_ZONES=str(zones))
     svc = next(gen)
     try:
         assert town.day is not None
