@@ -879,6 +879,23 @@ def _pyvrp_cost(solution: Any) -> int:
     )
 
 
+def _fleet_without(data: Any, routes: list[Any], victim: int) -> tuple[Any, list[int]]:
+    """Return PyVRP's data with the fleet of ``routes`` but route ``victim``'s vehicle.
+
+    Vehicle types the smaller fleet has none of are taken out (PyVRP wants at least one
+    vehicle of each type it has), so the search cannot bring the route back on them. Also
+    returns, for each type of the smaller data, its index in ``data``.
+    """
+    fleet = [0] * data.num_vehicle_types
+    for k, route in enumerate(routes):
+        if k != victim:
+            fleet[route.vehicle_type()] += 1
+    kept = [t for t, n in enumerate(fleet) if n]
+    types = data.vehicle_types()
+    smaller = data.replace(vehicle_types=[types[t].replace(num_available=fleet[t]) for t in kept])
+    return smaller, kept
+
+
 def _pyvrp_fewer_routes(
     data: Any, make_required: Callable[[], Any], deadline: float, budget: float, seed: int
 ) -> Any:
@@ -897,14 +914,14 @@ def _pyvrp_fewer_routes(
     from pyvrp import solve as pyvrp_solve
     from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
 
-    def moved(target: Any, routes: list[Any]) -> Any:
+    def moved(target: Any, routes: list[Any], type_in_target: Callable[[int], int]) -> Any:
         return Solution(
             target,
             [
                 PyVRPRoute(
                     target,
                     [a for a in route if a.is_client() or a.is_shipment()],
-                    route.vehicle_type(),
+                    type_in_target(route.vehicle_type()),
                 )
                 for route in routes
             ],
@@ -914,6 +931,13 @@ def _pyvrp_fewer_routes(
     best = first.best
     if not best.is_feasible():
         return None
+    logger.debug(
+        "PyVRP's first pass: %d routes, %d clients, %d shipments, cost %d",
+        best.num_routes(),
+        best.num_clients(),
+        best.num_shipments(),
+        _pyvrp_cost(best),
+    )
     grouped = sum(len(g.clients) for g in data.groups())
     jobs = data.num_clients - grouped + data.num_groups
     complete = best.num_clients() == jobs and best.num_shipments() == data.num_shipments
@@ -925,23 +949,17 @@ def _pyvrp_fewer_routes(
             break
         routes = best.routes()
         victim = min(range(len(routes)), key=lambda k: (routes[k].num_clients(), k))
-        fleet = [0] * data.num_vehicle_types
-        for k, route in enumerate(routes):
-            if k != victim:
-                fleet[route.vehicle_type()] += 1
-        smaller = required.replace(
-            vehicle_types=[
-                vt.replace(num_available=max(1, fleet[t]))
-                for t, vt in enumerate(required.vehicle_types())
-            ]
-        )
+        smaller, kept = _fleet_without(required, routes, victim)
+        type_in_smaller = {t: k for k, t in enumerate(kept)}.__getitem__
         attempt += 1
         result = pyvrp_solve(
             smaller,
             MultipleCriteria([FirstFeasible(), MaxRuntime(0.6 * left)]),
             seed=seed + attempt,
             collect_stats=False,
-            initial_solution=moved(smaller, [r for k, r in enumerate(routes) if k != victim]),
+            initial_solution=moved(
+                smaller, [r for k, r in enumerate(routes) if k != victim], type_in_smaller
+            ),
         )
         logger.debug(
             "PyVRP without a route: %d -> %d routes, cost %d -> %s",
@@ -952,12 +970,19 @@ def _pyvrp_fewer_routes(
         )
         if not result.best.is_feasible() or _pyvrp_cost(result.best) >= _pyvrp_cost(best):
             break
-        best = moved(data, result.best.routes())
+        best = moved(data, result.best.routes(), kept.__getitem__)
     left = deadline - time.monotonic()
     if left > 0.02:
         polished = pyvrp_solve(
             data, MaxRuntime(left), seed=seed, collect_stats=False, initial_solution=best
         ).best
+        logger.debug(
+            "PyVRP polished: %d routes, %d clients, %d shipments, cost %d",
+            polished.num_routes(),
+            polished.num_clients(),
+            polished.num_shipments(),
+            _pyvrp_cost(polished),
+        )
         if polished.is_feasible() and _pyvrp_cost(polished) <= _pyvrp_cost(best):
             best = polished
     return best
@@ -1704,7 +1729,13 @@ def solve(
             initial = _assignment_from_sequences(model, seq, repair_deadline)
             if initial is not None and _num_unperformed(model, initial):
                 # Repaired start: reinsert the cut jobs by a short greedy descent.
+                cut = _num_unperformed(model, initial)
                 initial = _reinsert(model, initial, params, t0, 0.1)
+                logger.debug(
+                    "PyVRP's start: %d jobs left out by the repair, %d after reinsertion",
+                    cut,
+                    _num_unperformed(model, initial),
+                )
             if initial is None:
                 logger.warning("PyVRP routes rejected by the OR-Tools model")
             else:

@@ -112,7 +112,13 @@ def _cut_key(nodes: int, n_jobs: int, seed: int, opts: Any) -> str:
 
 
 def day_pieces(
-    n_jobs: int, seed: int, nodes: int, cache_dir: Path, *, balance: bool = False
+    n_jobs: int,
+    seed: int,
+    nodes: int,
+    cache_dir: Path,
+    *,
+    balance: bool = False,
+    max_piece_jobs: int = 0,
 ) -> list[Instance]:
     """Return the pieces of a generated day with their road matrices (cached on disk).
 
@@ -133,6 +139,8 @@ def day_pieces(
     )
 
     opts = PlanOptions(balance=balance)
+    if max_piece_jobs:
+        opts = replace(opts, max_jobs_per_piece=max_piece_jobs)
     cache = cache_dir / f"{_cut_key(nodes, n_jobs, seed, opts)}.pkl"
     if not cache.exists():
         from geodata.compact import compact_graph
@@ -426,6 +434,37 @@ def table(rows: list[dict[str, Any]], best: dict[str, Any], label: str) -> str:
     return "\n".join(lines)
 
 
+def day_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
+    """Return each generated day's whole plan (its pieces summed, per seed) against its best.
+
+    A day's best is the sum of its pieces' best knowns, a plan of the whole day. It is only
+    compared when it covers the same jobs as the run's pieces, so a run that cut the day
+    otherwise (``--max-piece-jobs``) is compared as a whole day too.
+    """
+    lines = ["day          seed  pieces  served/best  gap_obj%  gap_travel%  gap_dist%  +veh"]
+    days = sorted({(r["instance"].split(" ")[0], r["seed"]) for r in rows if " " in r["instance"]})
+    for day, seed in days:
+        if not day.startswith("day"):
+            continue
+        run = [r for r in rows if r["instance"].startswith(day + " ") and r["seed"] == seed]
+        ref = [b for name, b in best.items() if name.startswith(day + " ")]
+        if sum(r["jobs"] for r in run) != sum(b["jobs"] for b in ref):
+            lines.append(f"{day:12s} {seed:4d}  {len(run):6d}  (the best knowns cover other jobs)")
+            continue
+
+        def pct(key: str, run: list[dict[str, Any]] = run, ref: list[dict[str, Any]] = ref) -> str:
+            ours, theirs = sum(r[key] for r in run), sum(b[key] for b in ref)
+            return f"{100 * (ours - theirs) / max(1, theirs):8.2f}"
+
+        served = sum(r["served"] for r in run)
+        extra = sum(r["vehicles"] for r in run) - sum(b["vehicles"] for b in ref)
+        lines.append(
+            f"{day:12s} {seed:4d}  {len(run):6d}  {served:5d}/{sum(b['served'] for b in ref):<5d} "
+            f"{pct('objective')}  {pct('travel')}     {pct('distance')}  {extra:+4d}"
+        )
+    return "\n".join(lines)
+
+
 def piece_table(rows: list[dict[str, Any]], best: dict[str, Any]) -> str:
     """Return a Markdown table of a run per instance: gaps, served, couriers, engine."""
     lines = [
@@ -468,6 +507,12 @@ def main() -> None:
         action="store_true",
         help="even out working time in day pieces as plan_day does (off: the plain search)",
     )
+    p.add_argument(
+        "--max-piece-jobs",
+        type=int,
+        default=0,
+        help="cut days into pieces of at most this many jobs (default: the planner's)",
+    )
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/courier-bench"))
     p.add_argument("--best", type=Path, default=BEST_PATH, help="the best-known file")
     args = p.parse_args()
@@ -488,12 +533,21 @@ def main() -> None:
         for path in args.report:
             run = json.loads(Path(path).read_text())
             print(piece_table(run, best) if args.markdown else table(run, best, Path(path).stem))
+            if not args.markdown:
+                print(day_table(run, best))
         return
 
     instances: list[Instance] = []
     for spec in [s for s in args.days.split(",") if s]:
         n, seed = (int(x) for x in spec.split(":"))
-        instances += day_pieces(n, seed, args.nodes, args.cache_dir, balance=args.balance)
+        instances += day_pieces(
+            n,
+            seed,
+            args.nodes,
+            args.cache_dir,
+            balance=args.balance,
+            max_piece_jobs=args.max_piece_jobs,
+        )
     if args.solomon:
         instances += textbook(args.solomon, SOLOMON, "solomon+")
     if args.lilim:
@@ -527,6 +581,7 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(rows, indent=1))
     print()
     print(table(rows, best, "this run"))
+    print(day_table(rows, best))
 
 
 if __name__ == "__main__":

@@ -622,3 +622,39 @@ def test_a_guided_search_starts_from_the_rounds_in_force_when_promises_cannot_be
     assert plan.stats["promises"] == "not priced"
     assert "replan+ortools" in plan.stats["start"]
     assert "U" in plan.assigned_job_ids()
+
+
+def test_a_route_emptied_for_pyvrp_cannot_come_back() -> None:
+    """The smaller fleet lacks the emptied route's vehicle, even when it was the only one of its kind.
+
+    Two clients next to a depot; three vehicle types of one vehicle each, two of them based
+    far away. The near vehicle serves one client, a far one the other: with the near route
+    emptied, the far vehicle must serve both, though the near one would be far cheaper.
+    """
+    from pyvrp import Model, Route, Solution
+    from pyvrp import solve as pyvrp_solve
+    from pyvrp.stop import MaxIterations
+
+    from routing.solver import _fleet_without
+
+    m = Model()
+    places = [m.add_location(x, 0) for x in (0, 1000, 1, 2)]
+    near, far = m.add_depot(places[0]), m.add_depot(places[1])
+    for place in places[2:]:
+        m.add_client(place, service_duration=60)
+    m.add_vehicle_type(1, start_depot=far, end_depot=far, name="far-1")
+    m.add_vehicle_type(1, start_depot=far, end_depot=far, name="far-2")
+    m.add_vehicle_type(1, start_depot=near, end_depot=near, name="near")
+    for a in places:
+        for b in places:
+            m.add_edge(a, b, distance=int(abs(a.x - b.x)), duration=int(abs(a.x - b.x)))
+    data = m.data()
+    # A solution of two routes: the near vehicle serves one client, far-1 the other.
+    two = Solution(data, [Route(data, [0], 2), Route(data, [1], 0)])
+    assert two.is_feasible()
+
+    smaller, kept = _fleet_without(data, two.routes(), victim=0)
+    again = pyvrp_solve(smaller, MaxIterations(200), seed=0, collect_stats=False).best
+    assert again.is_feasible()
+    assert again.num_clients() == 2
+    assert all(kept[r.vehicle_type()] != 2 for r in again.routes())
