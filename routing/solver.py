@@ -954,7 +954,7 @@ def _pyvrp_fewer_routes(
         attempt += 1
         result = pyvrp_solve(
             smaller,
-            MultipleCriteria([FirstFeasible(), MaxRuntime(float(__import__("os").environ.get("XP_ATTEMPT", "0.6")) * left)]),
+            MultipleCriteria([FirstFeasible(), MaxRuntime(0.6 * left)]),
             seed=seed + attempt,
             collect_stats=False,
             initial_solution=moved(
