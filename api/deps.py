@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api.auth.service import Principal, Role, TokenCache, authenticate, hash_token
 from api.config import Settings
 from api.errors import AuthenticationError, PermissionDeniedError
-from api.threads import WriterThreads
+from api.threads import QueuedThreads
 
 bearer = HTTPBearer(
     auto_error=False, description="A token from `courier users token` or /auth/token"
@@ -112,7 +112,7 @@ BEARER_DOC: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 #: ``COURIER_AUTH_CACHE_S``) run on a thread of their own, in turn: when a shift starts,
 #: thousands arrive at once, and on anyio's forty threads they passed the interpreter's lock
 #: among themselves (see :mod:`api.threads`).
-_lookups = WriterThreads(1, "token-lookup")
+_lookups = QueuedThreads(1, "token-lookup")
 
 
 async def _principal_of_token(state: Any, token: str) -> Principal:

@@ -11,8 +11,8 @@ One thread per process by default (``COURIER_WRITE_THREADS``): a write is mostly
 holding the GIL, and SQLite takes one writer at a time anyway, so more threads only pass the
 GIL back and forth between them at each of a write's waits. Four writes in flight cost 1.00 ms
 of CPU each on one thread against 1.24 ms on twenty (``bench_live_inprocess.py``); live, at
-250 writes/s, 1.34 against 1.45 ms, and at 1,000/s the slowest messages (p99) took 189 ms
-(one run) against 285-338 ms. More threads let writes overlap their waits on PostgreSQL: four
+250 writes/s, 1.34 against 1.45 ms, and at 1,000/s (with the feed's batched frames) the
+slowest messages (p99) took 205-232 ms against 285-338 ms. More threads let writes overlap their waits on PostgreSQL: four
 kept up best with one on the same two cores at 1,000 writes/s (one still cost less CPU at
 250/s).
 """
@@ -34,13 +34,13 @@ _Item = tuple[
 ]
 
 
-class WriterThreads:
+class QueuedThreads:
     """``threads`` daemon threads running blocking callables for coroutines, in arrival order.
 
     Parameters
     ----------
     threads
-        How many writes may run at once.
+        How many callables may run at once.
     name
         The threads' name prefix (seen in profiles and thread dumps).
     """
@@ -53,9 +53,9 @@ class WriterThreads:
         self._lock = threading.Lock()
 
     async def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on a writer thread (in this task's context: its request id) and return its result.
+        """Run ``fn`` on one of the threads (in this task's context: its request id); return its result.
 
-        A cancelled caller does not stop a write that began: it completes, unanswered.
+        A cancelled caller does not stop a call that began: it completes, unanswered.
         """
         if not self._started:
             self._start()

@@ -27,7 +27,7 @@ from routing.progress import NullCallbacks, SolveCallbacks
 from routing.schedule import RouteStart, build_route, schedule_route
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
     from numpy.typing import NDArray
 
@@ -914,14 +914,16 @@ def _pyvrp_fewer_routes(
     from pyvrp import solve as pyvrp_solve
     from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
 
-    def moved(target: Any, routes: list[Any], type_in_target: Callable[[int], int]) -> Any:
+    def moved(
+        target: Any, routes: list[Any], type_in_target: Sequence[int] | Mapping[int, int]
+    ) -> Any:
         return Solution(
             target,
             [
                 PyVRPRoute(
                     target,
                     [a for a in route if a.is_client() or a.is_shipment()],
-                    type_in_target(route.vehicle_type()),
+                    type_in_target[route.vehicle_type()],
                 )
                 for route in routes
             ],
@@ -950,7 +952,7 @@ def _pyvrp_fewer_routes(
         routes = best.routes()
         victim = min(range(len(routes)), key=lambda k: (routes[k].num_clients(), k))
         smaller, kept = _fleet_without(required, routes, victim)
-        type_in_smaller = {t: k for k, t in enumerate(kept)}.__getitem__
+        type_in_smaller = {t: k for k, t in enumerate(kept)}
         attempt += 1
         result = pyvrp_solve(
             smaller,
@@ -970,7 +972,7 @@ def _pyvrp_fewer_routes(
         )
         if not result.best.is_feasible() or _pyvrp_cost(result.best) >= _pyvrp_cost(best):
             break
-        best = moved(data, result.best.routes(), kept.__getitem__)
+        best = moved(data, result.best.routes(), kept)
     left = deadline - time.monotonic()
     if left > 0.02:
         polished = pyvrp_solve(
@@ -1727,9 +1729,8 @@ def solve(
             routing.CloseModelWithParameters(_search_parameters(params, 1.0))
             repair_deadline = t0 + params.time_limit_s * (share + 0.15)
             initial = _assignment_from_sequences(model, seq, repair_deadline)
-            if initial is not None and _num_unperformed(model, initial):
+            if initial is not None and (cut := _num_unperformed(model, initial)):
                 # Repaired start: reinsert the cut jobs by a short greedy descent.
-                cut = _num_unperformed(model, initial)
                 initial = _reinsert(model, initial, params, t0, 0.1)
                 logger.debug(
                     "PyVRP's start: %d jobs left out by the repair, %d after reinsertion",

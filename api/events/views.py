@@ -33,7 +33,7 @@ from api.events.schemas import (
 )
 from api.network import warm_network_or_none
 from api.pagination import DEFAULT_LIMIT, Limit
-from api.threads import WriterThreads
+from api.threads import QueuedThreads
 from routing.errors import InputError
 
 OptPlanId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
@@ -79,7 +79,7 @@ def _read(ev: StopEvent, duplicate: bool = False, stop_status: str | None = None
 #: The couriers' writes run on threads that live as long as the process (where anyio's pool
 #: retires threads idle for 10 s), handed their work through one queue: one set of threads
 #: per size asked (``COURIER_WRITE_THREADS``), shared by the apps of a process.
-_writers: dict[int, WriterThreads] = {}
+_writers: dict[int, QueuedThreads] = {}
 
 
 _thread = threading.local()
@@ -107,7 +107,7 @@ async def _in_writer(state: Any, write: Callable[[], T]) -> T:
     threads: int = state.settings.write_threads
     writers = _writers.get(threads)
     if writers is None:
-        writers = _writers.setdefault(threads, WriterThreads(threads, "courier-write"))
+        writers = _writers.setdefault(threads, QueuedThreads(threads, "courier-write"))
     return await writers.run(write)
 
 
