@@ -48,6 +48,20 @@ def find_redis_server() -> str:
     raise EmbeddedRedisError(msg)
 
 
+#: Ports tried when the one picked is taken before ``redis-server`` binds it.
+PORT_TRIES = 5
+
+
+def _port_taken(log: Path, start: int) -> bool:
+    """Return True if ``redis-server``'s log, past byte ``start``, says its port was in use."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(start)
+            return b"Address already in use" in fh.read()
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     """Return a TCP port that is free on 127.0.0.1 right now."""
     with socket.socket() as s:
@@ -83,6 +97,7 @@ class EmbeddedRedis:
         pid_file: Path | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self._chosen_port = not port
         self.port = port or free_port()
         self.appendonly = appendonly
         self.pid_file = pid_file
@@ -96,12 +111,31 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING.
 
+        A port picked here may be taken by another server before ours binds it (the other
+        one would then answer our PING): the answer must come from our process, and on a
+        taken port a new one is picked, up to ``PORT_TRIES`` times.
+
         Raises
         ------
         EmbeddedRedisError
-            If it exits or does not answer in time.
+            If it exits, does not answer in time, or its given port is taken.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
+        for _ in range(PORT_TRIES):
+            if self._launch(timeout_s):
+                return self
+            if not self._chosen_port:
+                msg = f"port {self.port} is taken by another server; choose another or leave it to serve"
+                raise EmbeddedRedisError(msg)
+            logger.warning(
+                "port %d was taken before redis-server could bind it; trying another", self.port
+            )
+            self.port = free_port()
+        msg = f"no free port for redis-server after {PORT_TRIES} tries"
+        raise EmbeddedRedisError(msg)
+
+    def _launch(self, timeout_s: float) -> bool:
+        """Start ``redis-server`` on ``self.port``; return False if another process holds the port."""
         args = [
             find_redis_server(),
             "--port", str(self.port),
@@ -113,28 +147,40 @@ class EmbeddedRedis:
             "--logfile", "redis.log",
             "--protected-mode", "yes",
         ]  # fmt: skip
-        self.process = subprocess.Popen(
+        log = self.directory / "redis.log"
+        log_start = log.stat().st_size if log.exists() else 0
+        self.process = process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent(signal.SIGTERM),
         )
         if self.pid_file is not None:
-            write_pid_file(self.pid_file, self.process.pid, "redis-server", self.directory)
+            write_pid_file(self.pid_file, process.pid, "redis-server", self.directory)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                msg = f"redis-server exited with {self.process.returncode}; see {self.directory / 'redis.log'}"
-                raise EmbeddedRedisError(msg)
-            try:
-                if client.ping():
-                    logger.info(
-                        "embedded redis-server on port %d (data in %s)", self.port, self.directory
-                    )
-                    return self
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        try:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    if _port_taken(log, log_start):
+                        return False
+                    msg = f"redis-server exited with {process.returncode}; see {log}"
+                    raise EmbeddedRedisError(msg)
+                try:
+                    answering = int(client.info("server")["process_id"])
+                except redis.RedisError:  # not listening yet, or not a Redis on the port
+                    time.sleep(0.05)
+                    continue
+                if answering != process.pid:
+                    # another server listens on the port: ours fails to bind and exits
+                    self.stop()
+                    return False
+                logger.info(
+                    "embedded redis-server on port %d (data in %s)", self.port, self.directory
+                )
+                return True
+        finally:
+            client.close()
         self.stop()
         msg = f"redis-server did not answer within {timeout_s} s"
         raise EmbeddedRedisError(msg)

@@ -7,6 +7,7 @@ the API in-process (TestClient) or as a uvicorn subprocess.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -47,6 +48,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def log_size(log: Path) -> int:
+    """Return how many bytes ``log`` holds now (where a new launch's lines will start)."""
+    return log.stat().st_size if log.exists() else 0
+
+
+def listening_port(proc: subprocess.Popen[bytes], log: Path, start: int, timeout_s: float) -> int:
+    """Wait until the server ``proc`` logs (past byte ``start`` of ``log``) the port it listens on.
+
+    Test servers bind port 0: a port picked beforehand can be taken by another test's server
+    before ours binds it, and that other server would answer our readiness checks.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with log.open("rb") as fh:
+            fh.seek(start)
+            found = _LISTENING.search(fh.read())
+        if found:
+            return int(found.group(1))
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.05)
+    msg = f"server did not listen within {timeout_s} s: {log.read_text()[-3000:]}"
+    raise AssertionError(msg)
 
 
 def _pg_url(url: str) -> str:
@@ -281,7 +309,7 @@ class ServerProcess:
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = {**os.environ, **env}
-        self.port = free_port()
+        self.port = 0  # the kernel's choice at the first start, kept for restarts
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -302,10 +330,12 @@ class ServerProcess:
             str(self.port),
             "--no-access-log",
         ]
+        start = log_size(self.log)
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
                 cmd, env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT
             )
+        self.port = listening_port(self.proc, self.log, start, timeout_s)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]

@@ -13,8 +13,9 @@ import httpx
 import pytest
 import redis
 
+from api.embedded import EmbeddedRedis, EmbeddedRedisError
 from routing.model import Problem
-from tests.integration.conftest import REPO, free_port
+from tests.integration.conftest import REPO, listening_port
 
 
 def test_serve_starts_embedded_redis_sqlite_and_a_worker(
@@ -25,7 +26,7 @@ def test_serve_starts_embedded_redis_sqlite_and_a_worker(
     env |= {
         "COURIER_DATA_DIR": str(tmp_path / "data"),
         "COURIER_NETWORK": str(network_path),
-        "COURIER_LOG_LEVEL": "WARNING",
+        "COURIER_LOG_LEVEL": "INFO",
         "COURIER_SIGNIN_MAX_FAILURES_PER_ADDRESS": "2",
     }
     cli = [sys.executable, "-m", "api.cli"]
@@ -46,18 +47,17 @@ def test_serve_starts_embedded_redis_sqlite_and_a_worker(
         text=True,
         check=True,
     ).stdout.strip()
-    port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)],
+        [*cli, "serve", "--port", "0"],
         env=env,
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
     h = {"Authorization": f"Bearer {token}"}
     try:
+        base = f"http://127.0.0.1:{listening_port(proc, tmp_path / 'serve.log', 0, 60)}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -107,3 +107,21 @@ def test_serve_starts_embedded_redis_sqlite_and_a_worker(
     redis_port = int(text.split("embedded Redis at redis://127.0.0.1:")[1].split("/")[0])
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=redis_port, socket_connect_timeout=1).ping()
+
+
+def test_a_port_taken_before_redis_binds_it_gets_another(tmp_path: Path) -> None:
+    """The port picked for the embedded Redis was taken meanwhile: it starts on another, never using the other's server."""
+    with EmbeddedRedis(tmp_path / "other", appendonly=False) as other:
+        ours = EmbeddedRedis(tmp_path / "ours", appendonly=False)
+        ours.port = other.port  # as if another server bound the picked port first
+        with ours:
+            assert ours.port != other.port
+            assert ours.process is not None
+            answering = redis.Redis.from_url(ours.url).info("server")["process_id"]
+            assert answering == ours.process.pid
+        assert redis.Redis.from_url(other.url).ping()
+        given = EmbeddedRedis(tmp_path / "given", port=other.port, appendonly=False)
+        with pytest.raises(EmbeddedRedisError, match=f"port {other.port} is taken"):
+            given.start()
+        assert given.process is not None
+        assert given.process.poll() is not None

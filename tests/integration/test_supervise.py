@@ -27,7 +27,7 @@ from api.db import upgrade_database
 from api.embedded import EmbeddedRedis
 from api.supervise import read_pid_file, redis_servers_in, start_time, write_pid_file
 from routing.model import Problem
-from tests.integration.conftest import REPO, add_user, free_port
+from tests.integration.conftest import REPO, add_user, listening_port, log_size
 from tests.integration.test_api_day import at
 
 
@@ -70,7 +70,7 @@ class Serve:
     data: Path
     network: Path
     log: Path
-    port: int = field(default_factory=free_port)
+    port: int = 0  # the kernel's choice at each start (see ``listening_port``)
     proc: subprocess.Popen[bytes] | None = None
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -89,14 +89,16 @@ class Serve:
         }
 
     def start(self) -> Serve:
+        start = log_size(self.log)
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "api.cli", "serve", "--port", "0"],
                 env=self.env,
                 cwd=REPO,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
             )
+        self.port = listening_port(self.proc, self.log, start, 60)
 
         def ready() -> bool:
             assert self.proc is not None
@@ -309,7 +311,6 @@ def test_a_killed_serve_leaves_nothing_and_a_restart_finds_its_work(
     assert left_redis.process is not None
     leftovers = [(p, start_time(p)) for p in (left_redis.process.pid, left_worker.pid)]
     try:
-        s.port = free_port()
         s.start()
         assert left_worker.wait(5) is not None
         assert left_redis.process.wait(5) is not None
@@ -333,7 +334,7 @@ def test_serve_refuses_a_data_directory_in_use(serve: Serve) -> None:
     second = Serve(serve.data, serve.network, serve.log.with_name("second.log"))
     with second.log.open("wb") as fh:
         out = subprocess.run(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(second.port)],
+            [sys.executable, "-m", "api.cli", "serve", "--port", "0"],
             env=second.env,
             cwd=REPO,
             stdout=fh,
