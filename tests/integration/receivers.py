@@ -36,10 +36,10 @@ Answer = Callable[[Request], tuple[int, dict[str, Any]]]
 
 @dataclass
 class Receiver:
-    """An HTTP server on a free port that records requests and answers with ``answer``."""
+    """An HTTP server on a port of the kernel's choice that records requests and answers with ``answer``."""
 
     answer: Answer
-    port: int = field(default_factory=free_port)
+    port: int = 0  # the port it listens on, once started
     requests: list[Request] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,6 +79,7 @@ class Receiver:
 
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = int(self._server.server_address[1])
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
