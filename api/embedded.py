@@ -109,7 +109,7 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        """Start the server and wait until it answers PING.
+        """Start the server and wait until it answers (as our process, not another on the port).
 
         A port picked here may be taken by another server before ours binds it (the other
         one would then answer our PING): the answer must come from our process, and on a
