@@ -1,7 +1,9 @@
 """Plan leases: a worker solving a plan holds a lease in Redis; a lapsed lease is re-queued once, then failed.
 
-While it solves, the worker's process refreshes ``courier:plan:<id>:lease`` (a few seconds' TTL)
-from a thread. The lease names its holder (host, pid, process start time). A plan still
+While it solves, ``courier:plan:<id>:lease`` (a few seconds' TTL) is refreshed by a small process
+the worker forks, not a thread: OR-Tools keeps Python's interpreter lock for its whole search, so
+a thread of the worker could not run for as long as a piece's search lasts. The lease names its
+holder (host, pid, process start time): the worker, which the refresher dies with. A plan still
 ``queued`` or ``solving`` in the database whose worker claimed it but whose lease lapsed, or
 whose holder process on this host is gone, lost its worker (killed, out of memory, machine
 lost). :func:`reap_plans` puts it back on the queue once, and fails it with a message for the
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
+import signal
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import live
 from api.db import session_scope, utcnow
 from api.plans.models import PlanRecord
-from api.supervise import start_time
+from api.supervise import set_parent_death_signal, start_time
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +118,25 @@ def holder_gone(value: bytes | str | None) -> bool:
     return bool(start_time(int(who["pid"])) != who["start"])
 
 
+def _refresh_while_parent_lives(
+    r: redis.Redis, plan_id: int, holder: str, ttl_s: int, parent: int
+) -> None:
+    """Refresh a plan's lease every ``ttl_s / 5`` until the lease is taken or the parent is gone."""
+    set_parent_death_signal(signal.SIGKILL)
+    while os.getppid() == parent:
+        try:
+            held = r.eval(_REFRESH, 1, lease_key(plan_id), holder, ttl_s)  # type: ignore[arg-type]
+        except redis.RedisError:
+            logger.warning("plan %d: could not refresh the solve lease", plan_id)
+        else:
+            if not held:
+                logger.warning("plan %d: the solve lease was lost", plan_id)
+                return
+        time.sleep(ttl_s / 5)
+
+
 class PlanLease:
-    """The lease a worker holds on a plan while it solves it (refreshed from a thread).
+    """The lease a worker holds on a plan while it solves it (refreshed by a forked process).
 
     Parameters
     ----------
@@ -134,47 +154,45 @@ class PlanLease:
         self.ttl_s = ttl_s
         self.holder = _holder()
         self.attempt = 0
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._refresher: multiprocessing.process.BaseProcess | None = None
 
     def acquire(self) -> int:
         """Take the lease and start refreshing it; return the attempt number (0: held by another)."""
         keys = [run_key(self.plan_id), lease_key(self.plan_id)]
         self.attempt = int(self.r.eval(_ACQUIRE, 2, *keys, self.holder, self.ttl_s))  # type: ignore[arg-type]
         if self.attempt:
-            self._thread = threading.Thread(
-                target=self._refresh, name=f"lease-{self.plan_id}", daemon=True
+            # fork: the child shares the connection settings (redis-py reconnects after a fork)
+            self._refresher = multiprocessing.get_context("fork").Process(
+                target=_refresh_while_parent_lives,
+                args=(self.r, self.plan_id, self.holder, self.ttl_s, os.getpid()),
+                name=f"lease-{self.plan_id}",
+                daemon=True,
             )
-            self._thread.start()
+            self._refresher.start()
         return self.attempt
 
-    def _refresh(self) -> None:
-        while not self._stop.wait(self.ttl_s / 5):
-            try:
-                held = self.r.eval(_REFRESH, 1, lease_key(self.plan_id), self.holder, self.ttl_s)  # type: ignore[arg-type]
-            except redis.RedisError:
-                logger.warning("plan %d: could not refresh the solve lease", self.plan_id)
-                continue
-            if not held:
-                self.lost = True
-                logger.warning("plan %d: the solve lease was lost", self.plan_id)
-                return
+    def stop_refreshing(self) -> None:
+        """Stop the refresher; the lease then lapses after its TTL unless released."""
+        if self._refresher is not None:
+            self._refresher.kill()
+            self._refresher.join(5)
+            self._refresher = None
 
     def current(self) -> bool:
         """Return True if this attempt still owns the plan (not re-queued by a reaper meanwhile)."""
-        run: dict[bytes, bytes] = self.r.hgetall(run_key(self.plan_id))  # type: ignore[assignment]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(run_key(self.plan_id))
+        pipe.get(lease_key(self.plan_id))
+        run, holder = pipe.execute()
         return (
-            not self.lost
+            holder == self.holder.encode()
             and run.get(b"claimed") == b"1"
             and run.get(b"attempts") == str(self.attempt).encode()
         )
 
     def release(self) -> None:
         """Stop refreshing and give the lease back (call after the outcome is committed)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.stop_refreshing()
         if self.attempt:
             keys = [run_key(self.plan_id), lease_key(self.plan_id)]
             self.r.eval(_RELEASE, 2, *keys, self.holder, str(self.attempt))  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ def test_a_lapsed_lease_of_a_worker_elsewhere_is_requeued_then_solved(
     silent = lease.PlanLease(r, plan_id, ttl_s=1)
     silent.holder = '{"host": "another-machine", "pid": 1, "start": 1}'
     assert silent.acquire() == 1
-    silent._stop.set()  # it stops refreshing, as a lost machine does
+    silent.stop_refreshing()  # as a lost machine does
     assert _status(stack, plan_id)["status"] == "queued"
     assert q.count == 0
     time.sleep(1.5)
@@ -79,3 +79,44 @@ def test_a_job_taken_off_the_queue_and_never_started_counts_as_an_attempt(
             assert st["status"] == "failed"
             assert "during each of 2 attempts" in str(st["error"])
     assert q.count == 0
+
+
+def _search_holding_the_interpreter(seconds: int) -> None:
+    """Run an OR-Tools search for ``seconds``: it keeps Python's interpreter lock throughout."""
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    n = 40
+    cost = [[(i * 7 + j * 13) % 97 + (i != j) for j in range(n)] for i in range(n)]
+    manager = pywrapcp.RoutingIndexManager(n, 3, 0)
+    model = pywrapcp.RoutingModel(manager)
+    model.SetArcCostEvaluatorOfAllVehicles(model.RegisterTransitMatrix(cost))
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    params.time_limit.seconds = seconds
+    model.SolveWithParameters(params)
+
+
+def test_a_worker_busy_in_a_native_search_keeps_its_lease(redis_url: str) -> None:
+    """A search that holds the interpreter lock longer than the lease's life does not lose the plan.
+
+    OR-Tools keeps the lock for its whole search, so a refresher thread in the worker could not
+    run; the lease is refreshed from a process of its own.
+    """
+    r = redis.Redis.from_url(redis_url)
+    plan_id = 10**9 + int(time.time() * 1000) % 10**6  # no other test's plan in the shared Redis
+    lease.forget(r, plan_id)
+    held = lease.PlanLease(r, plan_id, ttl_s=1)
+    assert held.acquire() == 1
+    try:
+        t0 = time.monotonic()
+        _search_holding_the_interpreter(3)
+        assert time.monotonic() - t0 >= 2.5
+        assert r.get(lease.lease_key(plan_id)) is not None
+        assert lease._lost(r, plan_id) == 0
+        assert held.current()
+    finally:
+        held.release()
+    assert r.get(lease.lease_key(plan_id)) is None
+    assert not held.current()
