@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.config import Settings
+from api.embedded import free_port
 from api.main import create_app
-from tests.integration.conftest import free_port
 
 
 def ready(settings: Settings) -> tuple[int, dict[str, str]]:
