@@ -636,6 +636,25 @@ def _pyvrp_supported(problem: Problem, screen: _Screen | None = None) -> bool:
 
 MAX_PYVRP_PROFILES = 16
 
+#: Neighbours of each client in PyVRP's granular search when couriers cost (a fixed cost per
+#: courier: the planner's pieces, Li & Lim): every client of a piece (a piece has at most a few
+#: hundred). With PyVRP's default, its 50 nearest, a job's moves stay among its nearest
+#: stops; in a mountain office, where a round drives to a few far communes, the search then
+#: cannot gather a commune's jobs on fewer rounds, opens every courier's round and leaves
+#: feasible jobs out (``BC-KONRAY#1`` of the 2,000-job day: 157-168 of 177 jobs on all 24
+#: rounds in 7 s; with every client a neighbour all 177 on 20-22). Without a fixed cost
+#: (Solomon's distance) the default stays: there the wider search is slower for nothing
+#: (``tests/benchmarks/results/README.md``).
+PYVRP_NEIGHBOURS = 400
+
+
+def _pyvrp_search_params() -> Any:
+    """Return PyVRP's search parameters when couriers cost: every client a neighbour."""
+    from pyvrp import SolveParams
+    from pyvrp.search import NeighbourhoodParams
+
+    return SolveParams(neighbourhood=NeighbourhoodParams(num_neighbours=PYVRP_NEIGHBOURS))
+
 
 def _pyvrp_routes(
     problem: Problem,
@@ -929,7 +948,14 @@ def _pyvrp_fewer_routes(
             ],
         )
 
-    first = pyvrp_solve(data, MaxRuntime(FIRST_PASS_SHARE * budget), seed=seed, collect_stats=False)
+    search = _pyvrp_search_params()
+    first = pyvrp_solve(
+        data,
+        MaxRuntime(FIRST_PASS_SHARE * budget),
+        seed=seed,
+        collect_stats=False,
+        params=search,
+    )
     best = first.best
     if not best.is_feasible():
         return None
@@ -959,6 +985,7 @@ def _pyvrp_fewer_routes(
             MultipleCriteria([FirstFeasible(), MaxRuntime(0.6 * left)]),
             seed=seed + attempt,
             collect_stats=False,
+            params=search,
             initial_solution=moved(
                 smaller, [r for k, r in enumerate(routes) if k != victim], type_in_smaller
             ),
@@ -976,7 +1003,12 @@ def _pyvrp_fewer_routes(
     left = deadline - time.monotonic()
     if left > 0.02:
         polished = pyvrp_solve(
-            data, MaxRuntime(left), seed=seed, collect_stats=False, initial_solution=best
+            data,
+            MaxRuntime(left),
+            seed=seed,
+            collect_stats=False,
+            params=search,
+            initial_solution=best,
         ).best
         logger.debug(
             "PyVRP polished: %d routes, %d clients, %d shipments, cost %d",

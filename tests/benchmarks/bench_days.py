@@ -521,10 +521,16 @@ def main() -> None:
     if args.merge:
         for path in args.merge:
             found = json.loads(Path(path).read_text())
-            if isinstance(found, list):  # the rows of a --json run
+            rows = isinstance(found, list)  # the rows of a --json run
+            if rows:
                 found = {r["instance"]: best_entry(r) for r in found if r["feasible"]}
             for name, entry in found.items():
-                if better(entry | {"feasible": True}, best_for(entry | {"instance": name}, best)):
+                mine = best.get(name)
+                if mine is not None and mine.get("fingerprint") != entry.get("fingerprint"):
+                    continue  # a piece of the same name cut otherwise: another problem
+                if mine is None and rows:
+                    continue  # a piece no longer cut (a run's new pieces come by --update-best)
+                if better(entry | {"feasible": True}, mine):
                     best[name] = entry
         best_path.write_text(json.dumps(best, indent=1, sort_keys=True) + "\n")
         print(f"{len(best)} best knowns in {best_path}")

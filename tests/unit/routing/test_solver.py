@@ -658,3 +658,46 @@ def test_a_route_emptied_for_pyvrp_cannot_come_back() -> None:
     assert again.is_feasible()
     assert again.num_clients() == 2
     assert all(kept[r.vehicle_type()] != 2 for r in again.routes())
+
+
+def test_pyvrp_searches_every_client_of_a_full_piece_as_a_neighbour_when_couriers_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a fixed cost per courier, PyVRP considers every client of the biggest piece.
+
+    Its default granular neighbourhood (the 50 nearest) keeps a job's moves among its nearest
+    stops, and in a mountain office the search then leaves feasible jobs out on every
+    courier's round (see ``routing.solver.PYVRP_NEIGHBOURS``); without a fixed cost the
+    default stays. The data and parameters the solver hands PyVRP are caught on their way in
+    and PyVRP's own neighbourhood is computed from them.
+    """
+    import pyvrp
+    from pyvrp.search import compute_neighbours
+
+    from routing.planner import MAX_JOBS_PER_PIECE
+
+    problem = random_problem(
+        3, n_jobs=MAX_JOBS_PER_PIECE, n_couriers=8, multi_windows=True, breaks=True
+    )
+    handed: list[tuple[Any, Any]] = []
+
+    def catch(data: Any, stop: Any, **kwargs: Any) -> Any:
+        handed.append((data, kwargs.get("params")))
+        raise RuntimeError("caught")  # PyVRP's failure path: OR-Tools plans alone
+
+    monkeypatch.setattr(pyvrp, "solve", catch)
+    for fixed_cost, everyone in ((1800, True), (0, False)):
+        handed.clear()
+        params = SolverParams(time_limit_s=0.5, vehicle_fixed_cost=fixed_cost)
+        plan = solve(problem, *matrices(problem), params=params)
+        _assert_complete(problem, plan)
+        assert handed, "PyVRP was not asked to warm-start the piece"
+        data, search = handed[0]
+        activities = data.num_clients + 2 * data.num_shipments
+        assert activities > 1.5 * MAX_JOBS_PER_PIECE  # most jobs have two windows
+        if everyone:
+            neighbours = compute_neighbours(data, search.neighbourhood)
+            assert neighbours
+            assert all(len(near) == activities - 1 for near in neighbours.values())
+        else:
+            assert search is None  # PyVRP's defaults
