@@ -43,7 +43,7 @@ from geodata.geometry import leg_coords, polyline_length_m
 from geodata.matrix import Router
 from geodata.snap import DEFAULT_MAX_SNAP_M, Snapped, Snapper
 from routing.check import Violation, check_plan
-from routing.model import Courier, Problem
+from routing.model import UNREACHABLE, Courier, Problem
 from routing.params import SolverParams
 from routing.plan import Plan, ReasonCode, Route, Unassigned
 
@@ -130,8 +130,8 @@ class PlanOptions:
         geometry, as a dispatcher waiting for it counts; None for
         :func:`default_time_limit_s` of the day's jobs. Snapping and matrices come first;
         what remains (less an allowance for checking, stitching and drawing) is shared among
-        the pieces by their number of jobs and the ``workers`` that solve them side by side
-        (see :func:`share_time`). A limit shorter than the set-up itself is overrun: every
+        the pieces by their weight (:func:`piece_weight`: jobs and the travel at stake) and
+        the ``workers`` that solve them side by side (see :func:`share_time`). A limit shorter than the set-up itself is overrun: every
         piece still searches at least :data:`MIN_SEARCH_S`.
     seed
         Random seed of the search.
@@ -740,23 +740,56 @@ def piece_time_limit(time_limit_s: float, n_jobs: int) -> float:
     return min(time_limit_s, max(MIN_PIECE_TIME_S, time_limit_s * n_jobs / FULL_TIME_JOBS))
 
 
-def share_time(budget_s: float, n_jobs: int, queued_jobs: Sequence[int]) -> float:
+def piece_weight(n_jobs: int, durations: npt.NDArray[np.int64]) -> float:
+    """Return a piece's claim on search time: the geometric mean of its jobs and its stake.
+
+    The jobs say how big the search is; the stake, how much travel a better plan can save:
+    the shortest road network joining the piece's office and stops (a minimum spanning tree
+    of its travel times, seconds). A mountain office's rounds drive hours where a town's
+    drive minutes, and a second more of search saves more there: on the 2,000-job day, three
+    times the default time took ``BC-TUMORONG#1`` (120 jobs) from 6.9 % over its best known
+    to 0.4 %, 3.3 hours of driving, and ``BC-KONTUM#1`` (186 jobs) from 3.1 % to 2.4 %,
+    4 minutes (``tests/benchmarks/results/README.md``).
+
+    Parameters
+    ----------
+    n_jobs
+        Jobs of the piece.
+    durations
+        The piece's travel times, seconds, its depots then its jobs; :data:`UNREACHABLE` where
+        no road leads.
+
+    Returns
+    -------
+    weight
+        At least 1; only ratios between pieces matter.
+    """
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    t = np.asarray(durations, dtype=np.float64)
+    t = np.minimum(t, t.T)
+    t[t >= UNREACHABLE] = 0  # no edge (as between two stops at one address)
+    stake_s = float(minimum_spanning_tree(t).sum()) if t.size else 0.0
+    return math.sqrt(max(1, n_jobs) * max(1.0, stake_s))
+
+
+def share_time(budget_s: float, weight: float, queued_weights: Sequence[float]) -> float:
     """Return a piece's search time under a wall-time limit.
 
     A worker process solves its pieces one after the other; when it starts one, the pieces it
     still has to solve (this one included) share its remaining time in proportion to their
-    jobs, each getting at least :data:`MIN_SEARCH_S` (the floors are set aside first, so tiny
-    pieces do not push the last one past the deadline). Time a quick piece leaves over goes to
-    the ones after it.
+    weights (:func:`piece_weight`), each getting at least :data:`MIN_SEARCH_S` (the floors are
+    set aside first, so tiny pieces do not push the last one past the deadline). Time a quick
+    piece leaves over goes to the ones after it.
 
     Parameters
     ----------
     budget_s
         Seconds left until the solve must end, less the overheads of the pieces still queued.
-    n_jobs
-        Jobs of the piece.
-    queued_jobs
-        Jobs of each piece the process has still to solve, this one included.
+    weight
+        The piece's weight.
+    queued_weights
+        Weights of the pieces the process has still to solve, this one included.
 
     Returns
     -------
@@ -764,7 +797,7 @@ def share_time(budget_s: float, n_jobs: int, queued_jobs: Sequence[int]) -> floa
         At least :data:`MIN_SEARCH_S`; the shares of the queued pieces add up to ``budget_s``
         when it is large enough for every floor.
     """
-    weights = sorted(max(1, n) for n in queued_jobs)
+    weights = sorted(max(1.0, w) for w in queued_weights)
     rest, total = budget_s, float(sum(weights))
     # water-filling: pieces whose proportional share is below the floor get the floor
     for k, w in enumerate(weights):
@@ -774,35 +807,35 @@ def share_time(budget_s: float, n_jobs: int, queued_jobs: Sequence[int]) -> floa
         total -= w
         if k == len(weights) - 1 or rest <= 0:
             return MIN_SEARCH_S
-    return max(MIN_SEARCH_S, rest * max(1, n_jobs) / total)
+    return max(MIN_SEARCH_S, rest * max(1.0, weight) / total)
 
 
-def deal_pieces(sizes: Sequence[int], workers: int) -> list[list[int]]:
-    """Deal pieces to worker processes: biggest first, each to the process with fewest jobs.
+def deal_pieces(weights: Sequence[float], workers: int) -> list[list[int]]:
+    """Deal pieces to worker processes: heaviest first, each to the process with least weight.
 
     Parameters
     ----------
-    sizes
-        Jobs of each piece.
+    weights
+        Weight of each piece (:func:`piece_weight`).
     workers
         Processes solving side by side.
 
     Returns
     -------
     slots
-        For each process, the positions of its pieces in solving order (biggest first).
+        For each process, the positions of its pieces in solving order (heaviest first).
     """
-    n = max(1, min(workers, len(sizes)))
+    n = max(1, min(workers, len(weights)))
     slots: list[list[int]] = [[] for _ in range(n)]
-    load = [0] * n
-    for k in sorted(range(len(sizes)), key=lambda k: (-sizes[k], k)):
+    load = [0.0] * n
+    for k in sorted(range(len(weights)), key=lambda k: (-weights[k], k)):
         s = min(range(n), key=lambda i: (load[i], i))
         slots[s].append(k)
-        load[s] += max(1, sizes[k])
+        load[s] += max(1.0, weights[k])
     return [slot for slot in slots if slot]
 
 
-def planned_search_times(sizes: Sequence[int], workers: int, budget_s: float) -> list[float]:
+def planned_search_times(weights: Sequence[float], workers: int, budget_s: float) -> list[float]:
     """Return each piece's search time when every piece searches its whole share.
 
     What :func:`plan_day` gives the pieces under a wall-time limit when no piece ends early:
@@ -813,8 +846,8 @@ def planned_search_times(sizes: Sequence[int], workers: int, budget_s: float) ->
 
     Parameters
     ----------
-    sizes
-        Jobs of each piece.
+    weights
+        Weight of each piece (:func:`piece_weight`).
     workers
         Processes solving side by side.
     budget_s
@@ -825,13 +858,13 @@ def planned_search_times(sizes: Sequence[int], workers: int, budget_s: float) ->
     seconds
         The search time of each piece, in the pieces' order.
     """
-    out = [0.0] * len(sizes)
-    for slot in deal_pieces(sizes, workers):
+    out = [0.0] * len(weights)
+    for slot in deal_pieces(weights, workers):
         left = budget_s
         for i, k in enumerate(slot):
             queued = slot[i:]
             seconds = share_time(
-                left - PIECE_OVERHEAD_S * len(queued), sizes[k], [sizes[q] for q in queued]
+                left - PIECE_OVERHEAD_S * len(queued), weights[k], [weights[q] for q in queued]
             )
             out[k] = seconds
             left -= seconds + PIECE_OVERHEAD_S
@@ -883,9 +916,9 @@ def _solve_one(k: int, queued: Sequence[int]) -> tuple[int, Plan, float, float]:
     if deadline is None:
         limit = piece_time_limit(params.time_limit_s, n_jobs)
     else:
-        pieces: list[Piece] = _WORK["pieces"]
+        weights: list[float] = _WORK["weights"]
         left = deadline - time.monotonic() - PIECE_OVERHEAD_S * len(queued)
-        limit = share_time(left, n_jobs, [len(pieces[q].problem.jobs) for q in queued])
+        limit = share_time(left, weights[k], [weights[q] for q in queued])
     callbacks = _QueueCallbacks(piece.piece_id, _WORK["queue"])
     guide: SolveGuide | None = _WORK["guides"][k]
     plan = solve(
@@ -950,7 +983,11 @@ def _solve_pieces(
     results: dict[int, tuple[Plan, float, float]] = {}
     done: list[str] = []
     cb.on_stage("solving", 0, len(pieces))
-    slots = deal_pieces([len(p.problem.jobs) for p in pieces], workers)
+    weights = [
+        piece_weight(len(p.problem.jobs), durations)
+        for p, (durations, _) in zip(pieces, matrices, strict=True)
+    ]
+    slots = deal_pieces(weights, workers)
     use_pool = len(slots) > 1 and "fork" in multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork") if use_pool else None
 
@@ -966,6 +1003,7 @@ def _solve_pieces(
     _WORK.update(
         pieces=pieces,
         matrices=matrices,
+        weights=weights,
         params=params,
         queue=queue,
         deadline=deadline,

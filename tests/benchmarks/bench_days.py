@@ -127,7 +127,8 @@ def day_pieces(
     does with no territory; the time that takes (the set-up, measured once when the cache is
     built, in a new process as the command line plans a day) comes off the day's default wall time (:func:`routing.planner.default_time_limit_s`)
     with the finish allowance, and the rest is shared among the pieces as the planner's worker
-    processes share it (:func:`routing.planner.planned_search_times`). Each piece is solved
+    processes share it (by :func:`routing.planner.piece_weight`,
+    :func:`routing.planner.planned_search_times`). Each piece is solved
     with the planner's parameters (:func:`routing.planner.piece_params`), balance as asked.
     """
     from routing.planner import (
@@ -135,6 +136,7 @@ def day_pieces(
         default_time_limit_s,
         finish_allowance_s,
         piece_params,
+        piece_weight,
         planned_search_times,
     )
 
@@ -175,9 +177,8 @@ def day_pieces(
     day_jobs, setup_s, pieces_data = pickle.loads(cache.read_bytes())
     wall = default_time_limit_s(day_jobs)
     budget = wall - setup_s - finish_allowance_s(day_jobs, geometry=True)
-    seconds = planned_search_times(
-        [len(p.jobs) for _, p, _, _ in pieces_data], opts.workers, budget
-    )
+    weights = [piece_weight(len(p.jobs), dur) for _, p, dur, _ in pieces_data]
+    seconds = planned_search_times(weights, opts.workers, budget)
     print(
         f"day{n_jobs}-s{seed}: {len(pieces_data)} pieces, wall {wall:.1f} s, set-up {setup_s:.1f} s"
         f" (measured when cached), search budget {budget:.1f} s per worker",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from geodata.snap import Snapped
-from routing.model import Courier, Depot, Job, Load, Problem, TimeWindow
+from routing.model import UNREACHABLE, Courier, Depot, Job, Load, Problem, TimeWindow
 from routing.planner import (
     MIN_SEARCH_S,
     PIECE_OVERHEAD_S,
@@ -23,6 +23,7 @@ from routing.planner import (
     deal_pieces,
     default_time_limit_s,
     piece_time_limit,
+    piece_weight,
     plan_day,
     planned_search_times,
     share_time,
@@ -257,8 +258,28 @@ def test_piece_time_limit() -> None:
     assert piece_time_limit(1, 1) == 1
 
 
+def _line_matrix(positions_s: list[float]) -> np.ndarray:
+    """Travel times between places on one road, seconds (the office first)."""
+    x = np.asarray(positions_s, dtype=np.int64)
+    return np.abs(x[:, None] - x[None, :])
+
+
+def test_a_piece_weighs_its_jobs_and_the_travel_at_stake() -> None:
+    """Far stops weigh more than as many near ones; more jobs weigh more; no road adds nothing."""
+    town = _line_matrix([0, 60, 120, 180, 240])  # four stops a minute apart
+    mountain = _line_matrix([0, 3600, 3660, 7200, 7260])  # two communes an hour and two away
+    assert piece_weight(4, mountain) > 5 * piece_weight(4, town)
+    assert piece_weight(8, town) > piece_weight(4, town)
+    # weight = sqrt(jobs x spanning tree): the tree of the town is 4 minutes
+    assert piece_weight(4, town) == pytest.approx(math.sqrt(4 * 240))
+    cut = mountain.copy()
+    cut[0, 1:] = cut[1:, 0] = UNREACHABLE  # the office reaches no stop: only the stops' tree
+    assert piece_weight(4, cut) == pytest.approx(math.sqrt(4 * (60 + 3540 + 60)))
+    assert piece_weight(0, np.zeros((1, 1), dtype=np.int64)) == 1.0
+
+
 def test_share_time_adds_up_to_the_budget() -> None:
-    """Queued pieces share the budget by jobs; tiny ones get the floor, set aside first."""
+    """Queued pieces share the budget by weight; light ones get the floor, set aside first."""
     sizes = [30, 10, 1, 1]
     shares = [share_time(3.0, n, sizes) for n in sizes]
     assert sum(shares) == pytest.approx(3.0)
@@ -267,8 +288,8 @@ def test_share_time_adds_up_to_the_budget() -> None:
     assert share_time(0.05, 30, sizes) == MIN_SEARCH_S, "no budget left: the floor"
 
 
-def test_deal_pieces_balances_jobs_over_processes() -> None:
-    """Each piece goes to exactly one process, biggest first, loads as even as the pieces allow."""
+def test_deal_pieces_balances_weight_over_processes() -> None:
+    """Each piece goes to exactly one process, heaviest first, loads as even as pieces allow."""
     sizes = [49, 49, 48, 17, 22, 13, 13, 11, 14, 25, 27, 17]
     slots = deal_pieces(sizes, 2)
     assert sorted(k for slot in slots for k in slot) == list(range(len(sizes)))
@@ -281,7 +302,7 @@ def test_deal_pieces_balances_jobs_over_processes() -> None:
 
 
 def test_planned_search_times_share_each_process_budget() -> None:
-    """Each process's pieces fill its budget by their jobs; both processes get the whole budget."""
+    """Each process's pieces fill its budget by weight; both processes get the whole budget."""
     sizes = [146, 17, 22, 13, 13, 11, 14, 25, 27, 17]
     budget = 20.0
     seconds = planned_search_times(sizes, 2, budget)
@@ -289,7 +310,7 @@ def test_planned_search_times_share_each_process_budget() -> None:
         used = sum(seconds[k] + PIECE_OVERHEAD_S for k in slot)
         assert used == pytest.approx(budget)
         first, *rest = slot
-        for k in rest:  # no floors here: shares in proportion to jobs
+        for k in rest:  # no floors here: shares in proportion to weight
             assert seconds[k] / seconds[first] == pytest.approx(sizes[k] / sizes[first])
     assert planned_search_times([30], 1, 5.0) == [pytest.approx(5.0 - PIECE_OVERHEAD_S)]
     tiny = planned_search_times([1, 1, 1], 1, 0.1)
