@@ -740,8 +740,16 @@ def piece_time_limit(time_limit_s: float, n_jobs: int) -> float:
     return min(time_limit_s, max(MIN_PIECE_TIME_S, time_limit_s * n_jobs / FULL_TIME_JOBS))
 
 
+#: How much a piece's claim on search time follows its travel at stake rather than its jobs
+#: (:func:`piece_weight`). Mean objective gap on the 2,000-job day, six seeds
+#: (``tests/benchmarks/results/README.md``): 0 (jobs alone) 1.75 %, 0.5 1.47 %, 0.75 1.20 %,
+#: 1 (the stake alone: a 185-job Kon Tum piece down to 0.5 s) 1.79 %; with the solver's longer
+#: search on a smaller fleet (``routing.solver.STAY_SHARE``) 0.5 1.42 % and 0.75 1.09 %.
+STAKE_EXPONENT = 0.75
+
+
 def piece_weight(n_jobs: int, durations: npt.NDArray[np.int64]) -> float:
-    """Return a piece's claim on search time: the geometric mean of its jobs and its stake.
+    """Return a piece's claim on search time: its jobs and, mostly, its travel at stake.
 
     The jobs say how big the search is; the stake, how much travel a better plan can save:
     the shortest road network joining the piece's office and stops (a minimum spanning tree
@@ -749,7 +757,8 @@ def piece_weight(n_jobs: int, durations: npt.NDArray[np.int64]) -> float:
     drive minutes, and a second more of search saves more there: on the 2,000-job day, three
     times the default time took ``BC-TUMORONG#1`` (120 jobs) from 6.9 % over its best known
     to 0.4 %, 3.3 hours of driving, and ``BC-KONTUM#1`` (186 jobs) from 3.1 % to 2.4 %,
-    4 minutes (``tests/benchmarks/results/README.md``).
+    4 minutes (``tests/benchmarks/results/README.md``). The weight is
+    ``jobs ** (1 - STAKE_EXPONENT) * stake ** STAKE_EXPONENT``.
 
     Parameters
     ----------
@@ -770,7 +779,7 @@ def piece_weight(n_jobs: int, durations: npt.NDArray[np.int64]) -> float:
     t = np.minimum(t, t.T)
     t[t >= UNREACHABLE] = 0  # no edge (as between two stops at one address)
     stake_s = float(minimum_spanning_tree(t).sum()) if t.size else 0.0
-    return math.sqrt(max(1, n_jobs) * max(1.0, stake_s))
+    return float(max(1, n_jobs) ** (1 - STAKE_EXPONENT) * max(1.0, stake_s) ** STAKE_EXPONENT)
 
 
 def share_time(budget_s: float, weight: float, queued_weights: Sequence[float]) -> float:

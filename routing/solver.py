@@ -886,6 +886,9 @@ def _pyvrp_routes(
 
 #: Share of PyVRP's time spent before trying to empty routes, when couriers cost.
 FIRST_PASS_SHARE = 0.5
+#: Share of the time left that PyVRP searches on with a route less when the first plan it
+#: finds without it is dearer: that plan is only the first that serves every job.
+STAY_SHARE = 0.5
 
 
 def _pyvrp_cost(solution: Any) -> int:
@@ -924,8 +927,12 @@ def _pyvrp_fewer_routes(
     but PyVRP's search rarely empties a route by itself. When a first pass serves every job,
     each attempt takes the fleet PyVRP used less the vehicle of its route with the fewest
     stops, and searches (every job now required) from the solution without that route until
-    it serves every job again or its time is up; a cheaper result is kept. The rest of the
-    time improves the best solution with every job optional and the whole fleet again.
+    it serves every job again or its time is up. The first plan that does is seldom cheaper;
+    the search goes on from it with the smaller fleet for :data:`STAY_SHARE` of the time left
+    (``BC-DAKGLEI#1`` of the 2,000-job day, seed 4: a first 5-route plan 8,078 s of driving
+    dearer than the 6-route one, 17,393 s cheaper after 1.4 s more; 24 % over the best known
+    before, 1.3 % after). A cheaper result is kept. The rest of the time improves the best solution with
+    every job optional and the whole fleet again.
     Returns the best solution, or ``None`` if nothing feasible was found.
     """
     from pyvrp import Route as PyVRPRoute
@@ -997,6 +1004,19 @@ def _pyvrp_fewer_routes(
             _pyvrp_cost(best),
             _pyvrp_cost(result.best) if result.best.is_feasible() else "infeasible",
         )
+        if result.best.is_feasible() and _pyvrp_cost(result.best) >= _pyvrp_cost(best):
+            result = pyvrp_solve(
+                smaller,
+                MaxRuntime(STAY_SHARE * (deadline - time.monotonic())),
+                seed=seed + attempt,
+                collect_stats=False,
+                params=search,
+                initial_solution=result.best,
+            )
+            logger.debug(
+                "PyVRP on without the route: cost %s",
+                _pyvrp_cost(result.best) if result.best.is_feasible() else "infeasible",
+            )
         if not result.best.is_feasible() or _pyvrp_cost(result.best) >= _pyvrp_cost(best):
             break
         best = moved(data, result.best.routes(), kept)

@@ -16,6 +16,7 @@ from routing.model import UNREACHABLE, Courier, Depot, Job, Load, Problem, TimeW
 from routing.planner import (
     MIN_SEARCH_S,
     PIECE_OVERHEAD_S,
+    STAKE_EXPONENT,
     DayPlan,
     PlanOptions,
     _split,
@@ -270,11 +271,14 @@ def test_a_piece_weighs_its_jobs_and_the_travel_at_stake() -> None:
     mountain = _line_matrix([0, 3600, 3660, 7200, 7260])  # two communes an hour and two away
     assert piece_weight(4, mountain) > 5 * piece_weight(4, town)
     assert piece_weight(8, town) > piece_weight(4, town)
-    # weight = sqrt(jobs x spanning tree): the tree of the town is 4 minutes
-    assert piece_weight(4, town) == pytest.approx(math.sqrt(4 * 240))
+
+    def weight(jobs: int, tree_s: float) -> float:
+        return float(jobs ** (1 - STAKE_EXPONENT) * tree_s**STAKE_EXPONENT)
+
+    assert piece_weight(4, town) == pytest.approx(weight(4, 240))  # the town's tree: 4 minutes
     cut = mountain.copy()
     cut[0, 1:] = cut[1:, 0] = UNREACHABLE  # the office reaches no stop: only the stops' tree
-    assert piece_weight(4, cut) == pytest.approx(math.sqrt(4 * (60 + 3540 + 60)))
+    assert piece_weight(4, cut) == pytest.approx(weight(4, 60 + 3540 + 60))
     assert piece_weight(0, np.zeros((1, 1), dtype=np.int64)) == 1.0
 
 
