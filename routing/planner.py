@@ -131,8 +131,9 @@ class PlanOptions:
         :func:`default_time_limit_s` of the day's jobs. Snapping and matrices come first;
         what remains (less an allowance for checking, stitching and drawing) is shared among
         the pieces by their weight (:func:`piece_weight`: jobs and the travel at stake) and
-        the ``workers`` that solve them side by side (see :func:`share_time`). A limit shorter than the set-up itself is overrun: every
-        piece still searches at least :data:`MIN_SEARCH_S`.
+        the ``workers`` that solve them side by side (see :func:`share_time`). A limit
+        shorter than the set-up itself is overrun: every piece still searches at least
+        :data:`MIN_SEARCH_S`.
     seed
         Random seed of the search.
     workers

@@ -643,9 +643,9 @@ MAX_PYVRP_PROFILES = 16
 #: stops; in a mountain office, where a round drives to a few far communes, the search then
 #: cannot gather a commune's jobs on fewer rounds, opens every courier's round and leaves
 #: feasible jobs out (``BC-KONRAY#1`` of the 2,000-job day: 157-168 of 177 jobs on all 24
-#: rounds in 7 s; with every client a neighbour all 177 on 20-22). Without a fixed cost
-#: (Solomon's distance) the default stays: there the wider search is slower for nothing
-#: (``tests/benchmarks/results/README.md``).
+#: rounds in 7 s; with every client a neighbour all 177 on 20-22). Without a fixed cost the
+#: default stays: on Solomon's distance the wide search is worse (mean gap 0.40 % against
+#: 0.18 %; ``tests/benchmarks/results/README.md``).
 PYVRP_NEIGHBOURS = 400
 
 
@@ -932,8 +932,8 @@ def _pyvrp_fewer_routes(
     the search goes on from it with the smaller fleet for :data:`STAY_SHARE` of the time left
     (``BC-DAKGLEI#1`` of the 2,000-job day, seed 4: a first 5-route plan 8,078 s of driving
     dearer than the 6-route one, 17,393 s cheaper after 1.4 s more; 24 % over the best known
-    before, 1.3 % after). A cheaper result is kept. The rest of the time improves the best solution with
-    every job optional and the whole fleet again.
+    before, 1.3 % after). A cheaper result is kept. The rest of the time improves the best
+    solution with every job optional and the whole fleet again.
     Returns the best solution, or ``None`` if nothing feasible was found.
     """
     from pyvrp import Route as PyVRPRoute
