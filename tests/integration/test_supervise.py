@@ -212,7 +212,9 @@ def kill_worker_mid_solve(s: Serve, plan_id: int, attempt: int) -> list[tuple[in
     try:
         wait_until(solving, 60, f"plan {plan_id} attempt {attempt} solving")
     except AssertionError as e:
-        raise AssertionError(f"{e}; statuses seen {seen}\n{s.log.read_text()[-3000:]}") from e
+        raise AssertionError(
+            f"{e}; statuses seen {seen}; now {status(s, plan_id)}\n{s.log.read_text()[-3000:]}"
+        ) from e
     # a re-queued plan shows its next attempt before the restarted worker has written its pid
     worker = wait_until(s.worker_pid, 30, "a live solve worker")
     horses = wait_until(lambda: children(worker), 10, "the work horse")
