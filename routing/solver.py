@@ -1013,7 +1013,7 @@ def _pyvrp_fewer_routes(
             if result.best.is_feasible() and _pyvrp_cost(result.best) >= _pyvrp_cost(best):
                 result = pyvrp_solve(
                     smaller,
-                    MaxRuntime(STAY_SHARE * (deadline - time.monotonic())),
+                    MaxRuntime(max(0.0, STAY_SHARE * (deadline - time.monotonic()))),
                     seed=seed + attempt,
                     collect_stats=False,
                     params=search,
