@@ -14,6 +14,7 @@ import math
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,8 @@ def test_dispatcher_runs_a_day_from_files_to_live_feed(
             office=office["depot_id"],
             rounds=office["rounds"],
             mean=working_text(office["mean_working_s"]),
-            ratio=f"{math.floor(office['ratio'] * 100 + 0.5) / 100:.2f}",  # as toFixed(2)
+            # as toFixed(2): the double's exact value, ties up (1.835 is 1.8349... -> 1.83)
+            ratio=str(Decimal(office["ratio"]).quantize(Decimal("0.01"), ROUND_HALF_UP)),
         )
     )
     stop_rows = card.locator("tbody tr")
