@@ -64,6 +64,11 @@ class SolverParams:
         breaks that differ between couriers are relaxed (see ``routing.solver``).
     pyvrp_share
         Fraction of ``time_limit_s`` given to PyVRP when it runs (0 < share < 1).
+    ortools_after_pyvrp_max_s
+        When set, OR-Tools' search from PyVRP's start (and the balancing that follows, when
+        on) takes at most this many seconds; PyVRP gets the rest. On a post-office day
+        (:func:`routing.planner.piece_params`) a second of OR-Tools polishes a town piece's
+        short search, while a mountain piece's many seconds do more in PyVRP.
     first_solution_portfolio
         Further first-solution strategies tried (each stops at its first solution) when
         PyVRP does not run; the cheapest start is improved by ``local_search``.
@@ -107,6 +112,7 @@ class SolverParams:
     local_search: str = "GUIDED_LOCAL_SEARCH"
     use_pyvrp: bool = True
     pyvrp_share: float = 0.8
+    ortools_after_pyvrp_max_s: float | None = None
     first_solution_portfolio: tuple[str, ...] = (
         "PARALLEL_CHEAPEST_INSERTION",
         "LOCAL_CHEAPEST_INSERTION",
@@ -134,6 +140,9 @@ class SolverParams:
             raise InputError(None, "local_search", self.local_search, "unknown metaheuristic")
         if not 0 < self.pyvrp_share < 1:
             raise InputError(None, "pyvrp_share", self.pyvrp_share, "must be in (0, 1)")
+        cap = self.ortools_after_pyvrp_max_s
+        if cap is not None and not cap > 0:
+            raise InputError(None, "ortools_after_pyvrp_max_s", cap, "must be positive")
         for name in self.first_solution_portfolio:
             if name not in FIRST_SOLUTION_STRATEGIES:
                 raise InputError(

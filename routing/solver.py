@@ -890,6 +890,8 @@ FIRST_PASS_SHARE = 0.5
 #: Share of the time left that PyVRP searches on with a route less when the first plan it
 #: finds without it is dearer: that plan is only the first that serves every job.
 STAY_SHARE = 0.5
+#: Share of the time left that an attempt to serve every job with a route less may take.
+DROP_SHARE = 0.6
 
 
 def _pyvrp_cost(solution: Any) -> int:
@@ -995,7 +997,7 @@ def _pyvrp_fewer_routes(
             attempt += 1
             result = pyvrp_solve(
                 smaller,
-                MultipleCriteria([FirstFeasible(), MaxRuntime(0.6 * left)]),
+                MultipleCriteria([FirstFeasible(), MaxRuntime(DROP_SHARE * left)]),
                 seed=seed + attempt,
                 collect_stats=False,
                 params=search,
@@ -1589,6 +1591,14 @@ class _ProgressRelay:
         self._callbacks.on_improvement(time.monotonic() - self._t0, objective, assigned)
 
 
+def _pyvrp_time_share(params: SolverParams) -> float:
+    """Return the share of the time limit PyVRP searches, OR-Tools' search from it capped."""
+    after = 1 - params.pyvrp_share
+    if params.ortools_after_pyvrp_max_s is not None:
+        after = min(after, params.ortools_after_pyvrp_max_s / params.time_limit_s)
+    return 1 - after
+
+
 def _search_parameters(params: SolverParams, time_limit_s: float) -> Any:
     search = pywrapcp.DefaultRoutingSearchParameters()
     search.first_solution_strategy = getattr(
@@ -1772,7 +1782,7 @@ def solve(
             # The rounds in force hold nearly every job: the portfolio only gets its share.
             settled = _num_unperformed(model, initial) <= 0.1 * len(model.job_node)
     elif params.use_pyvrp and _pyvrp_supported(problem, screen):
-        share = params.pyvrp_share * (0.6 if relaxed else 1.0)
+        share = _pyvrp_time_share(params) * (0.6 if relaxed else 1.0)
         try:
             seq = _pyvrp_routes(
                 problem, model, durations, params, t0 + params.time_limit_s * share, screen, guide

@@ -66,6 +66,9 @@ def test_params_validation_and_toml(tmp_path: Path) -> None:
         SolverParams(first_solution="MAGIC")
     with pytest.raises(InputError):
         SolverParams(objective="money")  # type: ignore[arg-type]
+    with pytest.raises(InputError) as err:
+        SolverParams(ortools_after_pyvrp_max_s=0)
+    assert err.value.column == "ortools_after_pyvrp_max_s"
     path = tmp_path / "p.toml"
     path.write_text('[solver]\ntime_limit_s = 2.5\nseed = 3\nobjective = "distance"\n')
     params = SolverParams.from_toml(path)

@@ -660,6 +660,45 @@ def test_a_route_emptied_for_pyvrp_cannot_come_back() -> None:
     assert all(kept[r.vehicle_type()] != 2 for r in again.routes())
 
 
+def test_ortools_search_from_pyvrp_start_is_capped_and_pyvrp_gets_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ortools_after_pyvrp_max_s`` gives PyVRP all the search but those seconds.
+
+    Without it PyVRP gets ``pyvrp_share`` of the time limit; with it, OR-Tools' search from
+    PyVRP's start is left only the cap. The run time the solver asks of PyVRP is caught on
+    its way in (PyVRP then fails, and OR-Tools plans alone).
+    """
+    import pyvrp
+    from pyvrp import stop as pyvrp_stop
+
+    problem = random_problem(5, n_jobs=30, n_couriers=3)
+    asked: list[float] = []
+    real_max_runtime = pyvrp_stop.MaxRuntime
+
+    def max_runtime(seconds: float) -> Any:
+        asked.append(seconds)
+        return real_max_runtime(seconds)
+
+    def fail(data: Any, stop: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("caught")
+
+    monkeypatch.setattr(pyvrp_stop, "MaxRuntime", max_runtime)
+    monkeypatch.setattr(pyvrp, "solve", fail)
+    limit = 3.0
+    for cap in (None, 0.15):
+        asked.clear()
+        params = SolverParams(time_limit_s=limit, pyvrp_share=0.8, ortools_after_pyvrp_max_s=cap)
+        plan = solve(problem, *matrices(problem), params=params)
+        _assert_complete(problem, plan)
+        assert len(asked) == 1, "PyVRP was not asked to warm-start the problem"
+        if cap is None:
+            assert asked[0] <= 0.8 * limit
+        else:
+            # the model is built before PyVRP starts: its time comes off PyVRP's
+            assert asked[0] > limit - cap - 0.3 > 0.8 * limit
+
+
 def test_pyvrp_searches_every_client_of_a_full_piece_as_a_neighbour_when_couriers_cost(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
