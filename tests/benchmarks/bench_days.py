@@ -523,8 +523,12 @@ def main() -> None:
         for path in args.merge:
             found = json.loads(Path(path).read_text())
             rows = isinstance(found, list)  # the rows of a --json run
-            if rows:
-                found = {r["instance"]: best_entry(r) for r in found if r["feasible"]}
+            if rows:  # the best of the run's seeds for each instance
+                cheapest: dict[str, dict[str, Any]] = {}
+                for r in found:
+                    if better(r, cheapest.get(r["instance"])):
+                        cheapest[r["instance"]] = r
+                found = {name: best_entry(r) for name, r in cheapest.items()}
             for name, entry in found.items():
                 mine = best.get(name)
                 if mine is not None and mine.get("fingerprint") != entry.get("fingerprint"):
