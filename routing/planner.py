@@ -356,8 +356,8 @@ def plan_day(
 #: start gets at most (``SolverParams.ortools_after_pyvrp_max_s``): OR-Tools takes 30 % of a
 #: short town piece's search and a second of a long mountain one's, where PyVRP's extra
 #: seconds go further. Mean objective gap on the 2,000-job day, twelve seeds
-#: (``tests/benchmarks/results/README.md``): 1.37 % with 20 % of every piece's search for
-#: OR-Tools, 1.22 % with this.
+#: (``tests/benchmarks/results/README.md``): 1.46 % with 20 % of every piece's search for
+#: OR-Tools, 1.31 % with this.
 PIECE_PYVRP_SHARE = 0.7
 PIECE_ORTOOLS_MAX_S = 1.0
 
