@@ -65,8 +65,9 @@ class SolverParams:
     pyvrp_share
         Fraction of ``time_limit_s`` given to PyVRP when it runs (0 < share < 1).
     ortools_after_pyvrp_max_s
-        When set, OR-Tools' search from PyVRP's start (and the balancing that follows, when
-        on) takes at most this many seconds; PyVRP gets the rest. On a post-office day
+        When set, PyVRP's share grows so that OR-Tools' search from PyVRP's start (and the
+        balancing that follows, when on) is left at most this many seconds; breaks relaxed
+        for PyVRP still cut its run short, as ``pyvrp_share`` is. On a post-office day
         (:func:`routing.planner.piece_params`) a second of OR-Tools polishes a town piece's
         short search, while a mountain piece's many seconds do more in PyVRP.
     first_solution_portfolio
