@@ -235,23 +235,25 @@ def _job_waiting(r: redis.Redis, job_id: bytes) -> bool:
     return Queue(job.origin, connection=r).get_job_position(job.id) is not None
 
 
-def _lost(r: redis.Redis, plan_id: int) -> int:
-    """Return the attempt whose worker was lost, or 0 if the plan's worker is alive or none claimed it.
+def _lost(r: redis.Redis, plan_id: int) -> tuple[int, str]:
+    """Return the attempt whose worker was lost and how it was seen lost, or ``(0, "")``.
 
-    A worker may also die after taking the plan's job off the queue but before claiming the plan:
-    the job no longer waits, yet nobody holds the plan. After ``STRAY_GRACE_S`` of that, the job
-    counts as a lost attempt.
+    ``(0, "")`` when the plan's worker is alive or none claimed it. A worker may also die after
+    taking the plan's job off the queue but before claiming the plan: the job no longer waits,
+    yet nobody holds the plan. After ``STRAY_GRACE_S`` of that, the job counts as a lost attempt.
     """
     lease = r.get(lease_key(plan_id))
     if lease is not None and not holder_gone(lease):  # type: ignore[arg-type]
-        return 0
+        return 0, ""
     run: dict[bytes, bytes] = r.hgetall(run_key(plan_id))  # type: ignore[assignment]
     if run.get(b"claimed") == b"1":
-        return int(run.get(b"attempts", b"0"))
+        how = "its lease lapsed" if lease is None else f"its holder {lease.decode()} is gone"  # type: ignore[union-attr]
+        return int(run.get(b"attempts", b"0")), how
     job_id = run.get(b"job")
     if job_id is None or _job_waiting(r, job_id):
-        return 0
-    return int(r.eval(_STRAY, 1, run_key(plan_id), time.time(), STRAY_GRACE_S))  # type: ignore[arg-type]
+        return 0, ""
+    stray = int(r.eval(_STRAY, 1, run_key(plan_id), time.time(), STRAY_GRACE_S))  # type: ignore[arg-type]
+    return stray, "its job left the queue and no worker claimed the plan"
 
 
 def record_job(r: redis.Redis, plan_id: int, job_id: str) -> None:
@@ -274,7 +276,7 @@ def reap_plan(
 
     ``requeue(plan_id, options)`` queues a new solve of the plan.
     """
-    attempt = _lost(r, plan_id)
+    attempt, how = _lost(r, plan_id)
     if not attempt:
         return None
     # One reaper per lost attempt, whichever process sees it first.
@@ -290,10 +292,11 @@ def reap_plan(
         options = dict(plan.options)
         session.commit()
         logger.warning(
-            "plan %d lost its solve worker (attempt %d of %d); queued again",
+            "plan %d lost its solve worker (attempt %d of %d: %s); queued again",
             plan_id,
             attempt,
             MAX_ATTEMPTS,
+            how,
         )
         live.set_progress(
             r,
@@ -306,7 +309,12 @@ def reap_plan(
     plan.error = lost_message(attempt)
     plan.finished_at = utcnow()
     session.commit()
-    logger.error("plan %d failed: its solve worker stopped during %d attempts", plan_id, attempt)
+    logger.error(
+        "plan %d failed: its solve worker stopped during %d attempts (the last: %s)",
+        plan_id,
+        attempt,
+        how,
+    )
     live.set_progress(r, plan_id, {"status": "failed", "error": plan.error, "attempt": attempt})
     return Reaped(plan_id, "failed", attempt)
 

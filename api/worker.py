@@ -351,9 +351,14 @@ class SolveWorker(Worker):
         r = self.connection
         requeue = partial(requeue_solve, r, self.settings.queue_name)
         factory = _session_factory(self.settings)
+        how = (
+            f"killed by signal {os.WTERMSIG(ret_val)}"
+            if os.WIFSIGNALED(ret_val)
+            else f"exit status {os.WEXITSTATUS(ret_val)}"
+        )
         for reaped in reap_plans(factory, r, requeue=requeue, plan_ids=[int(job.args[0])]):
             logger.warning(
-                "plan %d: work horse %d died; %s", reaped.plan_id, retpid, reaped.outcome
+                "plan %d: work horse %d died (%s); %s", reaped.plan_id, retpid, how, reaped.outcome
             )
 
 

@@ -424,6 +424,7 @@ class LiveService:
     server: ServerProcess
     env: dict[str, str]
     settings: Settings
+    worker_log: Path
     tokens: dict[str, str] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -434,6 +435,29 @@ class LiveService:
     def h(self, who: str) -> dict[str, str]:
         """Return the Authorization header of a user."""
         return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def plan_day(self, client: httpx.Client, day: str, who: str, time_limit_s: float = 2) -> int:
+        """Plan an uploaded day on the worker as ``who``; return the plan id once it is ready.
+
+        A plan that fails or does not end in time fails the test with its status and the solve
+        worker's log (a lost work horse shows there with its exit status).
+        """
+        h = self.h(who)
+        r = client.post("/plans", headers=h, json={"day": day, "time_limit_s": time_limit_s})
+        assert r.status_code == 202, r.text
+        plan_id = int(r.json()["plan_id"])
+        deadline = time.monotonic() + 90 + 4 * time_limit_s
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = client.get(f"/plans/{plan_id}/status", headers=h).json()
+            if status["status"] in ("ready", "failed"):
+                break
+            time.sleep(0.2)
+        assert status.get("status") == "ready", (
+            f"plan {plan_id}: {status}\nthe solve worker's log:\n"
+            + self.worker_log.read_text(errors="replace")[-4000:]
+        )
+        return plan_id
 
     def add_user(self, username: str, role: Role, courier_id: str | None = None) -> str:
         """Create a user with the test password; remember and return its token."""
@@ -495,7 +519,7 @@ def start_live_service(folder: Path, network_path: Path, **extra_env: str) -> It
         upgrade_database(settings.sqlalchemy_url)
         server = ServerProcess(env, folder / "server.log").start()
         worker = start_worker(env, folder / "worker.log")
-        service = LiveService(server, env, settings)
+        service = LiveService(server, env, settings, folder / "worker.log")
         for role in (Role.admin, Role.dispatcher, Role.manager):
             service.add_user(str(role), role)
         try:

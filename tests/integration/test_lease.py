@@ -116,7 +116,7 @@ def test_a_worker_busy_in_a_native_search_keeps_its_lease(redis_url: str) -> Non
         _search_holding_the_interpreter(5)
         assert time.monotonic() - t0 >= 4.5
         assert r.get(lease.lease_key(plan_id)) is not None
-        assert lease._lost(r, plan_id) == 0
+        assert lease._lost(r, plan_id) == (0, "")
         assert held.current()
     finally:
         held.release()

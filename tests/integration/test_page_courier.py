@@ -157,17 +157,7 @@ def courier_day(
                 files={"file": (f"{kind}.csv", town_files[kind].read_bytes(), "text/csv")},
             )
             assert r.status_code == 201, r.text
-        r = c.post("/plans", headers=h, json={"day": day, "time_limit_s": 2})
-        assert r.status_code == 202, r.text
-        plan_id = int(r.json()["plan_id"])
-        deadline = time.monotonic() + 90
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            status = c.get(f"/plans/{plan_id}/status", headers=h).json()
-            if status["status"] in ("ready", "failed"):
-                break
-            time.sleep(0.2)
-        assert status["status"] == "ready", status
+        plan_id = live_service.plan_day(c, day, "admin")
         assert c.post(f"/plans/{plan_id}/publish", headers=h).status_code == 200
         rounds = [
             c.get(f"/rounds/{cr.courier_id}", headers=h, params={"day": day}).json()

@@ -13,7 +13,6 @@ literally.
 from __future__ import annotations
 
 import csv
-import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -138,17 +137,7 @@ def published(
                 )
             assert r.status_code == 201, r.text
             assert not r.json().get("rejected"), r.text
-        r = c.post("/plans", headers=h, json={"day": day, "time_limit_s": 2})
-        assert r.status_code == 202, r.text
-        plan_id = int(r.json()["plan_id"])
-        deadline = time.monotonic() + 90
-        while (status := c.get(f"/plans/{plan_id}/status", headers=h).json())["status"] not in (
-            "ready",
-            "failed",
-        ):
-            assert time.monotonic() < deadline, status
-            time.sleep(0.3)
-        assert status["status"] == "ready", status
+        plan_id = live_service.plan_day(c, day, "dispatcher")
         assert c.post(f"/plans/{plan_id}/publish", headers=h).status_code == 200
         plan = c.get(f"/plans/{plan_id}", headers=h).json()
         assert [u["job_id"] for u in plan["unassigned"]] == [UNSERVABLE]

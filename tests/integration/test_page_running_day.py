@@ -51,18 +51,6 @@ def at(town: Problem, hhmm: str) -> str:
     return (midnight + timedelta(hours=h, minutes=m)).isoformat()
 
 
-def wait_ready(client: httpx.Client, plan_id: int, timeout_s: float = 90) -> dict[str, Any]:
-    """Poll a plan's status until the worker is done with it; return the status."""
-    deadline = time.monotonic() + timeout_s
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = client.get(f"/plans/{plan_id}/status").json()
-        if status["status"] in ("ready", "failed"):
-            return status
-        time.sleep(0.2)
-    pytest.fail(f"plan {plan_id} still {status.get('status')} after {timeout_s} s")
-
-
 @pytest.fixture(scope="module")
 def day(live_service: LiveService, town_files: dict[str, Path], town: Problem) -> str:
     """The town day uploaded, planned (2 s) and published; returns the day."""
@@ -76,11 +64,7 @@ def day(live_service: LiveService, town_files: dict[str, Path], town: Problem) -
                 files={"file": (f"{kind}.csv", town_files[kind].read_bytes(), "text/csv")},
             )
             assert r.status_code == 201, r.text
-        r = c.post("/plans", json={"day": day, "time_limit_s": 2})
-        assert r.status_code == 202, r.text
-        plan_id = int(r.json()["plan_id"])
-        status = wait_ready(c, plan_id)
-        assert status["status"] == "ready", status
+        plan_id = live_service.plan_day(c, day, "admin")
         assert c.post(f"/plans/{plan_id}/publish").status_code == 200
     return day
 

@@ -163,7 +163,6 @@ def test_replan_from_now_with_a_courier_out_and_an_urgent_job(
     s = stack
     h = s.h("dispatcher")
     v1 = load_and_publish(s, town_files, town)
-    # Every round, one stop long too: evened rounds of two-item motorbikes leave little room.
     routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if rt["stops"]}
     out = max(routes, key=lambda c: len(routes[c]["stops"]))
     keeper = next(c for c in sorted(routes) if c != out)
@@ -313,18 +312,20 @@ def test_an_edit_of_the_running_day_is_timed_from_the_live_start(
     h = s.h("dispatcher")
     v1 = load_and_publish(s, town_files, town)
     jobs = town.job_by_id()
-    # Every round, one stop long too: evened rounds of two-item motorbikes leave little room.
     routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if rt["stops"]}
     capacity = {c.courier_id: c.capacity.items for c in town.couriers}
 
     def room(cid: str) -> int:
-        """Items the round has room for at its fullest."""
+        """Items a pickup added after the round's first stop may weigh, at best.
+
+        A pickup stays aboard to the post office, so it fits at the round's end if anywhere:
+        the room is what the load at the end leaves (evened rounds are often full at the start).
+        """
         ids = [st["job_id"] for st in routes[cid]["stops"]]
-        load, peak = town.start_load(ids), 0
+        load = town.start_load(ids)
         for j in ids:
             load = load.serve(jobs[j].kind, jobs[j].demand)
-            peak = max(peak, load.items)
-        return capacity[cid] - peak
+        return capacity[cid] - load.items
 
     def serve_first(cid: str) -> tuple[dict[str, Any], int]:
         """Serve the round's first stop as early as its window opens; return it and when."""

@@ -7,6 +7,7 @@ redis-server, SQLite, one solve worker) and kills real processes.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -198,8 +199,13 @@ def assert_ready(s: Serve, plan_id: int) -> None:
     assert st["status"] == "ready", f"{st}\n{s.log.read_text()[-4000:]}"
 
 
-def kill_worker_mid_solve(s: Serve, plan_id: int, attempt: int) -> list[tuple[int, int | None]]:
-    """Wait until the plan's attempt is solving, then SIGKILL the worker and its work horse."""
+def kill_worker_mid_solve(
+    s: Serve, plan_id: int, attempt: int, *, horse_only: bool = False
+) -> list[tuple[int, int | None]]:
+    """Wait until the plan's attempt is solving, then SIGKILL the worker and its work horse.
+
+    With ``horse_only`` the worker lives on and only its work horse is killed.
+    """
     seen: list[tuple[str, Any]] = []
 
     def solving() -> bool:
@@ -218,7 +224,7 @@ def kill_worker_mid_solve(s: Serve, plan_id: int, attempt: int) -> list[tuple[in
     # a re-queued plan shows its next attempt before the restarted worker has written its pid
     worker = wait_until(s.worker_pid, 30, "a live solve worker")
     horses = wait_until(lambda: children(worker), 10, "the work horse")
-    victims = [(p, start_time(p)) for p in [worker, *horses]]
+    victims = [(p, start_time(p)) for p in ([] if horse_only else [worker]) + horses]
     for pid, _ in victims:
         os.kill(pid, signal.SIGKILL)
     return victims
@@ -244,7 +250,8 @@ def test_a_killed_worker_is_restarted_and_its_plan_requeued_once_then_failed(
     assert all(gone(p, st) for p, st in victims)
     log = s.log.read_text()
     assert f"solve worker 0 (pid {victims[0][0]}) exited with signal 9" in log
-    assert f"plan {first} lost its solve worker (attempt 1 of 2); queued again" in log
+    lost = f"plan {first} lost its solve worker (attempt 1 of 2: its holder "
+    assert re.search(re.escape(lost) + r".*is gone\); queued again", log), log[-3000:]
 
     second = post_plan(s, town, 3)
     kill_worker_mid_solve(s, second, attempt=1)
@@ -258,6 +265,21 @@ def test_a_killed_worker_is_restarted_and_its_plan_requeued_once_then_failed(
     third = post_plan(s, town, 1)
     assert_ready(s, third)
     print(f"re-queued {detect_s:.1f} s after the kill; failed {fail_s:.1f} s after the second")
+
+
+def test_a_work_horse_killed_under_its_worker_has_its_plan_requeued_at_once(
+    serve: Serve, town: Problem
+) -> None:
+    """SIGKILL the work horse alone (as the kernel's out-of-memory killer would): its worker re-queues the plan, logs how the horse died, and solves it."""
+    s = serve
+    plan_id = post_plan(s, town, 3)
+    worker = s.worker_pid()
+    (horse,) = kill_worker_mid_solve(s, plan_id, attempt=1, horse_only=True)
+    assert_ready(s, plan_id)
+    assert s.worker_pid() == worker  # the worker lived on; no restart was needed
+    assert gone(*horse)
+    log = s.log.read_text()
+    assert f"plan {plan_id}: work horse {horse[0]} died (killed by signal 9); requeued" in log
 
 
 def test_a_killed_serve_leaves_nothing_and_a_restart_finds_its_work(
