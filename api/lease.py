@@ -180,7 +180,7 @@ class PlanLease:
 
     def current(self) -> bool:
         """Return True if this attempt still owns the plan (not re-queued by a reaper meanwhile)."""
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.r.pipeline(transaction=True)  # one snapshot, as in _lost
         pipe.hgetall(run_key(self.plan_id))
         pipe.get(lease_key(self.plan_id))
         run, holder = pipe.execute()
@@ -241,13 +241,18 @@ def _lost(r: redis.Redis, plan_id: int) -> tuple[int, str]:
     ``(0, "")`` when the plan's worker is alive or none claimed it. A worker may also die after
     taking the plan's job off the queue but before claiming the plan: the job no longer waits,
     yet nobody holds the plan. After ``STRAY_GRACE_S`` of that, the job counts as a lost attempt.
+
+    The lease and the claim are read in one transaction, as a worker sets them: read one after
+    the other, a worker claiming the plan in between would look like one whose lease lapsed.
     """
-    lease = r.get(lease_key(plan_id))
-    if lease is not None and not holder_gone(lease):  # type: ignore[arg-type]
+    pipe = r.pipeline(transaction=True)
+    pipe.get(lease_key(plan_id))
+    pipe.hgetall(run_key(plan_id))
+    lease, run = pipe.execute()
+    if lease is not None and not holder_gone(lease):
         return 0, ""
-    run: dict[bytes, bytes] = r.hgetall(run_key(plan_id))  # type: ignore[assignment]
     if run.get(b"claimed") == b"1":
-        how = "its lease lapsed" if lease is None else f"its holder {lease.decode()} is gone"  # type: ignore[union-attr]
+        how = "its lease lapsed" if lease is None else f"its holder {lease.decode()} is gone"
         return int(run.get(b"attempts", b"0")), how
     job_id = run.get(b"job")
     if job_id is None or _job_waiting(r, job_id):

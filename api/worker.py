@@ -24,7 +24,7 @@ from api import live
 from api import models as orm_models
 from api.config import Settings, get_settings
 from api.db import make_engine, make_session_factory, session_scope, utcnow
-from api.lease import PlanLease, Reaped, reap_plans, record_job
+from api.lease import ACTIVE, PlanLease, Reaped, reap_plans, record_job
 from api.network import get_network
 from api.plans.models import PlanRecord
 from api.plans.service import save_result
@@ -249,7 +249,9 @@ def _solve_plan(
         if plan is None:
             logger.warning("plan %d vanished before solving", plan_id)
             return {"status": "missing"}
-        if plan.status != "queued":
+        if plan.status not in ACTIVE:
+            # "solving" too: a worker taken for lost may have marked it so after the re-queue;
+            # the lease just taken says this attempt is the plan's now
             logger.info("plan %d is %s; not solving it again", plan_id, plan.status)
             return {"status": plan.status}
         plan.status = "solving"

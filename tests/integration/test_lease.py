@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from rq import Queue
 
 from api import lease
+from api.db import make_engine, make_session_factory, session_scope
+from api.plans.models import PlanRecord
 from routing.model import Problem
 from tests.integration.conftest import Stack, upload
 
@@ -52,6 +56,16 @@ def test_a_lapsed_lease_of_a_worker_elsewhere_is_requeued_then_solved(
     assert isinstance(progress, dict)
     assert (progress["stage"], progress["attempt"]) == ("requeued", 2)
     assert q.count == 1
+    # The silent worker wakes long enough to mark the plan "solving" after the re-queue (its
+    # start, late): the next attempt holds the lease, so it solves the plan all the same.
+    engine = make_engine(stack.settings.sqlalchemy_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            plan = session.get(PlanRecord, plan_id)
+            assert plan is not None
+            plan.status = "solving"
+    finally:
+        engine.dispose()
     stack.run_worker()
     assert _status(stack, plan_id)["status"] == "ready"
 
@@ -122,3 +136,71 @@ def test_a_worker_busy_in_a_native_search_keeps_its_lease(redis_url: str) -> Non
         held.release()
     assert r.get(lease.lease_key(plan_id)) is None
     assert not held.current()
+
+
+class _ClaimedMidRead:
+    """A Redis client on which a worker claims ``plan_id`` right after the first reply read."""
+
+    def __init__(self, r: redis.Redis, plan_id: int) -> None:
+        self._r = r
+        self._claim = lease.PlanLease(r, plan_id)
+        self.claimed = False
+
+    def _after_first_reply(self) -> None:
+        if not self.claimed:
+            self.claimed = True
+            assert self._claim.acquire() == 1
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._r, name)
+        if name == "pipeline":
+            return lambda *a, **kw: _PipelineThen(real(*a, **kw), self._after_first_reply)
+        if not callable(real):
+            return real
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            reply = real(*args, **kwargs)
+            self._after_first_reply()
+            return reply
+
+        return call
+
+    def release(self) -> None:
+        self._claim.release()
+
+
+class _PipelineThen:
+    """A pipeline that runs ``then`` once its replies are in."""
+
+    def __init__(self, pipe: Any, then: Callable[[], None]) -> None:
+        self._pipe, self._then = pipe, then
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipe, name)
+
+    def execute(self) -> Any:
+        replies = self._pipe.execute()
+        self._then()
+        return replies
+
+
+def test_a_worker_claiming_the_plan_while_the_reaper_reads_is_not_taken_for_lost(
+    redis_url: str,
+) -> None:
+    """The reaper reads the lease and the claim in one transaction.
+
+    Read one after the other, a worker that claims the plan between the two reads looks like
+    one whose lease lapsed (no lease, yet claimed), and the plan it has just started is queued
+    again under it: on a loaded machine, three attempts and a failed plan.
+    """
+    r = redis.Redis.from_url(redis_url)
+    plan_id = 2 * 10**9 + int(time.time() * 1000) % 10**6  # no other test's plan in this Redis
+    lease.forget(r, plan_id)
+    racing = _ClaimedMidRead(r, plan_id)
+    try:
+        assert lease._lost(racing, plan_id) == (0, "")  # type: ignore[arg-type]
+        assert racing.claimed, "the worker did not claim the plan during the read"
+        assert lease._lost(r, plan_id) == (0, "")  # and once it holds the plan, it is alive
+    finally:
+        racing.release()
+        lease.forget(r, plan_id)
