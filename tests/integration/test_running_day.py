@@ -163,6 +163,7 @@ def test_replan_from_now_with_a_courier_out_and_an_urgent_job(
     s = stack
     h = s.h("dispatcher")
     v1 = load_and_publish(s, town_files, town)
+    # Every round, one stop long too: evened rounds of two-item motorbikes leave little room.
     routes = {rt["courier_id"]: rt for rt in _plan(s, v1)["routes"] if rt["stops"]}
     out = max(routes, key=lambda c: len(routes[c]["stops"]))
     keeper = next(c for c in sorted(routes) if c != out)
