@@ -740,3 +740,55 @@ def test_pyvrp_searches_every_client_of_a_full_piece_as_a_neighbour_when_courier
             assert all(len(near) == activities - 1 for near in neighbours.values())
         else:
             assert search is None  # PyVRP's defaults
+
+
+def test_jobs_pyvrp_serves_stay_served_and_the_rest_stay_optional(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After PyVRP's first moments, the jobs it serves are required and the others optional.
+
+    A day too full for its couriers: twelve jobs with short windows at one place, one of them
+    with two windows, two couriers who cost. PyVRP's first call sees every job optional; a
+    later call requires some jobs but not all (those left out can still be dropped), and the
+    plan serves what fits and drops the rest with its reason. The data the solver hands
+    PyVRP is caught on its way in, and PyVRP solves it.
+    """
+    import pyvrp
+
+    real_solve = pyvrp.solve
+    required: list[tuple[int, int]] = []  # per call: (jobs required, jobs in all)
+
+    def count(data: Any, stop: Any, **kwargs: Any) -> Any:
+        grouped = {c for g in data.groups() for c in g.clients}
+        alone = [c for i, c in enumerate(data.clients()) if data.num_depots + i not in grouped]
+        jobs = len(alone) + data.num_groups + data.num_shipments
+        needed = sum(c.required for c in alone) + sum(g.required for g in data.groups())
+        required.append((needed, jobs))
+        return real_solve(data, stop, **kwargs)
+
+    monkeypatch.setattr(pyvrp, "solve", count)
+    morning = ((8 * H, 8 * H + 900),)
+    jobs = tuple(
+        job(
+            f"j{i}",
+            5,
+            0,
+            windows=morning if i else (*morning, (14 * H, 14 * H + 900)),
+            service_s=500,
+        )
+        for i in range(12)
+    )
+    couriers = tuple(courier(f"c{k}", brk=(11 * H, 13 * H, 3600)) for k in range(2))
+    problem = Problem((depot(),), couriers, jobs)
+    dur, dist = matrices(problem)
+    params = SolverParams(time_limit_s=1.5, vehicle_fixed_cost=1800)
+    plan = solve(problem, dur, dist, params=params)
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+    assert plan.unassigned, "control: the day is too full"
+    assert all(u.reason == "dropped_low_priority" for u in plan.unassigned)
+    assert len(required) >= 2, "PyVRP searched once only"
+    assert required[0][0] == 0
+    later = required[1:]
+    assert any(needed for needed, _ in later)
+    assert all(needed < jobs for needed, jobs in later)
