@@ -742,31 +742,78 @@ def test_pyvrp_searches_every_client_of_a_full_piece_as_a_neighbour_when_courier
             assert search is None  # PyVRP's defaults
 
 
-def test_jobs_pyvrp_serves_stay_served_and_the_rest_stay_optional(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """After PyVRP's first moments, the jobs it serves are required and the others optional.
+def _required_per_pyvrp_call(
+    monkeypatch: pytest.MonkeyPatch, problem: Problem, params: SolverParams
+) -> tuple[Plan, list[tuple[int, int]]]:
+    """Solve, catching the data handed to PyVRP: per call, (jobs required, jobs in all).
 
-    A day too full for its couriers: twelve jobs with short windows at one place, one of them
-    with two windows, two couriers who cost. PyVRP's first call sees every job optional; a
-    later call requires some jobs but not all (those left out can still be dropped), and the
-    plan serves what fits and drops the rest with its reason. The data the solver hands
-    PyVRP is caught on its way in, and PyVRP solves it.
+    PyVRP then solves the data it was handed.
     """
     import pyvrp
 
     real_solve = pyvrp.solve
-    required: list[tuple[int, int]] = []  # per call: (jobs required, jobs in all)
+    required: list[tuple[int, int]] = []
 
     def count(data: Any, stop: Any, **kwargs: Any) -> Any:
         grouped = {c for g in data.groups() for c in g.clients}
         alone = [c for i, c in enumerate(data.clients()) if data.num_depots + i not in grouped]
         jobs = len(alone) + data.num_groups + data.num_shipments
         needed = sum(c.required for c in alone) + sum(g.required for g in data.groups())
+        needed += sum(s.required for s in data.shipments())
         required.append((needed, jobs))
         return real_solve(data, stop, **kwargs)
 
     monkeypatch.setattr(pyvrp, "solve", count)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=params)
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+    assert len(required) >= 2, "PyVRP searched once only"
+    assert required[0][0] == 0, "PyVRP's first moments see every job optional"
+    return plan, required
+
+
+def test_jobs_pyvrp_serves_stay_served_and_the_one_left_out_stays_optional(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After PyVRP's first moments, the jobs it serves are required and the others optional.
+
+    Sixty-one one-item jobs, one of them with two windows, for one motorbike of sixty items
+    that costs: a later PyVRP call requires some jobs but not all (the one left out can still
+    be dropped), and the plan serves sixty.
+    """
+    rng = np.random.default_rng(11)
+    jobs = tuple(
+        job(
+            f"j{i}",
+            float(rng.uniform(-3, 3)),
+            float(rng.uniform(-3, 3)),
+            windows=((7 * H, 11 * H), (14 * H, 17 * H)) if i == 0 else ((7 * H, 17 * H),),
+            service_s=60,
+            demand=Load(items=1),
+        )
+        for i in range(61)
+    )
+    couriers = (courier("c0", capacity=Load(items=60)),)
+    params = SolverParams(time_limit_s=1.5, vehicle_fixed_cost=1800)
+    plan, required = _required_per_pyvrp_call(
+        monkeypatch, Problem((depot(),), couriers, jobs), params
+    )
+    assert len(plan.unassigned) == 1
+    later = required[1:]
+    assert any(needed for needed, _ in later)
+    assert all(needed < jobs for needed, jobs in later)
+
+
+def test_on_a_day_too_full_every_job_stays_optional_for_pyvrp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where jobs compete for the rounds, PyVRP may trade a served job for another all along.
+
+    Twelve jobs with short windows at one place, one of them with two windows, two couriers
+    who cost: PyVRP's first moments leave many out, so no later call requires a job, and the
+    plan drops what does not fit with its reason.
+    """
     morning = ((8 * H, 8 * H + 900),)
     jobs = tuple(
         job(
@@ -779,16 +826,10 @@ def test_jobs_pyvrp_serves_stay_served_and_the_rest_stay_optional(
         for i in range(12)
     )
     couriers = tuple(courier(f"c{k}", brk=(11 * H, 13 * H, 3600)) for k in range(2))
-    problem = Problem((depot(),), couriers, jobs)
-    dur, dist = matrices(problem)
     params = SolverParams(time_limit_s=1.5, vehicle_fixed_cost=1800)
-    plan = solve(problem, dur, dist, params=params)
-    assert check_plan(problem, plan, dur, dist) == []
-    _assert_complete(problem, plan)
+    plan, required = _required_per_pyvrp_call(
+        monkeypatch, Problem((depot(),), couriers, jobs), params
+    )
     assert plan.unassigned, "control: the day is too full"
     assert all(u.reason == "dropped_low_priority" for u in plan.unassigned)
-    assert len(required) >= 2, "PyVRP searched once only"
-    assert required[0][0] == 0
-    later = required[1:]
-    assert any(needed for needed, _ in later)
-    assert all(needed < jobs for needed, jobs in later)
+    assert all(needed == 0 for needed, _ in required)
