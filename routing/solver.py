@@ -938,11 +938,11 @@ def _pyvrp_cost(solution: Any) -> int:
 
 
 def _route_split(data: Any, solution: Any) -> list[Any] | None:
-    """Return ``solution``'s routes with its longest cut in two at its middle stop.
+    """Return ``solution``'s routes with its longest cut in two near its middle stop.
 
-    Both halves keep the route's vehicle type (the courier's profile); a shipment's delivery
-    follows its pickup into the first half. Returns ``None`` when that type has no vehicle
-    left, or the route one stop.
+    The cut falls where no shipment is on board, the nearest such place to the middle; both
+    halves keep the route's vehicle type (the courier's profile). Returns ``None`` when that
+    type has no vehicle left or no such cut leaves a stop on each side.
     """
     from pyvrp import Route as PyVRPRoute
 
@@ -951,20 +951,22 @@ def _route_split(data: Any, solution: Any) -> list[Any] | None:
     kind = routes[longest].vehicle_type()
     used = sum(1 for r in routes if r.vehicle_type() == kind)
     visits = [a for a in routes[longest] if a.is_client() or a.is_shipment()]
-    if used >= data.vehicle_type(kind).num_available or len(visits) < 2:
+    if used >= data.vehicle_type(kind).num_available:
         return None
-    first, second = visits[: len(visits) // 2], visits[len(visits) // 2 :]
-    picked = {a.idx for a in first if a.is_shipment() and a.is_pickup()}
-
-    def follows(a: Any) -> bool:
-        return bool(a.is_shipment() and a.is_delivery() and a.idx in picked)
-
-    first += [a for a in second if follows(a)]
-    second = [a for a in second if not follows(a)]
+    on_board: set[int] = set()
+    cuts = []
+    for k, visit in enumerate(visits[:-1], start=1):
+        if visit.is_shipment():
+            on_board ^= {visit.idx}
+        if not on_board:
+            cuts.append(k)
+    if not cuts:
+        return None
+    cut = min(cuts, key=lambda k: (abs(2 * k - len(visits)), k))
     return [
         *(r for k, r in enumerate(routes) if k != longest),
-        PyVRPRoute(data, first, kind),
-        PyVRPRoute(data, second, kind),
+        PyVRPRoute(data, visits[:cut], kind),
+        PyVRPRoute(data, visits[cut:], kind),
     ]
 
 

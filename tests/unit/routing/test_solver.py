@@ -833,3 +833,55 @@ def test_on_a_day_too_full_every_job_stays_optional_for_pyvrp(
     assert plan.unassigned, "control: the day is too full"
     assert all(u.reason == "dropped_low_priority" for u in plan.unassigned)
     assert all(needed == 0 for needed, _ in required)
+
+
+@pytest.mark.parametrize(
+    ("shipments", "clients", "vehicles", "splits"),
+    [
+        (((1, 2), (3, 5), (4, 6)), (7, 8), 3, True),
+        (((1, 2), (3, 5), (4, 6)), (7, 8), 1, False),  # no vehicle of the type left
+        (((1, 4), (2, 5), (3, 6)), (), 3, False),  # something on board all along
+    ],
+)
+def test_a_route_split_in_two_keeps_each_shipment_on_one_half(
+    shipments: tuple[tuple[int, int], ...], clients: tuple[int, ...], vehicles: int, splits: bool
+) -> None:
+    """The longest route is cut where nothing is on board, into two routes of its type.
+
+    One route of PyVRP's along a line (pickups and deliveries at the given places, a courier
+    dearer than any detour); it is not split when the type has no vehicle left or a shipment
+    is on board at every stop but the last.
+    """
+    from pyvrp import Model, Solution
+    from pyvrp import solve as pyvrp_solve
+    from pyvrp.stop import MaxIterations
+
+    from routing.solver import _route_split
+
+    m = Model()
+    places = [m.add_location(x, 0) for x in range(9)]
+    depot_ = m.add_depot(places[0])
+    m.add_vehicle_type(vehicles, start_depot=depot_, end_depot=depot_, fixed_cost=100_000)
+    for a, b in shipments:
+        m.add_shipment(places[a], places[b])
+    for x in clients:
+        m.add_client(places[x])
+    for a in places:
+        for b in places:
+            m.add_edge(a, b, distance=abs(a.x - b.x), duration=abs(a.x - b.x))
+    data = m.data()
+    one = pyvrp_solve(data, MaxIterations(50), seed=0, collect_stats=False).best
+    assert one.is_feasible()
+    assert one.num_routes() == 1
+    split = _route_split(data, one)
+    if not splits:
+        assert split is None
+        return
+    assert split is not None
+    two = Solution(data, split)
+    assert two.num_routes() == 2
+    assert two.num_clients() == len(clients)
+    assert two.num_shipments() == len(shipments)
+    for route in two.routes():
+        on_board = [a.idx for a in route if a.is_shipment()]
+        assert all(on_board.count(s) == 2 for s in on_board), "a shipment cut in two"
