@@ -906,8 +906,8 @@ FIRST_PASS_SHARE = 0.5
 #: and insertion moves at every step (half the iterations on a Kon Tum town piece), and the
 #: job left out is nearly always one no plan can serve, which the first moments find. On the
 #: 2,000-job day, 0.1 / 0.2 / 0.4 / 1 (only the polish required) gave 1.37 / 1.46 / 1.45 /
-#: 1.86 % over the best knowns against 1.64 % with every job optional throughout
-#: (``tests/benchmarks/results/README.md``).
+#: 1.86 % over the best knowns against 1.64 % with every job optional throughout; second runs
+#: of 0.1 and of every job optional gave 1.71 and 2.01 % (``tests/benchmarks/results/README.md``).
 OPTIONAL_SHARE = 0.1
 #: Share of the jobs PyVRP's first moments may leave out for the search to go on with the
 #: jobs served required. More left out is a piece too full for its couriers, where jobs
