@@ -924,7 +924,7 @@ DROP_SHARE = 0.6
 #: route split in two, when no plan with a route less was found: the first pass may have
 #: settled on a poor plan that no round can leave, and a round more opens it up
 #: (``BC-KONTUM#1`` of the 2,000-job day, seed 0: 5 rounds 47 % over the best known, which
-#: has 5 too; 13.5 % over on 6 after the split).
+#: has 5 too; 13.7 % over on 6 after the split).
 SPLIT_SHARE = 0.5
 
 
@@ -1043,10 +1043,11 @@ def _pyvrp_fewer_routes(
 
         Every job stays optional when it leaves out more than :data:`REQUIRED_MAX_LEFT_OUT`.
         """
-        few = left_out(solution) <= REQUIRED_MAX_LEFT_OUT * jobs
+        out = left_out(solution)
+        few = out <= REQUIRED_MAX_LEFT_OUT * jobs
         logger.debug(
             "PyVRP goes on with %d of %d jobs left out, %s",
-            left_out(solution),
+            out,
             jobs,
             "the others required" if few else "every job optional",
         )
