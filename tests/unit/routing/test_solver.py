@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import numpy as np
@@ -833,6 +834,58 @@ def test_on_a_day_too_full_every_job_stays_optional_for_pyvrp(
     assert plan.unassigned, "control: the day is too full"
     assert all(u.reason == "dropped_low_priority" for u in plan.unassigned)
     assert all(needed == 0 for needed, _ in required)
+
+
+def _two_far_trips() -> tuple[Any, Any]:
+    """PyVRP's data and a plan whose two routes each drive to the same far commune.
+
+    Ten one-item jobs, six in town (1-6 km out) and four in a commune 100 km out, for
+    motorbikes of seven items: both routes carry two of the commune's jobs and three of the
+    town's, so no single move of a job saves the second trip, and a swap of a commune job for
+    a town one saves nothing until a second swap.
+    """
+    from pyvrp import Model, Route, Solution
+
+    m = Model()
+    xs = [0, 1, 2, 3, 4, 5, 6, 100, 101, 102, 103]
+    places = [m.add_location(x, 0) for x in xs]
+    depot_ = m.add_depot(places[0])
+    m.add_vehicle_type(3, capacity=[7], start_depot=depot_, end_depot=depot_, fixed_cost=10)
+    clients = [m.add_client(place, delivery=[1]) for place in places[1:]]
+    for a in places:
+        for b in places:
+            m.add_edge(a, b, distance=abs(a.x - b.x), duration=abs(a.x - b.x))
+    data = m.data()
+    by_x = {int(xs[k + 1]): k for k in range(len(clients))}
+    first = [by_x[x] for x in (1, 3, 5, 100, 102)]
+    second = [by_x[x] for x in (2, 4, 6, 101, 103)]
+    return data, Solution(data, [Route(data, first, 0), Route(data, second, 0)])
+
+
+def test_the_route_ruin_sends_one_round_to_a_far_commune_where_two_went() -> None:
+    """Two routes that both drive to a far commune become plans where one round goes there."""
+    from pyvrp import Solution
+
+    from routing.solver import _pyvrp_cost, _pyvrp_search_params, _ruin_routes
+
+    data, twice = _two_far_trips()
+    assert twice.is_feasible()
+
+    def far_trips(solution: Any) -> int:
+        return sum(
+            any(data.location(data.client(a.idx).location).x >= 100 for a in route)
+            for route in solution.routes()
+        )
+
+    assert far_trips(twice) == 2
+    once = _ruin_routes(data, twice, _pyvrp_search_params(), 0, time.monotonic() + 5)
+    assert once.is_feasible()
+    assert far_trips(once) == 1
+    assert _pyvrp_cost(once) < _pyvrp_cost(twice)
+    assert once.num_clients() == data.num_clients
+    # with no time left the plan comes back as it was
+    late = _ruin_routes(data, twice, _pyvrp_search_params(), 0, time.monotonic() - 1)
+    assert _pyvrp_cost(Solution(data, late.routes())) == _pyvrp_cost(twice)
 
 
 @pytest.mark.parametrize(
