@@ -937,34 +937,46 @@ RUIN_SHARE = 0.6
 RUIN_PENALTY = 1000.0
 
 
+def _recreator(data: Any, search: Any, seed: int, neighbours: Any = None) -> tuple[Any, Any]:
+    """Return PyVRP's local search on ``data`` and a cost evaluator that keeps plans feasible.
+
+    The search puts the jobs a plan leaves out back in (each required job), then improves
+    the plan until no move pays. ``neighbours`` (PyVRP's granular neighbourhood) is computed
+    when not given; data that differ only in their fleet share it.
+    """
+    from pyvrp import CostEvaluator, RandomNumberGenerator
+    from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
+
+    ls = LocalSearch(
+        data,
+        RandomNumberGenerator(seed=seed),
+        compute_neighbours(data, search.neighbourhood) if neighbours is None else neighbours,
+        PerturbationManager(search.perturbation),
+    )
+    for op in search.operators:
+        if op.supports(data):
+            ls.add_operator(op(data))
+    penalty = RUIN_PENALTY
+    return ls, CostEvaluator([penalty] * data.num_load_dimensions, penalty, penalty)
+
+
 def _ruin_routes(data: Any, solution: Any, search: Any, seed: int, deadline: float) -> Any:
     """Return ``solution`` improved by ruining whole routes and recreating their jobs.
 
     PyVRP's moves shift a few stops at a time, so a plan where two rounds each drive to the
     same far commune stays that way: moving one of its stops saves nothing while the other
-    stops keep the trip (``BC-KONTUM#1`` of the 2,000-job day, seed 2: five rounds 46 % over
-    the best known, still 45 % over after 10 s more of PyVRP). Here one route, then two (the
+    stops keep the trip (``BC-KONTUM#1`` of the 2,000-job day, seed 2: five rounds 45 % over
+    the best known, two of them driving to the same far commune; 10 s more of PyVRP from that
+    plan left it 44 % over). Here one route, then two (the
     nearest pairs first), lose all their jobs and PyVRP's local search puts them back, on the
     other routes or on new ones; the first cheaper feasible plan is taken and the ruin starts
     over from it, until no route or pair of routes gives a cheaper plan or ``deadline``
     (monotonic) passes. ``data`` has every job ``solution`` serves required, so the local
     search inserts each ruined job again.
     """
-    from pyvrp import CostEvaluator, RandomNumberGenerator, Solution
-    from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
+    from pyvrp import Solution
 
-    ls = LocalSearch(
-        data,
-        RandomNumberGenerator(seed=seed),
-        compute_neighbours(data, search.neighbourhood),
-        PerturbationManager(search.perturbation),
-    )
-    for op in search.operators:
-        if op.supports(data):
-            ls.add_operator(op(data))
-    cost_evaluator = CostEvaluator(
-        [RUIN_PENALTY] * data.num_load_dimensions, RUIN_PENALTY, RUIN_PENALTY
-    )
+    ls, cost_evaluator = _recreator(data, search, seed)
     arcs = np.asarray(data.distance_matrix(0))
 
     def place(activity: Any) -> int:
@@ -1048,6 +1060,49 @@ def _route_split(data: Any, solution: Any) -> list[Any] | None:
     ]
 
 
+def _cheapest_without_a_route(
+    data: Any, solution: Any, search: Any, seed: int, deadline: float
+) -> tuple[Any, Any, list[int]] | None:
+    """Return the cheapest feasible plan with a route less that recreation finds, if any.
+
+    Each route in turn (fewest jobs first, until ``deadline``, monotonic) is taken out with
+    its vehicle and PyVRP's local search puts its jobs on the other routes. Returns that
+    plan on the smaller fleet's data, the data and, for each of its vehicle types, its index
+    in ``data`` (:func:`_fleet_without`); ``None`` when no route's jobs fit on the others.
+    """
+    from pyvrp import Route as PyVRPRoute
+    from pyvrp import Solution
+    from pyvrp.search import compute_neighbours
+
+    neighbours = compute_neighbours(data, search.neighbourhood)
+    routes = solution.routes()
+    found: tuple[Any, Any, list[int]] | None = None
+    for victim in sorted(range(len(routes)), key=lambda k: (routes[k].num_clients(), k)):
+        if time.monotonic() >= deadline:
+            break
+        smaller, kept = _fleet_without(data, routes, victim)
+        index = {t: k for k, t in enumerate(kept)}
+        start = Solution(
+            smaller,
+            [
+                PyVRPRoute(
+                    smaller,
+                    [a for a in route if a.is_client() or a.is_shipment()],
+                    index[route.vehicle_type()],
+                )
+                for k, route in enumerate(routes)
+                if k != victim
+            ],
+        )
+        ls, cost_evaluator = _recreator(smaller, search, seed, neighbours)
+        candidate = ls(start, cost_evaluator, exhaustive=True)
+        if candidate.is_feasible() and (
+            found is None or _pyvrp_cost(candidate) < _pyvrp_cost(found[0])
+        ):
+            found = (candidate, smaller, kept)
+    return found
+
+
 def _fleet_without(data: Any, routes: list[Any], victim: int) -> tuple[Any, list[int]]:
     """Return PyVRP's data with the fleet of ``routes`` but route ``victim``'s vehicle.
 
@@ -1084,6 +1139,8 @@ def _pyvrp_fewer_routes(
     dearer than the 6-route one, 17,393 s cheaper after 1.4 s more; 24 % over the best known
     before, 1.3 % after). A cheaper result is kept. The rest of the time improves the best
     solution with the whole fleet again, its jobs required as in the first pass.
+    Before the attempts, when the first pass serves every job, whole routes are ruined and
+    recreated (:func:`_ruin_routes`, :data:`RUIN_SHARE` of the time left).
     Returns the best solution, or ``None`` if nothing feasible was found.
     """
     from pyvrp import Route as PyVRPRoute
@@ -1177,44 +1234,53 @@ def _pyvrp_fewer_routes(
             if left < 0.15 * budget:
                 break
             routes = best.routes()
-            victim = min(range(len(routes)), key=lambda k: (routes[k].num_clients(), k))
-            smaller, kept = _fleet_without(required, routes, victim)
-            type_in_smaller = {t: k for k, t in enumerate(kept)}
             attempt += 1
-            result = pyvrp_solve(
-                smaller,
-                MultipleCriteria([FirstFeasible(), MaxRuntime(DROP_SHARE * left)]),
-                seed=seed + attempt,
-                collect_stats=False,
-                params=search,
-                initial_solution=moved(
-                    smaller, [r for k, r in enumerate(routes) if k != victim], type_in_smaller
-                ),
+            recreated = _cheapest_without_a_route(
+                required, best, search, seed + attempt, time.monotonic() + DROP_SHARE * left
             )
+            if recreated is not None:
+                found, smaller, kept = recreated
+            else:
+                victim = min(range(len(routes)), key=lambda k: (routes[k].num_clients(), k))
+                smaller, kept = _fleet_without(required, routes, victim)
+                type_in_smaller = {t: k for k, t in enumerate(kept)}
+                found = pyvrp_solve(
+                    smaller,
+                    MultipleCriteria(
+                        [FirstFeasible(), MaxRuntime(DROP_SHARE * (deadline - time.monotonic()))]
+                    ),
+                    seed=seed + attempt,
+                    collect_stats=False,
+                    params=search,
+                    initial_solution=moved(
+                        smaller, [r for k, r in enumerate(routes) if k != victim], type_in_smaller
+                    ),
+                ).best
             logger.debug(
-                "PyVRP without a route: %d -> %d routes, cost %d -> %s",
+                "PyVRP without a route (%s): %d -> %d routes, cost %d -> %s",
+                "recreated" if recreated is not None else "searched",
                 best.num_routes(),
-                result.best.num_routes(),
+                found.num_routes(),
                 _pyvrp_cost(best),
-                _pyvrp_cost(result.best) if result.best.is_feasible() else "infeasible",
+                _pyvrp_cost(found) if found.is_feasible() else "infeasible",
             )
-            if result.best.is_feasible() and _pyvrp_cost(result.best) >= _pyvrp_cost(best):
-                result = pyvrp_solve(
+            if found.is_feasible() and _pyvrp_cost(found) >= _pyvrp_cost(best):
+                found = pyvrp_solve(
                     smaller,
                     MaxRuntime(max(0.0, STAY_SHARE * (deadline - time.monotonic()))),
                     seed=seed + attempt,
                     collect_stats=False,
                     params=search,
-                    initial_solution=result.best,
-                )
+                    initial_solution=found,
+                ).best
                 logger.debug(
                     "PyVRP on without the route: cost %s",
-                    _pyvrp_cost(result.best) if result.best.is_feasible() else "infeasible",
+                    _pyvrp_cost(found) if found.is_feasible() else "infeasible",
                 )
-            if not result.best.is_feasible() or _pyvrp_cost(result.best) >= _pyvrp_cost(best):
-                fewest = attempt == 1 and not result.best.is_feasible()
+            if not found.is_feasible() or _pyvrp_cost(found) >= _pyvrp_cost(best):
+                fewest = attempt == 1 and not found.is_feasible()
                 break
-            best = moved(data, result.best.routes(), kept)
+            best = moved(data, found.routes(), kept)
     left = deadline - time.monotonic()
     if fewest and left > 0.1 * budget and (split := _route_split(data, best)) is not None:
         # The first pass may have settled on a poor plan that no round can leave: PyVRP's
