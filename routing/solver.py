@@ -1247,7 +1247,10 @@ def _pyvrp_fewer_routes(
                 found = pyvrp_solve(
                     smaller,
                     MultipleCriteria(
-                        [FirstFeasible(), MaxRuntime(DROP_SHARE * (deadline - time.monotonic()))]
+                        [
+                            FirstFeasible(),
+                            MaxRuntime(max(0.0, DROP_SHARE * (deadline - time.monotonic()))),
+                        ]
                     ),
                     seed=seed + attempt,
                     collect_stats=False,

@@ -836,6 +836,41 @@ def test_on_a_day_too_full_every_job_stays_optional_for_pyvrp(
     assert all(needed == 0 for needed, _ in required)
 
 
+def test_a_slow_recreation_leaves_the_route_less_attempt_its_search_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When recreating a plan without a route overruns PyVRP's time, PyVRP's plan stands.
+
+    The recreation is made to find nothing and to return after the solve's deadline (as on
+    a loaded machine): the attempt's own search then has no time, which must not throw
+    PyVRP's plan away for OR-Tools alone.
+    """
+    import routing.solver as solver_module
+
+    deadlines: list[float] = []
+
+    def late(data: Any, solution: Any, search: Any, seed: int, deadline: float) -> None:
+        deadlines.append(deadline)
+        time.sleep(max(0.0, deadline - time.monotonic()) + 1.0)
+        return None
+
+    monkeypatch.setattr(solver_module, "_cheapest_without_a_route", late)
+    rng = np.random.default_rng(5)
+    jobs = tuple(
+        job(f"j{i}", float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3)), demand=Load(items=1))
+        for i in range(30)
+    )
+    couriers = tuple(courier(f"c{k}", capacity=Load(items=12)) for k in range(4))
+    problem = Problem((depot(),), couriers, jobs)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=1.0, vehicle_fixed_cost=1800))
+    assert deadlines, "no attempt at a route less was made"
+    assert plan.stats.get("engine") == "pyvrp+ortools"
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+    assert not plan.unassigned
+
+
 def _two_far_trips() -> tuple[Any, Any]:
     """PyVRP's data and a plan whose two routes each drive to the same far commune.
 
