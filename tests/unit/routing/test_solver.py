@@ -852,7 +852,6 @@ def test_a_slow_recreation_leaves_the_route_less_attempt_its_search_not_an_error
     def late(data: Any, solution: Any, search: Any, seed: int, deadline: float) -> None:
         deadlines.append(deadline)
         time.sleep(max(0.0, deadline - time.monotonic()) + 1.0)
-        return None
 
     monkeypatch.setattr(solver_module, "_cheapest_without_a_route", late)
     rng = np.random.default_rng(5)
