@@ -931,9 +931,9 @@ SPLIT_SHARE = 0.5
 #: Share of the time left after PyVRP's first pass that the route ruin may take
 #: (:func:`_ruin_routes`).
 RUIN_SHARE = 0.6
-#: Penalty per unit of time warp or excess load while the local search recreates ruined
-#: routes: the recreated plan must be feasible to be kept, and a unit's cost of an arc is a
-#: second of travel.
+#: Penalty per unit of time warp or excess load while PyVRP's local search recreates routes:
+#: only a feasible plan is kept, and an arc costs its seconds of travel, so a second late
+#: must cost far more than a detour.
 RUIN_PENALTY = 1000.0
 
 
@@ -956,8 +956,7 @@ def _recreator(data: Any, search: Any, seed: int, neighbours: Any = None) -> tup
     for op in search.operators:
         if op.supports(data):
             ls.add_operator(op(data))
-    penalty = RUIN_PENALTY
-    return ls, CostEvaluator([penalty] * data.num_load_dimensions, penalty, penalty)
+    return ls, CostEvaluator([RUIN_PENALTY] * data.num_load_dimensions, RUIN_PENALTY, RUIN_PENALTY)
 
 
 def _ruin_routes(data: Any, solution: Any, search: Any, seed: int, deadline: float) -> Any:
@@ -967,11 +966,10 @@ def _ruin_routes(data: Any, solution: Any, search: Any, seed: int, deadline: flo
     same far commune stays that way: moving one of its stops saves nothing while the other
     stops keep the trip (``BC-KONTUM#1`` of the 2,000-job day, seed 2: five rounds 45 % over
     the best known, two of them driving to the same far commune; 10 s more of PyVRP from that
-    plan left it 44 % over). Here one route, then two (the
-    nearest pairs first), lose all their jobs and PyVRP's local search puts them back, on the
-    other routes or on new ones; the first cheaper feasible plan is taken and the ruin starts
-    over from it, until no route or pair of routes gives a cheaper plan or ``deadline``
-    (monotonic) passes. ``data`` has every job ``solution`` serves required, so the local
+    plan left it 44 % over). Here one route, then two (the nearest pairs first), lose all
+    their jobs and PyVRP's local search puts them back, on the other routes or on new ones;
+    the first cheaper feasible plan is taken and the ruin starts over from it, until no route
+    or pair of routes gives a cheaper plan or ``deadline`` (monotonic) passes. ``data`` has every job ``solution`` serves required, so the local
     search inserts each ruined job again.
     """
     from pyvrp import Solution
@@ -1131,16 +1129,17 @@ def _pyvrp_fewer_routes(
     stay open, at twice the iterations a second.
     With a fixed cost per courier, a route less is worth more than the detours of its stops,
     but PyVRP's search rarely empties a route by itself. When a first pass serves every job,
-    each attempt takes the fleet PyVRP used less the vehicle of its route with the fewest
-    stops, and searches (every job now required) from the solution without that route until
-    it serves every job again or its time is up. The first plan that does is seldom cheaper;
+    whole routes are first ruined and recreated (:func:`_ruin_routes`, :data:`RUIN_SHARE` of
+    the time left). Then each attempt takes the fleet PyVRP used less one vehicle, starting
+    from the cheapest plan the local search recreates without one of the routes
+    (:func:`_cheapest_without_a_route`); when no route's jobs fit on the others, it searches
+    (every job now required) from the plan without the route of fewest stops until it serves
+    every job again or its time is up. The first plan that serves every job is seldom cheaper;
     the search goes on from it with the smaller fleet for :data:`STAY_SHARE` of the time left
     (``BC-DAKGLEI#1`` of the 2,000-job day, seed 4: a first 5-route plan 8,078 s of driving
     dearer than the 6-route one, 17,393 s cheaper after 1.4 s more; 24 % over the best known
     before, 1.3 % after). A cheaper result is kept. The rest of the time improves the best
     solution with the whole fleet again, its jobs required as in the first pass.
-    Before the attempts, when the first pass serves every job, whole routes are ruined and
-    recreated (:func:`_ruin_routes`, :data:`RUIN_SHARE` of the time left).
     Returns the best solution, or ``None`` if nothing feasible was found.
     """
     from pyvrp import Route as PyVRPRoute
