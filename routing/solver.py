@@ -937,6 +937,30 @@ RUIN_SHARE = 0.6
 RUIN_PENALTY = 1000.0
 
 
+def _moved(
+    target: Any, routes: list[Any], type_in_target: Sequence[int] | Mapping[int, int]
+) -> Any:
+    """Return ``routes`` as a solution of PyVRP's data ``target``.
+
+    Each route's vehicle type is mapped by ``type_in_target``; data that differ in their fleet
+    or in which jobs are required share their clients and shipments.
+    """
+    from pyvrp import Route as PyVRPRoute
+    from pyvrp import Solution
+
+    return Solution(
+        target,
+        [
+            PyVRPRoute(
+                target,
+                [a for a in route if a.is_client() or a.is_shipment()],
+                type_in_target[route.vehicle_type()],
+            )
+            for route in routes
+        ],
+    )
+
+
 def _recreator(data: Any, search: Any, seed: int, neighbours: Any = None) -> tuple[Any, Any]:
     """Return PyVRP's local search on ``data`` and a cost evaluator that keeps plans feasible.
 
@@ -959,7 +983,9 @@ def _recreator(data: Any, search: Any, seed: int, neighbours: Any = None) -> tup
     return ls, CostEvaluator([RUIN_PENALTY] * data.num_load_dimensions, RUIN_PENALTY, RUIN_PENALTY)
 
 
-def _ruin_routes(data: Any, solution: Any, search: Any, seed: int, deadline: float) -> Any:
+def _ruin_routes(
+    data: Any, solution: Any, search: Any, seed: int, deadline: float, neighbours: Any = None
+) -> Any:
     """Return ``solution`` improved by ruining whole routes and recreating their jobs.
 
     PyVRP's moves shift a few stops at a time, so a plan where two rounds each drive to the
@@ -969,12 +995,14 @@ def _ruin_routes(data: Any, solution: Any, search: Any, seed: int, deadline: flo
     plan left it 44 % over). Here one route, then two (the nearest pairs first), lose all
     their jobs and PyVRP's local search puts them back, on the other routes or on new ones;
     the first cheaper feasible plan is taken and the ruin starts over from it, until no route
-    or pair of routes gives a cheaper plan or ``deadline`` (monotonic) passes. ``data`` has every job ``solution`` serves required, so the local
-    search inserts each ruined job again.
+    or pair of routes gives a cheaper plan or ``deadline`` (monotonic) passes. ``data`` has
+    every job ``solution`` serves required, so the local search inserts each ruined job
+    again; ``neighbours`` is PyVRP's granular neighbourhood of ``data``, computed when not
+    given.
     """
     from pyvrp import Solution
 
-    ls, cost_evaluator = _recreator(data, search, seed)
+    ls, cost_evaluator = _recreator(data, search, seed, neighbours)
     arcs = np.asarray(data.distance_matrix(0))
 
     def place(activity: Any) -> int:
@@ -1059,7 +1087,7 @@ def _route_split(data: Any, solution: Any) -> list[Any] | None:
 
 
 def _cheapest_without_a_route(
-    data: Any, solution: Any, search: Any, seed: int, deadline: float
+    data: Any, solution: Any, search: Any, seed: int, deadline: float, neighbours: Any = None
 ) -> tuple[Any, Any, list[int]] | None:
     """Return the cheapest feasible plan with a route less that recreation finds, if any.
 
@@ -1067,12 +1095,12 @@ def _cheapest_without_a_route(
     its vehicle and PyVRP's local search puts its jobs on the other routes. Returns that
     plan on the smaller fleet's data, the data and, for each of its vehicle types, its index
     in ``data`` (:func:`_fleet_without`); ``None`` when no route's jobs fit on the others.
+    ``neighbours`` is PyVRP's granular neighbourhood of ``data``, computed when not given.
     """
-    from pyvrp import Route as PyVRPRoute
-    from pyvrp import Solution
     from pyvrp.search import compute_neighbours
 
-    neighbours = compute_neighbours(data, search.neighbourhood)
+    if neighbours is None:
+        neighbours = compute_neighbours(data, search.neighbourhood)
     routes = solution.routes()
     found: tuple[Any, Any, list[int]] | None = None
     for victim in sorted(range(len(routes)), key=lambda k: (routes[k].num_clients(), k)):
@@ -1080,18 +1108,7 @@ def _cheapest_without_a_route(
             break
         smaller, kept = _fleet_without(data, routes, victim)
         index = {t: k for k, t in enumerate(kept)}
-        start = Solution(
-            smaller,
-            [
-                PyVRPRoute(
-                    smaller,
-                    [a for a in route if a.is_client() or a.is_shipment()],
-                    index[route.vehicle_type()],
-                )
-                for k, route in enumerate(routes)
-                if k != victim
-            ],
-        )
+        start = _moved(smaller, [r for k, r in enumerate(routes) if k != victim], index)
         ls, cost_evaluator = _recreator(smaller, search, seed, neighbours)
         candidate = ls(start, cost_evaluator, exhaustive=True)
         if candidate.is_feasible() and (
@@ -1142,26 +1159,10 @@ def _pyvrp_fewer_routes(
     solution with the whole fleet again, its jobs required as in the first pass.
     Returns the best solution, or ``None`` if nothing feasible was found.
     """
-    from pyvrp import Route as PyVRPRoute
-    from pyvrp import Solution
     from pyvrp import solve as pyvrp_solve
     from pyvrp.exceptions import PenaltyBoundWarning
+    from pyvrp.search import compute_neighbours
     from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
-
-    def moved(
-        target: Any, routes: list[Any], type_in_target: Sequence[int] | Mapping[int, int]
-    ) -> Any:
-        return Solution(
-            target,
-            [
-                PyVRPRoute(
-                    target,
-                    [a for a in route if a.is_client() or a.is_shipment()],
-                    type_in_target[route.vehicle_type()],
-                )
-                for route in routes
-            ],
-        )
 
     search = _pyvrp_search_params()
     every_type = range(data.num_vehicle_types)
@@ -1204,10 +1205,10 @@ def _pyvrp_fewer_routes(
         seed=seed,
         collect_stats=False,
         params=search,
-        initial_solution=moved(served, best.routes(), every_type),
+        initial_solution=_moved(served, best.routes(), every_type),
     )
     if first.best.is_feasible() and _pyvrp_cost(first.best) <= _pyvrp_cost(best):
-        best = moved(data, first.best.routes(), every_type)
+        best = _moved(data, first.best.routes(), every_type)
     logger.debug(
         "PyVRP's first pass: %d routes, %d clients, %d shipments, cost %d",
         best.num_routes(),
@@ -1217,11 +1218,18 @@ def _pyvrp_fewer_routes(
     )
     required = served_required(best) if left_out(best) == 0 else None
     if required is not None:
+        # the ruin and every route-less attempt search the same data
+        neighbours = compute_neighbours(required, search.neighbourhood)
         ruin_end = time.monotonic() + RUIN_SHARE * (deadline - time.monotonic())
         ruined = _ruin_routes(
-            required, moved(required, best.routes(), every_type), search, seed, ruin_end
+            required,
+            _moved(required, best.routes(), every_type),
+            search,
+            seed,
+            ruin_end,
+            neighbours,
         )
-        best = moved(data, ruined.routes(), every_type)
+        best = _moved(data, ruined.routes(), every_type)
     attempt = 0
     fewest = False  # whether the first pass's fleet is the smallest PyVRP finds
     # A fleet a courier smaller may have no plan that serves every job: PyVRP then warns
@@ -1235,7 +1243,12 @@ def _pyvrp_fewer_routes(
             routes = best.routes()
             attempt += 1
             recreated = _cheapest_without_a_route(
-                required, best, search, seed + attempt, time.monotonic() + DROP_SHARE * left
+                required,
+                best,
+                search,
+                seed + attempt,
+                time.monotonic() + DROP_SHARE * left,
+                neighbours,
             )
             if recreated is not None:
                 found, smaller, kept = recreated
@@ -1254,7 +1267,7 @@ def _pyvrp_fewer_routes(
                     seed=seed + attempt,
                     collect_stats=False,
                     params=search,
-                    initial_solution=moved(
+                    initial_solution=_moved(
                         smaller, [r for k, r in enumerate(routes) if k != victim], type_in_smaller
                     ),
                 ).best
@@ -1282,7 +1295,7 @@ def _pyvrp_fewer_routes(
             if not found.is_feasible() or _pyvrp_cost(found) >= _pyvrp_cost(best):
                 fewest = attempt == 1 and not found.is_feasible()
                 break
-            best = moved(data, found.routes(), kept)
+            best = _moved(data, found.routes(), kept)
     left = deadline - time.monotonic()
     if fewest and left > 0.1 * budget and (split := _route_split(data, best)) is not None:
         # The first pass may have settled on a poor plan that no round can leave: PyVRP's
@@ -1294,7 +1307,7 @@ def _pyvrp_fewer_routes(
             seed=seed,
             collect_stats=False,
             params=search,
-            initial_solution=moved(served, split, every_type),
+            initial_solution=_moved(served, split, every_type),
         ).best
         logger.debug(
             "PyVRP with a route split: %d -> %d routes, cost %d -> %s",
@@ -1304,7 +1317,7 @@ def _pyvrp_fewer_routes(
             _pyvrp_cost(more) if more.is_feasible() else "infeasible",
         )
         if more.is_feasible() and _pyvrp_cost(more) < _pyvrp_cost(best):
-            best = moved(data, more.routes(), every_type)
+            best = _moved(data, more.routes(), every_type)
     left = deadline - time.monotonic()
     if left > 0.02:
         served = search_data(best)
@@ -1314,9 +1327,9 @@ def _pyvrp_fewer_routes(
             seed=seed,
             collect_stats=False,
             params=search,
-            initial_solution=moved(served, best.routes(), every_type),
+            initial_solution=_moved(served, best.routes(), every_type),
         ).best
-        polished = moved(data, polished.routes(), every_type)
+        polished = _moved(data, polished.routes(), every_type)
         logger.debug(
             "PyVRP polished: %d routes, %d clients, %d shipments, cost %d",
             polished.num_routes(),
