@@ -937,6 +937,15 @@ RUIN_SHARE = 0.6
 RUIN_PENALTY = 1000.0
 
 
+def _crowded(left_out: int, jobs: int) -> bool:
+    """Return whether a plan that leaves out ``left_out`` of ``jobs`` shows a piece too full.
+
+    On such a piece jobs compete for the rounds (:data:`REQUIRED_MAX_LEFT_OUT`): plans differ
+    in which jobs they leave out, and a search seldom trades one left-out job for another.
+    """
+    return left_out > REQUIRED_MAX_LEFT_OUT * jobs
+
+
 def _moved(
     target: Any, routes: list[Any], type_in_target: Sequence[int] | Mapping[int, int]
 ) -> Any:
@@ -1156,7 +1165,9 @@ def _pyvrp_fewer_routes(
     (``BC-DAKGLEI#1`` of the 2,000-job day, seed 4: a first 5-route plan 8,078 s of driving
     dearer than the 6-route one, 17,393 s cheaper after 1.4 s more; 24 % over the best known
     before, 1.3 % after). A cheaper result is kept. The rest of the time improves the best
-    solution with the whole fleet again, its jobs required as in the first pass.
+    solution with the whole fleet again, its jobs required as in the first pass; on a piece
+    too full for its couriers (:func:`_crowded`) it is left to OR-Tools, which then searches
+    from its own start too (:func:`solve`).
     Returns the best solution, or ``None`` if nothing feasible was found.
     """
     from pyvrp import solve as pyvrp_solve
@@ -1178,7 +1189,7 @@ def _pyvrp_fewer_routes(
         Every job stays optional when it leaves out more than :data:`REQUIRED_MAX_LEFT_OUT`.
         """
         out = left_out(solution)
-        few = out <= REQUIRED_MAX_LEFT_OUT * jobs
+        few = not _crowded(out, jobs)
         logger.debug(
             "PyVRP goes on with %d of %d jobs left out, %s",
             out,
@@ -1319,7 +1330,10 @@ def _pyvrp_fewer_routes(
         if more.is_feasible() and _pyvrp_cost(more) < _pyvrp_cost(best):
             best = _moved(data, more.routes(), every_type)
     left = deadline - time.monotonic()
-    if left > 0.02:
+    if left > 0.02 and not _crowded(left_out(best), jobs):
+        # On a piece too full for its couriers PyVRP's search has settled on which jobs it
+        # leaves out (``day300-s0 BC-KONRAY#1``: no better plan in 3.2 s more): OR-Tools
+        # gets the time left to search from its own start too.
         served = search_data(best)
         polished = pyvrp_solve(
             served,
@@ -1997,7 +2011,9 @@ def solve(
         L x L distances in metres, same order and sentinel.
     params
         Solver options (defaults: 10 s, a PyVRP warm start when it applies or else a
-        first-solution portfolio, then guided local search; travel-time cost).
+        first-solution portfolio, then guided local search; travel-time cost). When PyVRP's
+        start leaves out jobs that compete for the rounds, the portfolio's start is searched
+        too and the cheaper result kept (``stats["searched"]``).
     callbacks
         Progress observer.
     guide
@@ -2058,6 +2074,7 @@ def solve(
     # construction portfolio then competes with PyVRP's start.
     relaxed = any(c.has_break for c in problem.couriers) and not _break_is_exact(problem, screen)
     settled = False
+    crowded = False  # PyVRP's start leaves out jobs that compete for the rounds
     if guide is not None and guide.initial:
         model, initial = _guided_start(
             problem, model, guide, screen, durations, distances, params, t0
@@ -2106,9 +2123,12 @@ def solve(
                     len(model.job_node) - _num_unperformed(model, initial),
                 )
                 candidates.append((int(initial.ObjectiveValue()), "pyvrp+ortools", copy))
-    if not candidates or relaxed or guide is not None:
+                crowded = _crowded(_num_unperformed(model, initial), len(model.job_node))
+    if not candidates or relaxed or guide is not None or crowded:
         # With a guide too: the rounds in force may have fallen behind (a late courier), and
-        # an insertion start priced with the same costs of change can keep more jobs.
+        # an insertion start priced with the same costs of change can keep more jobs. On a
+        # piece too full for its couriers, PyVRP's search may settle on leaving out a job of
+        # high priority, where an insertion start leaves out the cheapest ones.
         initial, strategy = _first_solution_portfolio(model, params, t0, started=settled)
         if initial is not None:
             candidates.append((int(initial.ObjectiveValue()), f"ortools({strategy})", initial))
@@ -2119,11 +2139,31 @@ def solve(
         if params.balance:
             # Half the search as usual; the other half evens the rounds if they are uneven.
             remaining = max(0.05, remaining * (1 - params.balance_share))
-        assignment = routing.SolveFromAssignmentWithParameters(
-            initial, _search_parameters(params, remaining)
-        )
-        if assignment is None:
-            assignment = initial
+        if crowded:
+            # Plans of a piece too full for its couriers differ in which jobs they leave
+            # out, and a search seldom trades one left-out job for another: OR-Tools
+            # searches from each start in turn and the cheaper result is kept.
+            searched = []
+            end = time.monotonic() + remaining
+            starts = sorted(candidates, key=lambda c: c[0])
+            for k, (start_cost, name, start) in enumerate(starts):
+                share = (end - time.monotonic()) / (len(starts) - k)
+                found = routing.SolveFromAssignmentWithParameters(
+                    start, _search_parameters(params, max(0.05, share))
+                )
+                if found is None:
+                    searched.append((start_cost, name, start))
+                else:
+                    found = routing.solver().Assignment(found)
+                    searched.append((int(found.ObjectiveValue()), name, found))
+            _cost, engine, assignment = min(searched, key=lambda c: c[0])
+            stats["searched"] = {name: cost for cost, name, _ in searched}
+        else:
+            assignment = routing.SolveFromAssignmentWithParameters(
+                initial, _search_parameters(params, remaining)
+            )
+            if assignment is None:
+                assignment = initial
         if params.balance:
             model, assignment, info = _rebalance(
                 problem,

@@ -836,6 +836,46 @@ def test_on_a_day_too_full_every_job_stays_optional_for_pyvrp(
     assert all(needed == 0 for needed, _ in required)
 
 
+def test_on_a_day_too_full_ortools_searches_from_its_own_start_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where jobs compete for the rounds, PyVRP's start is not the only one searched.
+
+    PyVRP's routes are made to leave out the urgent job (as a PyVRP search that settled on
+    the wrong trade). OR-Tools searches from that start and from its own insertion start,
+    each in turn, and keeps the cheaper: the urgent job is served, what does not fit is
+    dropped with its reason.
+    """
+    import routing.solver as solver_module
+
+    real = solver_module._pyvrp_routes
+
+    def without_the_urgent_job(problem: Problem, model: Any, *args: Any, **kw: Any) -> Any:
+        routes = real(problem, model, *args, **kw)
+        urgent = next(p for p, j in enumerate(problem.jobs) if j.job_id == "urgent")
+        node = model.job_node[urgent]
+        return None if routes is None else [[n for n in r if n != node] for r in routes]
+
+    monkeypatch.setattr(solver_module, "_pyvrp_routes", without_the_urgent_job)
+    jobs = (
+        job("urgent", -6, 0, service_s=1200, priority=5),
+        *(job(f"j{i}", 6, 0.2 * i, service_s=1200) for i in range(10)),
+    )
+    couriers = (courier("c0", shift=(8 * H, 12 * H)),)
+    problem = Problem((depot(),), couriers, jobs)
+    dur, dist = matrices(problem)
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=1.0, vehicle_fixed_cost=1800))
+    assert check_plan(problem, plan, dur, dist) == []
+    _assert_complete(problem, plan)
+    assert plan.unassigned, "control: the day is too full"
+    assert all(u.reason == "dropped_low_priority" for u in plan.unassigned)
+    assert "urgent" in plan.assigned_job_ids()
+    searched = plan.stats["searched"]
+    assert "pyvrp+ortools" in searched
+    assert any(name.startswith("ortools(") for name in searched)
+    assert plan.stats["engine"] == min(searched, key=searched.__getitem__)
+
+
 def test_a_slow_recreation_leaves_the_route_less_attempt_its_search_not_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
