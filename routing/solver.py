@@ -915,6 +915,15 @@ OPTIONAL_SHARE = 0.1
 #: allow (``day300-s2 BC-KONRAY#1``: 22 of 29 jobs on three seeds of four with the served
 #: ones required, 23 on every seed with every job optional).
 REQUIRED_MAX_LEFT_OUT = 0.02
+#: Iterations without a better plan after which PyVRP's polish stops on a piece too full for
+#: its couriers (:func:`_crowded`), leaving the time to OR-Tools' search from its own start
+#: (:func:`solve`). There PyVRP settles early on which jobs to leave out (``day300-s0
+#: BC-KONRAY#1``: last better plan at its 69th iteration of 6,175); a big piece's polish,
+#: tens to hundreds of iterations a second, runs its time as elsewhere.
+CROWDED_STALL_ITERATIONS = 2000
+#: Share of OR-Tools' time left that its insertion starts may take on a piece too full for
+#: its couriers; the search from PyVRP's start needs the rest.
+CROWDED_PORTFOLIO_SHARE = 0.2
 #: Share of the time left that PyVRP searches on with a route less when the first plan it
 #: finds without it is dearer: that plan is only the first that serves every job.
 STAY_SHARE = 0.5
@@ -1166,14 +1175,15 @@ def _pyvrp_fewer_routes(
     dearer than the 6-route one, 17,393 s cheaper after 1.4 s more; 24 % over the best known
     before, 1.3 % after). A cheaper result is kept. The rest of the time improves the best
     solution with the whole fleet again, its jobs required as in the first pass; on a piece
-    too full for its couriers (:func:`_crowded`) it is left to OR-Tools, which then searches
-    from its own start too (:func:`solve`).
+    too full for its couriers (:func:`_crowded`) it stops after
+    :data:`CROWDED_STALL_ITERATIONS` without a better plan, and OR-Tools searches the time
+    left from its own start too (:func:`solve`).
     Returns the best solution, or ``None`` if nothing feasible was found.
     """
     from pyvrp import solve as pyvrp_solve
     from pyvrp.exceptions import PenaltyBoundWarning
     from pyvrp.search import compute_neighbours
-    from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria
+    from pyvrp.stop import FirstFeasible, MaxRuntime, MultipleCriteria, NoImprovement
 
     search = _pyvrp_search_params()
     every_type = range(data.num_vehicle_types)
@@ -1330,14 +1340,14 @@ def _pyvrp_fewer_routes(
         if more.is_feasible() and _pyvrp_cost(more) < _pyvrp_cost(best):
             best = _moved(data, more.routes(), every_type)
     left = deadline - time.monotonic()
-    if left > 0.02 and not _crowded(left_out(best), jobs):
-        # On a piece too full for its couriers PyVRP's search has settled on which jobs it
-        # leaves out (``day300-s0 BC-KONRAY#1``: no better plan in 3.2 s more): OR-Tools
-        # gets the time left to search from its own start too.
+    if left > 0.02:
         served = search_data(best)
+        stop = MaxRuntime(left)
+        if _crowded(left_out(best), jobs):
+            stop = MultipleCriteria([stop, NoImprovement(CROWDED_STALL_ITERATIONS)])
         polished = pyvrp_solve(
             served,
-            MaxRuntime(left),
+            stop,
             seed=seed,
             collect_stats=False,
             params=search,
@@ -2012,8 +2022,9 @@ def solve(
     params
         Solver options (defaults: 10 s, a PyVRP warm start when it applies or else a
         first-solution portfolio, then guided local search; travel-time cost). When PyVRP's
-        start leaves out jobs that compete for the rounds, the portfolio's start is searched
-        too and the cheaper result kept (``stats["searched"]``).
+        start leaves out jobs that compete for the rounds and PyVRP stopped early, settled,
+        the portfolio's start is searched too and the cheaper result kept
+        (``stats["searched"]``).
     callbacks
         Progress observer.
     guide
@@ -2129,7 +2140,14 @@ def solve(
         # an insertion start priced with the same costs of change can keep more jobs. On a
         # piece too full for its couriers, PyVRP's search may settle on leaving out a job of
         # high priority, where an insertion start leaves out the cheapest ones.
-        initial, strategy = _first_solution_portfolio(model, params, t0, started=settled)
+        portfolio_params = params
+        if crowded:
+            left = params.time_limit_s - (time.monotonic() - t0)
+            share = max(0.0, CROWDED_PORTFOLIO_SHARE * left / params.time_limit_s)
+            portfolio_params = replace(params, portfolio_share=min(params.portfolio_share, share))
+        initial, strategy = _first_solution_portfolio(
+            model, portfolio_params, t0, started=settled or crowded
+        )
         if initial is not None:
             candidates.append((int(initial.ObjectiveValue()), f"ortools({strategy})", initial))
     remaining = max(0.05, params.time_limit_s - (time.monotonic() - t0))
@@ -2139,15 +2157,17 @@ def solve(
         if params.balance:
             # Half the search as usual; the other half evens the rounds if they are uneven.
             remaining = max(0.05, remaining * (1 - params.balance_share))
-        if crowded:
+        usual = params.time_limit_s * (1 - _pyvrp_time_share(params))
+        if crowded and len(candidates) > 1 and remaining > 2 * usual:
             # Plans of a piece too full for its couriers differ in which jobs they leave
-            # out, and a search seldom trades one left-out job for another: OR-Tools
-            # searches from each start in turn and the cheaper result is kept.
+            # out, and a search seldom trades one left-out job for another. Where PyVRP
+            # stopped early, settled, OR-Tools searches from its own start for the time
+            # PyVRP left, then from PyVRP's for its usual time; the cheaper result is kept.
             searched = []
             end = time.monotonic() + remaining
-            starts = sorted(candidates, key=lambda c: c[0])
-            for k, (start_cost, name, start) in enumerate(starts):
-                share = (end - time.monotonic()) / (len(starts) - k)
+            last = "pyvrp+ortools"
+            for start_cost, name, start in sorted(candidates, key=lambda c: c[1] == last):
+                share = end - time.monotonic() - (0 if name == last else usual)
                 found = routing.SolveFromAssignmentWithParameters(
                     start, _search_parameters(params, max(0.05, share))
                 )
