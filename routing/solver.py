@@ -2086,6 +2086,7 @@ def solve(
     relaxed = any(c.has_break for c in problem.couriers) and not _break_is_exact(problem, screen)
     settled = False
     crowded = False  # PyVRP's start leaves out jobs that compete for the rounds
+    ortools_after_pyvrp_s = 0.0  # OR-Tools' own time after PyVRP's deadline
     if guide is not None and guide.initial:
         model, initial = _guided_start(
             problem, model, guide, screen, durations, distances, params, t0
@@ -2103,6 +2104,7 @@ def solve(
             settled = _num_unperformed(model, initial) <= 0.1 * len(model.job_node)
     elif params.use_pyvrp and _pyvrp_supported(problem, screen):
         share = _pyvrp_time_share(params) * (0.6 if relaxed else 1.0)
+        ortools_after_pyvrp_s = params.time_limit_s * (1 - share)
         try:
             seq = _pyvrp_routes(
                 problem, model, durations, params, t0 + params.time_limit_s * share, screen, guide
@@ -2129,12 +2131,10 @@ def solve(
                 logger.warning("PyVRP routes rejected by the OR-Tools model")
             else:
                 copy = routing.solver().Assignment(initial)
-                relay.report(
-                    int(initial.ObjectiveValue()),
-                    len(model.job_node) - _num_unperformed(model, initial),
-                )
+                left_out = _num_unperformed(model, initial)
+                relay.report(int(initial.ObjectiveValue()), len(model.job_node) - left_out)
                 candidates.append((int(initial.ObjectiveValue()), "pyvrp+ortools", copy))
-                crowded = _crowded(_num_unperformed(model, initial), len(model.job_node))
+                crowded = _crowded(left_out, len(model.job_node))
     if not candidates or relaxed or guide is not None or crowded:
         # With a guide too: the rounds in force may have fallen behind (a late courier), and
         # an insertion start priced with the same costs of change can keep more jobs. On a
@@ -2157,7 +2157,7 @@ def solve(
         if params.balance:
             # Half the search as usual; the other half evens the rounds if they are uneven.
             remaining = max(0.05, remaining * (1 - params.balance_share))
-        usual = params.time_limit_s * (1 - _pyvrp_time_share(params))
+        usual = ortools_after_pyvrp_s  # what OR-Tools gets when PyVRP runs to its deadline
         if crowded and len(candidates) > 1 and remaining > 2 * usual:
             # Plans of a piece too full for its couriers differ in which jobs they leave
             # out, and a search seldom trades one left-out job for another. Where PyVRP
