@@ -742,6 +742,26 @@ def replan(
     day_pos = {j.job_id: p for p, j in enumerate(day.jobs)}
     pos_row = {c: nd + nj + k for k, c in enumerate(pos_ids)}
     _settle_on_the_way(day, stand, now, router, snapped, day_pos, pos_row)
+    for st in stand.values():
+        # Settled on the way, a courier may reach their next stop only after they stop
+        # working: what is on board stays with them, the rest goes to the others.
+        if st.available or not st.left:
+            continue
+        cid = st.courier.courier_id
+        for j in st.remaining:
+            if j not in office_of:
+                continue
+            if j in st.pinned:
+                del office_of[j]
+                dropped.append(
+                    Unassigned(
+                        j,
+                        UnassignedReason.COURIER_UNAVAILABLE,
+                        f"on board courier {cid}, who stops working before reaching it",
+                    )
+                )
+            else:
+                orphaned.add(j)
     t_snap = time.perf_counter()
 
     offices = sorted(set(office_of.values()))

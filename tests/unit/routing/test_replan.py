@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from routing.model import UNREACHABLE, Job, Load, TimeWindow
@@ -151,6 +151,13 @@ def assert_sound(
             other = partner.get(j)
             if out.problem.job_by_id()[j].kind == "pickup" and other in owner:
                 assert owner[other] == cid
+    # So is a parcel loaded at the office by a courier who has served a stop since.
+    jobs = out.problem.job_by_id()
+    for route in day.plan.routes:
+        if started[route.courier_id]:
+            for j in route.job_ids:
+                if jobs[j].loaded_at_depot and j in owner:
+                    assert owner[j] == route.courier_id
     # Loads on board never exceed capacity, and nothing is handed over that is not on board.
     couriers = out.problem.courier_by_id()
     for route in out.remaining.routes:
@@ -233,6 +240,8 @@ def test_replan_at_eleven_with_urgent_jobs_and_a_courier_out(
     n_new=st.integers(min_value=0, max_value=4),
     seed=st.integers(min_value=0, max_value=1000),
 )
+# a courier settled on the way past their stopping time used to hand on what they carried
+@example(now_h=12.0, fail_every=0, n_out=2, n_new=0, seed=882)
 def test_replan_properties(
     province_graph: CompactGraph,
     scenario: DayScenario,
@@ -263,6 +272,48 @@ def test_replan_properties(
         morning, states, changes, province_graph, scenario, time_limit_s=1, workers=1, seed=seed
     )
     assert_sound(morning, states, changes, out)
+
+
+def test_a_courier_who_stops_before_reaching_the_next_stop_keeps_what_is_on_board(
+    province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
+) -> None:
+    """Between two stops, a courier stops working before the drive brings them to the next.
+
+    They stand on the way (so they are still working at ``now``) but will not serve another
+    stop: the parcels on their motorbike wait with them, unassigned with the reason, and
+    nothing they carry goes to another courier (it used to, once the courier's start had
+    moved past their stopping time).
+    """
+    jobs = scenario.problem.job_by_id()
+    partner = scenario.problem.pair_partner()
+
+    def on_board_after(route: Any, k: int) -> set[str]:
+        """Jobs only this courier can serve once they have served their first ``k`` stops."""
+        served = set(route.job_ids[:k])
+        return {
+            j
+            for j in route.job_ids[k:]
+            if jobs[j].loaded_at_depot or (partner.get(j) in served and jobs[j].kind == "delivery")
+        }
+
+    # A leg of a round with parcels on board and a drive of over two minutes.
+    route, k = next(
+        (r, k)
+        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
+        for k in range(1, len(r.stops))
+        if r.stops[k].arrival_s - r.stops[k - 1].departure_s > 120 and on_board_after(r, k)
+    )
+    now = route.stops[k - 1].departure_s + 1
+    states = live_states(morning, now, fail_every=0)
+    cid = route.courier_id
+    assert [p.job_id for p in states[cid].stops] == route.job_ids[:k]
+    changes = DayChanges(now_s=now, unavailable={cid: now + 60})
+    out = replan_morning(morning, states, changes, province_graph, scenario, time_limit_s=2)
+    assert_sound(morning, states, changes, out)
+    reasons = {u.job_id: u.reason for u in out.remaining.unassigned}
+    for j in on_board_after(route, k):
+        assert reasons.get(j) == UnassignedReason.COURIER_UNAVAILABLE, j
+    assert not any(r.courier_id == cid and r.stops for r in out.remaining.routes)
 
 
 def test_big_offices_are_replanned_in_sound_pieces(
