@@ -824,8 +824,11 @@ def replan(
     t_matrix = time.perf_counter()
     # The limit is the wall time of the whole re-plan: the search gets what snapping and the
     # matrices left of it (at least half), shared by the pieces in proportion to their jobs;
-    # they solve in parallel on ``workers`` processes.
+    # they solve in parallel on ``workers`` processes. A piece gets at least a second (a tenth
+    # of the search on a short re-plan: a floor of a second each made a 1 s re-plan of nine
+    # post offices on one process take 9 s).
     search_s = max(0.5 * opts.time_limit_s, opts.time_limit_s - (t_matrix - t0))
+    floor_s = min(PIECE_MIN_S, 0.1 * search_s)
     work = [
         (
             solver_problem,
@@ -833,7 +836,7 @@ def replan(
             s_dist,
             SolverParams(
                 time_limit_s=max(
-                    1.0,
+                    floor_s,
                     0.85 * min(search_s, search_s * opts.workers * max(1, n) / total_jobs),
                 ),
                 seed=opts.seed,
@@ -985,6 +988,9 @@ def _settle_on_the_way(
             fix_to_next_s=None if fix is None else int(times[fix, nxt]),
         )
 
+
+#: The search time of a piece of a re-plan of at least 10 s is never below this.
+PIECE_MIN_S = 1.0
 
 #: A post office with more jobs to place than this is re-planned in pieces: groups of its
 #: couriers (by direction from the office) with their own jobs and the nearest new ones.
