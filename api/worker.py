@@ -358,10 +358,11 @@ class SolveWorker(Worker):
             if os.WIFSIGNALED(ret_val)
             else f"exit status {os.WEXITSTATUS(ret_val)}"
         )
-        for reaped in reap_plans(factory, r, requeue=requeue, plan_ids=[int(job.args[0])]):
-            logger.warning(
-                "plan %d: work horse %d died (%s); %s", reaped.plan_id, retpid, how, reaped.outcome
-            )
+        plan_id = int(job.args[0])
+        reaped = reap_plans(factory, r, requeue=requeue, plan_ids=[plan_id])
+        # a status read that saw the horse gone may have re-queued (or failed) the plan first
+        outcome = reaped[0].outcome if reaped else "already handled by the service"
+        logger.warning("plan %d: work horse %d died (%s); %s", plan_id, retpid, how, outcome)
 
 
 def _failed(
