@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -40,7 +41,12 @@ TABLES = sorted(orm_models.Base.metadata.tables)
 
 
 class RedisPlanCallbacks:
-    """Publish a solve's progress to Redis (throttled to a few messages per second)."""
+    """Publish a solve's progress to Redis (throttled to a few messages per second).
+
+    The planner's progress relay is a thread that may still deliver after the solve returned
+    (on a busy machine): :meth:`close` before the outcome is published, so that no late
+    "solving" message follows "ready" and turns the dispatcher's page back to solving.
+    """
 
     def __init__(self, r: redis.Redis, plan_id: int, t0: float) -> None:
         self.r = r
@@ -48,9 +54,21 @@ class RedisPlanCallbacks:
         self.t0 = t0
         self.best: dict[str, tuple[int, int]] = {}
         self._last = 0.0
+        self._lock = threading.Lock()
+        self._closed = False
 
     def _elapsed(self) -> float:
         return round(time.perf_counter() - self.t0, 2)
+
+    def _publish(self, fields: dict[str, Any]) -> None:
+        with self._lock:
+            if not self._closed:
+                live.set_progress(self.r, self.plan_id, fields)
+
+    def close(self) -> None:
+        """Publish no more progress (whatever a relay thread still delivers is dropped)."""
+        with self._lock:
+            self._closed = True
 
     def on_stage(self, stage: str, done: int, total: int) -> None:
         """Publish the current stage and its progress."""
@@ -58,9 +76,7 @@ class RedisPlanCallbacks:
         if done not in (0, total) and now - self._last < 0.25:
             return
         self._last = now
-        live.set_progress(
-            self.r,
-            self.plan_id,
+        self._publish(
             {
                 "status": "solving",
                 "stage": stage,
@@ -79,9 +95,7 @@ class RedisPlanCallbacks:
         if now - self._last < 0.25:
             return
         self._last = now
-        live.set_progress(
-            self.r,
-            self.plan_id,
+        self._publish(
             {
                 "status": "solving",
                 "stage": "solving",
@@ -265,7 +279,9 @@ def _solve_plan(
         problem, result = planned.problem, planned.plan
     except Exception as e:
         logger.exception("plan %d failed", plan_id)
+        cb.close()
         return _failed(plan_id, e, factory, r, lease, t0)
+    cb.close()
     if not lease.current():
         logger.warning(
             "plan %d was queued again while this worker solved it; result dropped", plan_id
@@ -463,7 +479,9 @@ def _replan_plan(
         replanned, network = _replan_day(plan_id, settings, factory, cb)
     except Exception as e:
         logger.exception("re-plan %d failed", plan_id)
+        cb.close()
         return _failed(plan_id, e, factory, r, lease, t0)
+    cb.close()
     if not lease.current():
         logger.warning("re-plan %d was queued again meanwhile; result dropped", plan_id)
         return {"status": "abandoned"}

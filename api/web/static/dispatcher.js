@@ -763,6 +763,8 @@
   }
 
   function onSolve(msg) {
+    // a solved plan never goes back to solving: a progress message arriving late is ignored
+    if (SOLVING.includes(msg.status) && state.plan && !SOLVING.includes(state.plan.status)) return;
     showSolve(msg);
     if (msg.status === "ready" || msg.status === "failed") {
       stopPolling();
