@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from api.supervise import die_with_parent, write_pid_file
 
@@ -157,7 +159,10 @@ class EmbeddedRedis:
         )
         if self.pid_file is not None:
             write_pid_file(self.pid_file, process.pid, "redis-server", self.directory)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        # one try per poll: redis-py's own retries back off up to seconds while the server starts
+        client = redis.Redis(
+            port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from api.embedded import EmbeddedRedis, EmbeddedRedisError
 from routing.model import Problem
@@ -106,7 +108,7 @@ def test_serve_starts_embedded_redis_sqlite_and_a_worker(
     text = (tmp_path / "serve.log").read_text()
     redis_port = int(text.split("embedded Redis at redis://127.0.0.1:")[1].split("/")[0])
     with pytest.raises(redis.ConnectionError):
-        redis.Redis(port=redis_port, socket_connect_timeout=1).ping()
+        redis.Redis(port=redis_port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)).ping()
 
 
 def test_a_port_taken_before_redis_binds_it_gets_another(tmp_path: Path) -> None:
