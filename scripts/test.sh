@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh dev
+# A machine may set PYTHONDONTWRITEBYTECODE: pytest then rewrites the assertions of its plugins
+# (Hypothesis, Schemathesis: some 230 modules) again in every test process, about 8 s each.
+unset PYTHONDONTWRITEBYTECODE
 echo "== ruff" >&2
 ruff check .
 ruff format --check .
