@@ -780,23 +780,28 @@ def replan(
         office_done = [j for st in members for j in st.frozen]
         ctx = _office_problem(day, office, members, placed, office_done, pos_row, day_pos)
         m = router.matrix(snapped.subset(ctx["rows"]))
-        cut = _cut_off(ctx, m.time_s)
+        cut = _cannot_get_back(ctx, m.time_s)
         if cut:
-            # A courier the day's closures cut off from their post office gets no round (no
-            # round of theirs could end): what is on board waits with them, the rest goes to
-            # the others of the piece, solved without them.
-            lost = {j for st in cut for j in st.pinned}
+            # A courier the day's closures cut off from their post office, or who stops working
+            # before the drive back could end, gets no round (no round of theirs could end: the
+            # office's whole search would find nothing). What is on board waits with them, the
+            # rest goes to the others of the piece, solved without them.
+            lost = {j for st, _ in cut for j in st.pinned}
             cut_off += [
-                Unassigned(
-                    j,
-                    UnassignedReason.UNREACHABLE,
-                    f"on board courier {st.courier.courier_id}, cut off from the post office",
-                )
-                for st in cut
+                Unassigned(j, reason, f"on board courier {st.courier.courier_id}, {why}")
+                for st, (reason, why) in cut
                 for j in placed
                 if j in st.pinned
             ]
-            members = [st for st in members if st not in cut]
+            orphaned |= {
+                j
+                for st, (reason, _) in cut
+                if reason == UnassignedReason.COURIER_UNAVAILABLE
+                for j in st.remaining
+                if j not in st.pinned
+            }
+            cut_couriers = [st for st, _ in cut]
+            members = [st for st in members if st not in cut_couriers]
             placed = [j for j in placed if j not in lost]
             office_done = [j for st in members for j in st.frozen]
             ctx = _office_problem(day, office, members, placed, office_done, pos_row, day_pos)
@@ -857,16 +862,7 @@ def replan(
     violations: list[Violation] = []
     for ctx, solved in zip(contexts, plans, strict=True):
         office_routes, office_starts = _day_routes(ctx, solved)
-        office_unassigned = [
-            u
-            if u.job_id not in orphaned
-            else Unassigned(
-                u.job_id,
-                UnassignedReason.COURIER_UNAVAILABLE,
-                "its courier stopped working and no other courier can take it",
-            )
-            for u in solved.unassigned
-        ]
+        office_unassigned = [_why_left_out(u, ctx["members"], orphaned) for u in solved.unassigned]
         violations += check_plan(
             ctx["problem"],
             Plan(tuple(office_routes), tuple(office_unassigned), 0),
@@ -929,6 +925,24 @@ def replan(
         t_end - t0,
     )
     return Replan(day, remaining, starts, frozen, job_changes, violations, stats)
+
+
+def _why_left_out(u: Unassigned, members: list[Standing], orphaned: set[str]) -> Unassigned:
+    """Say in the running day's words why the search left a job out.
+
+    The search sees a courier who stops early as a short shift: a parcel on their motorbike
+    they cannot reach before they stop, or a job of a courier who stopped that nobody else
+    can take, is left out because a courier stops, not because a shift is too short.
+    """
+    if u.job_id in orphaned:
+        why = "its courier stopped working and no other courier can take it"
+        return Unassigned(u.job_id, UnassignedReason.COURIER_UNAVAILABLE, why)
+    for st in members:
+        if u.job_id in st.pinned and st.available_until is not None:
+            cid = st.courier.courier_id
+            why = f"on board courier {cid}, who stops working before they could serve it"
+            return Unassigned(u.job_id, UnassignedReason.COURIER_UNAVAILABLE, why)
+    return u
 
 
 def _settle_on_the_way(
@@ -1111,19 +1125,26 @@ def _office_problem(
     }
 
 
-def _cut_off(ctx: dict[str, Any], durations: npt.NDArray[np.int64]) -> list[Standing]:
-    """Return the couriers of a piece who cannot get back to their post office from where they are."""
+def _cannot_get_back(
+    ctx: dict[str, Any], durations: npt.NDArray[np.int64]
+) -> list[tuple[Standing, tuple[UnassignedReason, str]]]:
+    """Return the couriers of a piece whose round cannot end, each with why.
+
+    Cut off from their post office by closures (``unreachable``), or standing farther from it
+    than the time they still work (``courier_unavailable``): a courier who stops at 15:08
+    twenty minutes out serves nothing more today.
+    """
     problem: Problem = ctx["problem"]
-    return [
-        st
-        for st in ctx["members"]
-        if int(
-            durations[
-                ctx["start_row"][st.courier.courier_id], problem.depot_index(st.courier.end_depot)
-            ]
-        )
-        >= UNREACHABLE
-    ]
+    late: list[tuple[Standing, tuple[UnassignedReason, str]]] = []
+    for st in ctx["members"]:
+        home = problem.depot_index(st.courier.end_depot)
+        drive = int(durations[ctx["start_row"][st.courier.courier_id], home])
+        if drive >= UNREACHABLE:
+            late.append((st, (UnassignedReason.UNREACHABLE, "cut off from the post office")))
+        elif st.time_s + drive > _shift_end(st):
+            why = "who stops working before they could get back to the post office"
+            late.append((st, (UnassignedReason.COURIER_UNAVAILABLE, why)))
+    return late
 
 
 def _shift_end(st: Standing) -> int:

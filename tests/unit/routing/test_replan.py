@@ -10,9 +10,18 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from routing.eta import haversine_m
 from routing.model import UNREACHABLE, Job, Load, TimeWindow
 from routing.planner import DayPlan, PlanOptions, plan_day
-from routing.replan import CourierState, DayChanges, Replan, ReplanOptions, StopProgress, replan
+from routing.replan import (
+    CourierState,
+    DayChanges,
+    Replan,
+    ReplanOptions,
+    StopProgress,
+    replan,
+    standing,
+)
 from routing.scenario import DayScenario, make_day
 from routing.vocabulary import STARTED_STATUSES, StopStatus, UnassignedReason
 
@@ -143,6 +152,8 @@ def assert_sound(
         j.job_id for j in out.problem.jobs
     )
     assert {u.reason for u in out.remaining.unassigned} <= set(UnassignedReason)
+    # Every piece's search found a plan (a courier whose round cannot end made it find none).
+    assert UnassignedReason.TIME_LIMIT not in {u.reason for u in out.remaining.unassigned}
     # A pair whose pickup is done is delivered by the courier who collected it (or not at all).
     partner = out.problem.pair_partner()
     owner = {s.job_id: r.courier_id for r in out.remaining.routes for s in r.stops}
@@ -314,6 +325,67 @@ def test_a_courier_who_stops_before_reaching_the_next_stop_keeps_what_is_on_boar
     for j in on_board_after(route, k):
         assert reasons.get(j) == UnassignedReason.COURIER_UNAVAILABLE, j
     assert not any(r.courier_id == cid and r.stops for r in out.remaining.routes)
+
+
+def test_a_courier_who_stops_before_they_could_get_back_leaves_the_others_a_plan(
+    province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
+) -> None:
+    """A courier serving a stop far out stops working half a minute after that service.
+
+    No round of theirs can end at the post office in time. Their post office's whole search
+    used to find no plan, and their colleagues' jobs came back ``time_limit``; now they get no
+    round, what is on board waits with them, and the others are planned as usual.
+    """
+    jobs = morning.problem.job_by_id()
+    depots = morning.problem.depot_by_id()
+    office_of = {c.courier_id: c.depot_id for c in morning.problem.couriers}
+    colleagues = Counter(office_of[r.courier_id] for r in morning.plan.routes if r.stops)
+
+    def far(route: Any, k: int) -> float:
+        job, home = jobs[route.stops[k].job_id], depots[office_of[route.courier_id]]
+        return haversine_m(job.lon, job.lat, home.lon, home.lat)
+
+    # The stop farthest from its post office on a round of an office with other rounds.
+    route, k = max(
+        (
+            (r, k)
+            for r in morning.plan.routes
+            if colleagues[office_of[r.courier_id]] > 1
+            for k in range(len(r.stops) - 1)
+            if any(j.loaded_at_depot for j in map(jobs.get, r.job_ids[k + 1 :]) if j)
+        ),
+        key=lambda rk: far(*rk),
+    )
+    assert far(route, k) > 2000
+    stop = route.stops[k]
+    now = stop.arrival_s + 1
+    states = live_states(morning, now, fail_every=0)
+    cid = route.courier_id
+    changes = DayChanges(now_s=now, unavailable={cid: now})
+    courier = morning.problem.courier_by_id()[cid]
+    free_s = standing(morning.problem, courier, route, states[cid], changes).time_s
+    changes = DayChanges(now_s=now, unavailable={cid: free_s + 30})
+    out = replan_morning(morning, states, changes, province_graph, scenario, time_limit_s=2)
+    assert_sound(morning, states, changes, out)
+    reasons = {u.job_id: u for u in out.remaining.unassigned}
+    on_board = [j for j in route.job_ids[k + 1 :] if jobs[j].loaded_at_depot]
+    for j in on_board:
+        assert reasons[j].reason == UnassignedReason.COURIER_UNAVAILABLE, reasons.get(j)
+        assert cid in reasons[j].detail
+    assert not any(r.courier_id == cid and r.stops for r in out.remaining.routes)
+    # The colleagues' own jobs not yet served are still on their rounds.
+    office = office_of[cid]
+    served = {j for ids in out.frozen.values() for j in ids}
+    others = [
+        j
+        for r in morning.plan.routes
+        if office_of[r.courier_id] == office and r.courier_id != cid
+        for j in r.job_ids
+        if j not in served
+    ]
+    on_rounds = {s.job_id for r in out.remaining.routes for s in r.stops}
+    assert others
+    assert sum(j in on_rounds for j in others) >= 0.9 * len(others)
 
 
 def test_a_short_replan_of_many_offices_on_one_process_keeps_to_its_time(
