@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from routing.eta import haversine_m
 from routing.reports import day_rows, load_frame, month_frame, save_frame
 from routing.vocabulary import FailReason
 
@@ -341,13 +342,6 @@ def _lognormal(rng: np.random.Generator, sigma: float) -> float:
     return float(math.exp(rng.normal(0.0, sigma))) if sigma > 0 else 1.0
 
 
-def _haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_009.0 * math.asin(math.sqrt(min(1.0, a)))
-
-
 def is_rain_day(day: date | None, rng: np.random.Generator, params: SimulationParams) -> bool:
     """Draw whether it rains on ``day`` (rainy season May-November)."""
     wet = day is not None and 5 <= day.month <= 11
@@ -391,7 +385,7 @@ def _simulate_route(
         travel_planned = max(0, stop.arrival_s - planned_prev_dep - (brk if on_break_leg else 0))
         planned_prev_dep = stop.departure_s
         dist = leg_distance_m(prev_loc, stop.location_idx)
-        from_office = _haversine_m(depot.lon, depot.lat, job.lon, job.lat)
+        from_office = haversine_m(depot.lon, depot.lat, job.lon, job.lat)
         speed_kph = dist / travel_planned * 3.6 if travel_planned > 0 else 99.0
         rough = from_office > params.rough_distance_m or (
             dist > 500 and speed_kph < params.rough_speed_kph
@@ -527,7 +521,7 @@ def _straight_distance(problem: Problem) -> Callable[[int, int], float]:
     points = [(d.lon, d.lat) for d in problem.depots] + [(j.lon, j.lat) for j in problem.jobs]
 
     def distance(a: int, b: int) -> float:
-        return 1.3 * _haversine_m(*points[a], *points[b])
+        return 1.3 * haversine_m(*points[a], *points[b])
 
     return distance
 
