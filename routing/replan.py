@@ -438,7 +438,9 @@ def standing(
                 if other is not None and other not in frozen:
                     pinned.add(other)
             elif job.kind == "delivery" and job.pair_id is not None and reached:
-                load = load - job.demand
+                # not below nothing: a delivery marked done after its pickup failed (the
+                # citizen brought the dossier to the post office) handed over nothing carried
+                load = load.serve("delivery", job.demand)
     else:
         # Not yet left: the deliveries are still to be loaded at the office, by this courier.
         pinned = {j for j in remaining if jobs[j].loaded_at_depot}

@@ -388,6 +388,39 @@ def test_a_courier_who_stops_before_they_could_get_back_leaves_the_others_a_plan
     assert sum(j in on_rounds for j in others) >= 0.9 * len(others)
 
 
+def test_a_delivery_done_after_its_pickup_failed_is_taken_as_it_comes(
+    province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
+) -> None:
+    """The phone says a pair's pickup failed and its delivery was done all the same.
+
+    The delivery handed over nothing the courier carried (the citizen brought the dossier
+    to the post office): with nothing else on board, the re-plan used to fail on a load
+    below nothing.
+    """
+    jobs = morning.problem.job_by_id()
+    partner = morning.problem.pair_partner()
+    route, pickup, delivery = next(
+        (r, j, partner[j])
+        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
+        for j in r.job_ids
+        if jobs[j].kind == "pickup" and j in partner and partner[j] in r.job_ids
+    )
+    now = route.stops[-1].departure_s + 1  # the round is over; every pickup of it failed
+    states = live_states(morning, now, fail_every=0)
+    cid = route.courier_id
+    stops = tuple(
+        replace(p, status=StopStatus.FAILED) if jobs[p.job_id].kind == "pickup" else p
+        for p in states[cid].stops
+    )
+    assert {p.job_id: p.status for p in stops}[delivery] == StopStatus.COMPLETED
+    states[cid] = replace(states[cid], stops=stops)
+    changes = DayChanges(now_s=now)
+    out = replan_morning(morning, states, changes, province_graph, scenario, time_limit_s=1)
+    assert_sound(morning, states, changes, out)
+    assert out.starts[cid].load.fits_in(morning.problem.courier_by_id()[cid].capacity)
+    assert {pickup, delivery} <= set(out.frozen[cid])
+
+
 def test_a_short_replan_of_many_offices_on_one_process_keeps_to_its_time(
     province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
 ) -> None:
