@@ -18,7 +18,7 @@ office, whatever its reason, and the citizen is told (``ClosedJob.notify``).
 A pickup-delivery pair moves as one: while the pickup is not completed, the delivery follows
 the pickup's fate (same action, same day). Once the pickup is completed the item is at the post
 office, so a delivery carried on alone becomes an ordinary delivery from the office
-(:func:`carried_job`).
+(:func:`carried_jobs`).
 """
 
 from __future__ import annotations
@@ -370,12 +370,23 @@ def revise(before: ClosedJob, after: ClosedJob, *, published: Container[date]) -
     return Revision(replace(after, carried_to=None), withdraw_from=placed, flag=flag, notify=notify)
 
 
-def carried_job(job: Job, *, pickup_completed: bool) -> Job:
-    """Return a job as it becomes a job of its next day.
+def carried_jobs(items: Sequence[DayJob], decided: Sequence[ClosedJob]) -> list[Job]:
+    """Return each job of ``items`` as it becomes a job of a later day.
 
-    The citizen's request time, windows and everything else stay; a delivery whose pickup was
-    completed leaves its pair (the item waits at the post office) and is loaded there.
+    The citizen's request time, windows and everything else stay. A half of a pair whose
+    other half ended completed leaves its pair: a delivery whose pickup was completed (the
+    item waits at the post office, and is loaded there), and a pickup whose delivery the
+    phone reported completed first (taps out of order): a later day cannot plan half a pair.
+    ``decided`` is :func:`close_jobs`' answer for ``items``.
     """
-    if job.kind == "delivery" and job.pair_id is not None and pickup_completed:
-        return replace(job, pair_id=None)
-    return job
+    completed = {c.job_id for c in decided if c.outcome == CloseOutcome.COMPLETED}
+    done_halves: dict[str, set[str]] = {}
+    for it in items:
+        if it.job.pair_id is not None and it.job.job_id in completed:
+            done_halves.setdefault(it.job.pair_id, set()).add(it.job.job_id)
+    return [
+        replace(it.job, pair_id=None)
+        if it.job.pair_id is not None and done_halves.get(it.job.pair_id, set()) - {it.job.job_id}
+        else it.job
+        for it in items
+    ]

@@ -27,7 +27,7 @@ from routing.check import Violation, check_plan
 from routing.errors import InfeasibleChangeError, InputError, PlanConflictError, UnknownIdError
 from routing.model import UNREACHABLE, Courier, Problem
 from routing.plan import Plan, Route, Unassigned
-from routing.replan import CourierState, DayChanges, Standing, standing
+from routing.replan import CourierState, DayChanges, Standing, standing, unpair_delivered_first
 from routing.schedule import RouteStart, schedule_route
 from routing.vocabulary import STARTED_STATUSES, UnassignedReason
 
@@ -285,7 +285,7 @@ def apply_edit(
     sub = Problem(
         problem.depots,
         tuple(couriers[c] for c in sorted(involved)),
-        tuple(j for j in problem.jobs if j.job_id in jobs_in),
+        unpair_delivered_first([j for j in problem.jobs if j.job_id in jobs_in], done),
         day=problem.day,
     )
     lons = [d.lon for d in sub.depots] + [j.lon for j in sub.jobs]

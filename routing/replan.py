@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -466,6 +466,22 @@ def standing(
         route=route,
         state=state,
     )
+
+
+def unpair_delivered_first(jobs: Sequence[Job], done: Collection[str]) -> tuple[Job, ...]:
+    """Return the jobs, a pair whose delivery is done before its pickup made two plain jobs.
+
+    The phone may report a pair's delivery done while its pickup is still to make (the
+    pickup skipped, or its tap still queued on a phone without signal). The pickup stays a
+    stop of its own: the pair's order is behind us, and checking it would refuse every
+    re-plan and edit of that round.
+    """
+    by_id = {j.job_id: j for j in jobs}
+    first = {by_id[j].pair_id for j in done if j in by_id and by_id[j].kind == "delivery"} - {
+        by_id[j].pair_id for j in done if j in by_id and by_id[j].kind == "pickup"
+    }
+    first.discard(None)
+    return tuple(replace(j, pair_id=None) if j.pair_id in first else j for j in jobs)
 
 
 def _break_taken(
@@ -1098,7 +1114,9 @@ def _office_problem(
     # A served half stays in the problem only with its other half (a dropped delivery of a
     # collected pair is unassigned elsewhere; its served pickup has nothing to check here).
     job_ids = placed + [j for j in office_done if j not in placed and partner.get(j, j) in whole]
-    office_jobs = tuple(jobs[j] for j in sorted(job_ids, key=day_pos.__getitem__))
+    office_jobs = unpair_delivered_first(
+        [jobs[j] for j in sorted(job_ids, key=day_pos.__getitem__)], office_done
+    )
     checked_couriers = tuple(_clipped(st) for st in available)
     problem = Problem(day.depots, checked_couriers, office_jobs, day=day.day)
     rows = list(range(nd)) + [nd + day_pos[j.job_id] for j in office_jobs]

@@ -32,7 +32,7 @@ from routing.close import (
     DayJob,
     JobHistory,
     Revision,
-    carried_job,
+    carried_jobs,
     close_jobs,
     next_working_day,
     revise,
@@ -188,16 +188,6 @@ def _decide(session: Session, day: date, day_jobs: list[DayJob]) -> list[ClosedJ
     )
 
 
-def _pickups_completed(day_jobs: list[DayJob], decided: list[ClosedJob]) -> dict[str, bool]:
-    """Return, per pair id, whether the pair's pickup ended completed."""
-    completed = {c.job_id for c in decided if c.outcome == CloseOutcome.COMPLETED}
-    return {
-        it.job.pair_id: it.job.job_id in completed
-        for it in day_jobs
-        if it.job.pair_id and it.job.kind == "pickup"
-    }
-
-
 def _counts(decided: list[ClosedJob] | list[JobOutcome]) -> dict[str, int]:
     """Return a closed day's counts by outcome and by action."""
     return {
@@ -247,12 +237,10 @@ def close_day(
             )
     day_jobs = [it.day_job for it in items]
     decided = _decide(session, day, day_jobs)
-    pickup_done = _pickups_completed(day_jobs, decided)
     rows: list[JobOutcome] = []
     skipped: list[str] = []
-    for it, closed in zip(items, decided, strict=True):
+    for it, closed, later in zip(items, decided, carried_jobs(day_jobs, decided), strict=True):
         job = it.day_job.job
-        later = carried_job(job, pickup_completed=pickup_done.get(job.pair_id or "", False))
         if closed.carried_to is not None and not _carry(session, later, closed.carried_to):
             skipped.append(job.job_id)
         rows.append(_outcome_row(day, it, closed, later))
@@ -398,14 +386,11 @@ def revise_after_close(session: Session, day: date, job_id: str) -> list[LateRev
         d for d in [*(o.carried_to for o in stored.values()), *(c.carried_to for c in decided)] if d
     }
     published = {d for d in later_days if published_plan_id(session, d) is not None}
-    pickup_done = _pickups_completed(day_jobs, decided)
     changed: list[LateRevision] = []
-    for it, after in zip(group, decided, strict=True):
+    for after, later in zip(decided, carried_jobs(day_jobs, decided), strict=True):
         o = stored.get(after.job_id)
         if o is None:
             continue
-        job = it.day_job.job
-        later = carried_job(job, pickup_completed=pickup_done.get(job.pair_id or "", False))
         rev = revise(_stored_closed_job(o), after, published=published)
         if rev is None:
             # Its pickup done after all, a carried delivery leaves its pair on a day to plan.

@@ -662,3 +662,35 @@ def test_a_pickup_done_after_the_close_leaves_its_delivery_carried_alone(
     # The next day plans (no half pair left behind).
     r = s.client.post("/plans", headers=h, json={"day": nxt.isoformat(), "time_limit_s": 1})
     assert r.status_code == 202, r.text
+
+
+def test_a_pickup_left_behind_its_reported_delivery_is_carried_on_its_own(
+    stack: Stack, town_files: dict[str, Path], town: Problem
+) -> None:
+    """The phone reported a pair's delivery completed and never its pickup (taps out of order).
+
+    At the close the pickup goes to the next day as a plain pickup: carried with its pair id,
+    the next day held half a pair and could not be planned.
+    """
+    town = two_weeks_earlier(town)
+    s, day = stack, town.day
+    assert day is not None
+    load_and_publish(s, town_files, town)
+    h = s.h("dispatcher")
+    jobs = town.job_by_id()
+    routed = [st["job_id"] for stops in rounds(s, day).values() for st in stops]
+    pickup = next(jobs[j] for j in routed if jobs[j].pair_id and jobs[j].kind == "pickup")
+    delivery = next(
+        j for j in town.jobs if j.pair_id == pickup.pair_id and j.job_id != pickup.job_id
+    )
+    r = report(s, day, delivery.job_id, "completed", proof=proof_for(delivery))
+    assert r.status_code == 201, r.text
+    closed = close(s, day).json()
+    carried = {o["job_id"] for o in closed["carried"]}
+    assert pickup.job_id in carried
+    assert delivery.job_id not in carried
+    nxt = next_working_day(day)
+    r = s.client.get("/jobs", headers=h, params={"day": nxt.isoformat(), "limit": 500})
+    records = {row["id"]: row["data"] for row in r.json()["data"]}
+    assert records[pickup.job_id].get("pair_id") is None
+    plan_and_publish(s, nxt)  # the next day plans and publishes

@@ -13,7 +13,7 @@ from routing.close import (
     CarryRules,
     DayJob,
     JobHistory,
-    carried_job,
+    carried_jobs,
     close_jobs,
     decide,
     next_working_day,
@@ -151,11 +151,30 @@ def test_pair_delivery_follows_its_pickup_until_the_pickup_is_done() -> None:
         [DayJob(pickup, "failed", "wrong_address"), DayJob(delivery, "failed", "pickup_failed")],
     )
     assert [o.action for o in held] == [CarryAction.HOLD, CarryAction.HOLD]
-    alone = close_jobs(FRIDAY, [DayJob(pickup, "completed"), DayJob(delivery, "planned")])
+    assert carried_jobs([DayJob(pickup, "failed"), DayJob(delivery, "failed")], held) == [
+        pickup,
+        delivery,
+    ]
+    items = [DayJob(pickup, "completed"), DayJob(delivery, "planned")]
+    alone = close_jobs(FRIDAY, items)
     assert [o.action for o in alone] == [CarryAction.DONE, CarryAction.NEXT_DAY]
-    assert carried_job(delivery, pickup_completed=True).pair_id is None
-    assert carried_job(delivery, pickup_completed=False).pair_id == "X"
-    assert carried_job(pickup, pickup_completed=False) == pickup
+    assert carried_jobs(items, alone)[1] == replace(delivery, pair_id=None)
+
+
+def test_a_pickup_whose_delivery_was_reported_first_is_carried_on_its_own() -> None:
+    """The phone reported the delivery completed and the pickup never: taps out of order.
+
+    The pickup goes to the next day as a plain pickup; with its pair id the next day would
+    hold half a pair, which no day can plan.
+    """
+    pickup = job("P", kind="pickup", pair_id="X", category="dossier_transfer")
+    delivery = job("D", pair_id="X", category="dossier_transfer")
+    items = [DayJob(pickup, "planned"), DayJob(delivery, "completed")]
+    out = close_jobs(FRIDAY, items)
+    assert [o.action for o in out] == [CarryAction.NEXT_DAY, CarryAction.DONE]
+    later = carried_jobs(items, out)
+    assert later[0] == replace(pickup, pair_id=None)
+    assert out[1].carried_to is None
 
 
 def test_rules_round_trip_and_refuse_bad_values() -> None:
@@ -181,7 +200,7 @@ def test_payout_cash_does_not_change_carry_over() -> None:
     payout = job("PAY", category="pension_payout", demand=Load(cash_vnd=1_500_000))
     out = close_jobs(FRIDAY, [DayJob(payout, "failed", "nobody_home")])
     assert out[0].carried_to == SATURDAY
-    assert carried_job(payout, pickup_completed=False).payout_vnd == 1_500_000
+    assert carried_jobs([DayJob(payout, "failed", "nobody_home")], out)[0].payout_vnd == 1_500_000
 
 
 def test_a_late_completion_takes_the_carried_job_off_an_unpublished_day() -> None:

@@ -145,3 +145,32 @@ def test_a_courier_between_stops_is_timed_from_where_the_drive_brings_them() -> 
     (first,) = result.routes["c1"].stops[1:2]
     assert first.job_id == "y"
     assert first.arrival_s == p.departure_s + drive < now + drive
+
+
+def test_a_round_whose_delivery_was_reported_before_its_pickup_can_still_be_edited() -> None:
+    """The phone reports a pair's delivery done while its pickup is still to make.
+
+    The pickup stays a stop of its own on the round; every edit of that round used to be
+    refused as "delivered before its pickup".
+    """
+    one = Load(items=1, weight_g=500)
+    problem = Problem(
+        (depot("D"),),
+        (courier("c0"), courier("c1")),
+        (
+            job("q", 2, 0, kind="pickup", demand=one, pair_id="P1"),
+            job("r", 4, 0, demand=one, pair_id="P1"),
+            job("s", 5, 1, demand=one),
+            job("t", 5, 2, kind="pickup", demand=one),
+        ),
+    )
+    dur, dist = matrices(problem)
+    plan = plan_from_sequences(problem, {"c0": ["q", "r", "s"], "c1": ["t"]}, dur, dist)
+    now = plan.routes[0].stops[1].departure_s + 60
+    states = {"c0": CourierState("c0", (StopProgress("r", StopStatus.COMPLETED, now - 60),))}
+    running = Running(plan, states, now)
+    result = _edit(problem, plan, Edit("move", job_id="t", courier_id="c0"), running)
+    assert result.routes["c0"].stops[0].job_id == "r"
+    assert {"q", "s", "t"} == {s.job_id for s in result.routes["c0"].stops[1:]}
+    result = _edit(problem, plan, Edit("unassign", job_id="q"), running)
+    assert "q" in result.unassigned

@@ -417,8 +417,43 @@ def test_a_delivery_done_after_its_pickup_failed_is_taken_as_it_comes(
     changes = DayChanges(now_s=now)
     out = replan_morning(morning, states, changes, province_graph, scenario, time_limit_s=1)
     assert_sound(morning, states, changes, out)
-    assert out.starts[cid].load.fits_in(morning.problem.courier_by_id()[cid].capacity)
+    courier = morning.problem.courier_by_id()[cid]
+    on_board = standing(morning.problem, courier, route, states[cid], changes).load
+    assert on_board.fits_in(courier.capacity)
     assert {pickup, delivery} <= set(out.frozen[cid])
+
+
+def test_a_delivery_reported_before_its_pickup_leaves_the_pickup_to_make(
+    province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
+) -> None:
+    """The phone reports a pair's delivery done while its pickup is still to make.
+
+    Taps out of order (the pickup skipped, or its tap still on the phone): the pickup stays
+    a stop of its own, and the re-plan used to fail building the office's problem with half
+    a pair (or, with the pair kept, report "delivered before its pickup").
+    """
+    jobs = morning.problem.job_by_id()
+    partner = morning.problem.pair_partner()
+    route, pickup, delivery = next(
+        (r, j, partner[j])
+        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
+        for j in r.job_ids
+        if jobs[j].kind == "pickup" and j in partner and partner[j] in r.job_ids
+    )
+    k = route.job_ids.index(delivery)
+    now = route.stops[k].departure_s + 1
+    states = live_states(morning, now, fail_every=0)
+    cid = route.courier_id
+    states[cid] = replace(
+        states[cid], stops=tuple(p for p in states[cid].stops if p.job_id != pickup)
+    )
+    changes = DayChanges(now_s=now)
+    out = replan_morning(morning, states, changes, province_graph, scenario, time_limit_s=1)
+    assert_sound(morning, states, changes, out)
+    assert delivery in out.frozen[cid]
+    on_round = {s.job_id: r.courier_id for r in out.remaining.routes for s in r.stops}
+    reasons = {u.job_id: u.reason for u in out.remaining.unassigned}
+    assert pickup in on_round or pickup in reasons
 
 
 def test_a_short_replan_of_many_offices_on_one_process_keeps_to_its_time(
