@@ -40,6 +40,7 @@ from routing.replan import (
     collected_at_office,
     nearest_depot,
     standing,
+    unpair_delivered_first,
 )
 from routing.schedule import RouteStart, schedule_route
 
@@ -208,7 +209,8 @@ def _round(
     mine = set(view.remaining[cid])
     mine |= {j for j in (m.location_job, m.came_from, *m.frozen[-1:]) if j is not None}
     mine |= {view.partner[j] for j in mine if j in view.partner}
-    jobs = tuple(j for j in view.problem.jobs if j.job_id in mine) + view.new_jobs
+    theirs = [j for j in view.problem.jobs if j.job_id in mine]
+    jobs = unpair_delivered_first(theirs, m.frozen) + view.new_jobs
     needed = {m.courier.depot_id, m.courier.end_depot} | {j.depot_id for j in jobs}
     depots = tuple(d for d in view.problem.depots if d.depot_id in needed)
     sub = Problem(depots, (m.courier,), jobs, day=view.problem.day)

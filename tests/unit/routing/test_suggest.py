@@ -158,3 +158,38 @@ def test_pinned_rounds_give_the_same_suggestions(
         assert full
     # one pinned round per courier asked about, kept from one question to the next
     assert 0 < len(network._rounds) <= len(morning.problem.couriers)
+
+
+def test_a_round_whose_delivery_was_reported_before_its_pickup_still_takes_a_job(
+    morning: DayPlan, matrix: MatrixFn
+) -> None:
+    """The phone reported a pair's delivery done and not its pickup (taps out of order).
+
+    The pickup stays a stop of its own: no suggestion on that round is refused as
+    "delivered before its pickup" (every one of them was).
+    """
+    jobs = morning.problem.job_by_id()
+    partner = morning.problem.pair_partner()
+    route, pickup, delivery = next(
+        (r, j, partner[j])
+        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
+        for j in r.job_ids
+        if jobs[j].kind == "pickup" and j in partner and partner[j] in r.job_ids
+    )
+    now = route.stops[route.job_ids.index(delivery)].departure_s + 1
+    states = live_states(morning, now, fail_every=0)
+    cid = route.courier_id
+    states[cid] = replace(
+        states[cid], stops=tuple(p for p in states[cid].stops if p.job_id != pickup)
+    )
+    near = jobs[delivery]
+    job = replace(
+        _urgent(morning, "pickup", now),
+        lon=near.lon + 0.0008,
+        lat=near.lat,
+        depot_id=morning.problem.courier_by_id()[cid].depot_id,
+    )
+    found = suggest_insertions(morning.problem, morning.plan, states, now, job, matrix, limit=100)
+    mine = [s for s in found if s.courier_id == cid]
+    assert mine
+    assert not any("before its pickup" in v for s in mine for v in s.violations)
