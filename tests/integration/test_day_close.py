@@ -114,6 +114,17 @@ def routed_deliveries(s: Stack, town: Problem, day: date) -> list[Job]:
     return [jobs[j] for j in routed if jobs[j].kind == "delivery" and jobs[j].pair_id is None]
 
 
+def routed_pair(s: Stack, town: Problem, day: date) -> tuple[Job, Job]:
+    """Return the pickup and the delivery of a pair on a round of ``day``."""
+    jobs = town.job_by_id()
+    routed = [st["job_id"] for stops in rounds(s, day).values() for st in stops]
+    pickup = next(jobs[j] for j in routed if jobs[j].pair_id and jobs[j].kind == "pickup")
+    delivery = next(
+        j for j in town.jobs if j.pair_id == pickup.pair_id and j.job_id != pickup.job_id
+    )
+    return pickup, delivery
+
+
 def test_close_carries_failed_and_unattempted_jobs_by_reason(
     stack: Stack, town_files: dict[str, Path], town: Problem
 ) -> None:
@@ -512,12 +523,7 @@ def test_a_held_pair_is_released_whole(
     s, day = stack, town.day
     assert day is not None
     load_and_publish(s, town_files, town)
-    jobs = town.job_by_id()
-    routed = [st["job_id"] for stops in rounds(s, day).values() for st in stops]
-    pickup = next(jobs[j] for j in routed if jobs[j].pair_id and jobs[j].kind == "pickup")
-    delivery = next(
-        j for j in town.jobs if j.pair_id == pickup.pair_id and j.job_id != pickup.job_id
-    )
+    pickup, delivery = routed_pair(s, town, day)
     assert report(s, day, pickup.job_id, "failed", reason="wrong_address").status_code == 201
     closed = close(s, day).json()
     assert {pickup.job_id, delivery.job_id} <= {o["job_id"] for o in closed["held"]}
@@ -636,12 +642,7 @@ def test_a_pickup_done_after_the_close_leaves_its_delivery_carried_alone(
     assert day is not None
     load_and_publish(s, town_files, town)
     h = s.h("dispatcher")
-    jobs = town.job_by_id()
-    routed = [st["job_id"] for stops in rounds(s, day).values() for st in stops]
-    pickup = next(jobs[j] for j in routed if jobs[j].pair_id and jobs[j].kind == "pickup")
-    delivery = next(
-        j for j in town.jobs if j.pair_id == pickup.pair_id and j.job_id != pickup.job_id
-    )
+    pickup, delivery = routed_pair(s, town, day)
     closed = close(s, day).json()
     assert {pickup.job_id, delivery.job_id} <= {o["job_id"] for o in closed["carried"]}
     nxt = next_working_day(day)
@@ -677,12 +678,7 @@ def test_a_pickup_left_behind_its_reported_delivery_is_carried_on_its_own(
     assert day is not None
     load_and_publish(s, town_files, town)
     h = s.h("dispatcher")
-    jobs = town.job_by_id()
-    routed = [st["job_id"] for stops in rounds(s, day).values() for st in stops]
-    pickup = next(jobs[j] for j in routed if jobs[j].pair_id and jobs[j].kind == "pickup")
-    delivery = next(
-        j for j in town.jobs if j.pair_id == pickup.pair_id and j.job_id != pickup.job_id
-    )
+    pickup, delivery = routed_pair(s, town, day)
     r = report(s, day, delivery.job_id, "completed", proof=proof_for(delivery))
     assert r.status_code == 201, r.text
     closed = close(s, day).json()

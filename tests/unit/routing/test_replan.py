@@ -112,6 +112,30 @@ def live_states(day: DayPlan, now_s: int, fail_every: int) -> dict[str, CourierS
     return states
 
 
+def a_round_with_a_pair(day: DayPlan) -> tuple[Any, str, str]:
+    """Return a round holding both halves of a pair, its pickup and its delivery."""
+    jobs = day.problem.job_by_id()
+    partner = day.problem.pair_partner()
+    return next(
+        (r, j, partner[j])
+        for r in sorted(day.plan.routes, key=lambda r: r.courier_id)
+        for j in r.job_ids
+        if jobs[j].kind == "pickup" and j in partner and partner[j] in r.job_ids
+    )
+
+
+def delivered_before_pickup(
+    day: DayPlan, route: Any, pickup: str, now_s: int
+) -> dict[str, CourierState]:
+    """Play the day until ``now_s``, the round's ``pickup`` never reported (taps out of order)."""
+    states = live_states(day, now_s, fail_every=0)
+    cid = route.courier_id
+    states[cid] = replace(
+        states[cid], stops=tuple(p for p in states[cid].stops if p.job_id != pickup)
+    )
+    return states
+
+
 def urgent(day: DayPlan, k: int, kind: str, now_s: int) -> Job:
     """A new urgent job near an existing one."""
     near = day.problem.jobs[(k * 7) % len(day.problem.jobs)]
@@ -398,13 +422,7 @@ def test_a_delivery_done_after_its_pickup_failed_is_taken_as_it_comes(
     below nothing.
     """
     jobs = morning.problem.job_by_id()
-    partner = morning.problem.pair_partner()
-    route, pickup, delivery = next(
-        (r, j, partner[j])
-        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
-        for j in r.job_ids
-        if jobs[j].kind == "pickup" and j in partner and partner[j] in r.job_ids
-    )
+    route, pickup, delivery = a_round_with_a_pair(morning)
     now = route.stops[-1].departure_s + 1  # the round is over; every pickup of it failed
     states = live_states(morning, now, fail_every=0)
     cid = route.courier_id
@@ -432,21 +450,10 @@ def test_a_delivery_reported_before_its_pickup_leaves_the_pickup_to_make(
     a stop of its own, and the re-plan used to fail building the office's problem with half
     a pair (or, with the pair kept, report "delivered before its pickup").
     """
-    jobs = morning.problem.job_by_id()
-    partner = morning.problem.pair_partner()
-    route, pickup, delivery = next(
-        (r, j, partner[j])
-        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
-        for j in r.job_ids
-        if jobs[j].kind == "pickup" and j in partner and partner[j] in r.job_ids
-    )
-    k = route.job_ids.index(delivery)
-    now = route.stops[k].departure_s + 1
-    states = live_states(morning, now, fail_every=0)
+    route, pickup, delivery = a_round_with_a_pair(morning)
+    now = route.stops[route.job_ids.index(delivery)].departure_s + 1
+    states = delivered_before_pickup(morning, route, pickup, now)
     cid = route.courier_id
-    states[cid] = replace(
-        states[cid], stops=tuple(p for p in states[cid].stops if p.job_id != pickup)
-    )
     changes = DayChanges(now_s=now)
     out = replan_morning(morning, states, changes, province_graph, scenario, time_limit_s=1)
     assert_sound(morning, states, changes, out)

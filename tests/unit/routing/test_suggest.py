@@ -15,7 +15,11 @@ from routing.planner import DayPlan, PlanOptions, plan_day
 from routing.replan import CourierState
 from routing.scenario import make_day
 from routing.suggest import insert_job, suggest_insertions
-from tests.unit.routing.test_replan import live_states
+from tests.unit.routing.test_replan import (
+    a_round_with_a_pair,
+    delivered_before_pickup,
+    live_states,
+)
 
 if TYPE_CHECKING:
     from geodata.compact import CompactGraph
@@ -168,21 +172,11 @@ def test_a_round_whose_delivery_was_reported_before_its_pickup_still_takes_a_job
     The pickup stays a stop of its own: no suggestion on that round is refused as
     "delivered before its pickup" (every one of them was).
     """
-    jobs = morning.problem.job_by_id()
-    partner = morning.problem.pair_partner()
-    route, pickup, delivery = next(
-        (r, j, partner[j])
-        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
-        for j in r.job_ids
-        if jobs[j].kind == "pickup" and j in partner and partner[j] in r.job_ids
-    )
+    route, pickup, delivery = a_round_with_a_pair(morning)
     now = route.stops[route.job_ids.index(delivery)].departure_s + 1
-    states = live_states(morning, now, fail_every=0)
+    states = delivered_before_pickup(morning, route, pickup, now)
     cid = route.courier_id
-    states[cid] = replace(
-        states[cid], stops=tuple(p for p in states[cid].stops if p.job_id != pickup)
-    )
-    near = jobs[delivery]
+    near = morning.problem.job_by_id()[delivery]
     job = replace(
         _urgent(morning, "pickup", now),
         lon=near.lon + 0.0008,
