@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -302,6 +303,86 @@ def test_replan_properties(
     )
     changes = DayChanges(
         now_s=now, new_jobs=new, unavailable={c: now + 1800 * k for k, c in enumerate(out_ids)}
+    )
+    out = replan_morning(
+        morning, states, changes, province_graph, scenario, time_limit_s=1, workers=1, seed=seed
+    )
+    assert_sound(morning, states, changes, out)
+
+
+def reported_in_any_order(day: DayPlan, now_s: int, seed: int) -> dict[str, CourierState]:
+    """Play the day until about ``now_s`` as phones report it: stops skipped, failed anywhere.
+
+    Each courier has reached a stop or two more or fewer than planned by ``now_s``; of those,
+    one in ten is never reported (skipped, or its tap still on the phone), a pair's pickup
+    one in three (its delivery may come first), one in five failed, the last may be under
+    way; a third of the couriers have a GPS fix near their last stop. A pickup with no room
+    left fails.
+    """
+    rng = random.Random(seed)
+    jobs = day.problem.job_by_id()
+    couriers = day.problem.courier_by_id()
+    states: dict[str, CourierState] = {}
+    for route in day.plan.routes:
+        reached = sum(s.arrival_s <= now_s for s in route.stops) + rng.randint(-2, 2)
+        reached = max(0, min(len(route.stops), reached))
+        load = day.problem.start_load(route.job_ids)
+        progress = []
+        for n, stop in enumerate(route.stops[:reached]):
+            job, draw = jobs[stop.job_id], rng.random()
+            if draw < (0.3 if job.pair_id and job.kind == "pickup" else 0.1):
+                continue
+            failed = draw < 0.3 or (
+                job.kind == "pickup"
+                and not (load + job.demand).fits_in(couriers[route.courier_id].capacity)
+            )
+            status = StopStatus.FAILED if failed else StopStatus.COMPLETED
+            if n == reached - 1 and rng.random() < 0.3:
+                status = StopStatus.ARRIVED if not failed else status
+            at = stop.arrival_s if status == StopStatus.ARRIVED else stop.departure_s
+            progress.append(StopProgress(stop.job_id, status, min(now_s, at)))
+            if not failed:
+                load = load.serve(job.kind, job.demand)
+        fix = None
+        if progress and rng.random() < 0.3:
+            last = jobs[progress[-1].job_id]
+            fix = (last.lon + rng.uniform(-0.01, 0.01), last.lat + rng.uniform(-0.01, 0.01))
+        states[route.courier_id] = CourierState(
+            route.courier_id, tuple(progress), position=fix, position_s=now_s if fix else None
+        )
+    return states
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    now_h=st.floats(min_value=8.0, max_value=16.5),
+    seed=st.integers(min_value=0, max_value=10**6),
+    n_out=st.integers(min_value=0, max_value=2),
+)
+def test_replan_keeps_its_rules_whatever_order_the_phones_report_in(
+    province_graph: CompactGraph,
+    scenario: DayScenario,
+    morning: DayPlan,
+    now_h: float,
+    seed: int,
+    n_out: int,
+) -> None:
+    """Stops skipped, failed anywhere, reported out of order: a re-plan is still sound.
+
+    Random days of reports like these found a re-plan failing on half a pair (a delivery
+    reported before its pickup) in 18 of 50 re-plans of a 150-job day; this day has one
+    pair, and forty examples find that failure on the code before the fix, five do not always.
+    """
+    now = int(now_h * H)
+    states = reported_in_any_order(morning, now, seed)
+    routes = sorted(morning.plan.routes, key=lambda r: r.courier_id)
+    out_ids = {routes[(seed + 5 * k) % len(routes)].courier_id for k in range(n_out)}
+    changes = DayChanges(
+        now_s=now, unavailable={c: now + 600 * k for k, c in enumerate(sorted(out_ids))}
     )
     out = replan_morning(
         morning, states, changes, province_graph, scenario, time_limit_s=1, workers=1, seed=seed
