@@ -1095,6 +1095,7 @@ def _stitch(problem: Problem, results: list[PieceResult], pre: list[Unassigned])
     unassigned = list(pre)
     objective = 0
     engines: dict[str, int] = {}
+    stranded: dict[str, str] = {}  # couriers without a round, and why (see routing.solver.solve)
     for r in results:
         piece = r.piece
         to_global = [*piece.depot_positions, *(nd + p for p in piece.job_positions)]
@@ -1105,8 +1106,11 @@ def _stitch(problem: Problem, results: list[PieceResult], pre: list[Unassigned])
         objective += r.plan.objective
         engine = str(r.plan.stats.get("engine", "?"))
         engines[engine] = engines.get(engine, 0) + 1
+        stranded |= r.plan.stats.get("stranded", {})
     routes.sort(key=lambda rt: rt.courier_id)
-    stats = {"pieces": len(results), "engines": engines}
+    stats: dict[str, Any] = {"pieces": len(results), "engines": engines}
+    if stranded:
+        stats["stranded"] = stranded
     return Plan(tuple(routes), tuple(unassigned), objective, stats)
 
 

@@ -81,6 +81,15 @@ class SolveGuide:
     promise_slack_s: int = 1800
     on_board: dict[str, Load] = field(default_factory=dict)
 
+    def without(self, couriers: Collection[str]) -> SolveGuide:
+        """Return this guide without ``couriers`` (their rounds, preferences and loads)."""
+        return replace(
+            self,
+            initial={c: seq for c, seq in self.initial.items() if c not in couriers},
+            preferred={j: c for j, c in self.preferred.items() if c not in couriers},
+            on_board={c: load for c, load in self.on_board.items() if c not in couriers},
+        )
+
     def without_promises(self) -> SolveGuide:
         """Return this guide with no promised times (see :func:`_guided_start`)."""
         return replace(self, promised_s={})
@@ -99,6 +108,25 @@ def _shift_bounds(problem: Problem, courier: Courier) -> tuple[int, int, int, in
         earliest,
         latest,
     )
+
+
+def _stranded(problem: Problem, durations: NDArray[np.int64]) -> dict[str, str]:
+    """Return the couriers who cannot ride from where they start to where they end in their shift.
+
+    An empty round of such a courier breaks their shift, so no plan of the whole problem
+    exists (a courier ending at another post office too far for a short shift, a courier of a
+    re-plan standing too far out to be back when they stop, an office cut off by closures).
+    Each gets no round, and why.
+    """
+    out: dict[str, str] = {}
+    for c in problem.couriers:
+        start, end, earliest, latest = _shift_bounds(problem, c)
+        drive = int(durations[start, end])
+        if drive >= UNREACHABLE:
+            out[c.courier_id] = f"no road from {c.depot_id} to {c.end_depot}"
+        elif earliest + drive > max(earliest, latest):
+            out[c.courier_id] = f"the ride from {c.depot_id} to {c.end_depot} outlasts the shift"
+    return out
 
 
 def _direct_trip(
@@ -2048,6 +2076,20 @@ def solve(
     callbacks = callbacks or NullCallbacks()
     t0 = time.monotonic()
     durations, distances = _validate_matrices(problem, durations, distances)
+    stranded = _stranded(problem, durations)
+    if stranded:
+        # An empty round of theirs breaks the shift: the whole search would find nothing.
+        logger.warning("%s: couriers without a round: %s", problem.name or "problem", stranded)
+        usable = tuple(c for c in problem.couriers if c.courier_id not in stranded)
+        plan = solve(
+            replace(problem, couriers=usable),
+            durations,
+            distances,
+            params=params,
+            callbacks=callbacks,
+            guide=None if guide is None else guide.without(stranded),
+        )
+        return replace(plan, stats=plan.stats | {"stranded": stranded})
     screen = _screen_jobs(problem, durations)
     callbacks.on_start(
         {

@@ -1014,3 +1014,27 @@ def test_a_route_split_in_two_keeps_each_shipment_on_one_half(
     for route in two.routes():
         on_board = [a.idx for a in route if a.is_shipment()]
         assert all(on_board.count(s) == 2 for s in on_board), "a shipment cut in two"
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_a_courier_whose_round_cannot_end_leaves_the_others_a_plan(cut: bool) -> None:
+    """c1 ends at another post office farther than their one-hour shift allows (or cut off).
+
+    No round of theirs can end, not even an empty one: the whole search used to find no
+    plan, and every job came back ``time_limit`` though c0 could serve them all.
+    """
+    from dataclasses import replace
+
+    problem = Problem(
+        (depot("D"), depot("F", 60, 0)),
+        (courier("c0"), replace(courier("c1", shift=(8 * H, 9 * H)), end_depot_id="F")),
+        tuple(job(f"j{k}", k * 0.5, 0.3) for k in range(1, 8)),
+    )
+    dur, dist = matrices(problem)
+    if cut:  # no road between the two post offices
+        dur[0, 1] = dur[1, 0] = dist[0, 1] = dist[1, 0] = UNREACHABLE
+    plan = solve(problem, dur, dist, params=SolverParams(time_limit_s=1))
+    assert check_plan(problem, plan, dur, dist) == []
+    assert not plan.unassigned
+    assert [r.courier_id for r in plan.routes if r.stops] == ["c0"]
+    assert set(plan.stats["stranded"]) == {"c1"}
