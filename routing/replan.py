@@ -956,7 +956,7 @@ def _why_left_out(u: Unassigned, members: list[Standing], orphaned: set[str]) ->
         why = "its courier stopped working and no other courier can take it"
         return Unassigned(u.job_id, UnassignedReason.COURIER_UNAVAILABLE, why)
     for st in members:
-        if u.job_id in st.pinned and st.available_until is not None:
+        if u.job_id in st.pinned and _shift_end(st) < st.courier.shift.end_s:
             cid = st.courier.courier_id
             why = f"on board courier {cid}, who stops working before they could serve it"
             return Unassigned(u.job_id, UnassignedReason.COURIER_UNAVAILABLE, why)
