@@ -301,6 +301,8 @@ def _solve_plan(
                 "timings": planned.timings,
                 "solve_s": round(time.perf_counter() - t0, 2),
                 "territory": planned.territory,
+                # couriers whose round cannot end (routing.solver.solve): no round, and why
+                "stranded": result.stats.get("stranded", {}),
             },
         )
     summary = {

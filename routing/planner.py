@@ -1095,7 +1095,7 @@ def _stitch(problem: Problem, results: list[PieceResult], pre: list[Unassigned])
     unassigned = list(pre)
     objective = 0
     engines: dict[str, int] = {}
-    stranded: dict[str, str] = {}  # couriers without a round, and why (see routing.solver.solve)
+    stranded: dict[str, Any] = {}  # couriers without a round, and why (routing.solver.solve)
     for r in results:
         piece = r.piece
         to_global = [*piece.depot_positions, *(nd + p for p in piece.job_positions)]

@@ -110,22 +110,26 @@ def _shift_bounds(problem: Problem, courier: Courier) -> tuple[int, int, int, in
     )
 
 
-def _stranded(problem: Problem, durations: NDArray[np.int64]) -> dict[str, str]:
+def _stranded(problem: Problem, durations: NDArray[np.int64]) -> dict[str, dict[str, str]]:
     """Return the couriers who cannot ride from where they start to where they end in their shift.
 
     An empty round of such a courier breaks their shift, so no plan of the whole problem
     exists (a courier ending at another post office too far for a short shift, a courier of a
     re-plan standing too far out to be back when they stop, an office cut off by closures).
-    Each gets no round, and why.
+    Each gets no round, and why: ``{"reason": "no_road" | "ride_outlasts_shift", "from":
+    start office, "to": end office}``.
     """
-    out: dict[str, str] = {}
+    out: dict[str, dict[str, str]] = {}
     for c in problem.couriers:
         start, end, earliest, latest = _shift_bounds(problem, c)
         drive = int(durations[start, end])
         if drive >= UNREACHABLE:
-            out[c.courier_id] = f"no road from {c.depot_id} to {c.end_depot}"
+            reason = "no_road"
         elif earliest + drive > max(earliest, latest):
-            out[c.courier_id] = f"the ride from {c.depot_id} to {c.end_depot} outlasts the shift"
+            reason = "ride_outlasts_shift"
+        else:
+            continue
+        out[c.courier_id] = {"reason": reason, "from": c.depot_id, "to": c.end_depot}
     return out
 
 

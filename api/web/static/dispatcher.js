@@ -601,6 +601,14 @@
         el("strong", { text: u.job_id }), " · ",
         el("span", { text: LANG === "en" ? u.message_en : u.message_vi }), select);
     }) : [el("li", { class: "muted", text: t("dispatcher.none") })]));
+
+    // Couriers whose round cannot end (another office too far for their shift, no road).
+    const stranded = Object.entries(state.plan?.stats?.stranded || {});
+    setText("#stranded-count", String(stranded.length));
+    $("#stranded-box").hidden = !stranded.length;
+    $("#stranded-list").replaceChildren(...stranded.map(([cid, why]) => el("li", { "data-courier": cid },
+      el("strong", { text: courierName(cid) }), " · ",
+      el("span", { class: "warn", text: t(`dispatcher.stranded_${why.reason}`, { from: why.from, to: why.to }) }))));
   }
 
   // -- edits -----------------------------------------------------------------------------------

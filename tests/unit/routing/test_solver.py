@@ -1037,4 +1037,5 @@ def test_a_courier_whose_round_cannot_end_leaves_the_others_a_plan(cut: bool) ->
     assert check_plan(problem, plan, dur, dist) == []
     assert not plan.unassigned
     assert [r.courier_id for r in plan.routes if r.stops] == ["c0"]
-    assert set(plan.stats["stranded"]) == {"c1"}
+    why = "no_road" if cut else "ride_outlasts_shift"
+    assert plan.stats["stranded"] == {"c1": {"reason": why, "from": "D", "to": "F"}}
