@@ -107,6 +107,6 @@ def test_a_courier_whose_round_cannot_end_is_listed_with_why(
         "vi", "dispatcher.stranded_ride_outlasts_shift", **{"from": home.depot_id, "to": "BC-XA"}
     )
     expect(row).to_contain_text(why)
-    row.scroll_into_view_if_needed()
+    page.locator("#stranded-box").scroll_into_view_if_needed()  # its list is redrawn live
     screenshot(page, "dispatcher-stranded")
     page.context.close()

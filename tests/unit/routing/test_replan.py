@@ -33,6 +33,15 @@ if TYPE_CHECKING:
 H = 3600
 
 
+def re_plans(n: int) -> Any:
+    """Hypothesis settings for ``n`` re-plans of the module's day (seconds each, shared fixtures)."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 def replan_morning(
     morning: DayPlan,
     states: dict[str, CourierState],
@@ -264,11 +273,7 @@ def test_replan_at_eleven_with_urgent_jobs_and_a_courier_out(
     assert sum(kept) >= 0.9 * len(kept)
 
 
-@settings(
-    max_examples=6,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@re_plans(6)
 @given(
     now_h=st.floats(min_value=8.0, max_value=15.5),
     fail_every=st.integers(min_value=0, max_value=4),
@@ -353,11 +358,7 @@ def reported_in_any_order(day: DayPlan, now_s: int, seed: int) -> dict[str, Cour
     return states
 
 
-@settings(
-    max_examples=5,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@re_plans(5)
 @given(
     now_h=st.floats(min_value=8.0, max_value=16.5),
     seed=st.integers(min_value=0, max_value=10**6),
