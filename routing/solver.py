@@ -114,10 +114,10 @@ def _stranded(problem: Problem, durations: NDArray[np.int64]) -> dict[str, dict[
     """Return the couriers who cannot ride from where they start to where they end in their shift.
 
     An empty round of such a courier breaks their shift, so no plan of the whole problem
-    exists (a courier ending at another post office too far for a short shift, a courier of a
-    re-plan standing too far out to be back when they stop, an office cut off by closures).
-    Each gets no round, and why: ``{"reason": "no_road" | "ride_outlasts_shift", "from":
-    start office, "to": end office}``.
+    exists (a courier ending at another post office too far for a short shift, offices cut
+    apart by closures). Each gets no round, and why: ``{"reason": "no_road" |
+    "ride_outlasts_shift", "from": start office, "to": end office}``. A re-plan leaves out
+    its own such couriers first (``routing.replan``), to give what they carry its reason.
     """
     out: dict[str, dict[str, str]] = {}
     for c in problem.couriers:

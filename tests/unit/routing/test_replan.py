@@ -375,8 +375,8 @@ def test_replan_keeps_its_rules_whatever_order_the_phones_report_in(
     """Stops skipped, failed anywhere, reported out of order: a re-plan is still sound.
 
     Random days of reports like these found a re-plan failing on half a pair (a delivery
-    reported before its pickup) in 18 of 50 re-plans of a 150-job day; this day has one
-    pair, and forty examples find that failure on the code before the fix, five do not always.
+    reported before its pickup) in 18 of 50 re-plans of a 150-job day. This day has one
+    pair: forty examples found that failure on the code before the fix; the test runs five.
     """
     now = int(now_h * H)
     states = reported_in_any_order(morning, now, seed)
