@@ -292,27 +292,24 @@ def apply_edit(
     lats = [d.lat for d in sub.depots] + [j.lat for j in sub.jobs]
     pos_of = {j.job_id: i for i, j in enumerate(sub.jobs)}
     rows: dict[str, int] = {}  # where each touched courier stands: a row of the matrices
+    fixes: dict[str, int] = {}
     for c, st in stands.items():
-        if not st.left:
-            rows[c] = sub.depot_index(st.courier.depot_id)
-        elif st.location_job is not None:
-            rows[c] = sub.job_location(pos_of[st.location_job])
-        else:  # a GPS fix: an extra point after the problem's locations
+        if st.left and st.location_job is None:  # a GPS fix: a point after the problem's
             lons.append(st.location[0])
             lats.append(st.location[1])
-            rows[c] = len(lons) - 1
+            fixes[c] = len(lons) - 1
     durations, distances = matrix(lons, lats)
     for c, st in stands.items():
-        home = sub.depot_index(st.courier.end_depot)
-        if int(durations[rows[c], home]) >= UNREACHABLE:
-            # a fix off every mapped road: start from the last stop reached, else the office
-            last = st.frozen[-1] if st.frozen else None
-            rows[c] = (
-                sub.job_location(pos_of[last]) if last else sub.depot_index(st.courier.depot_id)
-            )
-            continue
+        fix = fixes.get(c)
+        if (
+            fix is not None
+            and int(durations[fix, sub.depot_index(st.courier.end_depot)]) >= UNREACHABLE
+        ):
+            st.start_at_last_stop()  # a fix off every mapped road
+            fix = None
         if running is not None and st.on_the_way and st.remaining[0] in pos_of:
-            rows[c] = _settle(sub, st, running.now_for(c), rows[c], pos_of, durations)
+            _settle(sub, st, running.now_for(c), fix, pos_of, durations)
+        rows[c] = st.row_in(sub, pos_of, fix)
     sub_unassigned = tuple(
         Unassigned(j, _checker_reason(unassigned.get(j)), "")
         for j in sorted(jobs_in & new_unassigned)
@@ -388,11 +385,11 @@ def _settle(
     sub: Problem,
     st: Standing,
     now_s: int,
-    row: int,
+    fix: int | None,
     pos_of: Mapping[str, int],
     durations: NDArray[np.int64],
-) -> int:
-    """Start a courier between stops where they will be, as a re-plan does; return their row.
+) -> None:
+    """Start a courier between stops where they will be, as a re-plan does.
 
     :meth:`routing.replan.Standing.settle` with the edit's travel times: a courier who left
     their last stop starts at the next one when the drive brings them there, and a GPS fix
@@ -403,21 +400,15 @@ def _settle(
         if st.came_from is not None and st.came_from in pos_of
         else sub.depot_index(st.courier.depot_id)
     )
-    nxt = sub.job_location(pos_of[st.remaining[0]])
-    fix = row if st.on_fix else None
     job = sub.jobs[pos_of[st.remaining[0]]]
-    st.settle(
+    st.settle_on(
         now_s,
         (job.lon, job.lat),
-        last_to_next_s=int(durations[last, nxt]),
-        last_to_fix_s=None if fix is None else int(durations[last, fix]),
-        fix_to_next_s=None if fix is None else int(durations[fix, nxt]),
+        durations,
+        last=last,
+        nxt=sub.job_location(pos_of[st.remaining[0]]),
+        fix=fix if st.on_fix else None,
     )
-    if st.on_fix:
-        return row
-    if st.location_job is not None:
-        return sub.job_location(pos_of[st.location_job])
-    return sub.depot_index(st.courier.depot_id)
 
 
 def _check_on_board(

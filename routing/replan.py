@@ -344,15 +344,59 @@ class Standing:
                 return  # a closure on the way, or no stop left: the fix is what is known
             if last_to_fix_s + fix_to_next_s <= last_to_next_s + FIX_DETOUR_S:  # type: ignore[operator]
                 return
-            self.on_fix = False
-            home = self.came_from_location or self.location
-            self.location, self.location_job = home, self.came_from
-            self.time_s = self.came_from_s if self.came_from_s is not None else now_s
+            self.start_at_last_stop()
         if self.left_at_s is None or last_to_next_s >= UNREACHABLE:
             return
         self.location, self.location_job = next_location, self.remaining[0]
         self.time_s = max(now_s, self.left_at_s + self.leg_break_s + last_to_next_s)
         self.break_taken = _break_taken(self.courier, self.route, self.state, self.time_s)
+
+    def settle_on(
+        self,
+        now_s: int,
+        next_location: tuple[float, float],
+        times: npt.NDArray[np.int64],
+        *,
+        last: int,
+        nxt: int,
+        fix: int | None = None,
+    ) -> None:
+        """Settle (:meth:`settle`) with the legs read off a time matrix.
+
+        ``last``, ``nxt`` and ``fix`` are rows of ``times``: the stop the courier left (or the
+        office), the next stop and the GPS fix (None: no fix routed).
+        """
+        self.settle(
+            now_s,
+            next_location,
+            last_to_next_s=int(times[last, nxt]),
+            last_to_fix_s=None if fix is None else int(times[last, fix]),
+            fix_to_next_s=None if fix is None else int(times[fix, nxt]),
+        )
+
+    def start_at_last_stop(self) -> None:
+        """Drop a GPS fix that cannot start the round, in place.
+
+        A fix off the courier's way, or too far from every mapped road: the courier starts
+        from the last stop reached (the office when none), when they were free there.
+        """
+        self.on_fix = False
+        self.location = self.came_from_location or self.location
+        self.location_job = self.came_from
+        if self.came_from_s is not None:
+            self.time_s = self.came_from_s
+
+    def row_in(self, problem: Problem, pos_of: Mapping[str, int], fix: int | None) -> int:
+        """Return the row of ``problem``'s matrices the courier starts from.
+
+        ``pos_of`` gives the position of each job of ``problem``; ``fix`` is the row of the
+        courier's GPS fix (None when not routed).
+        """
+        if self.left and self.on_fix and fix is not None:
+            return fix
+        if self.left and self.location_job is not None:
+            return problem.job_location(pos_of[self.location_job])
+        return problem.depot_index(self.courier.depot_id)
 
 
 def _progress(state: CourierState | None) -> dict[str, StopProgress]:
@@ -735,14 +779,7 @@ def replan(
         )
         for c, far in zip(ids, fixes.far, strict=True):
             if far:
-                st = stand[c]
-                last = st.frozen[-1] if st.frozen else None
-                home = problem.depot_by_id()[st.courier.depot_id]
-                st.location_job = last
-                st.location = (known[last].lon, known[last].lat) if last else (home.lon, home.lat)
-                if st.on_fix and st.came_from == last and st.came_from_s is not None:
-                    st.time_s = st.came_from_s
-                st.on_fix = False
+                stand[c].start_at_last_stop()
                 del positions[c]
     pos_ids = sorted(positions)
     lon = (
@@ -1012,13 +1049,7 @@ def _settle_on_the_way(
         if st.on_fix and fix is None:
             continue  # the fix was not routed (far from every road): handled before
         job = jobs[st.remaining[0]]
-        st.settle(
-            now_s,
-            (job.lon, job.lat),
-            last_to_next_s=int(times[last, nxt]),
-            last_to_fix_s=None if fix is None else int(times[last, fix]),
-            fix_to_next_s=None if fix is None else int(times[fix, nxt]),
-        )
+        st.settle_on(now_s, (job.lon, job.lat), times, last=last, nxt=nxt, fix=fix)
 
 
 #: The search time of a piece of a re-plan of at least 10 s is never below this.

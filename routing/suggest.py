@@ -241,30 +241,15 @@ def _round(
         durations = np.asarray(durations)[np.ix_(back, back)]
         distances = np.asarray(distances)[np.ix_(back, back)]
     if fix is not None and int(durations[fix, home]) >= UNREACHABLE:
-        # a fix off every mapped road: start from the last stop reached, else the office
-        m.on_fix, m.location_job = False, m.came_from
-        m.time_s = m.came_from_s if m.came_from_s is not None else m.time_s
+        m.start_at_last_stop()  # a fix off every mapped road
         fix = None
     if m.on_the_way and m.remaining[0] in pos:
         # between stops: where the courier will be (the drive so far counts)
         last = sub.job_location(pos[m.came_from]) if m.came_from is not None else home
-        nxt = sub.job_location(pos[m.remaining[0]])
         job = sub.jobs[pos[m.remaining[0]]]
-        m.settle(
-            view.now_s,
-            (job.lon, job.lat),
-            last_to_next_s=int(durations[last, nxt]),
-            last_to_fix_s=None if fix is None else int(durations[last, fix]),
-            fix_to_next_s=None if fix is None else int(durations[fix, nxt]),
-        )
-    if not m.left:
-        row = home
-    elif m.on_fix and fix is not None:
-        row = fix
-    elif m.location_job is not None:
-        row = sub.job_location(pos[m.location_job])
-    else:  # on the road, no stop reached, no fix: from the office
-        row = home
+        nxt = sub.job_location(pos[m.remaining[0]])
+        m.settle_on(view.now_s, (job.lon, job.lat), durations, last=last, nxt=nxt, fix=fix)
+    row = m.row_in(sub, pos, fix)
     load = m.load if m.left else sub.start_load(list(m.remaining))
     return _Round(
         m,

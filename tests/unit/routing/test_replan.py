@@ -666,6 +666,41 @@ def test_a_courier_between_stops_is_timed_from_where_the_drive_brings_them(
     assert compared > 0
 
 
+def test_a_fix_far_from_every_road_starts_the_courier_at_the_stop_they_reached_last(
+    province_graph: CompactGraph, scenario: DayScenario, morning: DayPlan
+) -> None:
+    """A GPS fix no road reaches (in Hanoi) is dropped for the stop the courier reached last.
+
+    The phones reported the round's second stop done, then its first reached (the courier
+    went back): the courier is serving the first, not at the second, which comes later in
+    the round. The remaining round starts when that service ends (at the fix's time before).
+    """
+    now = 11 * H
+    states = live_states(morning, now, fail_every=0)
+    jobs = morning.problem.job_by_id()
+    route = next(
+        r
+        for r in sorted(morning.plan.routes, key=lambda r: r.courier_id)
+        if len(r.stops) >= 3 and r.stops[1].departure_s <= now - 120
+    )
+    first, second = route.stops[0].job_id, route.stops[1].job_id
+    states[route.courier_id] = CourierState(
+        route.courier_id,
+        (
+            StopProgress(second, StopStatus.COMPLETED, now - 120),
+            StopProgress(first, StopStatus.ARRIVED, now - 60),
+        ),
+        position=(105.85, 21.03),
+        position_s=now,
+    )
+    changes = DayChanges(now_s=now)
+    out = replan_morning(
+        morning, states, changes, province_graph, scenario, time_limit_s=2, workers=2
+    )
+    assert_sound(morning, states, changes, out)
+    assert out.starts[route.courier_id].time_s == now - 60 + jobs[first].service_s
+
+
 def test_a_fix_off_the_couriers_way_is_not_trusted() -> None:
     """A GPS fix from which the way to the next stop is a long detour falls back to the drive.
 
