@@ -401,7 +401,14 @@ def plan_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes solving side by side [default: this machine's cores, at most 4].",
+            show_default=False,
+            min=1,
+        ),
+    ] = None,
     keep_good: Annotated[
         bool, typer.Option(help="Plan the good rows and report the bad ones.")
     ] = False,
@@ -412,6 +419,7 @@ def plan_command(
     """Plan a day from the dispatcher's files and write maps, itineraries and reasons."""
     from datetime import date as date_type
 
+    from api.config import default_solve_processes
     from geodata.closures import read_closures
     from geodata.zones import read_zones
     from routing.io import read_couriers, read_depots, read_jobs
@@ -441,7 +449,9 @@ def plan_command(
         graph = _load_network(network, profile)
         zone_frame = read_zones(zones) if zones else None
         closure_list = read_closures(closures) if closures else []
-        options = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
+        options = PlanOptions(
+            time_limit_s=time_limit, seed=seed, workers=workers or default_solve_processes()
+        )
         _run_plan(problem, graph, zone_frame, closure_list, options, out)
 
 
@@ -459,10 +469,18 @@ def demo_command(
             help="Wall time of the plan in seconds (the province and the day are made first)."
         ),
     ] = 10.0,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes solving side by side [default: this machine's cores, at most 4].",
+            show_default=False,
+            min=1,
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
 ) -> None:
     """Generate the synthetic Kon Tum province and a realistic day, plan it, write the outputs."""
+    from api.config import default_solve_processes
     from geodata.compact import compact_graph
     from geodata.synthetic import DEFAULT_PROVINCE_NODES, DEFAULT_PROVINCE_SEED, make_province
     from routing.planner import PlanOptions
@@ -495,7 +513,9 @@ def demo_command(
                 f"to plan them in the service: COURIER_NETWORK={out / 'province.npz'} "
                 f"COURIER_ZONES={out / 'input' / 'zones.geojson'} {closures_env} courier serve"
             )
-        options = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
+        options = PlanOptions(
+            time_limit_s=time_limit, seed=seed, workers=workers or default_solve_processes()
+        )
         _run_plan(scenario.problem, graph, province.zones, scenario.closures, options, out)
 
 
@@ -585,7 +605,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     solve_workers: Annotated[
-        int, typer.Option(help="Embedded solve workers started when REDIS_URL is unset.")
+        int,
+        typer.Option(
+            help="Embedded workers taking plans and re-plans from the queue when REDIS_URL is "
+            "unset (each solves on COURIER_SOLVE_WORKERS processes)."
+        ),
     ] = 1,
     demo: Annotated[
         bool,

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The most processes one plan solves on by default. Each holds a copy of the day's pieces and
+#: road matrices (under 0.7 GB on the 10,000-job province, ``tests/benchmarks/results``), so
+#: four stay under issue 12's 4 GB on the largest day.
+MAX_DEFAULT_SOLVE_PROCESSES = 4
+
+
+def default_solve_processes() -> int:
+    """Return the processes a plan solves on by default.
+
+    The cores this process may use, up to :data:`MAX_DEFAULT_SOLVE_PROCESSES`. A plan's time limit is the dispatcher's wait, so each process added is more search for the
+    same wait (the search times of ``tests/benchmarks/bench_days.py`` assume two).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_SOLVE_PROCESSES, cores))
 
 
 class Settings(BaseSettings):
@@ -35,7 +54,8 @@ class Settings(BaseSettings):
     token_ttl_hours: float = 24.0 * 30
     # None: the planner's default, growing with the day's jobs (default_time_limit_s)
     solve_time_limit_s: float | None = None
-    solve_workers: int = 1
+    # processes that solve one plan or re-plan side by side; None: default_solve_processes()
+    solve_workers: int | None = Field(default=None, ge=1)
     # territory: prefer each commune's usual courier, learned from the last published days
     territory_days: int = Field(default=10, ge=0)
     territory_cost_s: int | None = Field(default=None, ge=0)
@@ -93,6 +113,11 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_from: str = "buudien@localhost"
     smtp_starttls: bool = False
+
+    @property
+    def solve_processes(self) -> int:
+        """Processes one plan or re-plan solves its pieces on (``COURIER_SOLVE_WORKERS``)."""
+        return self.solve_workers or default_solve_processes()
 
     @property
     def sqlalchemy_url(self) -> str:

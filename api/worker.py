@@ -164,6 +164,7 @@ class _Planned:
     violations: list[Any]
     timings: dict[str, Any]
     territory: dict[str, Any]
+    workers: int  # processes the pieces were solved on
 
 
 def _plan_day(
@@ -201,7 +202,7 @@ def _plan_day(
     opts = PlanOptions(
         time_limit_s=max(0.1 * limit, limit - (time.perf_counter() - cb.t0)),
         seed=int(options.get("seed", 0)),
-        workers=int(options.get("workers", settings.solve_workers)),
+        workers=int(options.get("workers", settings.solve_processes)),
     )
     if settings.territory_cost_s is not None:
         opts = replace(opts, territory_cost_s=settings.territory_cost_s)
@@ -222,6 +223,7 @@ def _plan_day(
         list(day_plan.violations),
         dict(day_plan.timings),
         territory,
+        opts.workers,
     )
 
 
@@ -300,6 +302,7 @@ def _solve_plan(
             stats={
                 "timings": planned.timings,
                 "solve_s": round(time.perf_counter() - t0, 2),
+                "workers": planned.workers,
                 "territory": planned.territory,
                 # couriers whose round cannot end (routing.solver.solve): no round, and why
                 "stranded": result.stats.get("stranded", {}),
@@ -456,7 +459,7 @@ def _replan_day(
         changes,
         network.graph,
         closures=closures,
-        options=ReplanOptions(time_limit_s=time_limit_s, workers=settings.solve_workers),
+        options=ReplanOptions(time_limit_s=time_limit_s, workers=settings.solve_processes),
     )
     cb.on_stage("solving", 1, 1)
     return replanned, network

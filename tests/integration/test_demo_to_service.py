@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from api.auth.service import Role
 from api.cli import app
-from api.config import get_settings
+from api.config import default_solve_processes, get_settings
 from api.db import upgrade_database
 from api.main import create_app
 from api.worker import dispose_engines
@@ -106,7 +106,8 @@ def test_demo_files_plan_the_same_through_cli_and_service(demo: Path, tmp_path: 
 
     Uploading the demo's depots, couriers and jobs into a service started without
     COURIER_NETWORK routes the same jobs and leaves the same ones unassigned, for the same
-    reasons, as `courier plan` on those files; the service's plan keeps its time limit.
+    reasons, as `courier plan` on those files, on as many processes; the service's plan keeps
+    its time limit.
     """
     cli_routed, cli_reasons = cli_plan(demo, tmp_path / "cli")
     assert cli_routed, "the CLI routes jobs"
@@ -142,4 +143,6 @@ def test_demo_files_plan_the_same_through_cli_and_service(demo: Path, tmp_path: 
     assert (settings.data_dir / f"province-{NODES}-0.zones.geojson").is_file()
     # The first plan also generates the province (about 0.2 s at this size): inside the limit.
     assert plan["stats"]["solve_s"] <= LIMIT_S * 1.1 + BUSY_MACHINE_SLACK_S, plan["stats"]
+    # as `courier plan` does, on the machine's cores (the service used one before)
+    assert plan["stats"]["workers"] == default_solve_processes()
     assert worker_s <= LIMIT_S * 1.1 + BUSY_MACHINE_SLACK_S + WORKER_ALLOWANCE_S

@@ -136,3 +136,27 @@ def test_errors_map_to_json_with_row_and_column() -> None:
         r = c.get("/boom")
         assert r.status_code == 500
         assert "secret" not in r.text
+
+
+def test_a_plan_solves_on_the_machines_cores_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset COURIER_SOLVE_WORKERS: the cores this process may use, at most four; set: that many.
+
+    A plan's time limit is the dispatcher's wait, so each core left idle is search lost.
+    """
+    import os
+
+    from api.config import MAX_DEFAULT_SOLVE_PROCESSES, default_solve_processes
+
+    monkeypatch.delenv("COURIER_SOLVE_WORKERS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert default_solve_processes() == min(MAX_DEFAULT_SOLVE_PROCESSES, cores)
+    assert Settings().solve_processes == default_solve_processes()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert Settings().solve_processes == MAX_DEFAULT_SOLVE_PROCESSES
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert Settings().solve_processes == 1
+    monkeypatch.setenv("COURIER_SOLVE_WORKERS", "3")
+    assert Settings().solve_processes == 3
+    monkeypatch.setenv("COURIER_SOLVE_WORKERS", "0")
+    with pytest.raises(ValueError, match="solve_workers"):
+        Settings()
