@@ -279,7 +279,8 @@ def apply_edit(
     involved, jobs_in = _involved(problem, candidates[0], touched, edit.job_id)
     couriers = problem.courier_by_id()
     stands = {c: running.standing(problem, couriers[c]) for c in involved if running is not None}
-    jobs_in |= {st.location_job for st in stands.values() if st.location_job is not None}
+    # where each courier stands or last stood: a fix no road reaches starts them there
+    jobs_in |= {j for st in stands.values() for j in (st.location_job, st.came_from) if j}
     if edit.op == "move" and edit.courier_id in stands:
         _check_on_board(problem, edit, stands[edit.courier_id], sequences)
     sub = Problem(

@@ -147,6 +147,55 @@ def test_a_courier_between_stops_is_timed_from_where_the_drive_brings_them() -> 
     assert first.arrival_s == p.departure_s + drive < now + drive
 
 
+def test_a_fix_no_road_reaches_starts_the_courier_where_they_stood_last() -> None:
+    """A GPS fix off every road is dropped for the stop reached last, as a re-plan does.
+
+    c1 collected y, then went back to p (being served when the edit comes); the phone's fix
+    lies where no road leads. Moving e (on c1's round, after both) times it from the end of p's
+    service, not from y at the fix's time.
+    """
+    from routing.model import UNREACHABLE
+
+    problem, plan = _day()
+    now = 11 * H
+    far = (0.0, 0.0)
+    states = {
+        "c1": CourierState(
+            "c1",
+            (
+                StopProgress("y", StopStatus.COMPLETED, now - 900),
+                StopProgress("p", StopStatus.ARRIVED, now - 60),
+            ),
+            position=far,
+            position_s=now,
+        )
+    }
+    roads = _matrix(problem)
+
+    def travel(lons, lats):  # type: ignore[no-untyped-def]
+        dur, dist = roads(lons, lats)
+        for k, point in enumerate(zip(lons, lats, strict=True)):
+            if point == far:  # no road reaches the fix
+                dur[k, :] = dur[:, k] = dist[k, :] = dist[:, k] = UNREACHABLE
+                dur[k, k] = dist[k, k] = 0
+        return dur, dist
+
+    result = apply_edit(
+        problem,
+        {r.courier_id: list(r.job_ids) for r in plan.routes},
+        {},
+        Edit("move", job_id="e", courier_id="c1", position=2),
+        travel,
+        running=Running(plan, states, now),
+    )
+    jobs = problem.job_by_id()
+    dur, _ = matrices(problem)
+    at = {j.job_id: problem.job_location(k) for k, j in enumerate(problem.jobs)}
+    (e,) = [s for s in result.routes["c1"].stops if s.job_id == "e"]
+    free = now - 60 + jobs["p"].service_s
+    assert e.arrival_s == free + int(dur[at["p"], at["e"]])
+
+
 def test_a_round_whose_delivery_was_reported_before_its_pickup_can_still_be_edited() -> None:
     """The phone reports a pair's delivery done while its pickup is still to make.
 
