@@ -114,6 +114,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(classes)
 
 
+#: The ``--workers`` option of the commands that plan (the service's COURIER_SOLVE_WORKERS).
+SolveProcesses = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Processes solving side by side (default: this machine's cores, at most 4).",
+        show_default=False,
+        min=1,
+    ),
+]
+
+
 @geodata_app.command("import")
 def geodata_import(
     source: Annotated[
@@ -395,20 +407,13 @@ def plan_command(
         float | None,
         typer.Option(
             help="Wall time of the plan in seconds: snapping, matrices, the search of every "
-            "piece, checks and drawing [default: by the day's jobs, 22 s for 300, 55 s for "
-            "2,000 to 5,000, 150 s for 10,000].",
+            "piece, checks and drawing (default: by the day's jobs, 22 s for 300, 55 s for "
+            "2,000 to 5,000, 150 s for 10,000).",
             show_default=False,
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            help="Processes solving side by side [default: this machine's cores, at most 4].",
-            show_default=False,
-            min=1,
-        ),
-    ] = None,
+    workers: SolveProcesses = None,
     keep_good: Annotated[
         bool, typer.Option(help="Plan the good rows and report the bad ones.")
     ] = False,
@@ -469,14 +474,7 @@ def demo_command(
             help="Wall time of the plan in seconds (the province and the day are made first)."
         ),
     ] = 10.0,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            help="Processes solving side by side [default: this machine's cores, at most 4].",
-            show_default=False,
-            min=1,
-        ),
-    ] = None,
+    workers: SolveProcesses = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
 ) -> None:
     """Generate the synthetic Kon Tum province and a realistic day, plan it, write the outputs."""
