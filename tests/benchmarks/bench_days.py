@@ -15,6 +15,11 @@ Instances (each solved on its own, as the planner solves a piece):
 - ``lilim+ <name>``: a Li & Lim instance with a lunch break for every vehicle; the
   fleet-minimising cost of ``bench_lilim.py``; 10 s.
 
+With ``--end-to-end`` each generated day is planned whole by :func:`routing.planner.plan_day`
+instead, as ``courier plan`` and the service plan it (its default wall time, processes and
+drawing; balance as ``--balance`` says), and each piece it solved is reported as a row of its
+own: what a dispatcher gets, against the same best knowns.
+
 Every plan is verified by ``routing.check.check_plan``. The best plan found per instance
 (lowest solver objective: travel, a fixed cost per courier, a priority-weighted
 penalty per job left out) is kept in ``days_best.json`` next to this
@@ -24,6 +29,7 @@ runs with several seeds for that). Usage::
     PYTHONPATH=. python tests/benchmarks/bench_days.py --json out/days.json
     PYTHONPATH=. python tests/benchmarks/bench_days.py --time-scale 6 --seeds 0,1,2 --update-best
     PYTHONPATH=. python tests/benchmarks/bench_days.py --report out/before.json out/after.json
+    PYTHONPATH=. python tests/benchmarks/bench_days.py --days 2000:0 --seeds 0,1,2 --end-to-end
 """
 
 from __future__ import annotations
@@ -326,6 +332,73 @@ def run_one(inst: Instance, seconds: float, seed: int) -> dict[str, Any]:
     }
 
 
+def plan_whole_day(
+    n_jobs: int, day_seed: int, nodes: int, seed: int, *, balance: bool
+) -> list[dict[str, Any]]:
+    """Plan a generated day with :func:`routing.planner.plan_day`; return a row per piece.
+
+    The rows are those of :func:`run_one` (the piece's search time and engine as the planner
+    gave them), plus ``day_wall_s`` and ``day_violations``, the whole plan's.
+    """
+    from geodata.compact import compact_graph
+    from geodata.synthetic import make_province
+    from routing.planner import PlanOptions, piece_params, plan_day
+    from routing.scenario import make_day
+
+    options = PlanOptions(seed=seed, balance=balance)
+    province = make_province(nodes, seed=0)
+    scenario = make_day(province, n_jobs=n_jobs, seed=day_seed)
+    graph = compact_graph(province.graph)
+    t0 = time.perf_counter()
+    day = plan_day(
+        scenario.problem,
+        graph,
+        zones=province.zones,
+        closures=scenario.closures,
+        options=options,
+    )
+    wall = time.perf_counter() - t0
+    rows = []
+    for result in day.pieces:
+        piece, plan = result.piece, result.plan
+        inst = Instance(
+            f"day{n_jobs}-s{day_seed} {piece.piece_id}",
+            f"day{n_jobs}",
+            piece.problem,
+            result.durations,
+            result.distances,
+            piece_params(options, result.time_limit_s),
+            result.time_limit_s,
+            fingerprint(piece.problem),
+        )
+        rows.append(
+            {
+                "instance": inst.name,
+                "family": inst.family,
+                "fingerprint": inst.fingerprint,
+                "jobs": len(piece.problem.jobs),
+                "couriers": len(piece.problem.couriers),
+                "balance": balance,
+                "seed": seed,
+                "time_limit_s": round(result.time_limit_s, 2),
+                "seconds": round(result.seconds, 2),
+                "feasible": not result.violations,
+                "violations": [str(v) for v in result.violations[:3]],
+                "served": sum(len(r.stops) for r in plan.routes),
+                "unassigned": len(plan.unassigned),
+                "vehicles": plan.num_routes,
+                "objective": plan.objective,
+                "travel": travel_cost(inst, plan),
+                "distance": sum(int(r.distance_m) for r in plan.routes),
+                "engine": str(plan.stats.get("engine")),
+                "routes": {r.courier_id: [s.job_id for s in r.stops] for r in plan.routes},
+                "day_wall_s": round(wall, 2),
+                "day_violations": len(day.violations),
+            }
+        )
+    return rows
+
+
 def better(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
     """Return whether result ``a`` beats best ``b``: feasible with a lower objective.
 
@@ -514,6 +587,11 @@ def main() -> None:
         default=0,
         help="cut days into pieces of at most this many jobs (default: the planner's)",
     )
+    p.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="plan each day whole with plan_day (its wall time and processes), not piece by piece",
+    )
     p.add_argument("--cache-dir", type=Path, default=Path("/tmp/courier-bench"))
     p.add_argument("--best", type=Path, default=BEST_PATH, help="the best-known file")
     args = p.parse_args()
@@ -546,6 +624,29 @@ def main() -> None:
             print(piece_table(run, best) if args.markdown else table(run, best, Path(path).stem))
             if not args.markdown:
                 print(day_table(run, best))
+        return
+
+    if args.end_to_end:
+        rows = []
+        for spec in [s for s in args.days.split(",") if s]:
+            n, day_seed = (int(x) for x in spec.split(":"))
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                day_rows = plan_whole_day(n, day_seed, args.nodes, seed, balance=args.balance)
+                for row in day_rows:
+                    row["commit"] = commit()
+                rows += day_rows
+                print(
+                    f"day{n}-s{day_seed} seed {seed}: {len(day_rows)} pieces, "
+                    f"wall {day_rows[0]['day_wall_s']:.1f} s, "
+                    f"{day_rows[0]['day_violations']} violations, engines "
+                    f"{sorted({r['engine'] for r in day_rows})}",
+                    flush=True,
+                )
+                if args.json:
+                    Path(args.json).write_text(json.dumps(rows, indent=1))
+        print()
+        print(table(rows, best, "end to end"))
+        print(day_table(rows, best))
         return
 
     instances: list[Instance] = []
