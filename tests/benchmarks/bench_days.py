@@ -303,12 +303,10 @@ def travel_cost(inst: Instance, plan: Plan) -> int:
     return total
 
 
-def run_one(inst: Instance, seconds: float, seed: int) -> dict[str, Any]:
-    params = replace(inst.params, time_limit_s=seconds, seed=seed)
-    t0 = time.monotonic()
-    plan = solve(inst.problem, inst.durations, inst.distances, params=params)
-    sec = time.monotonic() - t0
-    violations = check_plan(inst.problem, plan, inst.durations, inst.distances)
+def result_row(
+    inst: Instance, plan: Plan, violations: list[Any], seed: int, limit_s: float, seconds: float
+) -> dict[str, Any]:
+    """Return a result row: the instance, the search time given and taken, the plan's figures."""
     return {
         "instance": inst.name,
         "family": inst.family,
@@ -317,8 +315,8 @@ def run_one(inst: Instance, seconds: float, seed: int) -> dict[str, Any]:
         "couriers": len(inst.problem.couriers),
         "balance": inst.params.balance,
         "seed": seed,
-        "time_limit_s": round(seconds, 2),
-        "seconds": round(sec, 2),
+        "time_limit_s": round(limit_s, 2),
+        "seconds": round(seconds, 2),
         "feasible": not violations,
         "violations": [str(v) for v in violations[:3]],
         "served": sum(len(r.stops) for r in plan.routes),
@@ -330,6 +328,15 @@ def run_one(inst: Instance, seconds: float, seed: int) -> dict[str, Any]:
         "engine": str(plan.stats.get("engine")),
         "routes": {r.courier_id: [s.job_id for s in r.stops] for r in plan.routes},
     }
+
+
+def run_one(inst: Instance, seconds: float, seed: int) -> dict[str, Any]:
+    params = replace(inst.params, time_limit_s=seconds, seed=seed)
+    t0 = time.monotonic()
+    plan = solve(inst.problem, inst.durations, inst.distances, params=params)
+    sec = time.monotonic() - t0
+    violations = check_plan(inst.problem, plan, inst.durations, inst.distances)
+    return result_row(inst, plan, violations, seed, seconds, sec)
 
 
 def plan_whole_day(
@@ -360,7 +367,7 @@ def plan_whole_day(
     wall = time.perf_counter() - t0
     rows = []
     for result in day.pieces:
-        piece, plan = result.piece, result.plan
+        piece = result.piece
         inst = Instance(
             f"day{n_jobs}-s{day_seed} {piece.piece_id}",
             f"day{n_jobs}",
@@ -371,31 +378,10 @@ def plan_whole_day(
             result.time_limit_s,
             fingerprint(piece.problem),
         )
-        rows.append(
-            {
-                "instance": inst.name,
-                "family": inst.family,
-                "fingerprint": inst.fingerprint,
-                "jobs": len(piece.problem.jobs),
-                "couriers": len(piece.problem.couriers),
-                "balance": balance,
-                "seed": seed,
-                "time_limit_s": round(result.time_limit_s, 2),
-                "seconds": round(result.seconds, 2),
-                "feasible": not result.violations,
-                "violations": [str(v) for v in result.violations[:3]],
-                "served": sum(len(r.stops) for r in plan.routes),
-                "unassigned": len(plan.unassigned),
-                "vehicles": plan.num_routes,
-                "objective": plan.objective,
-                "travel": travel_cost(inst, plan),
-                "distance": sum(int(r.distance_m) for r in plan.routes),
-                "engine": str(plan.stats.get("engine")),
-                "routes": {r.courier_id: [s.job_id for s in r.stops] for r in plan.routes},
-                "day_wall_s": round(wall, 2),
-                "day_violations": len(day.violations),
-            }
+        row = result_row(
+            inst, result.plan, result.violations, seed, result.time_limit_s, result.seconds
         )
+        rows.append(row | {"day_wall_s": round(wall, 2), "day_violations": len(day.violations)})
     return rows
 
 
