@@ -11,16 +11,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The most processes one plan solves on by default. Each holds a copy of the day's pieces and
-#: road matrices (under 0.7 GB on the 10,000-job province, ``tests/benchmarks/results``), so
-#: four stay under issue 12's 4 GB on the largest day.
+#: road matrices: under 0.7 GB each on the 10,000-job province with two
+#: (``tests/benchmarks/results``), so four should stay under issue 12's 4 GB (not measured).
 MAX_DEFAULT_SOLVE_PROCESSES = 4
 
 
 def default_solve_processes() -> int:
     """Return the processes a plan solves on by default.
 
-    The cores this process may use, up to :data:`MAX_DEFAULT_SOLVE_PROCESSES`. A plan's time limit is the dispatcher's wait, so each process added is more search for the
-    same wait (the search times of ``tests/benchmarks/bench_days.py`` assume two).
+    The cores this process may use, up to :data:`MAX_DEFAULT_SOLVE_PROCESSES`. A plan's time
+    limit is the dispatcher's wait, so each process added is more search for the same wait (the
+    search times of ``tests/benchmarks/bench_days.py`` assume two).
     """
     try:
         cores = len(os.sched_getaffinity(0))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from routing.check import Violation, check_plan
 from routing.errors import InfeasibleChangeError, InputError, PlanConflictError, UnknownIdError
-from routing.model import UNREACHABLE, Courier, Problem
+from routing.model import Courier, Problem
 from routing.plan import Plan, Route, Unassigned
 from routing.replan import CourierState, DayChanges, Standing, standing, unpair_delivered_first
 from routing.schedule import RouteStart, schedule_route
@@ -301,16 +301,8 @@ def apply_edit(
             fixes[c] = len(lons) - 1
     durations, distances = matrix(lons, lats)
     for c, st in stands.items():
-        fix = fixes.get(c)
-        if (
-            fix is not None
-            and int(durations[fix, sub.depot_index(st.courier.end_depot)]) >= UNREACHABLE
-        ):
-            st.start_at_last_stop()  # a fix off every mapped road
-            fix = None
-        if running is not None and st.on_the_way and st.remaining[0] in pos_of:
-            _settle(sub, st, running.now_for(c), fix, pos_of, durations)
-        rows[c] = st.row_in(sub, pos_of, fix)
+        assert running is not None  # couriers stand somewhere only on a running day
+        rows[c] = st.start_in(sub, pos_of, durations, running.now_for(c), fixes.get(c))
     sub_unassigned = tuple(
         Unassigned(j, _checker_reason(unassigned.get(j)), "")
         for j in sorted(jobs_in & new_unassigned)
@@ -380,36 +372,6 @@ def apply_edit(
         msg = f"edit rejected: {detail}"
         raise InfeasibleChangeError(msg, first_violations)
     return EditResult(sub, best[1], frozenset(new_unassigned))
-
-
-def _settle(
-    sub: Problem,
-    st: Standing,
-    now_s: int,
-    fix: int | None,
-    pos_of: Mapping[str, int],
-    durations: NDArray[np.int64],
-) -> None:
-    """Start a courier between stops where they will be, as a re-plan does.
-
-    :meth:`routing.replan.Standing.settle` with the edit's travel times: a courier who left
-    their last stop starts at the next one when the drive brings them there, and a GPS fix
-    off their way is not trusted.
-    """
-    last = (
-        sub.job_location(pos_of[st.came_from])
-        if st.came_from is not None and st.came_from in pos_of
-        else sub.depot_index(st.courier.depot_id)
-    )
-    job = sub.jobs[pos_of[st.remaining[0]]]
-    st.settle_on(
-        now_s,
-        (job.lon, job.lat),
-        durations,
-        last=last,
-        nxt=sub.job_location(pos_of[st.remaining[0]]),
-        fix=fix if st.on_fix else None,
-    )
 
 
 def _check_on_board(

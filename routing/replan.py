@@ -386,17 +386,42 @@ class Standing:
         if self.came_from_s is not None:
             self.time_s = self.came_from_s
 
-    def row_in(self, problem: Problem, pos_of: Mapping[str, int], fix: int | None) -> int:
-        """Return the row of ``problem``'s matrices the courier starts from.
+    def start_in(
+        self,
+        problem: Problem,
+        pos_of: Mapping[str, int],
+        times: npt.NDArray[np.int64],
+        now_s: int,
+        fix: int | None,
+    ) -> int:
+        """Start the courier on ``problem``'s matrices, in place; return the row they start from.
 
-        ``pos_of`` gives the position of each job of ``problem``; ``fix`` is the row of the
-        courier's GPS fix (None when not routed).
+        For the small problems of an edit or a suggestion: ``pos_of`` gives each job's
+        position in ``problem``, ``times`` its travel times and ``fix`` the row of the GPS fix
+        (None: no fix). A fix no road reaches is dropped (:meth:`start_at_last_stop`); a
+        courier between stops starts where the drive brings them (:meth:`settle_on`).
         """
+        home = problem.depot_index(self.courier.depot_id)
+        if fix is not None and int(times[fix, home]) >= UNREACHABLE:
+            self.start_at_last_stop()
+            fix = None
+        if self.on_the_way and self.remaining[0] in pos_of:
+            came = pos_of.get(self.came_from) if self.came_from is not None else None
+            nxt = pos_of[self.remaining[0]]
+            job = problem.jobs[nxt]
+            self.settle_on(
+                now_s,
+                (job.lon, job.lat),
+                times,
+                last=home if came is None else problem.job_location(came),
+                nxt=problem.job_location(nxt),
+                fix=fix if self.on_fix else None,
+            )
         if self.left and self.on_fix and fix is not None:
             return fix
         if self.left and self.location_job is not None:
             return problem.job_location(pos_of[self.location_job])
-        return problem.depot_index(self.courier.depot_id)
+        return home
 
 
 def _progress(state: CourierState | None) -> dict[str, StopProgress]:

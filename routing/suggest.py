@@ -31,7 +31,7 @@ import numpy as np
 from routing.check import Violation, check_plan
 from routing.edit import MatrixFn, RoundMatrixFn
 from routing.errors import InputError
-from routing.model import UNREACHABLE, Job, Problem
+from routing.model import Job, Problem
 from routing.plan import Plan, Route
 from routing.replan import (
     CourierState,
@@ -217,7 +217,6 @@ def _round(
     pos = {j.job_id: k for k, j in enumerate(sub.jobs)}
     lons = [d.lon for d in sub.depots] + [j.lon for j in sub.jobs]
     lats = [d.lat for d in sub.depots] + [j.lat for j in sub.jobs]
-    home = sub.depot_index(m.courier.depot_id)
     fix = None
     if m.left and m.on_fix:  # a GPS fix: an extra point after the problem's locations
         lons.append(m.location[0])
@@ -240,16 +239,7 @@ def _round(
         back = np.argsort(np.asarray(own + new))
         durations = np.asarray(durations)[np.ix_(back, back)]
         distances = np.asarray(distances)[np.ix_(back, back)]
-    if fix is not None and int(durations[fix, home]) >= UNREACHABLE:
-        m.start_at_last_stop()  # a fix off every mapped road
-        fix = None
-    if m.on_the_way and m.remaining[0] in pos:
-        # between stops: where the courier will be (the drive so far counts)
-        last = sub.job_location(pos[m.came_from]) if m.came_from is not None else home
-        job = sub.jobs[pos[m.remaining[0]]]
-        nxt = sub.job_location(pos[m.remaining[0]])
-        m.settle_on(view.now_s, (job.lon, job.lat), durations, last=last, nxt=nxt, fix=fix)
-    row = m.row_in(sub, pos, fix)
+    row = m.start_in(sub, pos, durations, view.now_s, fix)
     load = m.load if m.left else sub.start_load(list(m.remaining))
     return _Round(
         m,

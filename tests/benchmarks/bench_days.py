@@ -614,13 +614,12 @@ def main() -> None:
 
     if args.end_to_end:
         rows = []
+        rev = commit()
         for spec in [s for s in args.days.split(",") if s]:
             n, day_seed = (int(x) for x in spec.split(":"))
             for seed in [int(s) for s in args.seeds.split(",")]:
                 day_rows = plan_whole_day(n, day_seed, args.nodes, seed, balance=args.balance)
-                for row in day_rows:
-                    row["commit"] = commit()
-                rows += day_rows
+                rows += [row | {"commit": rev} for row in day_rows]
                 print(
                     f"day{n}-s{day_seed} seed {seed}: {len(day_rows)} pieces, "
                     f"wall {day_rows[0]['day_wall_s']:.1f} s, "
