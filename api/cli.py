@@ -307,7 +307,7 @@ def _load_network(path: Path, profile: str) -> Any:
 def _print_plan_summary(day: Any, out: Path) -> None:
     from routing.clock import format_clock
     from routing.export import summary_dict
-    from routing.plan import reason_message
+    from routing.vocabulary import reason_message
 
     summary = summary_dict(day)
     table = Table(title=f"{day.problem.name}: tuyến / rounds")

@@ -117,20 +117,28 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
 _sqlite_writes = threading.Lock()
 
 
-def write_lock(session: Session, conn: Connection | None = None) -> Any:
+def session_engine(session: Session) -> Engine:
+    """Return the engine ``session`` is bound to (the service binds every session to one)."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine):
+        msg = f"the session is bound to {type(bind).__name__}, not an engine"
+        raise TypeError(msg)
+    return bind
+
+
+def write_lock(session: Session, conn: object | None = None) -> Any:
     """Return a lock to hold while a write transaction commits.
 
     SQLite allows one writer at a time and makes the others sleep and retry; serialising the
     API's own threads here hands the lock over at once instead. Other databases get a no-op.
 
     The session takes its pooled connection first (unless the write goes through ``conn``, a
-    connection already taken): a thread that waited for a connection while holding the lock
-    would stall every thread holding a connection and waiting for the lock.
+    connection already taken: the session's, or a pooled driver connection): a thread that
+    waited for a connection while holding the lock would stall every thread holding a connection and waiting for the lock.
     """
     if conn is None:
         session.connection()
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
+    if session.get_bind().dialect.name == "sqlite":
         return _sqlite_writes
     return _NoLock()
 

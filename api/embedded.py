@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -172,7 +173,7 @@ class EmbeddedRedis:
                     msg = f"redis-server exited with {process.returncode}; see {log}"
                     raise EmbeddedRedisError(msg)
                 try:
-                    answering = int(client.info("server")["process_id"])
+                    answering = int(cast(dict[str, Any], client.info("server"))["process_id"])
                 except redis.RedisError:  # not listening yet, or not a Redis on the port
                     time.sleep(0.05)
                     continue

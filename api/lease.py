@@ -184,7 +184,7 @@ class PlanLease:
         pipe.hgetall(run_key(self.plan_id))
         pipe.get(lease_key(self.plan_id))
         run, holder = pipe.execute()
-        return (
+        return bool(
             holder == self.holder.encode()
             and run.get(b"claimed") == b"1"
             and run.get(b"attempts") == str(self.attempt).encode()

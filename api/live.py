@@ -170,15 +170,16 @@ def command(r: redis.Redis, *args: Any) -> Any:
     path instead (which reconnects and retries as configured), as does any other client's.
     Only for commands redis-py returns unchanged (``HMGET``, ``EVALSHA``...).
     """
-    conn = r.connection
+    client: Any = r  # redis-py's client and connection methods are untyped
+    conn: Any = r.connection
     if conn is None or conn.should_reconnect():
-        return r.execute_command(*args)
+        return client.execute_command(*args)
     try:
         conn.send_command(*args)
         return conn.read_response()
     except (redis.ConnectionError, redis.TimeoutError):
         conn.disconnect()
-        return r.execute_command(*args)
+        return client.execute_command(*args)
 
 
 def seed_courier_states(

@@ -12,7 +12,7 @@ unset PYTHONDONTWRITEBYTECODE
 echo "== ruff" >&2
 ruff check .
 ruff format --check .
-echo "== mypy (routing, geodata)" >&2
+echo "== mypy (routing, geodata, api)" >&2
 mypy
 echo "== pytest" >&2
 processes="${COURIER_TEST_PROCESSES:-2}"

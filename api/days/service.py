@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.cash import service as cash
 from api.days.models import CarryRulesRecord, DayClose, JobOutcome
-from api.db import prepared, utcnow, write_lock
+from api.db import prepared, session_engine, utcnow, write_lock
 from api.errors import ConflictError, NotFoundError
 from api.jobs.models import DepotRecord, JobRecord
 from api.notify import service as notify
@@ -276,7 +276,7 @@ def closed_day(session: Session, day: date) -> DayClose | None:
     """Return the day's close, if the day is closed."""
     rec = session.get(DayClose, day)
     if rec is not None:
-        _closed_days.add((session.get_bind(), day))
+        _closed_days.add((session_engine(session), day))
     return rec
 
 
@@ -291,7 +291,7 @@ def is_closed_cached(session: Session, day: date, *, conn: Any = None) -> bool:
     An open day is asked again each time: the close may come at any moment. Asked on the
     session's connection, or on ``conn``, a pooled driver connection of its engine.
     """
-    engine = session.get_bind()
+    engine = session_engine(session)
     key = (engine, day)
     if key in _closed_days:
         return True

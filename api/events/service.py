@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from api import live
 from api.auth.service import Principal
 from api.days import service as days_closed
-from api.db import Prepared, UTCDateTime, utcnow, write_lock
+from api.db import Prepared, UTCDateTime, session_engine, utcnow, write_lock
 from api.errors import ConflictError, NotFoundError, UnsupportedMediaError
 from api.events.handover import authorised_columns
 from api.events.models import Position, Proof, StopEvent
@@ -110,7 +110,7 @@ _plan_days: dict[tuple[Any, int], date] = {}
 
 def plan_day_of(session: Session, plan_id: int) -> date:
     """Return the day of a plan (cached: it never changes)."""
-    key = (session.get_bind(), plan_id)
+    key = (session_engine(session), plan_id)
     if key not in _plan_days:
         day = session.scalar(select(PlanRecord.day).where(PlanRecord.id == plan_id))
         if day is None:
@@ -143,7 +143,7 @@ def route_stops(session: Session, route_id: int, *, conn: Any = None) -> list[St
     if conn is None:
         rows = route.run(session.connection(), {"route_key": route_id})
     else:
-        rows = route.run(conn, {"route_key": route_id}, engine=session.get_bind())
+        rows = route.run(conn, {"route_key": route_id}, engine=session_engine(session))
     return [StopRow(*row) for row in rows]
 
 
@@ -166,7 +166,7 @@ def published_rounds(session: Session, plan_id: int) -> PublishedRounds:
     Published plans never change (edits make a new version), so nothing here goes stale; a
     whole day at once spares the first minutes of a shift one query per courier.
     """
-    key = (session.get_bind(), plan_id)
+    key = (session_engine(session), plan_id)
     found = _published.get(key)
     if found is not None:
         return found
@@ -355,7 +355,7 @@ class _LiveSQL:
 
 
 def _sql(session: Session) -> _LiveSQL:
-    return _live_sql(session.get_bind().dialect.name)
+    return _live_sql(session_engine(session).dialect.name)
 
 
 @cache
@@ -503,7 +503,7 @@ _fast_sql: dict[tuple[Any, str], _FastSQL] = {}
 
 
 def _fast(session: Session) -> _FastSQL:
-    dialect = session.get_bind().dialect
+    dialect = session_engine(session).dialect
     key = (type(dialect), dialect.paramstyle)
     found = _fast_sql.get(key)
     if found is None:
@@ -573,7 +573,7 @@ def record_event(
     }
     if session.in_transaction():
         session.commit()  # end what the session read: a thread never holds two pooled connections
-    engine = session.get_bind()
+    engine = session_engine(session)
     conn = engine.raw_connection()  # a pooled driver connection, without the session's machinery
     try:
         stored = _store_event(
@@ -611,7 +611,7 @@ def _store_event(
     on the caller's round or its proof is missing (the key may have been used already: the
     caller looks for it); or None when the key is stored already.
     """
-    engine = session.get_bind()
+    engine = session_engine(session)
     stop = None
     for plan_id in plans:
         found = fast.find_stop.run(
@@ -770,7 +770,7 @@ def _insert_position(session: Session, values: dict[str, Any]) -> int | None:
     if session.in_transaction():
         session.commit()
     insert = _fast(session).insert_position
-    engine = session.get_bind()
+    engine = session_engine(session)
     conn = engine.raw_connection()  # a pooled driver connection
     try:
         with write_lock(session, conn):

@@ -301,15 +301,13 @@ def _messages_of(session: Session, ev: OutboxEvent, now: datetime) -> list[dict[
         msgs = day_ahead_messages(day, _plan_stops(session, int(data["plan_id"])))
         return _notification_rows(int(data["plan_id"]), day, msgs, now)
     if ev.type in (STOP_ARRIVED, STOP_COMPLETED, STOP_FAILED):
-        plan = session.execute(
-            select(PlanRecord.day).where(PlanRecord.id == data["plan_id"])
-        ).first()
+        plan_day = session.scalar(select(PlanRecord.day).where(PlanRecord.id == data["plan_id"]))
         route_id = session.scalar(
             select(StopRecord.route_id).where(StopRecord.id == data["stop_id"])
         )
-        if plan is None or route_id is None:
+        if plan_day is None or route_id is None:
             return []
-        day = plan[0]
+        day = plan_day
         ids, stops = _round_stops(session, route_id)
         at_s = local_seconds(datetime.fromisoformat(data["device_ts"]), day)
         index = ids.index(data["stop_id"])

@@ -30,6 +30,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from api.days.models import JobOutcome
+from api.db import session_engine
 from api.errors import InvalidRequestError
 from api.events.models import Proof, StopEvent
 from api.plans.models import PlanRecord, RouteRecord, StopRecord
@@ -305,7 +306,7 @@ def cached_frame(session: Session, start: date, end: date) -> pd.DataFrame:
     The frame is shared: callers must not modify it (the functions of :mod:`routing.reports`
     never do).
     """
-    key = (str(session.get_bind().url), start, end)
+    key = (str(session_engine(session).url), start, end)
     mark = _fingerprint(session, start, end)
     with _FRAMES_LOCK:
         hit = _FRAMES.get(key)
