@@ -134,7 +134,8 @@ def write_lock(session: Session, conn: object | None = None) -> Any:
 
     The session takes its pooled connection first (unless the write goes through ``conn``, a
     connection already taken: the session's, or a pooled driver connection): a thread that
-    waited for a connection while holding the lock would stall every thread holding a connection and waiting for the lock.
+    waited for a connection while holding the lock would stall every thread holding a
+    connection and waiting for the lock.
     """
     if conn is None:
         session.connection()
